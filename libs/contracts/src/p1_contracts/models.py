@@ -1,0 +1,362 @@
+# Generated from openapi.yaml by `make contracts` (datamodel-code-generator). Do not edit.
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from p1_contracts.base import ContractModel
+from pydantic import AwareDatetime, ConfigDict, Field, RootModel
+
+
+class Meter(ContractModel):
+    """
+    The smart meter behind the P1 port (not the P1 dongle). Unknown properties are ignored.
+    """
+
+    serial: Annotated[str, Field(max_length=128, min_length=1)]
+    """
+    The meter's equipment id (`unique_id` of the P1 API).
+    """
+    model: Annotated[str | None, Field(max_length=128)] = None
+    protocol_version: Annotated[int | None, Field(ge=0, le=1000)] = None
+    """
+    DSMR version, e.g. 50 for DSMR 5.0.
+    """
+
+
+class Sample(ContractModel):
+    """
+    One reading of the meter. Energies are meter totals (they only grow, except when the meter is
+    replaced). Optional values that the meter does not give are absent or null (the same). Unknown
+    properties are ignored.
+
+    """
+
+    ts: AwareDatetime
+    """
+    When the meter took the reading; RFC 3339 with an offset, at most 5 minutes ahead.
+    """
+    power_w: Annotated[float, Field(ge=-1000000.0, le=1000000.0)]
+    """
+    Watts; positive is offtake (import), negative is injection (export).
+    """
+    import_kwh: Annotated[float, Field(ge=0.0, le=1000000000.0)]
+    """
+    kWh meter total.
+    """
+    export_kwh: Annotated[float, Field(ge=0.0, le=1000000000.0)]
+    """
+    kWh meter total.
+    """
+    import_t1_kwh: Annotated[float | None, Field(ge=0.0, le=1000000000.0)] = None
+    """
+    kWh meter total.
+    """
+    import_t2_kwh: Annotated[float | None, Field(ge=0.0, le=1000000000.0)] = None
+    """
+    kWh meter total.
+    """
+    import_t3_kwh: Annotated[float | None, Field(ge=0.0, le=1000000000.0)] = None
+    """
+    kWh meter total.
+    """
+    import_t4_kwh: Annotated[float | None, Field(ge=0.0, le=1000000000.0)] = None
+    """
+    kWh meter total.
+    """
+    export_t1_kwh: Annotated[float | None, Field(ge=0.0, le=1000000000.0)] = None
+    """
+    kWh meter total.
+    """
+    export_t2_kwh: Annotated[float | None, Field(ge=0.0, le=1000000000.0)] = None
+    """
+    kWh meter total.
+    """
+    export_t3_kwh: Annotated[float | None, Field(ge=0.0, le=1000000000.0)] = None
+    """
+    kWh meter total.
+    """
+    export_t4_kwh: Annotated[float | None, Field(ge=0.0, le=1000000000.0)] = None
+    """
+    kWh meter total.
+    """
+    tariff: Annotated[int | None, Field(ge=1, le=4)] = None
+    power_l1_w: Annotated[float | None, Field(ge=-1000000.0, le=1000000.0)] = None
+    """
+    Watts; positive is offtake (import), negative is injection (export).
+    """
+    power_l2_w: Annotated[float | None, Field(ge=-1000000.0, le=1000000.0)] = None
+    """
+    Watts; positive is offtake (import), negative is injection (export).
+    """
+    power_l3_w: Annotated[float | None, Field(ge=-1000000.0, le=1000000.0)] = None
+    """
+    Watts; positive is offtake (import), negative is injection (export).
+    """
+    voltage_l1_v: Annotated[float | None, Field(ge=0.0, le=1000.0)] = None
+    voltage_l2_v: Annotated[float | None, Field(ge=0.0, le=1000.0)] = None
+    voltage_l3_v: Annotated[float | None, Field(ge=0.0, le=1000.0)] = None
+    current_l1_a: Annotated[float | None, Field(ge=-10000.0, le=10000.0)] = None
+    current_l2_a: Annotated[float | None, Field(ge=-10000.0, le=10000.0)] = None
+    current_l3_a: Annotated[float | None, Field(ge=-10000.0, le=10000.0)] = None
+    avg_power_15m_w: Annotated[float | None, Field(ge=0.0, le=1000000.0)] = None
+    """
+    The meter's running average offtake of the current quarter-hour (Belgian meters).
+    """
+    month_peak_w: Annotated[float | None, Field(ge=0.0, le=1000000.0)] = None
+    """
+    The meter's own highest quarter-hour average of the month (Belgian meters).
+    """
+    month_peak_ts: AwareDatetime | None = None
+    gas_m3: Annotated[float | None, Field(ge=0.0, le=1000000000.0)] = None
+    """
+    m³ meter total.
+    """
+    gas_ts: AwareDatetime | None = None
+    water_m3: Annotated[float | None, Field(ge=0.0, le=1000000000.0)] = None
+    """
+    m³ meter total.
+    """
+    water_ts: AwareDatetime | None = None
+
+
+class SampleBatch(ContractModel):
+    """
+    Readings of one device, 1 to 5,000. Unknown properties are ignored.
+    """
+
+    device_id: Annotated[
+        str,
+        Field(
+            examples=['3c39e7aabbcc'],
+            max_length=64,
+            min_length=1,
+            pattern='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+        ),
+    ]
+    """
+    Letters, digits, `.`, `_` and `-`; starts with a letter or digit.
+    """
+    meter: Meter | None = None
+    samples: Annotated[list[Sample], Field(max_length=5000, min_length=1)]
+
+
+class IngestResult(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    accepted: Annotated[int, Field(ge=0)]
+    """
+    Readings stored by this request.
+    """
+    duplicates: Annotated[int, Field(ge=0)]
+    """
+    Readings that were already stored (or repeated within the batch) and changed nothing.
+    """
+
+
+class Device(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    device_id: Annotated[
+        str,
+        Field(
+            examples=['3c39e7aabbcc'],
+            max_length=64,
+            min_length=1,
+            pattern='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+        ),
+    ]
+    """
+    Letters, digits, `.`, `_` and `-`; starts with a letter or digit.
+    """
+    first_seen: AwareDatetime
+    """
+    The oldest reading's time.
+    """
+    last_seen: AwareDatetime
+    """
+    The newest reading's time.
+    """
+    meter: Meter | None
+
+
+class Realtime(Sample):
+    """
+    The newest Sample of the device, with `device_id` and its age in seconds at answer time.
+    """
+
+    device_id: Annotated[
+        str,
+        Field(
+            examples=['3c39e7aabbcc'],
+            max_length=64,
+            min_length=1,
+            pattern='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+        ),
+    ]
+    """
+    Letters, digits, `.`, `_` and `-`; starts with a letter or digit.
+    """
+    age_s: float
+    """
+    Seconds between `ts` and the answer (negative when the meter's clock runs ahead).
+    """
+
+
+class ExportBucket(RootModel[Literal['raw', '15m', '1h', '1d']]):
+    root: Literal['raw', '15m', '1h', '1d'] = 'raw'
+
+
+class ExportFormat(RootModel[Literal['csv', 'ndjson']]):
+    root: Literal['csv', 'ndjson'] = 'csv'
+
+
+class SeriesPoint(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    start: AwareDatetime
+    """
+    Local start of the bucket, with the offset in force then.
+    """
+    end: AwareDatetime
+    samples: Annotated[int, Field(ge=0)]
+    power_avg_w: float | None
+    power_min_w: float | None
+    power_max_w: float | None
+    import_kwh: Annotated[float | None, Field(ge=0.0)]
+    """
+    Offtake energy in the bucket (interpolated counter at end minus at start).
+    """
+    export_kwh: Annotated[float | None, Field(ge=0.0)]
+    gas_m3: Annotated[float | None, Field(ge=0.0)]
+    water_m3: Annotated[float | None, Field(ge=0.0)]
+
+
+class Series(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    device_id: Annotated[
+        str,
+        Field(
+            examples=['3c39e7aabbcc'],
+            max_length=64,
+            min_length=1,
+            pattern='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+        ),
+    ]
+    """
+    Letters, digits, `.`, `_` and `-`; starts with a letter or digit.
+    """
+    bucket: Literal['1m', '15m', '1h', '1d', '1mo']
+    tz: str
+    start: AwareDatetime
+    """
+    Start of the first bucket (`start` rounded down to a bucket boundary).
+    """
+    end: AwareDatetime
+    """
+    End of the last bucket (`end` rounded up to a bucket boundary).
+    """
+    points: Annotated[list[SeriesPoint], Field(max_length=10000)]
+
+
+class Quarter(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    start: AwareDatetime
+    kw: Annotated[float, Field(ge=0.0)]
+
+
+class CapacityMonth(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    month: Annotated[str, Field(pattern='^[0-9]{4}-(0[1-9]|1[0-2])$')]
+    peak_kw: Annotated[float, Field(ge=0.0)]
+    counted_kw: Annotated[float, Field(ge=2.5)]
+    """
+    The peak as it counts for the average (at least 2.5 kW).
+    """
+
+
+class Capacity(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    device_id: Annotated[
+        str,
+        Field(
+            examples=['3c39e7aabbcc'],
+            max_length=64,
+            min_length=1,
+            pattern='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+        ),
+    ]
+    """
+    Letters, digits, `.`, `_` and `-`; starts with a letter or digit.
+    """
+    month: Annotated[str, Field(pattern='^[0-9]{4}-(0[1-9]|1[0-2])$')]
+    tz: str
+    peak_kw: Annotated[float | None, Field(ge=0.0)]
+    """
+    The month's highest quarter-hour demand; null without data in the month.
+    """
+    peak_start: AwareDatetime | None
+    meter_peak_kw: Annotated[float | None, Field(ge=0.0)]
+    """
+    The meter's own `month_peak_w` (its last value in the month), in kW.
+    """
+    meter_peak_differs: bool
+    """
+    True when ours and the meter's differ by more than 2 %.
+    """
+    top_quarters: Annotated[list[Quarter], Field(max_length=10)]
+    months: Annotated[list[CapacityMonth], Field(max_length=12)]
+    """
+    The months with data among the last 12, oldest first.
+    """
+    rolling_12m_avg_kw: Annotated[float | None, Field(ge=0.0)]
+    billable_kw: Annotated[float, Field(ge=2.5)]
+    """
+    The billing basis; the 2.5 kW floor when there is no data.
+    """
+    price_eur_per_kw_year: Annotated[float, Field(ge=0.0)]
+    cost_eur_per_year: Annotated[float, Field(ge=0.0)]
+
+
+class Health(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    status: Literal['ok', 'unavailable']
+    checks: dict[str, Literal['ok', 'unavailable']]
+
+
+class ProblemError(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(ContractModel):
+    """
+    RFC 9457 problem details.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    type: str
+    title: str
+    status: Annotated[int, Field(ge=400, le=599)]
+    detail: str
+    instance: str | None = None
+    errors: list[ProblemError] | None = None

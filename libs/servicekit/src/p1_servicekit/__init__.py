@@ -1,0 +1,1 @@
+"""p1_servicekit."""
