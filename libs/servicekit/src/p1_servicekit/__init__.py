@@ -1,1 +1,1 @@
-"""p1_servicekit."""
+"""p1_servicekit: what the ingest and query services share, and only that."""

@@ -1,0 +1,41 @@
+# p1-telemetry — every command a developer or CI runs. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+UV        := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PYTHON    ?= python3
+CONTRACTS := libs/contracts/src/p1_contracts
+PACKAGES  := libs/contracts/src libs/servicekit/src services/ingest/src services/query/src services/edge/src
+
+.PHONY: help setup uv contracts lint typecheck test check bench demo
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+uv:
+	@command -v uv >/dev/null 2>&1 || test -x $(HOME)/.local/bin/uv || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet --break-system-packages --user uv
+
+setup: uv ## install everything into .venv (idempotent)
+	$(UV) sync --all-packages --frozen --python $$( $(PYTHON) -c 'import sys; print(sys.executable)')
+
+contracts: ## regenerate libs/contracts from openapi.yaml
+	$(BIN)/datamodel-codegen --output $(CONTRACTS)/models.py
+	cp openapi.yaml $(CONTRACTS)/openapi.yaml
+
+lint: ## ruff check + ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: ## mypy --strict on every package
+	$(BIN)/mypy $(PACKAGES)
+
+test: setup ## the whole test suite against the real PostgreSQL and Redis
+	$(BIN)/pytest
+
+check: setup lint typecheck test ## lint, types and tests: what CI runs
+
+bench: setup ## every benchmark under bench/, each printing ratios to its baseline
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done

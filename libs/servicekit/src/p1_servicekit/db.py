@@ -1,0 +1,49 @@
+"""PostgreSQL pool and Redis client with the timeouts the services rely on."""
+
+import logging
+
+import asyncpg
+from redis.asyncio import Redis
+
+from .settings import ServiceSettings
+
+log = logging.getLogger("p1.db")
+
+Pool = asyncpg.Pool
+
+
+async def open_pool(settings: ServiceSettings) -> "asyncpg.Pool[asyncpg.Record]":
+    """A pool that exists even while the database is down, so the service starts and reports
+    not-ready, then recovers by itself: connections are (re)made on acquire."""
+
+    async def create(min_size: int) -> "asyncpg.Pool[asyncpg.Record]":
+        return await asyncpg.create_pool(
+            settings.database_url,
+            min_size=min_size,
+            max_size=settings.db_pool_max,
+            command_timeout=settings.db_command_timeout_s,
+            max_inactive_connection_lifetime=300.0,
+        )
+
+    try:
+        return await create(settings.db_pool_min)
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.warning("database unreachable at start-up; connecting on demand", extra={"error": repr(exc)})
+        return await create(0)
+
+
+async def pg_ready(pool: "asyncpg.Pool[asyncpg.Record]", timeout_s: float) -> bool:
+    async with pool.acquire(timeout=timeout_s) as conn:
+        return bool(await conn.fetchval("SELECT true", timeout=timeout_s))
+
+
+def open_redis(settings: ServiceSettings) -> Redis | None:
+    if not settings.redis_url:
+        return None
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+        health_check_interval=30,
+        retry_on_timeout=False,
+    )

@@ -1,0 +1,120 @@
+"""The one place where errors become HTTP answers: RFC 9457 problem+json, never a stack trace."""
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from p1_contracts.models import Problem, ProblemError
+
+from .errors import FieldError, ServiceError, ServiceUnavailable, Unprocessable
+
+PROBLEM_JSON: Final = "application/problem+json"
+log = logging.getLogger("p1.errors")
+
+# Failures that mean "the database cannot serve now" rather than "this request is wrong".
+DB_UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.QueryCanceledError,
+)
+
+_TITLES: Final = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: Sequence[FieldError] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = Problem(
+        type="about:blank",
+        title=title or _TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        errors=[ProblemError(loc=list(e.loc), msg=e.msg, type=e.type) for e in errors] or None,
+    )
+    return Response(
+        content=body.model_dump_json(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def field_errors(errors: Sequence[Any], prefix: tuple[str | int, ...] = ()) -> list[FieldError]:
+    """Pydantic's error dicts → our FieldErrors, with messages that never echo large inputs."""
+    out: list[FieldError] = []
+    for err in errors:
+        loc = prefix + tuple(err.get("loc", ()))
+        out.append(FieldError(loc=loc, msg=str(err.get("msg", "invalid")), type=str(err.get("type"))))
+    return out
+
+
+def install_problem_handlers(app: FastAPI, retry_after_s: int = 5) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, exc: ServiceError) -> Response:
+        return _service_error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(_: Request, exc: RequestValidationError) -> Response:
+        errors = field_errors(exc.errors())
+        return _service_error_response(Unprocessable(errors))
+
+    @app.exception_handler(ValidationError)
+    async def _validation(_: Request, exc: ValidationError) -> Response:
+        return _service_error_response(Unprocessable(field_errors(exc.errors(), ("body",))))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+        return problem_response(exc.status_code, detail, headers=headers)
+
+    async def _db_unavailable(request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable", extra={"path": request.url.path, "error": repr(exc)})
+        return _service_error_response(ServiceUnavailable(retry_after_s))
+
+    # Registered per class (not under Exception) so they are answered inside the app and never
+    # reach the server error middleware, which would log a traceback for an expected outage.
+    for cls in DB_UNAVAILABLE:
+        app.add_exception_handler(cls, _db_unavailable)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+        return problem_response(500, "An unexpected error occurred; it has been logged.")
+
+
+def _service_error_response(exc: ServiceError) -> Response:
+    errors = exc.errors if isinstance(exc, Unprocessable) else ()
+    return problem_response(exc.status, exc.detail, title=exc.title, errors=errors, headers=exc.headers)

@@ -1,0 +1,279 @@
+"""The durable queue between meter and ingest: SQLite in WAL mode, one small transaction per reading.
+
+A reading counts once its INSERT is committed. ``synchronous=NORMAL`` in WAL mode makes a commit
+survive a process crash (kill -9) without an fsync per reading; only an OS crash or power cut can
+lose the last moments, which is the trade DESIGN §8 chooses for an SD card.
+
+Rows leave ``readings`` only through :meth:`Spool.ack` (ingest answered 2xx), :meth:`Spool.quarantine`
+(ingest called them invalid) or the ``SPOOL_MAX_ROWS`` bound (oldest first, counted). Every method is
+blocking and short; the daemon runs them in a worker thread (``asyncio.to_thread``), serialised by one
+lock around one connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from p1_contracts.models import Meter, Sample
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS origins (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    meter TEXT NOT NULL,              -- Meter JSON, or 'null'
+    UNIQUE (device_id, meter)
+);
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY,           -- insertion order = upload order (oldest first)
+    origin INTEGER NOT NULL REFERENCES origins(id),
+    ts REAL NOT NULL,                 -- the reading's time, epoch seconds (for the age metric)
+    body TEXT NOT NULL                -- the Sample as contract JSON, sent as is
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    reading_id INTEGER NOT NULL,
+    origin INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    body TEXT NOT NULL,
+    status INTEGER NOT NULL,          -- ingest's HTTP status
+    detail TEXT NOT NULL,             -- ingest's problem detail
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Consecutive readings of one origin (device id + meter), oldest first."""
+
+    first_id: int
+    last_id: int
+    count: int
+    payload: bytes  # the SampleBatch JSON, built from the stored text without re-parsing
+
+
+@dataclass(frozen=True)
+class SpoolStats:
+    depth: int
+    oldest_ts: float | None
+    quarantined: int
+    dropped_total: int
+    last_upload_at: float | None
+    last_error: str | None
+    last_error_at: float | None
+
+
+class Spool:
+    def __init__(self, path: Path, max_rows: int) -> None:
+        self.path = path
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+        self._origins: dict[tuple[str, str], int] = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+        for origin_id, device_id, meter in self._db.execute("SELECT id, device_id, meter FROM origins"):
+            self._origins[(device_id, meter)] = origin_id
+        self._depth = 0
+        self._recount()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    def append(self, device_id: str, meter: Meter | None, sample: Sample) -> int:
+        """Commits one reading; returns how many of the oldest were dropped to stay bounded."""
+        return self.append_many(device_id, meter, [sample])
+
+    def append_many(self, device_id: str, meter: Meter | None, samples: Iterable[Sample]) -> int:
+        rows = [(s.ts.timestamp(), s.model_dump_json(exclude_none=True)) for s in samples]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                origin = self._origin(device_id, meter)
+                self._db.executemany(
+                    "INSERT INTO readings (origin, ts, body) VALUES (?, ?, ?)",
+                    [(origin, ts, body) for ts, body in rows],
+                )
+                self._depth += len(rows)
+                dropped = self._enforce_bound()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._recount()
+                raise
+        if dropped:
+            log.warning(
+                "spool full (SPOOL_MAX_ROWS=%d): dropped the %d oldest readings", self.max_rows, dropped
+            )
+        return dropped
+
+    def _origin(self, device_id: str, meter: Meter | None) -> int:
+        meter_json = meter.model_dump_json(exclude_none=True) if meter else "null"
+        key = (device_id, meter_json)
+        if key not in self._origins:
+            self._db.execute("INSERT OR IGNORE INTO origins (device_id, meter) VALUES (?, ?)", key)
+            (origin_id,) = self._db.execute(
+                "SELECT id FROM origins WHERE device_id = ? AND meter = ?", key
+            ).fetchone()
+            self._origins[key] = int(origin_id)
+        return self._origins[key]
+
+    def _enforce_bound(self) -> int:
+        excess = self._depth - self.max_rows
+        if excess <= 0:
+            return 0
+        cur = self._db.execute(
+            "DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY id LIMIT ?)", (excess,)
+        )
+        self._depth -= cur.rowcount
+        self._bump("dropped_total", cur.rowcount)
+        return cur.rowcount
+
+    def _bump(self, key: str, by: int) -> None:
+        self._db.execute(
+            "INSERT INTO state (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + ?",
+            (key, str(by), by),
+        )
+
+    def _recount(self) -> None:
+        (count,) = self._db.execute("SELECT COUNT(*) FROM readings").fetchone()
+        self._depth = int(count)
+
+    def peek(self, limit: int) -> Batch | None:
+        """The oldest ``limit`` readings that share one origin, as a ready request body."""
+        with self._lock:
+            rows: list[tuple[int, int, str]] = self._db.execute(
+                "SELECT id, origin, body FROM readings ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+            if not rows:
+                return None
+            origin = rows[0][1]
+            same = [r for r in _takewhile_origin(rows, origin)]
+            device_id, meter = self._db.execute(
+                "SELECT device_id, meter FROM origins WHERE id = ?", (origin,)
+            ).fetchone()
+        payload = "".join(
+            (
+                '{"device_id":',
+                json.dumps(device_id),
+                ',"meter":',
+                meter,
+                ',"samples":[',
+                ",".join(r[2] for r in same),
+                "]}",
+            )
+        ).encode()
+        return Batch(first_id=same[0][0], last_id=same[-1][0], count=len(same), payload=payload)
+
+    def ack(self, batch: Batch) -> int:
+        """Ingest has the batch (2xx): the readings leave the spool. Returns rows removed."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.execute(
+                "DELETE FROM readings WHERE id BETWEEN ? AND ?", (batch.first_id, batch.last_id)
+            )
+            self._set("last_upload_at", str(now))
+            self._db.execute("COMMIT")
+            self._depth -= cur.rowcount
+            return cur.rowcount
+
+    def quarantine(self, batch: Batch, status: int, detail: str) -> int:
+        """Ingest called the batch invalid: park it for a human, never retry it, go on."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT INTO quarantine (reading_id, origin, ts, body, status, detail, at) "
+                "SELECT id, origin, ts, body, ?, ?, ? FROM readings WHERE id BETWEEN ? AND ?",
+                (status, detail[:2000], now, batch.first_id, batch.last_id),
+            )
+            cur = self._db.execute(
+                "DELETE FROM readings WHERE id BETWEEN ? AND ?", (batch.first_id, batch.last_id)
+            )
+            self._set("last_error", f"HTTP {status}: quarantined {cur.rowcount} readings: {detail}"[:2000])
+            self._set("last_error_at", str(now))
+            self._db.execute("COMMIT")
+            self._depth -= cur.rowcount
+            return cur.rowcount
+
+    def record_error(self, message: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._set("last_error", message[:2000])
+            self._set("last_error_at", str(time.time()))
+            self._db.execute("COMMIT")
+
+    def _set(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO state (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def oldest_ts(self) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT ts FROM readings ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else float(row[0])
+
+    def stats(self) -> SpoolStats:
+        with self._lock:
+            return read_stats(self._db)
+
+
+def _takewhile_origin(rows: list[tuple[int, int, str]], origin: int) -> Iterable[tuple[int, int, str]]:
+    for row in rows:
+        if row[1] != origin:
+            return
+        yield row
+
+
+def read_stats(db: sqlite3.Connection) -> SpoolStats:
+    (depth,) = db.execute("SELECT COUNT(*) FROM readings").fetchone()
+    oldest = db.execute("SELECT ts FROM readings ORDER BY id LIMIT 1").fetchone()
+    (quarantined,) = db.execute("SELECT COUNT(*) FROM quarantine").fetchone()
+    state = dict(db.execute("SELECT key, value FROM state").fetchall())
+
+    def num(key: str) -> float | None:
+        return float(state[key]) if key in state else None
+
+    return SpoolStats(
+        depth=int(depth),
+        oldest_ts=None if oldest is None else float(oldest[0]),
+        quarantined=int(quarantined),
+        dropped_total=int(state.get("dropped_total", 0)),
+        last_upload_at=num("last_upload_at"),
+        last_error=state.get("last_error"),
+        last_error_at=num("last_error_at"),
+    )
+
+
+def read_stats_from_file(path: Path) -> SpoolStats:
+    """For ``p1-edge status``: reads the spool file of a running (or stopped) edge, changes nothing."""
+    if not path.exists():
+        raise FileNotFoundError(f"no spool at {path}")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.execute("PRAGMA busy_timeout=5000")
+        return read_stats(db)
+    finally:
+        db.close()

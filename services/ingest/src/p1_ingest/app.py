@@ -1,0 +1,53 @@
+"""The ingest application: ``create_app(settings)`` builds everything; nothing happens at import."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from p1_servicekit.app import create_service_app
+from p1_servicekit.db import open_pool, open_redis, pg_ready
+from p1_servicekit.logging import configure_logging
+from p1_servicekit.redis_guard import RedisGuard
+
+from .settings import IngestSettings
+
+SERVICE = "ingest"
+
+
+def create_app(settings: IngestSettings) -> FastAPI:
+    registry = CollectorRegistry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await open_pool(settings)
+        redis = RedisGuard(open_redis(settings), registry, SERVICE, settings.redis_timeout_s)
+        app.state.pool = pool
+        app.state.redis = redis
+        try:
+            yield
+        finally:
+            await redis.close()
+            await pool.close()
+
+    async def postgres() -> bool:
+        return await pg_ready(app.state.pool, settings.db_acquire_timeout_s)
+
+    app = create_service_app(
+        service=SERVICE,
+        tag="ingest",
+        lifespan=lifespan,
+        probes={"postgres": postgres},
+        registry=registry,
+        retry_after_s=settings.retry_after_s,
+    )
+    app.state.settings = settings
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The factory uvicorn calls in each worker: settings read once, at that worker's start."""
+    settings = IngestSettings()  # required fields come from the environment
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,72 @@
+"""Versioned SQL migrations: ``migrations/NNNN_name.sql``, each applied once in a transaction.
+
+A session-level advisory lock serialises concurrent runs, so replicas (or a migration Job racing
+a restarted pod) can all call ``migrate`` at start-up: the first applies, the others find nothing.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Final
+
+import asyncpg
+
+log = logging.getLogger("p1.migrate")
+
+# Arbitrary but fixed: "p1mg" in ASCII.
+ADVISORY_LOCK_KEY: Final = 0x70316D67
+_NAME: Final = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def available_migrations() -> list[Migration]:
+    found = []
+    for entry in files(__package__).joinpath("migrations").iterdir():
+        m = _NAME.match(entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda mig: mig.version)
+    versions = [mig.version for mig in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration versions: {versions}")
+    return found
+
+
+async def migrate(database_url: str) -> list[str]:
+    """Applies pending migrations; returns the names applied by this call."""
+    conn = await asyncpg.connect(database_url)
+    applied: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       version integer PRIMARY KEY,
+                       name text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for mig in available_migrations():
+                if mig.version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(mig.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        mig.version,
+                        mig.name,
+                    )
+                log.info("migration applied", extra={"migration": mig.name})
+                applied.append(mig.name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
+    finally:
+        await conn.close()
+    return applied
