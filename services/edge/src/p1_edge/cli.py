@@ -1,0 +1,176 @@
+"""``p1-edge``: run · status · simulate · pair."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from p1_edge.settings import EdgeSettings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="p1-edge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="poll the meter, spool and upload (configured by environment)")
+    sub.add_parser("status", help="spool depth, oldest reading, last upload and error (SPOOL_PATH)")
+    sim = sub.add_parser("simulate", help="serve a simulated HomeWizard P1 meter")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8090)
+    sim.add_argument("--api", choices=("v1", "v2"), default="v1")
+    sim.add_argument("--profile", default="home")
+    sim.add_argument("--serial", default=None)
+    sim.add_argument("--token", default=None, help="v2 bearer token (default: random, printed)")
+    sim.add_argument("--ca-out", type=Path, default=None, help="v2: write the simulator's CA here")
+    sim.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        choices=("timeout", "api_disabled", "malformed"),
+        help="start with this fault switched on (repeatable; POST /_sim/faults toggles at run time)",
+    )
+    pair = sub.add_parser("pair", help="obtain a v2 token from the meter (press its button)")
+    pair.add_argument("--host", default=None, help="meter host[:port] (default: P1_HOST)")
+    pair.add_argument("--name", default="p1-edge")
+    pair.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the button")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = EdgeSettings()
+    except ValidationError as exc:
+        print(f"p1-edge: bad configuration:\n{exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.LOG_LEVEL.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll would flood the Pi
+    if args.command == "run":
+        return _run(settings)
+    if args.command == "status":
+        return _status(settings)
+    if args.command == "simulate":
+        return asyncio.run(_simulate(args))
+    return asyncio.run(_pair(args, settings))
+
+
+def _run(settings: EdgeSettings) -> int:
+    problems = settings.problems_for_run()
+    if problems:
+        print("p1-edge run: missing configuration:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    from p1_edge.daemon import Edge
+
+    async def go() -> None:
+        await Edge(settings).run()
+
+    asyncio.run(go())
+    return 0
+
+
+def _ago(epoch: float | None) -> str:
+    if epoch is None:
+        return "never"
+    when = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+    return f"{when} ({max(0.0, time.time() - epoch):.0f} s ago)"
+
+
+def _status(settings: EdgeSettings) -> int:
+    from p1_edge.spool import read_stats_from_file
+
+    try:
+        stats = read_stats_from_file(settings.SPOOL_PATH)
+    except FileNotFoundError as exc:
+        print(f"p1-edge status: {exc} (set SPOOL_PATH)", file=sys.stderr)
+        return 1
+    print(f"spool:             {settings.SPOOL_PATH}")
+    print(f"readings waiting:  {stats.depth}")
+    print(f"oldest reading:    {_ago(stats.oldest_ts) if stats.oldest_ts else 'none'}")
+    print(f"quarantined:       {stats.quarantined}")
+    print(f"dropped (full):    {stats.dropped_total}")
+    print(f"last upload:       {_ago(stats.last_upload_at)}")
+    error = "none" if stats.last_error is None else f"{stats.last_error} — {_ago(stats.last_error_at)}"
+    print(f"last error:        {error}")
+    return 0
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    from p1_edge.simulator.profiles import PROFILES
+    from p1_edge.simulator.server import Simulator
+
+    if args.profile not in PROFILES:
+        print(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}", file=sys.stderr)
+        return 2
+    sim = Simulator(
+        api=args.api,
+        profile=args.profile,
+        host=args.host,
+        port=args.port,
+        serial=args.serial,
+        token=args.token,
+    )
+    for fault in args.fault:
+        setattr(sim.faults, fault, True)
+    await sim.start()
+    scheme = "http" if args.api == "v1" else "https"
+    print(
+        f"simulating a HomeWizard P1 (API {args.api}, profile {args.profile}, serial {sim.serial}) "
+        f"on {scheme}://{args.host}:{sim.port}",
+        flush=True,
+    )
+    if args.api == "v2":
+        assert sim.ca_file is not None
+        ca = sim.ca_file
+        if args.ca_out is not None:
+            shutil.copyfile(sim.ca_file, args.ca_out)
+            ca = args.ca_out
+        print(f"v2: P1_TOKEN={sim.token} P1_CA_FILE={ca}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await sim.close()
+    return 0
+
+
+async def _pair(args: argparse.Namespace, settings: EdgeSettings) -> int:
+    from p1_edge.meter.errors import MeterError
+    from p1_edge.meter.pair import pair
+
+    host = args.host or settings.P1_HOST
+    if not host:
+        print("p1-edge pair: give --host or set P1_HOST", file=sys.stderr)
+        return 2
+    try:
+        token = await pair(
+            host,
+            args.name,
+            wait_s=args.wait,
+            ca_file=str(settings.P1_CA_FILE) if settings.P1_CA_FILE else None,
+            insecure=settings.P1_INSECURE,
+            say=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except (MeterError, TimeoutError) as exc:
+        print(f"p1-edge pair: {exc}", file=sys.stderr)
+        return 1
+    print(f"P1_TOKEN={token}")
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

@@ -1,0 +1,131 @@
+"""``p1-edge run``: wires meter, spool, uplink and metrics together and runs until SIGTERM.
+
+Polling and uploading are independent tasks: the meter keeps being read while ingest is away, and a
+backlog drains while the meter is away. SIGTERM/SIGINT stop polling at once and let the uploader
+finish the batch in flight (its answer decides whether those readings leave the spool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from p1_edge.httpserver import HttpServer, Request, Response
+from p1_edge.meter.client import MeterClient
+from p1_edge.meter.detect import connect
+from p1_edge.metrics import EdgeMetrics
+from p1_edge.poller import Poller
+from p1_edge.settings import EdgeSettings
+from p1_edge.spool import Spool
+from p1_edge.uplink import Uplink
+from p1_edge.uploader import Uploader
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 45.0  # the batch in flight may take up to UPLOAD_TIMEOUT_S (30 s) to answer
+
+
+class Edge:
+    def __init__(self, settings: EdgeSettings) -> None:
+        self.settings = settings
+        self.metrics = EdgeMetrics()
+        self.stopping = asyncio.Event()
+        self.spooled = asyncio.Event()
+        self.spool = Spool(settings.SPOOL_PATH, settings.SPOOL_MAX_ROWS)
+        self.metrics.watch_spool(lambda: self.spool.depth, self.spool.oldest_ts)
+        token = settings.DEVICE_TOKEN.get_secret_value() if settings.DEVICE_TOKEN else ""
+        self.uplink = Uplink(
+            settings.INGEST_URL,
+            token,
+            ca_bundle=settings.CA_BUNDLE,
+            timeout_s=settings.UPLOAD_TIMEOUT_S,
+        )
+        self.metrics_server = HttpServer(self._serve_metrics, settings.METRICS_HOST, settings.METRICS_PORT)
+
+    async def _connect_meter(self) -> tuple[MeterClient, str]:
+        s = self.settings
+        client, device = await connect(
+            s.P1_HOST,
+            s.P1_API,
+            s.meter_tz,
+            token=s.P1_TOKEN.get_secret_value() if s.P1_TOKEN else None,
+            timeout_s=s.P1_TIMEOUT_S,
+            ca_file=str(s.P1_CA_FILE) if s.P1_CA_FILE else None,
+            insecure=s.P1_INSECURE,
+        )
+        device_id = s.DEVICE_ID or device.serial
+        log.info("spooling readings as device_id %s", device_id)
+        return client, device_id
+
+    async def _serve_metrics(self, request: Request) -> Response:
+        if request.path == "/metrics":
+            body = await asyncio.to_thread(generate_latest, self.metrics.registry)
+            return Response(200, body, CONTENT_TYPE_LATEST)
+        if request.path == "/healthz":
+            return Response(200, json.dumps({"status": "ok"}).encode())
+        return Response(404, b'{"error":"not found"}')
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._request_stop, sig)
+        await self.metrics_server.start()
+        log.info(
+            "p1-edge running: meter %s, ingest %s, spool %s (%d readings waiting), metrics on :%d",
+            self.settings.P1_HOST,
+            self.settings.INGEST_URL,
+            self.settings.SPOOL_PATH,
+            self.spool.depth,
+            self.metrics_server.port,
+        )
+        s = self.settings
+        poller = Poller(
+            self._connect_meter, self.spool, self.metrics, s.POLL_INTERVAL_S, self.stopping, self.spooled
+        )
+        uploader = Uploader(
+            self.spool,
+            self.uplink,
+            self.metrics,
+            batch_max=s.UPLOAD_BATCH_MAX,
+            interval_s=s.UPLOAD_INTERVAL_S,
+            backoff_max_s=s.BACKOFF_MAX_S,
+            auth_retry_s=s.AUTH_RETRY_S,
+            stopping=self.stopping,
+            spooled=self.spooled,
+        )
+        poll_task = asyncio.create_task(poller.run(), name="poll")
+        upload_task = asyncio.create_task(uploader.run(), name="upload")
+        try:
+            await self.stopping.wait()
+            # The poller only ever waits on the meter or the clock: stop it at once. The uploader
+            # gets to finish the batch in flight.
+            poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll_task
+            try:
+                await asyncio.wait_for(upload_task, STOP_GRACE_S)
+            except TimeoutError:
+                log.warning("upload still busy after %.0f s: abandoning it (it will be resent)", STOP_GRACE_S)
+        finally:
+            for task in (poll_task, upload_task):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await self.uplink.aclose()
+            await self.metrics_server.close()
+            self.spool.close()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        log.info("p1-edge stopped; %d readings stay spooled", self.spool.depth)
+
+    def _request_stop(self, sig: signal.Signals) -> None:
+        if not self.stopping.is_set():
+            log.info("%s: finishing the current batch, then stopping", sig.name)
+        self.stopping.set()

@@ -1,0 +1,163 @@
+"""Moves readings from the spool to ingest: oldest first, full batches, until told to stop.
+
+Decisions per answer (see :mod:`p1_edge.uplink`): 2xx → ack; 413 → halve the batch size (and keep it
+halved: a proxy's limit does not go away); 422 → bisect down to the offending reading(s) so valid ones
+still get through, and quarantine a single bad reading; any other invalid 4xx → quarantine the
+batch; 401/403 → stop uploading, say so loudly, try again only every ``AUTH_RETRY_S``; transient →
+tenacity's exponential backoff with jitter, capped, or the server's ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    wait_exponential_jitter,
+)
+from tenacity.wait import wait_base
+
+from p1_edge.aio import sleep_unless, wait_any
+from p1_edge.metrics import EdgeMetrics
+from p1_edge.spool import Batch, Spool
+from p1_edge.uplink import TransientUploadError, Uplink, UploadResult, Verdict
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_MAX_S = 900.0  # a server asking for more than 15 minutes is ignored beyond that
+
+
+class _Stopped(Exception):
+    """Raised inside a retry attempt when a stop was requested during the back-off."""
+
+
+class WaitRetryAfter(wait_base):
+    """The server's Retry-After when it gave one, else the fallback (exponential with jitter)."""
+
+    def __init__(self, fallback: wait_base) -> None:
+        self._fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, TransientUploadError) and exc.retry_after is not None:
+            return min(exc.retry_after, RETRY_AFTER_MAX_S)
+        return self._fallback(retry_state)
+
+
+class Uploader:
+    def __init__(
+        self,
+        spool: Spool,
+        uplink: Uplink,
+        metrics: EdgeMetrics,
+        *,
+        batch_max: int,
+        interval_s: float,
+        backoff_max_s: float,
+        auth_retry_s: float,
+        stopping: asyncio.Event,
+        spooled: asyncio.Event,
+    ) -> None:
+        self._spool = spool
+        self._uplink = uplink
+        self._metrics = metrics
+        self._batch_max = batch_max
+        self._size_limit = batch_max  # lowered by 413s
+        self._probe = batch_max  # lowered while bisecting a 422
+        self._interval = interval_s
+        self._backoff_max = backoff_max_s
+        self._auth_retry = auth_retry_s
+        self._stopping = stopping
+        self._spooled = spooled
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            size = min(self._size_limit, self._probe)
+            self._spooled.clear()
+            batch = await asyncio.to_thread(self._spool.peek, size)
+            if batch is None:
+                await self._wait_for_readings()
+                continue
+            try:
+                result = await self._send(batch)
+            except _Stopped:
+                return
+            except TransientUploadError:  # only when stopping cut the retries short
+                return
+            await self._handle(batch, size, result)
+
+    async def _send(self, batch: Batch) -> UploadResult:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientUploadError),
+            wait=WaitRetryAfter(wait_exponential_jitter(initial=1, max=self._backoff_max, jitter=1)),
+            stop=lambda _state: self._stopping.is_set(),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1 and self._stopping.is_set():
+                    raise _Stopped
+                try:
+                    return await self._uplink.post(batch.payload)
+                except TransientUploadError:
+                    self._metrics.upload_batches.labels("error").inc()
+                    raise
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    async def _handle(self, batch: Batch, size: int, result: UploadResult) -> None:
+        self._metrics.upload_batches.labels(result.verdict.value).inc()
+        if result.verdict is Verdict.STORED:
+            await asyncio.to_thread(self._spool.ack, batch)
+            self._metrics.uploaded_samples.inc(batch.count)
+            self._metrics.last_upload.set(time.time())
+            if batch.count < size:  # caught up: no need to hammer ingest, one request per interval
+                await self._sleep(self._interval)
+            return
+        if result.verdict is Verdict.UNAUTHORIZED:
+            message = (
+                f"ingest refused DEVICE_TOKEN (HTTP {result.status}: {result.detail}). UPLOADS STOPPED; "
+                "readings keep being spooled. Check DEVICE_TOKEN on the edge and DEVICE_TOKENS on "
+                f"ingest; retrying in {self._auth_retry:.0f} s"
+            )
+            log.error(message)
+            await asyncio.to_thread(self._spool.record_error, message)
+            await self._sleep(self._auth_retry)
+            return
+        if result.verdict is Verdict.TOO_LARGE and batch.count > 1:
+            self._size_limit = max(1, batch.count // 2)
+            log.warning("ingest says 413 too large: batch size now %d", self._size_limit)
+            return
+        if result.status == 422 and batch.count > 1:
+            self._probe = max(1, batch.count // 2)  # find the bad reading(s), deliver the rest
+            return
+        quarantined = await asyncio.to_thread(self._spool.quarantine, batch, result.status, result.detail)
+        self._metrics.quarantined.inc(quarantined)
+        self._probe = self._batch_max
+        log.error(
+            "ingest rejected %d readings (HTTP %d: %s): moved to quarantine",
+            quarantined,
+            result.status,
+            result.detail,
+        )
+
+    async def _log_retry(self, state: RetryCallState) -> None:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        # The first failure and then every tenth: an outage of an hour must not flood the log.
+        if state.attempt_number == 1 or state.attempt_number % 10 == 0:
+            log.warning("upload failed (attempt %d), retrying in %.1f s: %s", state.attempt_number, wait, exc)
+            await asyncio.to_thread(self._spool.record_error, f"upload failed: {exc}")
+
+    async def _wait_for_readings(self) -> None:
+        await wait_any(self._spooled, self._stopping, at_most_s=max(self._interval, 1.0))
+
+    async def _sleep(self, seconds: float) -> None:
+        await sleep_unless(self._stopping, seconds)
