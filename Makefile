@@ -30,7 +30,7 @@ lint: ## ruff check + ruff format --check
 	$(BIN)/ruff format --check .
 
 typecheck: ## mypy --strict on every package
-	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/mypy $(PACKAGES) scripts
 
 test: setup ## the whole test suite against the real PostgreSQL and Redis
 	$(BIN)/pytest
@@ -39,3 +39,6 @@ check: setup lint typecheck test ## lint, types and tests: what CI runs
 
 bench: setup ## every benchmark under bench/, each printing ratios to its baseline
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+demo: setup ## run simulator → edge → ingest → query on this machine; Ctrl-C stops it all
+	$(BIN)/python scripts/demo.py
