@@ -19,7 +19,8 @@ DEFAULT_SPOOL_MAX_ROWS = 1_000_000
 
 
 class EdgeSettings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+    # Empty variables (as in an env file with `P1_API=`) mean "not set", not an invalid value.
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", env_ignore_empty=True)
 
     P1_HOST: str = Field(default="", description="host[:port] of the P1 meter")
     P1_API: Literal["v1", "v2"] | None = None

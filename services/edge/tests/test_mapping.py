@@ -1,0 +1,160 @@
+"""Every fixture case through the one mapping table: values, units, nulls, sums and local times."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from p1_edge.meter.mapping import (
+    V1_FIELDS,
+    V2_FIELDS,
+    UnusableReading,
+    map_fields,
+    to_meter,
+    to_sample,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BRUSSELS = ZoneInfo("Europe/Brussels")
+POLLED = datetime(2024, 6, 28, 12, 12, 34, tzinfo=UTC)
+
+
+def load(name: str) -> dict[str, object]:
+    body: dict[str, object] = json.loads((FIXTURES / name).read_text())
+    return body
+
+
+def local(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=BRUSSELS)  # type: ignore[misc]
+
+
+def test_v1_all_fields() -> None:
+    s = to_sample(load("v1_data_all_fields.json"), V1_FIELDS, BRUSSELS, POLLED)
+    assert s.ts == POLLED  # v1 has no reading time: the poll's time
+    assert (s.power_w, s.import_kwh, s.export_kwh) == (-543.0, 13779.338, 0.0)
+    assert (s.import_t1_kwh, s.import_t2_kwh, s.import_t3_kwh) == (10830.511, 2948.827, None)
+    assert s.tariff == 2
+    assert (s.power_l1_w, s.power_l2_w, s.power_l3_w) == (-676.0, 133.0, 0.0)
+    assert (s.current_l1_a, s.current_l2_a) == (-4.0, 2.0)
+    assert s.voltage_l1_v is None
+    assert (s.avg_power_15m_w, s.month_peak_w) == (123.0, 1111.0)
+    # the misspelled real key, YYMMDDhhmmss in local (winter) time
+    assert s.month_peak_ts == local(2023, 1, 1, 8, 0, 10)
+    assert s.month_peak_ts.utcoffset().total_seconds() == 3600  # type: ignore[union-attr]
+    # external[] wins over the legacy total_gas_m3 (2569.646)
+    assert s.gas_m3 == 111.111
+    assert s.gas_ts == local(2021, 6, 6, 14, 0, 10)
+    assert s.water_m3 == 444.444  # heat / warm water / inlet heat have no place in the contract
+    meter = to_meter(load("v1_data_all_fields.json"))
+    assert meter is not None
+    assert (meter.serial, meter.model, meter.protocol_version) == ("4E47475955", "ISKRA  2M550T-101", 50)
+
+
+def test_v1_minimal_sums_tariff_registers_into_totals() -> None:
+    s = to_sample(load("v1_data_minimal.json"), V1_FIELDS, BRUSSELS, POLLED)
+    assert s.import_kwh == 13779.338  # 10830.511 + 2948.827
+    assert s.export_kwh == 4162.461  # 1285.951 + 2876.51
+    assert s.tariff is None
+    assert s.gas_m3 == 2569.646  # legacy gas fields when there is no external[]
+    assert s.gas_ts == local(2021, 6, 6, 14, 0, 10)
+    assert s.water_m3 is None
+    assert to_meter(load("v1_data_minimal.json")) is None  # no unique_id
+
+
+def test_v1_single_phase_nulls_are_absent() -> None:
+    s = to_sample(load("v1_data_single_phase_nulls.json"), V1_FIELDS, BRUSSELS, POLLED)
+    assert s.power_l1_w == -676.0
+    assert s.power_l2_w is None
+    assert s.power_l3_w is None
+    assert "power_l2_w" not in s.model_dump(exclude_none=True)
+
+
+def test_v1_home_assistant_t1_t4_and_voltages() -> None:
+    s = to_sample(load("v1_data_ha_3phase_t1-t4_voltages.json"), V1_FIELDS, BRUSSELS, POLLED)
+    assert (s.import_t3_kwh, s.import_t4_kwh) == (2948.827, 2948.827)
+    assert (s.export_kwh, s.export_t4_kwh) == (13086.777, 8765.444)  # the meter's total wins
+    assert (s.voltage_l1_v, s.voltage_l2_v, s.voltage_l3_v) == (230.111, 230.222, 230.333)
+    assert s.power_l3_w == 123.456
+    assert s.gas_m3 == 1122.333
+    assert s.gas_ts == local(2021, 3, 14, 11, 22, 33)
+    assert s.water_m3 is None  # total_liter_m3 is a water-meter field, not a P1 one
+
+
+def test_v1_invalid_external_entries_are_skipped() -> None:
+    payload = load("v1_data_invalid_external_entries.json")
+    values = map_fields(payload, V1_FIELDS, BRUSSELS)
+    # every external entry lacks one key: none is used; the legacy gas fields remain
+    assert values["gas_m3"] == 2569.646
+    assert values["gas_ts"] == local(2021, 6, 6, 14, 0, 10)
+    assert "water_m3" not in values
+    # and without power or totals this is no reading at all
+    with pytest.raises(UnusableReading, match="power_w"):
+        to_sample(payload, V1_FIELDS, BRUSSELS, POLLED)
+
+
+def test_v2_three_phase_gas_water() -> None:
+    s = to_sample(load("v2_measurement_3_phase_gas_water.json"), V2_FIELDS, BRUSSELS, POLLED)
+    # offset-less ISO time in the meter's zone (CEST in June)
+    assert s.ts == local(2024, 6, 28, 14, 12, 34)
+    assert s.ts.isoformat() == "2024-06-28T14:12:34+02:00"
+    assert (s.power_w, s.import_kwh, s.export_kwh, s.tariff) == (-543.0, 13779.338, 0.0, 2)
+    assert (s.current_l1_a, s.current_l2_a, s.current_l3_a) == (-4.0, 2.0, 0.0)
+    assert (s.avg_power_15m_w, s.month_peak_w) == (123.0, 1111.0)
+    assert s.month_peak_ts == local(2024, 6, 4, 10, 11, 22)
+    assert (s.gas_m3, s.gas_ts) == (2569.646, local(2024, 6, 28, 14, 0, 0))
+    assert (s.water_m3, s.water_ts) == (123.456, local(2024, 6, 28, 14, 5, 0))
+
+
+def test_v2_one_phase_no_gas() -> None:
+    s = to_sample(load("v2_measurement_1_phase_no_gas.json"), V2_FIELDS, BRUSSELS, POLLED)
+    assert s.ts == local(2024, 6, 28, 14, 12, 34)
+    assert s.import_kwh == 13779.338
+    assert s.export_kwh == 4162.461
+    assert (s.power_w, s.power_l1_w, s.power_l2_w) == (-678.0, -676.0, None)
+    assert s.gas_m3 is None
+    assert s.water_m3 is None
+    assert s.tariff is None
+    meter = to_meter(load("v2_measurement_1_phase_no_gas.json"))
+    assert meter is not None
+    assert meter.protocol_version == 50
+
+
+def test_meter_time_zone_is_configurable() -> None:
+    utc = ZoneInfo("UTC")
+    s = to_sample(load("v2_measurement_1_phase_no_gas.json"), V2_FIELDS, utc, POLLED)
+    assert s.ts.isoformat() == "2024-06-28T14:12:34+00:00"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("active_power_w", "NaN"), ("active_power_w", True), ("active_power_w", "12")],
+)
+def test_v1_garbage_values_are_absent(field: str, value: object) -> None:
+    payload = load("v1_data_all_fields.json")
+    payload[field] = float(value) if value == "NaN" else value  # type: ignore[arg-type]
+    assert field not in map_fields(payload, V1_FIELDS, BRUSSELS)
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("v[12]_data_*.json")))
+def test_every_v1_data_fixture_maps_or_says_why(fixture: str) -> None:
+    payload = load(fixture)
+    try:
+        sample = to_sample(payload, V1_FIELDS, BRUSSELS, POLLED)
+    except UnusableReading:
+        assert fixture == "v1_data_invalid_external_entries.json"
+        return
+    # every value the table maps is kept; no field outside the contract appears
+    assert sample.model_validate_json(sample.model_dump_json()) == sample
+
+
+@pytest.mark.parametrize("table", [V1_FIELDS, V2_FIELDS])
+def test_table_targets_are_sample_fields(table: tuple[object, ...]) -> None:
+    from p1_contracts.models import Sample
+
+    targets = [row.target for row in table]  # type: ignore[attr-defined]
+    assert set(targets) <= set(Sample.model_fields)
+    assert len(targets) == len(set(targets))

@@ -1,0 +1,103 @@
+"""One POST to ingest: gzip, headers, and what each answer means (pure, via httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from tenacity import RetryCallState, wait_fixed
+
+from p1_edge.uplink import TransientUploadError, Uplink, Verdict, parse_retry_after
+from p1_edge.uploader import RETRY_AFTER_MAX_S, WaitRetryAfter
+
+PAYLOAD = b'{"device_id":"d","meter":null,"samples":[]}'
+
+
+def uplink_answering(
+    status: int, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[Uplink, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, content=body, headers=headers or {})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return Uplink("http://ingest.test/base/", "tok", http=http), seen
+
+
+async def test_posts_gzip_with_bearer_to_v1_samples() -> None:
+    uplink, seen = uplink_answering(200, b'{"accepted": 3, "duplicates": 1}')
+    result = await uplink.post(PAYLOAD)
+    assert (result.verdict, result.accepted, result.duplicates) == (Verdict.STORED, 3, 1)
+    request = seen[0]
+    assert str(request.url) == "http://ingest.test/base/v1/samples"
+    assert request.headers["authorization"] == "Bearer tok"
+    assert request.headers["content-encoding"] == "gzip"
+    assert request.headers["content-type"] == "application/json"
+    assert gzip.decompress(request.content) == PAYLOAD
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (401, Verdict.UNAUTHORIZED),
+        (403, Verdict.UNAUTHORIZED),
+        (413, Verdict.TOO_LARGE),
+        (400, Verdict.INVALID),
+        (415, Verdict.INVALID),
+        (422, Verdict.INVALID),
+    ],
+)
+async def test_final_answers(status: int, verdict: Verdict) -> None:
+    problem = {"type": "about:blank", "title": "t", "status": status, "detail": "why it failed"}
+    uplink, _ = uplink_answering(status, json.dumps(problem).encode())
+    result = await uplink.post(PAYLOAD)
+    assert (result.verdict, result.status, result.detail) == (verdict, status, "why it failed")
+
+
+@pytest.mark.parametrize("status", [404, 405, 408, 429, 500, 502, 503, 504])
+async def test_transient_answers_raise_with_retry_after(status: int) -> None:
+    uplink, _ = uplink_answering(status, b"busy", {"Retry-After": "7"})
+    with pytest.raises(TransientUploadError) as info:
+        await uplink.post(PAYLOAD)
+    assert (info.value.status, info.value.retry_after) == (status, 7.0)
+
+
+async def test_transport_error_is_transient() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    uplink = Uplink(
+        "http://ingest.test", "tok", http=httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    )
+    with pytest.raises(TransientUploadError, match="refused"):
+        await uplink.post(PAYLOAD)
+
+
+def test_parse_retry_after() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("Thu, 01 Jan 2026 00:00:30 GMT", now=now) == 30.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+class _Outcome:
+    def __init__(self, exc: BaseException) -> None:
+        self._exc = exc
+
+    def exception(self) -> BaseException:
+        return self._exc
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"), [(5.0, 5.0), (None, 0.25), (10_000.0, RETRY_AFTER_MAX_S)]
+)
+def test_wait_honours_retry_after_and_caps_it(retry_after: float | None, expected: float) -> None:
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.outcome = _Outcome(TransientUploadError("x", 503, retry_after))  # type: ignore[assignment]
+    assert WaitRetryAfter(wait_fixed(0.25))(state) == expected
