@@ -1,0 +1,146 @@
+"""Shared helpers for the deployment validation tests (tests/deploy).
+
+Every test here runs a real validator (promtool, caddy, kubectl kustomize, kubernetes-validate,
+check-jsonschema, hadolint). A missing validator skips its tests with the reason, locally; CI installs
+them all (deploy/ci-install.sh) and sets P1_DEPLOY_REQUIRE_TOOLS=1, which turns those skips into failures.
+"""
+
+import copy
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The binding metric names (DESIGN.md §9 and the issue); histograms also expose _bucket/_sum/_count.
+KNOWN_METRICS = frozenset(
+    {
+        "p1_http_requests_total",
+        "p1_http_request_duration_seconds",
+        "p1_ingest_samples_total",
+        "p1_ingest_samples_rejected_total",
+        "p1_ingest_batch_size",
+        "p1_ingest_db_write_seconds",
+        "p1_device_last_sample_timestamp_seconds",
+        "p1_db_errors_total",
+        "p1_redis_errors_total",
+        "p1_redis_up",
+        "p1_query_cache_total",
+        "p1_query_db_seconds",
+        "p1_edge_polls_total",
+        "p1_edge_spool_depth",
+        "p1_edge_spool_oldest_age_seconds",
+        "p1_edge_spool_dropped_total",
+        "p1_edge_quarantined_samples_total",
+        "p1_edge_upload_batches_total",
+        "p1_edge_uploaded_samples_total",
+        "p1_edge_last_upload_timestamp_seconds",
+    }
+)
+KNOWN_TABLES = frozenset({"devices", "samples", "rollup_15m", "rollup_1h"})
+
+
+def base_metric(name: str) -> str:
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name[: -len(suffix)] in KNOWN_METRICS:
+            return name[: -len(suffix)]
+    return name
+
+
+def find_tool(name: str) -> str | None:
+    """The executable from the project's venv first, then PATH."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return shutil.which(name, path=search)
+
+
+def _require(name: str, install_hint: str) -> str:
+    path = find_tool(name)
+    if path is None:
+        reason = f"{name} not installed ({install_hint})"
+        if os.environ.get("P1_DEPLOY_REQUIRE_TOOLS") == "1":
+            pytest.fail(reason + "; P1_DEPLOY_REQUIRE_TOOLS=1 demands it")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tool() -> Callable[[str, str], str]:
+    """tool("promtool", "apt-get install prometheus") → path, or skip (fail under CI's flag)."""
+    return _require
+
+
+def run(
+    cmd: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="session")
+def which() -> Callable[[str], str | None]:
+    """find_tool: venv first, then PATH; None when absent (never skips)."""
+    return find_tool
+
+
+@pytest.fixture(scope="session")
+def runner() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def known_metrics() -> frozenset[str]:
+    return KNOWN_METRICS
+
+
+@pytest.fixture(scope="session")
+def metric_base() -> Callable[[str], str]:
+    return base_metric
+
+
+def _load_kustomize_lite() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "p1_kustomize_lite", Path(__file__).with_name("kustomize_lite.py")
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def kustomize_lite() -> Any:
+    """tests/deploy/kustomize_lite.py (render_kustomization), the fallback when kubectl is absent."""
+    return _load_kustomize_lite()
+
+
+@pytest.fixture(scope="session")
+def k8s_render(kustomize_lite: Any) -> Callable[[str], list[dict[str, Any]]]:
+    """Render k8s/<target> with `kubectl kustomize`, or with kustomize_lite where kubectl is absent."""
+    cache: dict[str, list[dict[str, Any]]] = {}
+
+    def render(target: str) -> list[dict[str, Any]]:
+        if target not in cache:
+            kubectl = find_tool("kubectl")
+            if kubectl is None:
+                docs = kustomize_lite.render_kustomization(ROOT / "k8s" / target)
+            else:
+                res = run([kubectl, "kustomize", str(ROOT / "k8s" / target)], timeout=60)
+                assert res.returncode == 0, res.stderr
+                docs = [d for d in yaml.safe_load_all(res.stdout) if d]
+            cache[target] = docs
+        return copy.deepcopy(cache[target])
+
+    return render
