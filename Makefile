@@ -10,7 +10,7 @@ PYTHON    ?= python3
 CONTRACTS := libs/contracts/src/p1_contracts
 PACKAGES  := libs/contracts/src libs/servicekit/src services/ingest/src services/query/src services/edge/src
 
-.PHONY: help setup uv contracts lint typecheck test check bench demo
+.PHONY: help setup uv contracts lint typecheck security audit test check bench demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,10 +32,14 @@ lint: ## ruff check + ruff format --check
 typecheck: ## mypy --strict on every package
 	$(BIN)/mypy $(PACKAGES) scripts
 
+security: ## bandit on our code (medium severity and up) and pip-audit on uv.lock
+	$(BIN)/bandit -q -c pyproject.toml --severity-level medium -r $(PACKAGES) scripts
+	scripts/audit.sh
+
 test: setup ## the whole test suite against the real PostgreSQL and Redis
 	$(BIN)/pytest
 
-check: setup lint typecheck test ## lint, types and tests: what CI runs
+check: setup lint typecheck security test ## lint, types, security checks and tests: what CI runs
 
 bench: setup ## every benchmark under bench/, each printing ratios to its baseline
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
