@@ -1,0 +1,60 @@
+"""The Sample fields as data: name, kind, bounds — read from the generated contract model.
+
+Deriving the table from ``p1_contracts.models.Sample`` (never restating it) keeps the fast parser,
+the database columns and the contract in step: a field added to openapi.yaml appears here at once.
+"""
+
+import types
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal, Union, get_args, get_origin
+
+from annotated_types import Ge, Le
+from pydantic import AwareDatetime
+
+from p1_contracts.models import Sample
+
+Kind = Literal["float", "int", "datetime"]
+
+
+@dataclass(frozen=True)
+class SampleField:
+    name: str
+    kind: Kind
+    required: bool
+    lo: float | None
+    hi: float | None
+    # PostgreSQL type of the column and of its unnest array.
+    pg_type: str
+
+
+def _kind(annotation: object) -> tuple[Kind, bool]:
+    nullable = False
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        nullable = len(args) < len(get_args(annotation))
+        (annotation,) = args
+    if annotation is float:
+        return "float", nullable
+    if annotation is int:
+        return "int", nullable
+    if annotation is AwareDatetime or annotation is datetime:
+        return "datetime", nullable
+    raise TypeError(f"unsupported Sample field type {annotation!r}")
+
+
+def _fields() -> tuple[SampleField, ...]:
+    out = []
+    for name, info in Sample.model_fields.items():
+        kind, _ = _kind(info.annotation)
+        lo = next((float(m.ge) for m in info.metadata if isinstance(m, Ge)), None)  # type: ignore[arg-type]
+        hi = next((float(m.le) for m in info.metadata if isinstance(m, Le)), None)  # type: ignore[arg-type]
+        pg = {"float": "float8", "int": "smallint", "datetime": "timestamptz"}[kind]
+        out.append(SampleField(name, kind, info.is_required(), lo, hi, pg))
+    return tuple(out)
+
+
+FIELDS: Final = _fields()
+FIELD_NAMES: Final = tuple(f.name for f in FIELDS)
+# Everything but ts, in contract order: the value columns of a batch.
+VALUE_FIELDS: Final = tuple(f for f in FIELDS if f.name != "ts")
