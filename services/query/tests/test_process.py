@@ -23,7 +23,8 @@ def query(database_url: str) -> Iterator[ServiceProcess]:
 def test_health_ready_and_metrics(query: ServiceProcess) -> None:
     assert httpx.get(query.base_url + "/healthz").json() == {"status": "ok", "checks": {}}
     ready = httpx.get(query.base_url + "/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"postgres": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"postgres": "ok"}
     metrics = httpx.get(query.base_url + "/metrics").text
     assert 'p1_http_requests_total{method="GET",route="/readyz",service="query",status="200"}' in metrics
 

@@ -1,0 +1,194 @@
+"""Bucket boundaries on the local clock of an IANA time zone.
+
+Boundaries are UTC instants. ``1m`` and ``15m`` are the UTC grid: every UTC offset in use is a whole
+number of quarter-hours, so a UTC quarter is a local quarter everywhere. ``1h`` is the local hour grid,
+which for zones such as Asia/Kolkata (+05:30) lies on the half hour in UTC. ``1d`` and ``1mo`` are local
+midnights, so a spring DST day is 23 hours long and an autumn one 25.
+"""
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Final, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from p1_servicekit.errors import FieldError, Unprocessable
+
+Bucket = Literal["1m", "15m", "1h", "1d", "1mo"]
+BUCKETS: Final[tuple[str, ...]] = get_args(Bucket)
+MAX_POINTS: Final = 10_000
+DEFAULT_TZ: Final = "Europe/Brussels"
+
+_SPACED_OFFSET: Final = re.compile(r" (\d\d:?\d\d)$")
+_QUARTER: Final = timedelta(minutes=15)
+_FIXED: Final = {"1m": timedelta(minutes=1), "15m": _QUARTER, "1h": timedelta(hours=1)}
+
+
+def parse_bucket(value: str, allowed: tuple[str, ...] = BUCKETS, name: str = "bucket") -> str:
+    if value not in allowed:
+        raise Unprocessable(
+            [FieldError(("query", name), f"must be one of {', '.join(allowed)}; got '{value[:16]}'", "enum")]
+        )
+    return value
+
+
+def parse_tz(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # ValueError: a path-like key ("../x"); OSError: a directory name such as "Europe".
+        raise Unprocessable(
+            [
+                FieldError(
+                    ("query", "tz"),
+                    f"unknown time zone '{name[:64]}'; use an IANA name such as {DEFAULT_TZ} or UTC",
+                    "tz",
+                )
+            ]
+        ) from None
+
+
+def parse_instant(value: str, name: str) -> datetime:
+    """RFC 3339 with an offset; naive times are refused because their meaning depends on a zone."""
+    # A "+" left unencoded in a query string arrives as a space: accept it rather than puzzle the user.
+    value = _SPACED_OFFSET.sub(r"+\1", value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise Unprocessable(
+            [
+                FieldError(
+                    ("query", name),
+                    "must be an RFC 3339 date-time with an offset, e.g. 2026-11-29T00:00:00+01:00",
+                    "datetime",
+                )
+            ]
+        )
+    return parsed.astimezone(UTC)
+
+
+def check_range(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise Unprocessable([FieldError(("query", "end"), "must be after start", "range")])
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    # fold=0: where midnight falls in a DST gap this is the transition instant, the day's first instant.
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def _month_start(year: int, month: int, tz: ZoneInfo) -> datetime:
+    return local_midnight(date(year, month, 1), tz)
+
+
+def _next_month(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def month_bounds(year: int, month: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    return _month_start(year, month, tz), _month_start(*_next_month(year, month), tz)
+
+
+def _floor_utc(t: datetime, step: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + ((t - epoch) // step) * step
+
+
+def _on_local_hour(t: datetime, tz: ZoneInfo) -> bool:
+    local = t.astimezone(tz)
+    return local.minute == 0 and local.second == 0
+
+
+def iter_boundaries(start: datetime, end: datetime, bucket: str, tz: ZoneInfo) -> Iterator[datetime]:
+    """b0 ≤ start < b1 < … < bN with bN ≥ end: the first boundary at or before ``start``, then every
+    boundary up to the first one at or after ``end``. Lazy, so exports of any length stay small."""
+    if bucket in ("1m", "15m"):
+        step = _FIXED[bucket]
+        t = _floor_utc(start, step)
+        yield t
+        while t < end:
+            t += step
+            yield t
+    elif bucket == "1h":
+        # Walk the UTC quarter grid and keep instants on a local hour. The 1-hour jump is tried first
+        # and verified, so a zone whose offset changes by 30 minutes (Australia/Lord_Howe) stays right.
+        t = _floor_utc(start, _QUARTER)
+        for _ in range(8):  # a local hour starts at most 1 h 45 min before any quarter
+            if _on_local_hour(t, tz):
+                break
+            t -= _QUARTER
+        yield t
+        while t < end:
+            nxt = t + _FIXED["1h"]
+            if not _on_local_hour(nxt, tz):
+                nxt = t + _QUARTER
+                while not _on_local_hour(nxt, tz) and nxt - t < timedelta(hours=3):
+                    nxt += _QUARTER
+            t = nxt
+            yield t
+    elif bucket == "1d":
+        day = start.astimezone(tz).date()
+        t = local_midnight(day, tz)
+        yield t
+        while t < end:
+            day += timedelta(days=1)
+            t = local_midnight(day, tz)
+            yield t
+    elif bucket == "1mo":
+        local = start.astimezone(tz)
+        year, month = local.year, local.month
+        t = _month_start(year, month, tz)
+        yield t
+        while t < end:
+            year, month = _next_month(year, month)
+            t = _month_start(year, month, tz)
+            yield t
+    else:  # parse_bucket guards the public entry points
+        raise ValueError(f"unknown bucket {bucket}")
+
+
+def estimate_points(start: datetime, end: datetime, bucket: str) -> int:
+    """An upper bound of the bucket count, cheap enough to refuse huge requests before any work."""
+    span = end - start
+    if bucket in _FIXED:
+        return int(span / _FIXED[bucket]) + 2
+    if bucket == "1d":
+        return span.days + 3
+    return (end.year - start.year) * 12 + end.month - start.month + 2
+
+
+def boundaries(start: datetime, end: datetime, bucket: str, tz: ZoneInfo) -> list[datetime]:
+    """The boundaries of a series request, refusing more than MAX_POINTS buckets."""
+    check_range(start, end)
+    too_many = Unprocessable(
+        [
+            FieldError(
+                ("query", "bucket"),
+                f"the range holds more than {MAX_POINTS} buckets of {bucket}; "
+                "choose a coarser bucket or a shorter range",
+                "too_many_points",
+            )
+        ]
+    )
+    # The estimate can be off by the DST hours of the range; only refuse what is clearly too large.
+    if estimate_points(start, end, bucket) > MAX_POINTS + 50:
+        raise too_many
+    out: list[datetime] = []
+    for b in iter_boundaries(start, end, bucket, tz):
+        out.append(b)
+        if len(out) > MAX_POINTS + 1:
+            raise too_many
+    return out
+
+
+def source_for(bucket: str, bounds: list[datetime]) -> Literal["raw", "15m", "1h"]:
+    """The coarsest stored table whose grid every boundary lies on (DESIGN §6: rollups are UTC-aligned)."""
+    if bucket == "1m":
+        return "raw"
+    if bucket != "15m" and all(b.minute == 0 and b.second == 0 and b.microsecond == 0 for b in bounds):
+        return "1h"
+    if all(b.minute % 15 == 0 and b.second == 0 and b.microsecond == 0 for b in bounds):
+        return "15m"
+    return "raw"  # a historical offset such as +00:19:32: exact from raw readings, while they are kept

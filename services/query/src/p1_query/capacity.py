@@ -1,0 +1,186 @@
+"""The Flemish capacity tariff ledger (DESIGN §7; docs/capacity.md has every rule with an example).
+
+Quarter-hour demand (kW) = the offtake energy of a fixed clock quarter × 4, taken, in order of preference,
+from (1) the meter's own running quarter average ``avg_power_15m_w`` at the end of the quarter, (2) the
+import counter interpolated at the quarter's ends, (3) the mean of the positive power readings. Export
+never lowers it. The month's peak is its highest quarter; the billing basis is the mean of the monthly
+peaks, each at least 2.5 kW, of the months with data among the asked month and the 11 before it.
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Literal
+from zoneinfo import ZoneInfo
+
+from p1_contracts.models import Capacity, CapacityMonth, Quarter
+from p1_servicekit.errors import FieldError, Unprocessable
+
+from .buckets import month_bounds
+from .energy import Curves, curves, interval_energy
+from .store import Group
+
+QUARTER_S: Final = 900
+FLOOR_KW: Final = 2.5
+TOP_QUARTERS: Final = 5
+# The meter's running average counts as the quarter's when its last reading is this close to the end.
+METER_AVG_MAX_GAP_S: Final = 60.0
+DIFFERS_RATIO: Final = 0.02
+
+_MONTH: Final = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
+
+Method = Literal["meter_avg", "counter", "mean_power"]
+
+
+@dataclass(frozen=True, slots=True)
+class QuarterDemand:
+    start: float  # UTC seconds
+    kw: float
+    method: Method
+
+
+def quarter_demands(groups: Sequence[Group], origin: float, count: int) -> list[QuarterDemand]:
+    """Demand of each quarter ``origin + 900 j`` (0 ≤ j < count) that has readings."""
+    import_curves: Curves = curves(
+        (g.epoch, g.first_ts, g.import_first, g.last_ts, g.import_last) for g in groups
+    )
+    by_quarter: dict[int, list[Group]] = {}
+    for g in groups:
+        if 0 <= g.i < count and g.n > 0:
+            by_quarter.setdefault(g.i, []).append(g)
+    out = []
+    for j in sorted(by_quarter):
+        out.append(_demand(by_quarter[j], import_curves, origin + QUARTER_S * j))
+    return out
+
+
+def _demand(groups: list[Group], import_curves: Curves, start: float) -> QuarterDemand:
+    end = start + QUARTER_S
+    last = max(groups, key=lambda g: g.last_ts)
+    if last.avg_power_15m_w is not None and end - last.last_ts <= METER_AVG_MAX_GAP_S:
+        return QuarterDemand(start, max(0.0, last.avg_power_15m_w) / 1000.0, "meter_avg")
+    energy = interval_energy(import_curves, start, end)
+    if energy is not None:
+        return QuarterDemand(start, energy * 4.0, "counter")
+    n = sum(g.n for g in groups)
+    positive = sum(g.power_import_sum or 0.0 for g in groups)
+    return QuarterDemand(start, positive / n / 1000.0, "mean_power")
+
+
+def month_label(year: int, month: int) -> str:
+    return f"{year:04d}-{month:02d}"
+
+
+def months_back(year: int, month: int, count: int) -> list[tuple[int, int]]:
+    """``count`` months ending with (year, month), oldest first."""
+    out = []
+    y, m = year, month
+    for _ in range(count):
+        out.append((y, m))
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+    return out[::-1]
+
+
+def window(year: int, month: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start of the month 11 before, end of the asked month) in UTC."""
+    first = months_back(year, month, 12)[0]
+    return month_bounds(*first, tz)[0], month_bounds(year, month, tz)[1]
+
+
+def _r3(x: float) -> float:
+    return round(x, 3)
+
+
+def ledger(
+    *,
+    device_id: str,
+    year: int,
+    month: int,
+    tz: ZoneInfo,
+    tz_name: str,
+    groups: Sequence[Group],
+    origin: datetime,
+    price_eur_per_kw_year: float,
+) -> Capacity:
+    """The capacity answer from the rollup_15m groups of the 12-month window starting at ``origin``."""
+    months = months_back(year, month, 12)
+    bounds = [month_bounds(y, m, tz) for y, m in months]
+    end = bounds[-1][1]
+    count = int((end - origin).total_seconds() // QUARTER_S)
+    demands = quarter_demands(groups, origin.timestamp(), count)
+
+    # Local months start at local midnight, a UTC quarter in every zone in use, so no quarter straddles two.
+    per_month: list[list[QuarterDemand]] = [[] for _ in months]
+    limits = [(a.timestamp(), b.timestamp()) for a, b in bounds]
+    k = 0
+    for d in demands:
+        while k < len(limits) and d.start >= limits[k][1]:
+            k += 1
+        if k < len(limits) and d.start >= limits[k][0]:
+            per_month[k].append(d)
+
+    month_rows = []
+    for (y, m), quarters in zip(months, per_month, strict=True):
+        if quarters:
+            peak = max(q.kw for q in quarters)
+            month_rows.append(
+                CapacityMonth(month=month_label(y, m), peak_kw=_r3(peak), counted_kw=_r3(max(peak, FLOOR_KW)))
+            )
+
+    asked = per_month[-1]
+    # Highest first; of equal quarters the earlier one (the one a grid operator would name).
+    top = sorted(asked, key=lambda q: (-q.kw, q.start))[:TOP_QUARTERS]
+    peak_q = top[0] if top else None
+
+    meter_peak_kw = _meter_peak(groups, *limits[-1])
+    peak_kw = _r3(peak_q.kw) if peak_q else None
+    differs = (
+        peak_kw is not None
+        and meter_peak_kw is not None
+        and abs(peak_kw - meter_peak_kw) > DIFFERS_RATIO * max(meter_peak_kw, 1e-9)
+    )
+    counted = [r.counted_kw for r in month_rows]
+    rolling = _r3(sum(counted) / len(counted)) if counted else None
+    billable = rolling if rolling is not None else FLOOR_KW
+
+    def local(ts: float) -> datetime:
+        return datetime.fromtimestamp(ts, UTC).astimezone(tz)
+
+    return Capacity(
+        device_id=device_id,
+        month=month_label(year, month),
+        tz=tz_name,
+        peak_kw=peak_kw,
+        peak_start=local(peak_q.start) if peak_q else None,
+        meter_peak_kw=meter_peak_kw,
+        meter_peak_differs=differs,
+        top_quarters=[Quarter(start=local(q.start), kw=_r3(q.kw)) for q in top],
+        months=month_rows,
+        rolling_12m_avg_kw=rolling,
+        billable_kw=billable,
+        price_eur_per_kw_year=price_eur_per_kw_year,
+        cost_eur_per_year=round(billable * price_eur_per_kw_year, 2),
+    )
+
+
+def _meter_peak(groups: Sequence[Group], start: float, end: float) -> float | None:
+    """The meter's own month peak: its value at the month's last reading that carries one."""
+    best: Group | None = None
+    for g in groups:
+        if (
+            g.month_peak_w is not None
+            and start <= g.last_ts < end
+            and (best is None or g.last_ts > best.last_ts)
+        ):
+            best = g
+    return None if best is None or best.month_peak_w is None else _r3(best.month_peak_w / 1000.0)
+
+
+def parse_month(value: str) -> tuple[int, int]:
+    m = _MONTH.match(value)
+    if m is None:
+        raise Unprocessable(
+            [FieldError(("query", "month"), "must be a month as YYYY-MM, e.g. 2026-11", "month")]
+        )
+    return int(m.group(1)), int(m.group(2))

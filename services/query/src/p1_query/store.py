@@ -1,0 +1,238 @@
+"""Reads from PostgreSQL. Every statement is timed into ``p1_query_db_seconds`` by operation.
+
+The schema is the ingest service's (``docs`` in notes/shared-contract.md): ``samples`` raw, and the
+``rollup_15m`` / ``rollup_1h`` rows per (device, UTC bucket, counter epoch) with the first and last
+reading's time and counter values.
+"""
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Histogram
+
+Source = Literal["raw", "15m", "1h"]
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+DB_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# The columns of a Sample, in contract order; samples has them under the same names.
+SAMPLE_FIELDS: Final = (
+    "ts",
+    "power_w",
+    "import_kwh",
+    "export_kwh",
+    "import_t1_kwh",
+    "import_t2_kwh",
+    "import_t3_kwh",
+    "import_t4_kwh",
+    "export_t1_kwh",
+    "export_t2_kwh",
+    "export_t3_kwh",
+    "export_t4_kwh",
+    "tariff",
+    "power_l1_w",
+    "power_l2_w",
+    "power_l3_w",
+    "voltage_l1_v",
+    "voltage_l2_v",
+    "voltage_l3_v",
+    "current_l1_a",
+    "current_l2_a",
+    "current_l3_a",
+    "avg_power_15m_w",
+    "month_peak_w",
+    "month_peak_ts",
+    "gas_m3",
+    "gas_ts",
+    "water_m3",
+    "water_ts",
+)
+
+
+class DbTimer:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._hist = Histogram(
+            "p1_query_db_seconds",
+            "PostgreSQL time of the query service by operation.",
+            ["operation"],
+            buckets=DB_BUCKETS,
+            registry=registry,
+        )
+
+    @asynccontextmanager
+    async def time(self, operation: str) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._hist.labels(operation).observe(time.perf_counter() - started)
+
+
+@dataclass(slots=True)
+class Group:
+    """Readings of one counter epoch within one bucket (index ``i``; −1 and N are the neighbours
+    just outside the range, kept only as interpolation anchors)."""
+
+    i: int
+    epoch: int
+    n: int
+    power_sum: float | None
+    power_min: float | None
+    power_max: float | None
+    power_import_sum: float | None
+    first_ts: float
+    last_ts: float
+    import_first: float | None
+    import_last: float | None
+    export_first: float | None
+    export_last: float | None
+    gas_first: float | None
+    gas_last: float | None
+    water_first: float | None
+    water_last: float | None
+    avg_power_15m_w: float | None
+    month_peak_w: float | None
+
+
+def _group(r: asyncpg.Record, i: int) -> Group:
+    return Group(
+        i=i,
+        epoch=r["epoch"],
+        n=r["n"],
+        power_sum=r["power_sum"],
+        power_min=r["power_min"],
+        power_max=r["power_max"],
+        power_import_sum=r["power_import_sum"],
+        first_ts=r["first_ts"].timestamp(),
+        last_ts=r["last_ts"].timestamp(),
+        import_first=r["import_first"],
+        import_last=r["import_last"],
+        export_first=r["export_first"],
+        export_last=r["export_last"],
+        gas_first=r["gas_first"],
+        gas_last=r["gas_last"],
+        water_first=r["water_first"],
+        water_last=r["water_last"],
+        avg_power_15m_w=r["avg_power_15m_w"],
+        month_peak_w=r["month_peak_w"],
+    )
+
+
+# Aggregating whole rollup rows into a bigger bucket is exact: sums add, minima/maxima merge, and
+# within an epoch the first reading has the smallest counter and the last the largest.
+_ROLLUP_AGG: Final = """
+    sum(n)::int AS n, sum(power_sum) AS power_sum, min(power_min) AS power_min,
+    max(power_max) AS power_max, sum(power_import_sum) AS power_import_sum,
+    min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+    min(import_kwh_min) AS import_first, max(import_kwh_max) AS import_last,
+    min(export_kwh_min) AS export_first, max(export_kwh_max) AS export_last,
+    min(gas_m3_min) AS gas_first, max(gas_m3_max) AS gas_last,
+    min(water_m3_min) AS water_first, max(water_m3_max) AS water_last,
+    (array_agg(avg_power_15m_w ORDER BY last_ts DESC))[1] AS avg_power_15m_w,
+    (array_agg(month_peak_w ORDER BY last_ts DESC))[1] AS month_peak_w"""
+
+_ROLLUP_ROW: Final = """
+    n, power_sum, power_min, power_max, power_import_sum, first_ts, last_ts,
+    import_kwh_min AS import_first, import_kwh_max AS import_last,
+    export_kwh_min AS export_first, export_kwh_max AS export_last,
+    gas_m3_min AS gas_first, gas_m3_max AS gas_last, water_m3_min AS water_first,
+    water_m3_max AS water_last, avg_power_15m_w, month_peak_w"""
+
+_RAW_AGG: Final = """
+    count(*)::int AS n, sum(power_w) AS power_sum, min(power_w) AS power_min,
+    max(power_w) AS power_max, sum(greatest(power_w, 0)) AS power_import_sum,
+    min(ts) AS first_ts, max(ts) AS last_ts,
+    min(import_kwh) AS import_first, max(import_kwh) AS import_last,
+    min(export_kwh) AS export_first, max(export_kwh) AS export_last,
+    min(gas_m3) AS gas_first, max(gas_m3) AS gas_last,
+    min(water_m3) AS water_first, max(water_m3) AS water_last,
+    (array_agg(avg_power_15m_w ORDER BY ts DESC))[1] AS avg_power_15m_w,
+    (array_agg(month_peak_w ORDER BY ts DESC))[1] AS month_peak_w"""
+
+_RAW_ROW: Final = """
+    1 AS n, power_w AS power_sum, power_w AS power_min, power_w AS power_max,
+    greatest(power_w, 0) AS power_import_sum, ts AS first_ts, ts AS last_ts,
+    import_kwh AS import_first, import_kwh AS import_last, export_kwh AS export_first,
+    export_kwh AS export_last, gas_m3 AS gas_first, gas_m3 AS gas_last, water_m3 AS water_first,
+    water_m3 AS water_last, avg_power_15m_w, month_peak_w"""
+
+
+def _groups_sql(source: Source) -> str:
+    if source == "raw":
+        table, tcol, agg, row = "samples", "ts", _RAW_AGG, _RAW_ROW
+    else:
+        table, tcol, agg, row = f"rollup_{source}", "bucket", _ROLLUP_AGG, _ROLLUP_ROW
+    # One round trip: the range's buckets (width_bucket maps a time to its bucket by binary search
+    # over the boundaries), plus the last reading group before and the first after the range, which
+    # anchor the interpolation at the range's own ends.
+    return f"""
+    (SELECT width_bucket({tcol}, $2::timestamptz[]) - 1 AS i, epoch, {agg}
+       FROM {table} WHERE device_id = $1 AND {tcol} >= $3 AND {tcol} < $4
+      GROUP BY 1, 2)
+    UNION ALL
+    (SELECT -1 AS i, epoch, {row} FROM {table} WHERE device_id = $1 AND {tcol} < $3
+      ORDER BY {tcol} DESC, epoch DESC LIMIT 1)
+    UNION ALL
+    (SELECT $5::int AS i, epoch, {row} FROM {table} WHERE device_id = $1 AND {tcol} >= $4
+      ORDER BY {tcol}, epoch LIMIT 1)
+    ORDER BY i, epoch"""
+
+
+_GROUPS_SQL: Final = {s: _groups_sql(s) for s in ("raw", "15m", "1h")}
+
+
+async def fetch_groups(conn: Conn, device_id: str, source: Source, bounds: list[datetime]) -> list[Group]:
+    """Groups per (bucket index, epoch) of the buckets delimited by ``bounds``, ordered by time."""
+    rows = await conn.fetch(_GROUPS_SQL[source], device_id, bounds, bounds[0], bounds[-1], len(bounds) - 1)
+    return [_group(r, r["i"]) for r in rows]
+
+
+_QUARTERS_SQL: Final = f"""
+    (SELECT bucket, epoch, {_ROLLUP_ROW} FROM rollup_15m
+      WHERE device_id = $1 AND bucket >= $2 AND bucket < $3)
+    UNION ALL
+    (SELECT bucket, epoch, {_ROLLUP_ROW} FROM rollup_15m WHERE device_id = $1 AND bucket < $2
+      ORDER BY bucket DESC, epoch DESC LIMIT 1)
+    UNION ALL
+    (SELECT bucket, epoch, {_ROLLUP_ROW} FROM rollup_15m WHERE device_id = $1 AND bucket >= $3
+      ORDER BY bucket, epoch LIMIT 1)
+    ORDER BY bucket, epoch"""
+
+
+async def fetch_quarters(conn: Conn, device_id: str, start: datetime, end: datetime) -> list[Group]:
+    """The rollup_15m rows of [start, end) (UTC quarter-aligned), each with its quarter index."""
+    rows = await conn.fetch(_QUARTERS_SQL, device_id, start, end)
+    origin = start.timestamp()
+    # Quarters are contiguous 900 s steps from ``start``; the anchor before the range gets −1.
+    return [_group(r, int((r["bucket"].timestamp() - origin) // 900)) for r in rows]
+
+
+async def device_exists(conn: Conn, device_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = $1)", device_id))
+
+
+async def list_devices(conn: Conn, scope: frozenset[str] | None) -> list[asyncpg.Record]:
+    """Devices with readings, ordered by id; ``scope`` None means every device."""
+    sql = """SELECT device_id, first_seen, last_seen, meter_serial, meter_model, meter_protocol_version
+               FROM devices WHERE last_seen IS NOT NULL AND first_seen IS NOT NULL
+                AND ($1::text[] IS NULL OR device_id = ANY($1::text[]))
+              ORDER BY device_id"""
+    return await conn.fetch(sql, None if scope is None else sorted(scope))
+
+
+_LATEST_SQL: Final = (
+    f"SELECT {', '.join(SAMPLE_FIELDS)} FROM samples WHERE device_id = $1 ORDER BY ts DESC LIMIT 1"
+)
+
+
+async def latest_sample(conn: Conn, device_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(_LATEST_SQL, device_id)
+
+
+_RAW_RANGE: Final = "FROM samples WHERE device_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts"
+RAW_EXPORT_SQL: Final = f"SELECT {', '.join(SAMPLE_FIELDS)} {_RAW_RANGE}"

@@ -1,0 +1,142 @@
+"""Pure logic, in-process: bucket boundaries, interpolation, quarter demand. Answers computed by hand."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from p1_query.buckets import boundaries, parse_instant, parse_tz, source_for
+from p1_query.capacity import quarter_demands
+from p1_query.energy import curves, energies, interval_energy
+from p1_query.store import Group
+from p1_servicekit.errors import Unprocessable
+
+BRU = ZoneInfo("Europe/Brussels")
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def test_spring_day_has_23_hours_and_autumn_day_25() -> None:
+    # 2026-03-29 02:00 CET → 03:00 CEST; 2026-10-25 03:00 CEST → 02:00 CET.
+    spring = boundaries(utc(2026, 3, 28, 23), utc(2026, 3, 29, 22), "1d", BRU)
+    assert spring == [utc(2026, 3, 28, 23), utc(2026, 3, 29, 22)]
+    autumn = boundaries(utc(2026, 10, 24, 22), utc(2026, 10, 25, 23), "1d", BRU)
+    assert autumn[1] - autumn[0] == timedelta(hours=25)
+    hours = boundaries(utc(2026, 10, 24, 22), utc(2026, 10, 25, 23), "1h", BRU)
+    assert len(hours) - 1 == 25
+    local = [b.astimezone(BRU).strftime("%H%z") for b in hours[1:5]]
+    assert local == ["01+0200", "02+0200", "02+0100", "03+0100"]  # 02:00 twice, once per offset
+
+
+def test_range_is_rounded_out_to_whole_buckets() -> None:
+    b = boundaries(utc(2026, 11, 29, 10, 7), utc(2026, 11, 29, 10, 31), "15m", BRU)
+    assert b == [
+        utc(2026, 11, 29, 10, 0),
+        utc(2026, 11, 29, 10, 15),
+        utc(2026, 11, 29, 10, 30),
+        utc(2026, 11, 29, 10, 45),
+    ]
+    months = boundaries(utc(2026, 1, 15), utc(2026, 3, 2), "1mo", BRU)
+    assert [m.astimezone(BRU).strftime("%m-%d %H:%M") for m in months] == [
+        "01-01 00:00",
+        "02-01 00:00",
+        "03-01 00:00",
+        "04-01 00:00",
+    ]
+
+
+def test_half_hour_zone_hours_lie_on_the_utc_half_hour_and_use_quarters() -> None:
+    kolkata = ZoneInfo("Asia/Kolkata")
+    b = boundaries(utc(2026, 1, 1, 0, 40), utc(2026, 1, 1, 2, 0), "1h", kolkata)
+    assert b == [utc(2026, 1, 1, 0, 30), utc(2026, 1, 1, 1, 30), utc(2026, 1, 1, 2, 30)]
+    assert source_for("1h", b) == "15m"
+    assert source_for("1d", boundaries(utc(2026, 1, 1), utc(2026, 1, 3), "1d", kolkata)) == "15m"
+    assert source_for("1d", boundaries(utc(2026, 1, 1), utc(2026, 1, 3), "1d", BRU)) == "1h"
+    assert source_for("1m", b) == "raw"
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ((utc(2026, 1, 2), utc(2026, 1, 1), "1h"), "end"),
+        ((utc(2026, 1, 1), utc(2026, 1, 1), "1h"), "end"),
+        ((utc(2026, 1, 1), utc(2026, 2, 1), "1m"), "bucket"),  # 44,640 points
+        ((utc(2020, 1, 1), utc(2026, 1, 1), "15m"), "bucket"),
+    ],
+)
+def test_bad_ranges_say_what_to_change(args: tuple[datetime, datetime, str], field: str) -> None:
+    with pytest.raises(Unprocessable) as err:
+        boundaries(*args, BRU)
+    assert err.value.errors[0].loc == ("query", field)
+
+
+def test_exactly_10000_points_is_allowed() -> None:
+    start = utc(2026, 1, 1)
+    assert len(boundaries(start, start + timedelta(minutes=10_000), "1m", BRU)) == 10_001
+
+
+def test_inputs_are_parsed_strictly() -> None:
+    assert parse_instant("2026-11-29T00:00:00 01:00", "start") == utc(2026, 11, 28, 23)  # unencoded "+"
+    assert parse_instant("2026-11-29T00:00:00Z", "start") == utc(2026, 11, 29)
+    for bad in ("2026-11-29T00:00:00", "yesterday", "2026-11-29"):
+        with pytest.raises(Unprocessable):
+            parse_instant(bad, "start")
+    for bad in ("Mars/Olympus", "../etc/passwd", "Europe", ""):
+        with pytest.raises(Unprocessable):
+            parse_tz(bad)
+
+
+def _g(i: int, epoch: int, t0: float, v0: float, t1: float, v1: float, **kw: float | None) -> Group:
+    base: dict[str, float | None] = {
+        "power_sum": None,
+        "power_min": None,
+        "power_max": None,
+        "power_import_sum": None,
+        "export_first": 0.0,
+        "export_last": 0.0,
+        "gas_first": None,
+        "gas_last": None,
+        "water_first": None,
+        "water_last": None,
+        "avg_power_15m_w": None,
+        "month_peak_w": None,
+    }
+    base.update(kw)
+    n = int(base.pop("n", None) or 2)
+    return Group(i, epoch, n, first_ts=t0, last_ts=t1, import_first=v0, import_last=v1, **base)
+
+
+def test_interpolation_between_sparse_readings() -> None:
+    # Readings at 5 s and 15 s (10 s apart) with 100.0 and 100.01 kWh; boundary at 10 s gets 100.005.
+    c = curves([(0, 5.0, 100.0, 5.0, 100.0), (0, 15.0, 100.01, 25.0, 100.03)])
+    assert energies(c, [0.0, 10.0, 20.0, 30.0]) == pytest.approx([0.005, 0.015, 0.01])
+
+
+def test_epochs_never_give_negative_or_jump_sized_energy() -> None:
+    # Old meter 5000 → 5001 kWh over [0, 100]; new meter from 0.0 at 150 to 0.5 at 250.
+    c = curves([(0, 0.0, 5000.0, 100.0, 5001.0), (1, 150.0, 0.0, 250.0, 0.5)])
+    assert energies(c, [0.0, 100.0, 200.0, 300.0]) == pytest.approx([1.0, 0.25, 0.25])
+    assert interval_energy(c, 50.0, 200.0) is None  # no single epoch brackets both ends
+    assert interval_energy(c, 160.0, 200.0) == pytest.approx(0.2)
+
+
+def test_quarter_demand_prefers_meter_average_then_counter_then_mean_power() -> None:
+    q = 900.0
+    groups = [
+        # quarter 0: meter average present at 14:59 → 3.2 kW regardless of the counter
+        _g(0, 0, 0.0, 10.0, q - 1, 10.5, avg_power_15m_w=3200.0),
+        # quarter 1: counter from 10.5 (at 899) … 11.0 (at 1799): interpolated 0.5 kWh → 2.0 kW
+        _g(1, 0, q, 10.500556, 2 * q - 1, 11.0),
+        # quarter 2: one old-meter reading, then a new epoch: no epoch brackets the whole quarter, so
+        # the mean of positive power: (2000 + 14500) W / 11 readings = 1.5 kW
+        _g(2, 0, 2 * q, 11.000556, 2 * q, 11.000556, n=1, power_import_sum=2000.0),
+        _g(2, 1, 2 * q + 60, 0.0, 3 * q - 1, 0.2, n=10, power_import_sum=14500.0),
+    ]
+    demands = quarter_demands(groups, 0.0, 3)
+    assert [(d.method, round(d.kw, 3)) for d in demands] == [
+        ("meter_avg", 3.2),
+        ("counter", 2.0),
+        ("mean_power", 1.5),
+    ]
