@@ -10,7 +10,11 @@ from p1_servicekit.app import create_service_app
 from p1_servicekit.db import open_pool, open_redis, pg_ready
 from p1_servicekit.logging import configure_logging
 from p1_servicekit.redis_guard import RedisGuard
+from p1_servicekit.tokens import parse_device_tokens
 
+from .latest import LatestWriter
+from .metrics import IngestMetrics
+from .routes import Ingestor, ingest_router
 from .settings import IngestSettings
 
 SERVICE = "ingest"
@@ -18,6 +22,8 @@ SERVICE = "ingest"
 
 def create_app(settings: IngestSettings) -> FastAPI:
     registry = CollectorRegistry()
+    metrics = IngestMetrics(registry, SERVICE)
+    tokens = parse_device_tokens(settings.device_tokens)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -25,6 +31,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         redis = RedisGuard(open_redis(settings), registry, SERVICE, settings.redis_timeout_s)
         app.state.pool = pool
         app.state.redis = redis
+        app.state.ingestor = Ingestor(settings, tokens, pool, LatestWriter(redis), metrics)
         try:
             yield
         finally:
@@ -42,6 +49,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         registry=registry,
         retry_after_s=settings.retry_after_s,
     )
+    app.include_router(ingest_router())
     app.state.settings = settings
     return app
 

@@ -57,9 +57,10 @@ def sorted_unique(device_id: str, meter: Meter | None, columns: dict[str, list[V
     return ColumnBatch(device_id, meter, reordered, n - len(keep))
 
 
+def model_columns(batch: SampleBatch) -> dict[str, list[Value]]:
+    """The readings of a batch validated by the contract model, column-wise, in body order."""
+    return {name: [getattr(s, name) for s in batch.samples] for name in FIELD_NAMES}
+
+
 def from_model(batch: SampleBatch) -> ColumnBatch:
-    """A batch validated by the contract model, column-wise."""
-    columns: dict[str, list[Value]] = {
-        name: [getattr(s, name) for s in batch.samples] for name in FIELD_NAMES
-    }
-    return sorted_unique(batch.device_id, batch.meter, columns)
+    return sorted_unique(batch.device_id, batch.meter, model_columns(batch))

@@ -1,6 +1,6 @@
 """Ingest configuration, read once at start-up."""
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from p1_servicekit.settings import ServiceSettings
 from p1_servicekit.tokens import parse_device_tokens
@@ -10,6 +10,12 @@ class IngestSettings(ServiceSettings):
     # Required, no default: a service that accepts writes must never run with a default secret.
     device_tokens: str = Field(description="token:device_id pairs, comma-separated; sha256:<hex> allowed")
     raw_retention_days: int = Field(default=400, ge=1)
+    # A full batch (5,000 readings with every field) is about 4.5 MB of JSON; gzip makes it ~10× smaller.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="request body as sent")
+    max_decompressed_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="after gzip")
+    # Batches of one device that may be in flight at once in one process; more get 429. An edge sends
+    # one at a time, so this only stops a misbehaving client from occupying the connection pool.
+    max_inflight_per_device: int = Field(default=4, ge=1)
 
     @field_validator("device_tokens")
     @classmethod
@@ -17,3 +23,9 @@ class IngestSettings(ServiceSettings):
         if len(parse_device_tokens(value)) == 0:
             raise ValueError("DEVICE_TOKENS has no entry")
         return value
+
+    @model_validator(mode="after")
+    def _limits(self) -> "IngestSettings":
+        if self.max_decompressed_bytes < self.max_body_bytes:
+            raise ValueError("MAX_DECOMPRESSED_BYTES must be at least MAX_BODY_BYTES")
+        return self

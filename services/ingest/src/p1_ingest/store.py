@@ -11,14 +11,18 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Final, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from p1_contracts.models import Sample, SampleBatch
 
 from .batch import ColumnBatch, from_model
 from .fields import VALUE_FIELDS
+
+# Subscripted only for the type checker: asyncpg's classes are not generic at run time.
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 # date_bin origin: buckets are aligned to UTC quarters and hours.
 _ORIGIN: Final = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
@@ -212,7 +216,7 @@ ON CONFLICT (device_id) DO NOTHING"""
 _EPOCHS_SQL: Final = "SELECT epoch, started_at FROM counter_epochs WHERE device_id = $1 ORDER BY started_at"
 
 
-async def _lock_device(conn: asyncpg.Connection, batch: ColumnBatch) -> DeviceState:
+async def _lock_device(conn: Conn, batch: ColumnBatch) -> DeviceState:
     row = await conn.fetchrow(_LOCK_SQL, batch.device_id)
     if row is None:
         # A new device; a concurrent first batch may create it too (then ours does nothing), and the
@@ -223,7 +227,7 @@ async def _lock_device(conn: asyncpg.Connection, batch: ColumnBatch) -> DeviceSt
     return DeviceState(exists=row["last_ts"] is not None, **dict(row.items()))
 
 
-async def write_columns(conn: asyncpg.Connection, batch: ColumnBatch, now: datetime) -> WriteResult:
+async def write_columns(conn: Conn, batch: ColumnBatch, now: datetime) -> WriteResult:
     """Stores a validated, sorted batch exactly once; commits before it returns (or joins the
     caller's transaction as a savepoint)."""
     n = len(batch)
@@ -268,7 +272,7 @@ async def write_columns(conn: asyncpg.Connection, batch: ColumnBatch, now: datet
     return WriteResult(accepted, n - accepted + batch.repeated, batch.row(n - 1), len(plan.new))
 
 
-async def write_batch(conn: asyncpg.Connection, batch: SampleBatch, now: datetime) -> WriteResult:
+async def write_batch(conn: Conn, batch: SampleBatch, now: datetime) -> WriteResult:
     """The ingest storage path for a contract-validated batch (also what other packages' tests use to
     load data). Applies no request-level rules (e.g. "at most 5 minutes ahead"): the caller did."""
     return await write_columns(conn, from_model(batch), now)

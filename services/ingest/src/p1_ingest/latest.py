@@ -1,0 +1,75 @@
+"""The newest reading per device in Redis (``p1:latest:{id}``), published on ``p1:live:{id}``, and the
+device's generation ``p1:gen:{id}`` bumped when a commit stored something (the query side puts it in
+its cache keys). Written after the commit, through RedisGuard: bounded by a short timeout, never an
+error for the request (/work/notes/shared-contract.md).
+"""
+
+from datetime import UTC, datetime
+from typing import Final
+
+import orjson
+from redis.asyncio import Redis
+
+from p1_contracts.models import Sample
+from p1_servicekit.redis_guard import RedisGuard
+
+# One round trip, atomic: replace the latest only with a newer reading (a late batch must not move it
+# back), publish only what became the latest, and bump the generation when rows were stored.
+# ts is compared as text: ingest always writes it in UTC with a fixed width, so text order is time order.
+_SCRIPT: Final = """
+local cur = redis.call('GET', KEYS[1])
+local newer = true
+if cur then
+  local ok, obj = pcall(cjson.decode, cur)
+  if ok and type(obj) == 'table' and type(obj['ts']) == 'string' and obj['ts'] >= ARGV[2] then
+    newer = false
+  end
+end
+if newer then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('PUBLISH', ARGV[3], ARGV[1])
+end
+if ARGV[4] == '1' then
+  redis.call('INCR', KEYS[2])
+end
+if newer then return 1 else return 0 end
+"""
+
+
+def utc_text(ts: datetime) -> str:
+    """RFC 3339 in UTC with a fixed width (microseconds always), so that text order is time order."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def latest_json(device_id: str, sample: Sample) -> tuple[bytes, str]:
+    doc: dict[str, object] = {"device_id": device_id}
+    for name in Sample.model_fields:
+        value = getattr(sample, name)
+        doc[name] = value.isoformat() if isinstance(value, datetime) else value
+    ts = utc_text(sample.ts)
+    doc["ts"] = ts
+    return orjson.dumps(doc), ts
+
+
+class LatestWriter:
+    def __init__(self, guard: RedisGuard) -> None:
+        self.guard = guard
+
+    async def publish(self, device_id: str, newest: Sample, stored: int) -> bool | None:
+        """True when ``newest`` became the latest; None when Redis is off or failed (counted, logged)."""
+        payload, ts = latest_json(device_id, newest)
+
+        async def op(client: Redis) -> bool:
+            result = await client.eval(
+                _SCRIPT,
+                2,
+                f"p1:latest:{device_id}",
+                f"p1:gen:{device_id}",
+                payload,
+                ts,
+                f"p1:live:{device_id}",
+                "1" if stored else "0",
+            )
+            return bool(result)
+
+        return await self.guard.run(op)
