@@ -40,6 +40,7 @@ class Poller:
         self._stopping = stopping
         self._spooled = spooled
         self._last_problem: str | None = None
+        self._last_ts: datetime | None = None
 
     async def run(self) -> None:
         client: MeterClient | None = None
@@ -65,11 +66,14 @@ class Poller:
 
     async def _poll_once(self, client: MeterClient, device_id: str) -> None:
         # Whole seconds: the meter refreshes once per second, so two polls in one second are one
-        # reading, and ingest's (device_id, ts) key then drops the repeat.
+        # reading (v1 has no reading time of its own; v2's is in whole seconds too).
         polled_at = datetime.fromtimestamp(int(time.time()), UTC)
         reading = await client.reading(polled_at)
-        dropped = await asyncio.to_thread(self._spool.append, device_id, reading.meter, reading.sample)
         self._metrics.polls.labels("ok").inc()
+        if reading.sample.ts == self._last_ts:
+            return  # the same telegram again (polling faster than 1 Hz): nothing new to keep
+        self._last_ts = reading.sample.ts
+        dropped = await asyncio.to_thread(self._spool.append, device_id, reading.meter, reading.sample)
         if dropped:
             self._metrics.spool_dropped.inc(dropped)
         self._spooled.set()

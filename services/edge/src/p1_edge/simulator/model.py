@@ -1,8 +1,8 @@
 """The meter's state: counters that integrate the profile's power exactly, second by second.
 
 Power is constant during each whole second (as the meter's 1 s DSMR telegram reports it), so the
-energy of second ``s`` is ``P(s) × 1 s``; the counters are exact sums of that, kept in Wh to avoid
-drift and printed in kWh with the meter's 3 decimals.
+energy of second ``s`` is ``P(s) × 1 s``. The counters are integer sums of that in joules (and
+millilitres for gas and water): exact, with no float drift, printed in kWh with the meter's 3 decimals.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ def tariff_at(local: datetime) -> int:
 
 @dataclass
 class MeterState:
-    import_wh: list[float] = field(default_factory=lambda: [10830511.0, 2948827.0])
-    export_wh: list[float] = field(default_factory=lambda: [1285951.0, 2876510.0])
-    gas_dm3: float = 2569646.0  # litres, exact
-    water_l: float = 123456.0
+    import_j: list[int] = field(default_factory=lambda: [10830511 * 3600, 2948827 * 3600])
+    export_j: list[int] = field(default_factory=lambda: [1285951 * 3600, 2876510 * 3600])
+    gas_ml: int = 2569646 * 1000
+    water_ml: int = 123456 * 1000
     quarter_start: int = 0
-    quarter_import_wh: float = 0.0
+    quarter_import_j: int = 0
     month: tuple[int, int] = (0, 0)
     month_peak_w: float = 0.0
     month_peak_ts: datetime | None = None
@@ -52,11 +52,11 @@ class MeterModel:
     def replace_meter(self) -> None:
         """A new meter: counters start again near zero and the meter's unique_id changes."""
         st = self.state
-        st.import_wh = [0.0, 0.0]
-        st.export_wh = [0.0, 0.0]
-        st.gas_dm3 = 0.0
-        st.water_l = 0.0
-        st.quarter_import_wh = 0.0
+        st.import_j = [0, 0]
+        st.export_j = [0, 0]
+        st.gas_ml = 0
+        st.water_ml = 0
+        st.quarter_import_j = 0
         st.month_peak_w = 0.0
         st.month_peak_ts = None
         st.generation += 1
@@ -81,17 +81,17 @@ class MeterModel:
         tariff = tariff_at(local)
         power = load.total
         if power >= 0:
-            st.import_wh[tariff - 1] += power / 3600.0
+            st.import_j[tariff - 1] += power
         else:
-            st.export_wh[tariff - 1] += -power / 3600.0
-        st.gas_dm3 += load.gas_m3_h * 1000.0 / 3600.0
-        st.water_l += load.water_l_min / 60.0
-        quarter = second - second % 900
+            st.export_j[tariff - 1] += -power
+        st.gas_ml += load.gas_ml_s
+        st.water_ml += load.water_ml_s
+        quarter = (second - 1) - (second - 1) % 900  # the quarter this second's energy belongs to
         if quarter != st.quarter_start:
             self._close_quarter(st.quarter_start)
             st.quarter_start = quarter
-            st.quarter_import_wh = 0.0
-        st.quarter_import_wh += max(power, 0.0) / 3600.0
+            st.quarter_import_j = 0
+        st.quarter_import_j += max(power, 0)
         st.load = load
         st.tariff = tariff
 
@@ -101,7 +101,7 @@ class MeterModel:
         month = (end.year, end.month)
         if month != st.month:
             st.month, st.month_peak_w, st.month_peak_ts = month, 0.0, None
-        demand_w = st.quarter_import_wh * 4.0
+        demand_w = st.quarter_import_j / 900.0
         if demand_w > st.month_peak_w:
             st.month_peak_w, st.month_peak_ts = demand_w, end
 
@@ -109,18 +109,18 @@ class MeterModel:
         """Average offtake of the running quarter so far (what Belgian meters show)."""
         st = self.state
         elapsed = st.second - st.quarter_start
-        return st.quarter_import_wh * 3600.0 / elapsed if elapsed > 0 else 0.0
+        return st.quarter_import_j / elapsed if elapsed > 0 else 0.0
 
     def gas_reading(self) -> tuple[float, datetime]:
         """Gas as the meter relays it: the value of the last 5-minute boundary."""
         st = self.state
         ts = st.second - st.second % 300
-        return round(st.gas_dm3 / 1000.0, 3), datetime.fromtimestamp(ts, self.tz)
+        return round(st.gas_ml / 1_000_000, 3), datetime.fromtimestamp(ts, self.tz)
 
     def water_reading(self) -> tuple[float, datetime]:
         st = self.state
         ts = st.second - st.second % 60
-        return round(st.water_l / 1000.0, 3), datetime.fromtimestamp(ts, self.tz)
+        return round(st.water_ml / 1_000_000, 3), datetime.fromtimestamp(ts, self.tz)
 
     def local_time(self) -> datetime:
         return datetime.fromtimestamp(self.state.second, self.tz)

@@ -12,8 +12,8 @@ JsonObject = dict[str, object]
 Renderer = Callable[[MeterModel], JsonObject]
 
 
-def _kwh(wh: float) -> float:
-    return round(wh / 1000.0, 3)
+def _kwh(joules: int) -> float:
+    return round(joules / 3_600_000, 3)
 
 
 def _phase_values(model: MeterModel) -> list[tuple[int, float, float, float]]:
@@ -64,12 +64,12 @@ def data_v1(model: MeterModel) -> JsonObject:
         "meter_model": "SIMULATED  2M550T-101",
         "unique_id": model.unique_id(),
         "active_tariff": st.tariff,
-        "total_power_import_kwh": _kwh(sum(st.import_wh)),
-        "total_power_import_t1_kwh": _kwh(st.import_wh[0]),
-        "total_power_import_t2_kwh": _kwh(st.import_wh[1]),
-        "total_power_export_kwh": _kwh(sum(st.export_wh)),
-        "total_power_export_t1_kwh": _kwh(st.export_wh[0]),
-        "total_power_export_t2_kwh": _kwh(st.export_wh[1]),
+        "total_power_import_kwh": _kwh(sum(st.import_j)),
+        "total_power_import_t1_kwh": _kwh(st.import_j[0]),
+        "total_power_import_t2_kwh": _kwh(st.import_j[1]),
+        "total_power_export_kwh": _kwh(sum(st.export_j)),
+        "total_power_export_t1_kwh": _kwh(st.export_j[0]),
+        "total_power_export_t2_kwh": _kwh(st.export_j[1]),
         "active_power_w": st.load.total,
         "active_frequency_hz": 50,
         "active_power_average_w": round(model.avg_power_15m_w(), 3),
@@ -104,12 +104,12 @@ def measurement_v2(model: MeterModel) -> JsonObject:
         "unique_id": model.unique_id(),
         "timestamp": _v2_time(model.local_time()),
         "tariff": st.tariff,
-        "energy_import_kwh": _kwh(sum(st.import_wh)),
-        "energy_import_t1_kwh": _kwh(st.import_wh[0]),
-        "energy_import_t2_kwh": _kwh(st.import_wh[1]),
-        "energy_export_kwh": _kwh(sum(st.export_wh)),
-        "energy_export_t1_kwh": _kwh(st.export_wh[0]),
-        "energy_export_t2_kwh": _kwh(st.export_wh[1]),
+        "energy_import_kwh": _kwh(sum(st.import_j)),
+        "energy_import_t1_kwh": _kwh(st.import_j[0]),
+        "energy_import_t2_kwh": _kwh(st.import_j[1]),
+        "energy_export_kwh": _kwh(sum(st.export_j)),
+        "energy_export_t1_kwh": _kwh(st.export_j[0]),
+        "energy_export_t2_kwh": _kwh(st.export_j[1]),
         "power_w": st.load.total,
         "average_power_15m_w": round(model.avg_power_15m_w(), 3),
         "monthly_power_peak_w": round(st.month_peak_w, 3),

@@ -14,16 +14,20 @@ from datetime import datetime
 
 @dataclass(frozen=True)
 class Load:
-    """Watts per phase (+ offtake, − injection), gas in m³/h, water in l/min."""
+    """Whole watts per phase (+ offtake, − injection), gas and water flow in whole ml/s.
 
-    l1: float
-    l2: float
-    l3: float
-    gas_m3_h: float
-    water_l_min: float
+    Integers on purpose: the model integrates them in joules and millilitres, so the counters are
+    exact sums, with no float drift however long the simulator runs.
+    """
+
+    l1: int
+    l2: int
+    l3: int
+    gas_ml_s: int
+    water_ml_s: int
 
     @property
-    def total(self) -> float:
+    def total(self) -> int:
         return self.l1 + self.l2 + self.l3
 
 
@@ -47,20 +51,26 @@ class Profile:
             cooking = 2000.0  # kettle
         ev = self.ev_w if (hour >= 22.0 or hour < 1.5) else 0.0
         solar = 0.0
-        if self.solar_peak_w and 6.5 <= hour < 20.5:
-            cloud = 0.6 + 0.4 * _coin(local, "cloud")
-            solar = self.solar_peak_w * math.sin(math.pi * (hour - 6.5) / 14.0) * cloud
-        gas = 0.0
+        if self.solar_peak_w:
+            # Belgian seasons: ~16 h of daylight in June, ~8 h in December, solar noon ~13:30 local.
+            season = math.cos(2 * math.pi * (local.timetuple().tm_yday - 172) / 365)
+            half_day = 6.0 + 2.0 * season
+            sun = (hour - (13.5 - half_day)) / (2 * half_day)
+            if 0.0 < sun < 1.0:
+                cloud = 0.6 + 0.4 * _coin(local, "cloud")
+                strength = 0.65 + 0.35 * season
+                solar = self.solar_peak_w * strength * math.sin(math.pi * sun) * cloud
+        gas = 0
         if self.has_gas and (6.0 <= hour < 9.0 or 17.0 <= hour < 22.0):
-            gas = 0.9 if _coin(local, "burner") < 0.5 else 0.1
-        water = 0.0
+            gas = 250 if _coin(local, "burner") < 0.5 else 25  # 0.9 or 0.09 m³/h
+        water = 0
         if self.has_water and (7.0 <= hour < 7.5 or 19.0 <= hour < 19.3):
-            water = 8.0
-        # Whole watts, as the meter reports them: then the reported power is what the counters integrate.
+            water = 125  # 7.5 l/min: a shower
+        # Whole watts, as the meter reports them: the reported power is what the counters integrate.
         if not self.three_phase:
-            return Load(round(base + cooking + ev - solar), 0.0, 0.0, gas, water)
+            return Load(round(base + cooking + ev - solar), 0, 0, gas, water)
         third = round(ev / 3)
-        return Load(round(base - solar) + third, round(cooking) + third, float(third), gas, water)
+        return Load(round(base - solar) + third, round(cooking) + third, third, gas, water)
 
 
 def _coin(local: datetime, salt: str) -> float:
