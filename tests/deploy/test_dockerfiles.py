@@ -57,7 +57,10 @@ def test_multistage_nonroot_with_healthcheck(svc: str, port: int, root: Path) ->
     hc = re.search(r"(?m)^HEALTHCHECK .*$", final)
     assert hc
     assert "urllib.request" in hc.group(0)
-    assert f"127.0.0.1:{port}/healthz" in hc.group(0)
+    if svc == "edge":
+        assert "METRICS_PORT', '9101'" in hc.group(0)
+    else:
+        assert f"P1_HEALTHCHECK_URL=http://127.0.0.1:{port}/healthz" in final
     assert f"EXPOSE {port}" in final
     assert f'ENTRYPOINT ["p1-{svc}"]' in final
 
