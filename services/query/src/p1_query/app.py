@@ -10,14 +10,20 @@ from p1_servicekit.app import create_service_app
 from p1_servicekit.db import open_pool, open_redis, pg_ready
 from p1_servicekit.logging import configure_logging
 from p1_servicekit.redis_guard import RedisGuard
+from p1_servicekit.tokens import parse_read_tokens
 
+from .cache import ResponseCache
+from .routes import QueryState, query_router
 from .settings import QuerySettings
+from .store import DbTimer
 
 SERVICE = "query"
 
 
 def create_app(settings: QuerySettings) -> FastAPI:
     registry = CollectorRegistry()
+    tokens = parse_read_tokens(settings.read_tokens)
+    db = DbTimer(registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -25,6 +31,14 @@ def create_app(settings: QuerySettings) -> FastAPI:
         redis = RedisGuard(open_redis(settings), registry, SERVICE, settings.redis_timeout_s)
         app.state.pool = pool
         app.state.redis = redis
+        app.state.query = QueryState(
+            settings=settings,
+            tokens=tokens,
+            pool=pool,
+            redis=redis,
+            cache=ResponseCache(redis, registry),
+            db=db,
+        )
         try:
             yield
         finally:
@@ -43,6 +57,7 @@ def create_app(settings: QuerySettings) -> FastAPI:
         retry_after_s=settings.retry_after_s,
     )
     app.state.settings = settings
+    app.include_router(query_router())
     return app
 
 

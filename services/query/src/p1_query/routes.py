@@ -1,0 +1,292 @@
+"""The query operations of openapi.yaml (tag ``query``). Handlers validate, then delegate."""
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal, cast
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import TypeAdapter
+
+from p1_contracts.models import Device, Meter, Series
+from p1_servicekit.redis_guard import RedisGuard
+from p1_servicekit.tokens import TokenTable
+
+from . import capacity as cap
+from .auth import Reader, authenticate, require_device, unknown_device
+from .buckets import DEFAULT_TZ, boundaries, check_range, parse_bucket, parse_instant, parse_tz, source_for
+from .cache import Cached, ResponseCache, cache_control, etag_matches, etag_of
+from .export import MEDIA_TYPES, Format, bucket_export, filename, raw_export
+from .series import build_points
+from .settings import QuerySettings
+from .store import (
+    SAMPLE_FIELDS,
+    DbTimer,
+    device_exists,
+    fetch_groups,
+    fetch_quarters,
+    latest_sample,
+    list_devices,
+)
+
+DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_DEVICES: Final = TypeAdapter(list[Device])
+JSON: Final = "application/json"
+
+
+@dataclass
+class QueryState:
+    settings: QuerySettings
+    tokens: TokenTable
+    pool: "asyncpg.Pool[asyncpg.Record]"
+    redis: RedisGuard
+    cache: ResponseCache
+    db: DbTimer
+
+    def acquire(self) -> "asyncpg.pool.PoolAcquireContext":
+        # A bounded wait: a saturated or unreachable database becomes a 503, not a hung request.
+        return self.pool.acquire(timeout=self.settings.db_acquire_timeout_s)
+
+
+def _state(request: Request) -> QueryState:
+    return cast(QueryState, request.app.state.query)
+
+
+def _reader(request: Request, authorization: Annotated[str | None, Header(max_length=4096)] = None) -> Reader:
+    return authenticate(_state(request).tokens, authorization)
+
+
+State = Annotated[QueryState, Depends(_state)]
+ReaderDep = Annotated[Reader, Depends(_reader)]
+DeviceId = Annotated[str, Path(pattern=DEVICE_ID_PATTERN, min_length=1, max_length=64)]
+Tz = Annotated[str, Query(min_length=1, max_length=64)]
+IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", max_length=256)]
+
+_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    401: {"description": "no or unknown token"},
+    404: {"description": "unknown device, or outside the token's scope"},
+    422: {"description": "invalid input"},
+    503: {"description": "database unavailable"},
+}
+_CACHED: Final[dict[int | str, dict[str, Any]]] = {304: {"description": "not modified"}, **_ERRORS}
+
+
+def _server_timing(started: float) -> str:
+    return f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
+
+
+async def _cached_answer(
+    st: QueryState,
+    *,
+    device_id: str,
+    kind: str,
+    params: str,
+    touches_now: bool,
+    if_none_match: str | None,
+    started: float,
+    compute: Callable[[], Awaitable[bytes]],
+) -> Response:
+    """The answer from the cache, or computed and stored; 304 when the client's ETag still holds."""
+    found = await st.cache.lookup(device_id, kind, params)
+    entry = found.hit
+    if entry is None:
+        body = await compute()
+        entry = Cached(etag_of(body), body)
+        if found.key is not None:
+            await st.cache.store(found.key, entry, touches_now)
+    headers = {
+        "ETag": entry.etag,
+        "Cache-Control": cache_control(touches_now),
+        "Server-Timing": _server_timing(started),
+    }
+    if etag_matches(if_none_match, entry.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(entry.body, media_type=JSON, headers=headers)
+
+
+def query_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/v1/devices", responses={k: v for k, v in _ERRORS.items() if k in (401, 503)})
+    async def devices(st: State, reader: ReaderDep) -> Response:
+        async with st.acquire() as conn, st.db.time("devices"):
+            rows = await list_devices(conn, None if reader.sees_all else reader.scope)
+        out = [
+            Device(
+                device_id=r["device_id"],
+                first_seen=r["first_seen"],
+                last_seen=r["last_seen"],
+                meter=None
+                if r["meter_serial"] is None
+                else Meter(
+                    serial=r["meter_serial"],
+                    model=r["meter_model"],
+                    protocol_version=r["meter_protocol_version"],
+                ),
+            )
+            for r in rows
+        ]
+        return Response(_DEVICES.dump_json(out), media_type=JSON)
+
+    @router.get("/v1/devices/{device_id}/realtime", responses=_ERRORS)
+    async def realtime(st: State, reader: ReaderDep, device_id: DeviceId) -> Response:
+        started = time.perf_counter()
+        require_device(reader, device_id)
+        sample = await _latest_from_redis(st.redis, device_id)
+        if sample is None:
+            async with st.acquire() as conn, st.db.time("realtime"):
+                record = await latest_sample(conn, device_id)
+            if record is None:
+                raise unknown_device(device_id)
+            sample = {k: v for k, v in record.items() if v is not None}
+            ts = cast(datetime, sample["ts"])
+            sample = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in sample.items()}
+        else:
+            ts = datetime.fromisoformat(cast(str, sample["ts"]))
+        # Computed at answer time, so a reading cached anywhere before still reports its true age.
+        sample["device_id"] = device_id
+        sample["age_s"] = round(time.time() - ts.timestamp(), 3)
+        return Response(
+            json.dumps(sample, separators=(",", ":")).encode(),
+            media_type=JSON,
+            headers={"Cache-Control": "no-store", "Server-Timing": _server_timing(started)},
+        )
+
+    @router.get("/v1/devices/{device_id}/series", responses=_CACHED)
+    async def series(
+        st: State,
+        reader: ReaderDep,
+        device_id: DeviceId,
+        start: Annotated[str, Query(max_length=64)],
+        end: Annotated[str, Query(max_length=64)],
+        bucket: Annotated[str, Query(max_length=16)],
+        tz: Tz = DEFAULT_TZ,
+        if_none_match: IfNoneMatch = None,
+    ) -> Response:
+        started = time.perf_counter()
+        require_device(reader, device_id)
+        b = cast(Literal["1m", "15m", "1h", "1d", "1mo"], parse_bucket(bucket))
+        zone = parse_tz(tz)
+        s, e = parse_instant(start, "start"), parse_instant(end, "end")
+        bounds = boundaries(s, e, b, zone)
+
+        async def compute() -> bytes:
+            async with st.acquire() as conn, st.db.time("series"):
+                groups = await fetch_groups(conn, device_id, source_for(b, bounds), bounds)
+                if not groups and not await device_exists(conn, device_id):
+                    raise unknown_device(device_id)
+            answer = Series(
+                device_id=device_id,
+                bucket=b,
+                tz=tz,
+                start=bounds[0].astimezone(zone),
+                end=bounds[-1].astimezone(zone),
+                points=build_points(groups, bounds, zone),
+            )
+            return answer.model_dump_json().encode()
+
+        return await _cached_answer(
+            st,
+            device_id=device_id,
+            kind="series",
+            params=f"{bounds[0].isoformat()}|{bounds[-1].isoformat()}|{b}|{tz}",
+            touches_now=bounds[-1] > datetime.now(UTC),
+            if_none_match=if_none_match,
+            started=started,
+            compute=compute,
+        )
+
+    @router.get("/v1/devices/{device_id}/capacity", responses=_CACHED)
+    async def capacity(
+        st: State,
+        reader: ReaderDep,
+        device_id: DeviceId,
+        month: Annotated[str, Query(max_length=16)],
+        tz: Tz = DEFAULT_TZ,
+        if_none_match: IfNoneMatch = None,
+    ) -> Response:
+        started = time.perf_counter()
+        require_device(reader, device_id)
+        year, mon = cap.parse_month(month)
+        zone = parse_tz(tz)
+        w_start, w_end = cap.window(year, mon, zone)
+        price = st.settings.capacity_price_eur_per_kw_year
+
+        async def compute() -> bytes:
+            async with st.acquire() as conn, st.db.time("capacity"):
+                groups = await fetch_quarters(conn, device_id, w_start, w_end)
+                if not groups and not await device_exists(conn, device_id):
+                    raise unknown_device(device_id)
+            answer = cap.ledger(
+                device_id=device_id,
+                year=year,
+                month=mon,
+                tz=zone,
+                tz_name=tz,
+                groups=groups,
+                origin=w_start,
+                price_eur_per_kw_year=price,
+            )
+            return answer.model_dump_json().encode()
+
+        return await _cached_answer(
+            st,
+            device_id=device_id,
+            kind="capacity",
+            # The price is part of the answer: a new price must not be hidden by old cached answers.
+            params=f"{month}|{tz}|{price}",
+            touches_now=w_end > datetime.now(UTC),
+            if_none_match=if_none_match,
+            started=started,
+            compute=compute,
+        )
+
+    @router.get("/v1/devices/{device_id}/export", responses=_ERRORS)
+    async def export(
+        st: State,
+        reader: ReaderDep,
+        device_id: DeviceId,
+        start: Annotated[str, Query(max_length=64)],
+        end: Annotated[str, Query(max_length=64)],
+        bucket: Annotated[str, Query(max_length=16)] = "raw",
+        format: Annotated[str, Query(max_length=16)] = "csv",
+        tz: Tz = DEFAULT_TZ,
+    ) -> StreamingResponse:
+        require_device(reader, device_id)
+        b = parse_bucket(bucket, ("raw", "15m", "1h", "1d"))
+        fmt = cast(Format, parse_bucket(format, ("csv", "ndjson"), name="format"))
+        zone = parse_tz(tz)
+        s, e = parse_instant(start, "start"), parse_instant(end, "end")
+        check_range(s, e)
+        # Checked before the first byte: once streaming has begun the status can no longer change.
+        async with st.acquire() as conn, st.db.time("exists"):
+            if not await device_exists(conn, device_id):
+                raise unknown_device(device_id)
+        if b == "raw":
+            body = raw_export(st.acquire, st.db, device_id, s, e, fmt)
+        else:
+            # 15m and 1h in UTC; days are calendar days of tz.
+            grid = zone if b == "1d" else ZoneInfo("UTC")
+            body = bucket_export(st.acquire, st.db, device_id, s, e, b, grid, fmt)
+        return StreamingResponse(
+            body,
+            media_type=MEDIA_TYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="{filename(device_id, b, s, e, fmt)}"'},
+        )
+
+    return router
+
+
+async def _latest_from_redis(redis: RedisGuard, device_id: str) -> dict[str, object] | None:
+    raw = await redis.run(lambda r: r.get(f"p1:latest:{device_id}"))
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    if not isinstance(data, dict) or "ts" not in data:
+        return None
+    return {k: data[k] for k in SAMPLE_FIELDS if data.get(k) is not None}
