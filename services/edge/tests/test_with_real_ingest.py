@@ -1,0 +1,298 @@
+"""The edge against the real ingest service (`p1-ingest serve`) and a real, migrated PostgreSQL.
+
+Each test proves the delivery guarantee end to end: every reading the edge committed to its spool
+is in the `samples` table exactly once — through a SIGKILL of the edge mid-upload, an ingest outage
+of a minute, a full spool, an invalid reading and a wrong token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from edge_testkit import EdgeProcess, edge_env, eventually
+
+from p1_contracts.models import Meter, Sample
+from p1_edge.simulator.server import Simulator
+from p1_edge.spool import Spool
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
+
+DEVICES = ("e2ekill", "e2eoutage", "e2efull", "e2equar", "e2e401")
+TOKENS = ",".join(f"tok-{d}:{d}" for d in DEVICES)
+OUTAGE_S = float(os.environ.get("EDGE_TEST_OUTAGE_S", "60"))
+
+
+def ingest_process(database_url: str, port: int) -> ServiceProcess:
+    return ServiceProcess(
+        [console_script("p1-ingest"), "serve", "--port", str(port)],
+        {"DATABASE_URL": database_url, "DEVICE_TOKENS": TOKENS, "LOG_LEVEL": "WARNING"},
+        port,
+        ready_path=None,  # readiness is awaited below without blocking the event loop
+    )
+
+
+async def ready(proc: ServiceProcess, timeout_s: float = 30) -> ServiceProcess:
+    async def answers() -> bool:
+        try:
+            async with httpx.AsyncClient() as http:
+                return (await http.get(proc.base_url + "/readyz", timeout=1)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await answers():
+        assert proc.proc is not None
+        assert proc.proc.poll() is None, proc.logs()
+        assert asyncio.get_running_loop().time() < deadline, "ingest not ready:\n" + proc.logs()
+        await asyncio.sleep(0.05)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def ingest_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def outage_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+async def ingest(database_url: str, ingest_port: int) -> AsyncIterator[ServiceProcess]:
+    proc = await ready(ingest_process(database_url, ingest_port).start())
+    yield proc
+    assert proc.stop() in CLEAN_EXITS, proc.logs()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def edges() -> AsyncIterator[list[EdgeProcess]]:
+    started: list[EdgeProcess] = []
+    yield started
+    for edge in started:
+        if edge.running:
+            await edge.kill()
+
+
+async def simulator(serial: str) -> Simulator:
+    sim = Simulator(api="v1", profile="home", serial=serial)
+    await sim.start()
+    return sim
+
+
+async def stored(db: asyncpg.Connection, device: str) -> dict[float, tuple[float, float]]:
+    rows = await db.fetch("SELECT ts, power_w, import_kwh FROM samples WHERE device_id = $1", device)
+    return {r["ts"].timestamp(): (r["power_w"], r["import_kwh"]) for r in rows}
+
+
+def spooled(path: Path) -> dict[float, dict[str, float]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT ts, body FROM readings").fetchall()
+    finally:
+        conn.close()
+    return {float(ts): json.loads(body) for ts, body in rows}
+
+
+def depth(path: Path) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        (count,) = conn.execute("SELECT COUNT(*) FROM readings").fetchone()
+    finally:
+        conn.close()
+    return int(count)
+
+
+def backlog(path: Path, device: str, n: int, *, future: int | None = None) -> dict[float, Sample]:
+    """Fills a spool with ``n`` readings one second apart, ending an hour ago."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1, seconds=n)
+    samples = [
+        Sample(
+            ts=start + timedelta(seconds=i),
+            power_w=float(i % 5000),
+            import_kwh=1000 + i / 3600,
+            export_kwh=0.0,
+        )
+        for i in range(n)
+    ]
+    spool = Spool(path, 10_000_000)
+    try:
+        meter = Meter(serial=f"M-{device}", model="test", protocol_version=50)
+        if future is None:
+            spool.append_many(device, meter, samples)
+        else:
+            spool.append_many(device, meter, samples[:future])
+            bad = Sample(
+                ts=datetime.now(UTC) + timedelta(hours=3), power_w=1.0, import_kwh=2000.0, export_kwh=0.0
+            )
+            spool.append(device, meter, bad)
+            spool.append_many(device, meter, samples[future:])
+    finally:
+        spool.close()
+    return {s.ts.timestamp(): s for s in samples}
+
+
+def no_meter() -> str:
+    return f"127.0.0.1:{free_port()}"  # nothing listens: polling fails, the backlog still drains
+
+
+async def test_sigkill_mid_upload_then_restart(
+    tmp_path: Path, ingest: ServiceProcess, db: asyncpg.Connection, edges: list[EdgeProcess]
+) -> None:
+    device, spool = "e2ekill", tmp_path / "spool.sqlite"
+    expected = backlog(spool, device, 30_000)
+    env = edge_env(
+        meter=no_meter(),
+        ingest_url=ingest.base_url,
+        token=f"tok-{device}",
+        spool=spool,
+        DEVICE_ID=device,
+        UPLOAD_BATCH_MAX="1000",
+    )
+    edge = await EdgeProcess(env).start()
+    edges.append(edge)
+    await eventually(lambda: depth(spool) <= 25_000, 60, "a few batches delivered")
+    await edge.kill()  # most likely with a batch in flight: the drain never pauses
+    left = spooled(spool)
+    assert 0 < len(left) < 30_000
+    edges.append(await EdgeProcess(env).start())
+    await eventually(lambda: depth(spool) == 0, 60, "the restarted edge to drain the rest")
+    rows = await stored(db, device)
+    assert set(rows) == set(expected)  # every committed reading, nothing else
+    for ts, sample in expected.items():
+        assert rows[ts] == (sample.power_w, sample.import_kwh)
+    (count,) = await db.fetchrow("SELECT count(*) FROM samples WHERE device_id = $1", device)
+    assert count == len(expected)  # exactly once
+
+
+async def test_ingest_outage_of_a_minute(
+    tmp_path: Path, database_url: str, outage_port: int, db: asyncpg.Connection, edges: list[EdgeProcess]
+) -> None:
+    device, spool = "e2eoutage", tmp_path / "spool.sqlite"
+    sim = await simulator(device)
+    proc = await ready(ingest_process(database_url, outage_port).start())
+    try:
+        env = edge_env(
+            meter=sim.host_port,
+            ingest_url=proc.base_url,
+            token=f"tok-{device}",
+            spool=spool,
+            POLL_INTERVAL_S="1",
+        )
+        edge = await EdgeProcess(env).start()
+        edges.append(edge)
+        await eventually_db(db, device, 3, 30)
+        assert proc.stop() in CLEAN_EXITS, proc.logs()  # the outage begins
+        outage_end = asyncio.get_running_loop().time() + OUTAGE_S
+        await eventually(lambda: asyncio.get_running_loop().time() >= outage_end, OUTAGE_S + 5, "the outage")
+        during = spooled(spool)
+        assert len(during) >= OUTAGE_S * 0.5  # polling went on: readings piled up
+        proc = await ready(ingest_process(database_url, outage_port).start())  # same port back
+        await eventually_db_has(db, device, set(during), 60 + OUTAGE_S)
+        assert await edge.terminate(30) == 0
+        rows = await stored(db, device)
+        assert set(during) <= set(rows)
+    finally:
+        proc.stop()
+        await sim.close()
+
+
+async def eventually_db(db: asyncpg.Connection, device: str, at_least: int, timeout_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while len(await stored(db, device)) < at_least:
+        assert asyncio.get_running_loop().time() < deadline, f"fewer than {at_least} rows for {device}"
+        await asyncio.sleep(0.1)
+
+
+async def eventually_db_has(db: asyncpg.Connection, device: str, want: set[float], timeout_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not want <= set(await stored(db, device)):
+        assert asyncio.get_running_loop().time() < deadline, f"{device}: readings missing after the outage"
+        await asyncio.sleep(0.1)
+
+
+async def test_full_spool_keeps_the_newest(
+    tmp_path: Path, ingest: ServiceProcess, db: asyncpg.Connection, edges: list[EdgeProcess]
+) -> None:
+    device, spool = "e2efull", tmp_path / "spool.sqlite"
+    sim = await simulator(device)
+    try:
+        down = edge_env(
+            meter=sim.host_port,
+            ingest_url=f"http://127.0.0.1:{free_port()}",
+            token=f"tok-{device}",
+            spool=spool,
+            SPOOL_MAX_ROWS="5",
+        )
+        edge = await EdgeProcess(down).start()
+        edges.append(edge)
+        await eventually(lambda: "spool full (SPOOL_MAX_ROWS=5)" in edge.logs(), 30, "readings dropped")
+        assert await edge.terminate(30) == 0
+        kept = spooled(spool)
+        assert len(kept) == 5
+        up = {**down, "INGEST_URL": ingest.base_url, "P1_HOST": no_meter()}
+        edges.append(await EdgeProcess(up).start())
+        await eventually(lambda: depth(spool) == 0, 30, "the kept readings delivered")
+        assert set(await stored(db, device)) == set(kept)
+    finally:
+        await sim.close()
+
+
+async def test_invalid_reading_quarantined_rest_stored_once(
+    tmp_path: Path, ingest: ServiceProcess, db: asyncpg.Connection, edges: list[EdgeProcess]
+) -> None:
+    device, spool = "e2equar", tmp_path / "spool.sqlite"
+    expected = backlog(spool, device, 3000, future=1234)
+    env = edge_env(
+        meter=no_meter(),
+        ingest_url=ingest.base_url,
+        token=f"tok-{device}",
+        spool=spool,
+        DEVICE_ID=device,
+    )
+    edges.append(await EdgeProcess(env).start())
+    await eventually(lambda: depth(spool) == 0, 60, "the spool to empty")
+    assert set(await stored(db, device)) == set(expected)
+    conn = sqlite3.connect(spool)
+    quarantined = conn.execute("SELECT status, detail FROM quarantine").fetchall()
+    conn.close()
+    assert len(quarantined) == 1
+    assert quarantined[0][0] == 422
+
+
+async def test_wrong_token_stops_uploads_polling_goes_on(
+    tmp_path: Path, ingest: ServiceProcess, db: asyncpg.Connection, edges: list[EdgeProcess]
+) -> None:
+    device, spool = "e2e401", tmp_path / "spool.sqlite"
+    sim = await simulator(device)
+    try:
+        env = edge_env(meter=sim.host_port, ingest_url=ingest.base_url, token="not-a-token", spool=spool)
+        edge = await EdgeProcess(env).start()
+        edges.append(edge)
+        await eventually(lambda: "UPLOADS STOPPED" in edge.logs(), 30, "the loud line")
+        first = len(spooled(spool))
+        await eventually(lambda: len(spooled(spool)) >= first + 3, 30, "polling to go on")
+        assert await edge.terminate(30) == 0
+        assert await stored(db, device) == {}
+        committed = spooled(spool)
+        fixed = {**env, "DEVICE_TOKEN": f"tok-{device}", "P1_HOST": no_meter()}
+        edges.append(await EdgeProcess(fixed).start())
+        await eventually(lambda: depth(spool) == 0, 30, "the backlog after the fix")
+        assert set(await stored(db, device)) == set(committed)
+    finally:
+        await sim.close()
