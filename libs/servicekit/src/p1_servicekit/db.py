@@ -1,6 +1,7 @@
 """PostgreSQL pool and Redis client with the timeouts the services rely on."""
 
 import logging
+from collections.abc import Mapping
 
 import asyncpg
 from redis.asyncio import Redis
@@ -12,9 +13,13 @@ log = logging.getLogger("p1.db")
 Pool = asyncpg.Pool
 
 
-async def open_pool(settings: ServiceSettings) -> "asyncpg.Pool[asyncpg.Record]":
+async def open_pool(
+    settings: ServiceSettings, server_settings: Mapping[str, str] | None = None
+) -> "asyncpg.Pool[asyncpg.Record]":
     """A pool that exists even while the database is down, so the service starts and reports
-    not-ready, then recovers by itself: connections are (re)made on acquire."""
+    not-ready, then recovers by itself: connections are (re)made on acquire.
+
+    ``server_settings`` are session settings of every connection (e.g. ``{"jit": "off"}``)."""
 
     async def create(min_size: int) -> "asyncpg.Pool[asyncpg.Record]":
         return await asyncpg.create_pool(
@@ -23,6 +28,7 @@ async def open_pool(settings: ServiceSettings) -> "asyncpg.Pool[asyncpg.Record]"
             max_size=settings.db_pool_max,
             command_timeout=settings.db_command_timeout_s,
             max_inactive_connection_lifetime=300.0,
+            server_settings=dict(server_settings or {}),
         )
 
     try:

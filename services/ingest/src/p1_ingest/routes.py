@@ -101,7 +101,7 @@ class Ingestor:
             except (Unprocessable, Forbidden):
                 readings = _count_readings(body)
                 raise
-            readings = len(batch) + batch.repeated
+            readings = len(batch)
             with self._slot(batch.device_id):
                 started = time.perf_counter()
                 try:

@@ -8,6 +8,7 @@ makes the counter-epoch decision race-free; different devices proceed in paralle
 """
 
 import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,7 @@ from asyncpg.pool import PoolConnectionProxy
 from p1_contracts.models import Sample, SampleBatch
 
 from .batch import ColumnBatch, from_model
-from .fields import VALUE_FIELDS
+from .fields import FIELDS, VALUE_FIELDS
 
 # Subscripted only for the type checker: asyncpg's classes are not generic at run time.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -63,7 +64,8 @@ class NewEpoch:
 
 @dataclass
 class EpochPlan:
-    epochs: list[int]  # per reading
+    epochs: list[int] | None  # per reading in body order; None when ``single`` is every reading's
+    single: int
     new: list[NewEpoch] = field(default_factory=list)
     current_epoch: int = 0
 
@@ -71,16 +73,16 @@ class EpochPlan:
 def plan_epochs(
     batch: ColumnBatch, state: DeviceState, known: Sequence[tuple[int, datetime]] = ()
 ) -> EpochPlan:
-    """The counter epoch of every reading of ``batch`` (sorted by ts).
+    """The counter epoch of every reading of ``batch``.
 
-    A reading newer than the device's newest starts a new epoch when the meter serial changed (first
-    new reading of the batch) or when import or export went down compared with the previous reading.
-    An older (late) reading gets the epoch in force at its ts, from ``known`` (epoch, started_at)
-    sorted by started_at; nothing before the first epoch's start means epoch 0.
+    In ts order: a reading newer than the device's newest starts a new epoch when the meter serial
+    changed (first new reading of the batch) or when import or export went down compared with the
+    previous reading. An older (late) reading gets the epoch in force at its ts, from ``known``
+    (epoch, started_at) sorted by started_at; before the first epoch's start means epoch 0.
     """
-    ts = batch.ts
-    imp: list[float] = batch.columns["import_kwh"]  # type: ignore[assignment]
-    exp: list[float] = batch.columns["export_kwh"]  # type: ignore[assignment]
+    ts: list[datetime] = batch.in_order("ts")  # type: ignore[assignment]
+    imp: list[float] = batch.in_order("import_kwh")  # type: ignore[assignment]
+    exp: list[float] = batch.in_order("export_kwh")  # type: ignore[assignment]
     serial = batch.meter.serial if batch.meter is not None else None
     n = len(ts)
     first_new = 0 if state.last_ts is None else bisect.bisect_right(ts, state.last_ts)
@@ -93,45 +95,51 @@ def plan_epochs(
             for t in ts[:first_new]:
                 i = bisect.bisect_right(starts, t) - 1
                 epochs.append(known[max(i, 0)][0])
-    plan = EpochPlan(epochs, current_epoch=state.current_epoch)
-    if first_new == n:
-        return plan
     cur = state.current_epoch
-    if not state.exists or state.last_ts is None:
-        plan.new.append(NewEpoch(cur, ts[first_new], "first", serial))
-        prev_imp, prev_exp = imp[first_new], exp[first_new]
-    else:
-        prev_imp = state.last_import_kwh if state.last_import_kwh is not None else imp[first_new]
-        prev_exp = state.last_export_kwh if state.last_export_kwh is not None else exp[first_new]
-        if serial is not None and state.meter_serial is not None and serial != state.meter_serial:
-            cur += 1
-            plan.new.append(NewEpoch(cur, ts[first_new], "meter_replaced", serial))
+    new: list[NewEpoch] = []
+    if first_new < n:
+        if state.last_ts is None:
+            new.append(NewEpoch(cur, ts[first_new], "first", serial))
             prev_imp, prev_exp = imp[first_new], exp[first_new]
-    # The usual case — counters that never go down — is checked in one pass without a Python loop body.
-    steady = (
-        prev_imp <= imp[first_new]
-        and prev_exp <= exp[first_new]
-        and all(a <= b for a, b in zip(imp[first_new:], imp[first_new + 1 :], strict=False))
-        and all(a <= b for a, b in zip(exp[first_new:], exp[first_new + 1 :], strict=False))
-    )
-    if steady:
-        epochs.extend([cur] * (n - first_new))
-    else:
-        for i in range(first_new, n):
-            if imp[i] < prev_imp or exp[i] < prev_exp:
+        else:
+            prev_imp = state.last_import_kwh if state.last_import_kwh is not None else imp[first_new]
+            prev_exp = state.last_export_kwh if state.last_export_kwh is not None else exp[first_new]
+            if serial is not None and state.meter_serial is not None and serial != state.meter_serial:
                 cur += 1
-                plan.new.append(NewEpoch(cur, ts[i], "counter_reset", serial))
-            epochs.append(cur)
-            prev_imp, prev_exp = imp[i], exp[i]
-    plan.current_epoch = cur
-    return plan
+                new.append(NewEpoch(cur, ts[first_new], "meter_replaced", serial))
+                prev_imp, prev_exp = imp[first_new], exp[first_new]
+        # The usual case — counters that never go down — is one pass in C-level builtins.
+        steady = (
+            prev_imp <= imp[first_new]
+            and prev_exp <= exp[first_new]
+            and all(a <= b for a, b in itertools.pairwise(imp[first_new:]))
+            and all(a <= b for a, b in itertools.pairwise(exp[first_new:]))
+        )
+        if steady:
+            epochs.extend([cur] * (n - first_new))
+        else:
+            for i in range(first_new, n):
+                if imp[i] < prev_imp or exp[i] < prev_exp:
+                    cur += 1
+                    new.append(NewEpoch(cur, ts[i], "counter_reset", serial))
+                epochs.append(cur)
+                prev_imp, prev_exp = imp[i], exp[i]
+    if len(set(epochs)) <= 1:
+        return EpochPlan(None, epochs[0] if epochs else cur, new, cur)
+    order = batch.order
+    if order is None:
+        return EpochPlan(epochs, cur, new, cur)
+    # Back to body order; a repeated ts gets its first occurrence's epoch (it is not inserted anyway).
+    by_ts = dict(zip((batch.ts[i] for i in order), epochs, strict=True))
+    return EpochPlan([by_ts[t] for t in batch.ts], cur, new, cur)
 
 
 # --- SQL -----------------------------------------------------------------------------------------
 
 _VALUE_COLS: Final = ", ".join(f.name for f in VALUE_FIELDS)
-_UNNEST_ARGS: Final = ", ".join(f"${i + 4}::{f.pg_type}[]" for i, f in enumerate(VALUE_FIELDS))
-_P: Final = 4 + len(VALUE_FIELDS)  # first parameter after the sample columns
+_RECORD: Final = ", ".join(f"{f.name} {f.pg_type}" for f in FIELDS)
+_NAMES: Final = ", ".join(f.name for f in FIELDS)
+_P: Final = 5  # first parameter after $1 device_id, $2 samples JSON, $3 epochs, $4 single epoch
 
 
 def _rollup_sql(table: str) -> str:
@@ -169,8 +177,12 @@ def _insert_sql() -> str:
     p = _P
     return f"""
 WITH ins AS (
+    -- In body order (WITH ORDINALITY indexes the epochs); of readings with the same ts the first is
+    -- inserted and the others meet the conflict, as do readings stored before.
     INSERT INTO samples (device_id, ts, epoch, {_VALUE_COLS})
-    SELECT $1, u.* FROM unnest($2::timestamptz[], $3::int[], {_UNNEST_ARGS}) AS u
+    SELECT $1, r.ts, CASE WHEN $3::int[] IS NULL THEN $4::int ELSE ($3::int[])[r.ordinality::int] END,
+           {", ".join("r." + f.name for f in VALUE_FIELDS)}
+    FROM ROWS FROM (json_to_recordset($2::json) AS ({_RECORD})) WITH ORDINALITY AS r({_NAMES}, ordinality)
     ON CONFLICT (device_id, ts) DO NOTHING
     RETURNING ts, epoch, power_w, {", ".join(_COUNTERS)}, {", ".join(_LAST_VALUES)}
 ), q AS (
@@ -216,60 +228,58 @@ ON CONFLICT (device_id) DO NOTHING"""
 _EPOCHS_SQL: Final = "SELECT epoch, started_at FROM counter_epochs WHERE device_id = $1 ORDER BY started_at"
 
 
-async def _lock_device(conn: Conn, batch: ColumnBatch) -> DeviceState:
-    row = await conn.fetchrow(_LOCK_SQL, batch.device_id)
+async def _lock_device(conn: Conn, device_id: str, lo: datetime, hi: datetime) -> DeviceState:
+    row = await conn.fetchrow(_LOCK_SQL, device_id)
     if row is None:
         # A new device; a concurrent first batch may create it too (then ours does nothing), and the
         # second SELECT … FOR UPDATE waits for that one's commit.
-        await conn.execute(_CREATE_SQL, batch.device_id, batch.ts[0], batch.ts[-1])
-        row = await conn.fetchrow(_LOCK_SQL, batch.device_id)
+        await conn.execute(_CREATE_SQL, device_id, lo, hi)
+        row = await conn.fetchrow(_LOCK_SQL, device_id)
         assert row is not None
     return DeviceState(exists=row["last_ts"] is not None, **dict(row.items()))
 
 
 async def write_columns(conn: Conn, batch: ColumnBatch, now: datetime) -> WriteResult:
-    """Stores a validated, sorted batch exactly once; commits before it returns (or joins the
-    caller's transaction as a savepoint)."""
+    """Stores a validated batch exactly once; commits before it returns (or, when the caller holds a
+    transaction, becomes a savepoint of it)."""
     n = len(batch)
     if n == 0:
-        return WriteResult(0, batch.repeated, None)
-    ts = batch.ts
+        return WriteResult(0, 0, None)
+    newest = batch.newest_index
+    lo, hi = min(batch.ts), batch.ts[newest]
     cols = batch.columns
     async with conn.transaction():
-        state = await _lock_device(conn, batch)
+        state = await _lock_device(conn, batch.device_id, lo, hi)
         known: list[tuple[int, datetime]] = []
-        if state.current_epoch > 0 and state.last_ts is not None and ts[0] <= state.last_ts:
+        if state.current_epoch > 0 and state.last_ts is not None and lo <= state.last_ts:
             known = [(r["epoch"], r["started_at"]) for r in await conn.fetch(_EPOCHS_SQL, batch.device_id)]
         plan = plan_epochs(batch, state, known)
-        has_new = state.last_ts is None or ts[-1] > state.last_ts
-        meter = batch.meter
-        take_meter = meter is not None and (has_new or state.meter_serial is None)
-        first_seen = ts[0] if state.first_seen is None else min(state.first_seen, ts[0])
-        last_seen = ts[-1] if state.last_seen is None else max(state.last_seen, ts[-1])
-        args = [
+        has_new = state.last_ts is None or hi > state.last_ts
+        meter = batch.meter if batch.meter is not None and (has_new or state.meter_serial is None) else None
+        row = await conn.fetchrow(
+            INSERT_SQL,
             batch.device_id,
-            ts,
+            batch.samples_json,
             plan.epochs,
-            *(cols[f.name] for f in VALUE_FIELDS),
-            first_seen,
-            last_seen,
-            meter.serial if take_meter and meter else state.meter_serial,
-            meter.model if take_meter and meter else state.meter_model,
-            meter.protocol_version if take_meter and meter else state.meter_protocol_version,
+            plan.single,
+            lo if state.first_seen is None else min(state.first_seen, lo),
+            hi if state.last_seen is None else max(state.last_seen, hi),
+            meter.serial if meter else state.meter_serial,
+            meter.model if meter else state.meter_model,
+            meter.protocol_version if meter else state.meter_protocol_version,
             plan.current_epoch,
-            ts[-1] if has_new else state.last_ts,
-            cols["import_kwh"][-1] if has_new else state.last_import_kwh,
-            cols["export_kwh"][-1] if has_new else state.last_export_kwh,
+            hi if has_new else state.last_ts,
+            cols["import_kwh"][newest] if has_new else state.last_import_kwh,
+            cols["export_kwh"][newest] if has_new else state.last_export_kwh,
             now,
             [e.epoch for e in plan.new],
             [e.started_at for e in plan.new],
             [e.reason for e in plan.new],
             [e.meter_serial for e in plan.new],
-        ]
-        row = await conn.fetchrow(INSERT_SQL, *args)
+        )
         assert row is not None
     accepted = int(row["accepted"])
-    return WriteResult(accepted, n - accepted + batch.repeated, batch.row(n - 1), len(plan.new))
+    return WriteResult(accepted, n - accepted, batch.row(newest), len(plan.new))
 
 
 async def write_batch(conn: Conn, batch: SampleBatch, now: datetime) -> WriteResult:
