@@ -53,12 +53,14 @@ class QueryState:
         return self.pool.acquire(timeout=self.settings.db_acquire_timeout_s)
 
 
-def _state(request: Request) -> QueryState:
+async def _state(request: Request) -> QueryState:
     return cast(QueryState, request.app.state.query)
 
 
-def _reader(request: Request, authorization: Annotated[str | None, Header(max_length=4096)] = None) -> Reader:
-    return authenticate(_state(request).tokens, authorization)
+async def _reader(
+    request: Request, authorization: Annotated[str | None, Header(max_length=4096)] = None
+) -> Reader:
+    return authenticate(cast(QueryState, request.app.state.query).tokens, authorization)
 
 
 State = Annotated[QueryState, Depends(_state)]

@@ -1,0 +1,312 @@
+"""Query service benchmark: one device with a year of history.
+
+History: raw 1 s readings for the last ``--raw-days`` days (30) written through the ingest storage path
+(``p1_ingest.store.write_batch``, which also maintains the rollups), and for the 11 months before them
+the rollup_15m / rollup_1h rows that 1 s readings would have produced, written with SQL (same columns,
+same first/last semantics, counters continuing exactly into the raw part).
+
+Measured on loopback against real uvicorn processes: p50/p95 latency of series (1 year by day, 30 days
+by 15 min), capacity and realtime, uncached (a query process without Redis) and cached (one with Redis,
+after a warm-up request), as the server's own handler time (``Server-Timing``) and as the client's round
+trip; then realtime requests/s against a bare FastAPI endpoint returning a constant, served the same way
+(uvicorn, uvloop, httptools, one worker), in the same run, by the same minimal keep-alive client.
+
+Goals (issue 4): year-by-day uncached ≤ 20 ms p95; cached hits ≤ 2 ms p95; realtime ≥ 0.7 × bare req/s.
+Only 127.0.0.1 is contacted; every loop is bounded by a count or a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+
+from p1_contracts.models import SampleBatch
+from p1_servicekit.testing import (
+    ServiceProcess,
+    console_script,
+    create_database,
+    drop_database,
+    free_port,
+    pg_server_url,
+)
+
+DEVICE = "bench-1"
+TOKEN = "bench-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def power_at(t: float) -> float:
+    """A household day: 300 W base, 2.2 kW around dinner, a little noise by the second."""
+    hour = (t % 86400) / 3600
+    return 300.0 + (2200.0 if 16.5 <= hour < 18.5 else 0.0) + (t % 7) * 10.0
+
+
+ROLLUP_SQL = """
+WITH q AS (
+    SELECT b AS bucket, extract(epoch FROM b) AS t0,
+           300.0 + CASE WHEN (extract(epoch FROM b)::bigint % 86400) / 3600.0 >= 16.5
+                          AND (extract(epoch FROM b)::bigint % 86400) / 3600.0 < 18.5 THEN 2200.0 ELSE 0 END
+             + 30.0 AS p
+      FROM generate_series($2::timestamptz, $3::timestamptz - interval '15 minutes', interval '15 minutes') b
+), c AS (
+    SELECT *, $4::float8 + sum(p * 900 / 3.6e6) OVER (ORDER BY bucket) - p * 900 / 3.6e6 AS c0 FROM q
+)
+INSERT INTO rollup_15m (device_id, bucket, epoch, n, power_sum, power_min, power_max, power_import_sum,
+                        first_ts, last_ts, import_kwh_min, import_kwh_max, export_kwh_min, export_kwh_max,
+                        avg_power_15m_w, month_peak_w)
+SELECT $1, bucket, 0, 900, p * 900, p - 30, p + 30, p * 900, bucket, bucket + interval '899 seconds',
+       c0, c0 + p * 899 / 3.6e6, 0, 0, p, NULL
+  FROM c
+"""
+
+HOURLY_SQL = """
+INSERT INTO rollup_1h
+SELECT device_id, date_trunc('hour', bucket), epoch, sum(n), sum(power_sum), min(power_min), max(power_max),
+       sum(power_import_sum), min(first_ts), max(last_ts), min(import_kwh_min), max(import_kwh_max),
+       min(export_kwh_min), max(export_kwh_max), NULL, NULL, NULL, NULL,
+       (array_agg(avg_power_15m_w ORDER BY last_ts DESC))[1], NULL
+  FROM rollup_15m WHERE device_id = $1 AND bucket < $2
+ GROUP BY device_id, date_trunc('hour', bucket), epoch
+"""
+
+
+async def load(url: str, raw_days: int, now: datetime) -> datetime:
+    from p1_ingest.store import write_batch
+
+    raw_start = (now - timedelta(days=raw_days)).replace(minute=0, second=0, microsecond=0)
+    year_start = raw_start - timedelta(days=365 - raw_days)
+    conn = await asyncpg.connect(url)
+    try:
+        started = time.perf_counter()
+        await conn.execute(ROLLUP_SQL, DEVICE, year_start, raw_start, 1000.0)
+        await conn.execute(HOURLY_SQL, DEVICE, raw_start)
+        counter = await conn.fetchval(
+            "SELECT max(import_kwh_max) FROM rollup_15m WHERE device_id = $1", DEVICE
+        )
+        print(f"rollups for {365 - raw_days} days by SQL: {time.perf_counter() - started:.1f} s", flush=True)
+        started = time.perf_counter()
+        t = raw_start.timestamp()
+        end = min(now.timestamp(), raw_start.timestamp() + raw_days * 86400)
+        imp = float(counter) + power_at(t - 1) / 3.6e6
+        rows = 0
+        while t < end:
+            samples = []
+            for _ in range(5000):
+                if t >= end:
+                    break
+                p = power_at(t)
+                samples.append(
+                    {
+                        "ts": datetime.fromtimestamp(t, UTC).isoformat(),
+                        "power_w": p,
+                        "import_kwh": round(imp, 6),
+                        "export_kwh": 0.0,
+                        "avg_power_15m_w": p,
+                    }
+                )
+                imp += p / 3.6e6
+                t += 1.0
+            body = {"device_id": DEVICE, "meter": {"serial": "BENCH"}, "samples": samples}
+            await write_batch(conn, SampleBatch.model_validate_json(json.dumps(body)), now)
+            rows += len(samples)
+        elapsed = time.perf_counter() - started
+        print(f"raw 1 s for {raw_days} days through write_batch: {rows} rows in {elapsed:.1f} s", flush=True)
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return year_start
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def latencies(base: str, path: str, params: dict[str, str], n: int) -> tuple[list[float], list[float]]:
+    """(server handler ms from Server-Timing, client round-trip ms) over n sequential requests."""
+    server, client = [], []
+    with httpx.Client(base_url=base, headers=AUTH, timeout=30) as c:
+        c.get(path, params=params).raise_for_status()  # warm-up (and, with Redis, fills the cache)
+        for _ in range(n):
+            t0 = time.perf_counter()
+            r = c.get(path, params=params)
+            client.append((time.perf_counter() - t0) * 1000)
+            r.raise_for_status()
+            timing = r.headers.get("server-timing", "app;dur=nan")
+            server.append(float(timing.split("dur=")[1]))
+    return server, client
+
+
+async def _hammer(port: int, path: str, headers: dict[str, str], conns: int, seconds: float) -> int:
+    """Requests completed in ``seconds`` by ``conns`` keep-alive connections: a minimal HTTP/1.1 client so
+    that the client, which shares the machine's cores with the server, costs as little as possible."""
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode()
+    deadline = time.perf_counter() + seconds
+    done = 0
+
+    async def one() -> None:
+        nonlocal done
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < deadline:
+                writer.write(request)
+                header = await reader.readuntil(b"\r\n\r\n")
+                if not header.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(header.decode(errors="replace"))
+                length = 0
+                for line in header.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                done += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(one() for _ in range(conns)))
+    return done
+
+
+async def rps(port: int, path: str, headers: dict[str, str], conns: int, seconds: float) -> float:
+    await _hammer(port, path, headers, 4, 0.5)  # warm-up
+    return await _hammer(port, path, headers, conns, seconds) / seconds
+
+
+def bare_app() -> None:
+    """The baseline: FastAPI returning a constant, under the same uvicorn settings as the services."""
+    import uvicorn
+    from fastapi import FastAPI, Response
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    body = b'{"device_id":"bench-1","power_w":412.0}'
+
+    @app.get("/constant")
+    async def constant() -> Response:
+        return Response(body, media_type="application/json")
+
+    @app.get("/readyz")
+    async def ready() -> Response:
+        return Response(b"{}", media_type="application/json")
+
+    port = int(sys.argv[sys.argv.index("--bare") + 1])
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
+
+
+def main() -> int:
+    if "--bare" in sys.argv:
+        bare_app()
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--raw-days", type=int, default=30)
+    ap.add_argument("-n", type=int, default=200, help="sequential requests per latency figure")
+    ap.add_argument("--seconds", type=float, default=5.0, help="duration of each requests/s run")
+    ap.add_argument("--conns", type=int, default=16)
+    args = ap.parse_args()
+    import uvloop
+
+    return uvloop.run(run(args))
+
+
+async def run(args: argparse.Namespace) -> int:
+    from p1_ingest.migrate import migrate
+
+    now = datetime.now(UTC)
+    url = await create_database(pg_server_url(), prefix="p1_bench_query")
+    procs: list[ServiceProcess] = []
+    try:
+        await migrate(url)
+        await load(url, args.raw_days, now)
+        redis_url = "redis://127.0.0.1:6379/10"
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(redis_url)
+        await redis.flushdb()
+        latest = {
+            "device_id": DEVICE,
+            "ts": now.isoformat(),
+            "power_w": 412.0,
+            "import_kwh": 1.0,
+            "export_kwh": 0.0,
+        }
+        await redis.set(f"p1:latest:{DEVICE}", json.dumps(latest))
+        await redis.aclose()
+
+        def start(env: dict[str, str]) -> ServiceProcess:
+            port = free_port()
+            base = {"DATABASE_URL": url, "READ_TOKENS": f"{TOKEN}:*", "LOG_LEVEL": "WARNING"}
+            proc = ServiceProcess(
+                [console_script("p1-query"), "serve", "--port", str(port)], {**base, **env}, port
+            )
+            procs.append(proc.start())
+            return proc
+
+        uncached = start({})
+        cached = start({"REDIS_URL": redis_url})
+        bare_port = free_port()
+        bare = ServiceProcess([sys.executable, __file__, "--bare", str(bare_port)], {}, bare_port)
+        procs.append(bare.start())
+
+        local_now = now.astimezone()
+        year = {"start": (now - timedelta(days=365)).isoformat(), "end": now.isoformat(), "bucket": "1d"}
+        month15 = {"start": (now - timedelta(days=30)).isoformat(), "end": now.isoformat(), "bucket": "15m"}
+        cases = [
+            ("series 1 year by day", f"/v1/devices/{DEVICE}/series", year),
+            ("series 30 days by 15 min", f"/v1/devices/{DEVICE}/series", month15),
+            ("capacity (12 months)", f"/v1/devices/{DEVICE}/capacity", {"month": f"{local_now:%Y-%m}"}),
+            ("realtime", f"/v1/devices/{DEVICE}/realtime", {}),
+        ]
+        cols = ("server p50", "server p95", "client p50", "client p95")
+        print(f"\n{'operation':28} {'mode':9} " + " ".join(f"{c:>11}" for c in cols))
+        results: dict[tuple[str, str], float] = {}
+        for name, path, params in cases:
+            for mode, proc in (("uncached", uncached), ("cached", cached)):
+                if name == "realtime" and mode == "uncached":
+                    mode = "postgres"
+                server, client = latencies(proc.base_url, path, params, args.n)
+                results[(name, mode)] = pct(server, 0.95)
+                print(
+                    f"{name:28} {mode:9} {pct(server, 0.5):9.2f}ms {pct(server, 0.95):9.2f}ms "
+                    f"{pct(client, 0.5):9.2f}ms {pct(client, 0.95):9.2f}ms"
+                )
+
+        rt = await rps(cached.port, f"/v1/devices/{DEVICE}/realtime", AUTH, args.conns, args.seconds)
+        base_rps = await rps(bare.port, "/constant", {}, args.conns, args.seconds)
+        print(f"\nrealtime (Redis) {rt:8.0f} req/s   bare FastAPI constant {base_rps:8.0f} req/s")
+        print(f"ratio realtime / bare: {rt / base_rps:.2f}")
+
+        goals = [
+            ("year by day uncached p95 ≤ 20 ms", results[("series 1 year by day", "uncached")] <= 20.0),
+            (
+                "cached hits p95 ≤ 2 ms",
+                all(v <= 2.0 for (n, m), v in results.items() if m == "cached" and n != "realtime"),
+            ),
+            ("realtime ≥ 0.7 × bare req/s", rt >= 0.7 * base_rps),
+        ]
+        print()
+        for goal, ok in goals:
+            print(f"{'PASS' if ok else 'MISS'}  {goal}")
+        return 0
+    finally:
+        for proc in procs:
+            proc.stop()
+        await drop_database(url)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
