@@ -78,3 +78,13 @@ def test_dockerignore_keeps_the_context_small_and_secret_free(root: Path) -> Non
     # what the Dockerfiles COPY must not be ignored
     for needed in ("uv.lock", "pyproject.toml", "libs", "services"):
         assert needed not in lines
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_every_workspace_member_manifest_is_copied(svc: str, root: Path) -> None:
+    """`uv sync --frozen` needs every member's pyproject.toml: a new member must be added here."""
+    text = (root / f"services/{svc}/Dockerfile").read_text()
+    for manifest in sorted([*root.glob("libs/*/pyproject.toml"), *root.glob("services/*/pyproject.toml")]):
+        member = manifest.parent.relative_to(root).as_posix()
+        assert f"COPY {member}/pyproject.toml {member}/" in text, f"{svc}: {member} missing"
+    assert "COPY pyproject.toml uv.lock ./" in text
