@@ -162,7 +162,11 @@ def render_kustomization(directory: Path) -> list[Doc]:
             target = patch["target"]
             ops = yaml.safe_load(patch["patch"])
             for d in docs:
-                if d["kind"] == target["kind"] and d["metadata"]["name"] == target["name"]:
+                if set(target) - {"kind", "name"}:
+                    raise UnsupportedKustomization(f"patch target {target}")
+                if d["kind"] == target["kind"] and d["metadata"]["name"] == target.get(
+                    "name", d["metadata"]["name"]
+                ):
                     _json_patch(d, ops)
     for d in docs:
         if "namespace" in kust and d["kind"] not in CLUSTER_SCOPED:

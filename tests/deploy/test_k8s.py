@@ -136,10 +136,18 @@ def test_services_have_probes_autoscaling_budgets_and_routes(target: str, render
     assert set(by_kind(docs, "PodDisruptionBudget")) == set(deployments)
     services = by_kind(docs, "Service")
     assert {"p1-ingest", "p1-query"} <= set(services)
-    ingress = next(iter(by_kind(docs, "Ingress").values()))
+    ingresses = by_kind(docs, "Ingress")
+    ingress = ingresses["p1"]
     paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
     assert paths == {"/v1/samples": "p1-ingest", "/": "p1-query"}
     assert ingress["spec"]["tls"]
+    # /metrics is denied to every client at the ingress, for the same host
+    deny = ingresses["p1-deny-metrics"]
+    assert deny["metadata"]["annotations"]["nginx.ingress.kubernetes.io/denylist-source-range"] == (
+        "0.0.0.0/0,::/0"
+    )
+    assert [p["path"] for p in deny["spec"]["rules"][0]["http"]["paths"]] == ["/metrics"]
+    assert deny["spec"]["rules"][0]["host"] == ingress["spec"]["rules"][0]["host"]
     job = by_kind(docs, "Job")["p1-migrate"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
     cron = by_kind(docs, "CronJob")["p1-maintain"]
