@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--port", type=int, default=8001)
     p_serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     sub.add_parser("migrate", help="apply pending schema migrations (safe to run concurrently)")
+    sub.add_parser("maintain", help="create partitions ahead, drop raw data older than RAW_RETENTION_DAYS")
     args = parser.parse_args(argv)
 
     try:
@@ -41,6 +42,21 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             workers=args.workers,
             log_level=settings.log_level,
+        )
+        return 0
+    if args.command == "maintain":
+        from .maintain import MaintainSettings, maintain
+
+        try:
+            days = MaintainSettings().raw_retention_days
+        except ValidationError as exc:
+            print(f"p1-ingest: configuration error:\n{exc}", file=sys.stderr)
+            return 2
+        report = asyncio.run(maintain(settings.database_url, days))
+        print(
+            f"p1-ingest: maintenance done ({'timescaledb' if report.timescaledb else 'partitions'}): "
+            f"created {report.created or 'none'}, dropped {report.dropped or 'none'}, "
+            f"{report.default_rows_deleted} old row(s) deleted from samples_default"
         )
         return 0
     from .migrate import migrate

@@ -33,7 +33,8 @@ MAX_READINGS: Final = 5000
 _DEVICE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # The one timestamp spelling the fast path takes; anything else goes to the contract model.
 _RFC3339: Final = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
 _RFC3339_LINES: Final = re.compile(f"{_RFC3339}(?:\n{_RFC3339})*")
 _NONE: Final = type(None)

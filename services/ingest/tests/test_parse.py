@@ -1,0 +1,335 @@
+"""The fast parser against the contract model: on every edge case below, the fast path accepts only
+what ``SampleBatch.model_validate_json`` accepts, with the same values, and ``parse_batch`` (fast path
++ model) gives exactly the model's verdict. The cases that real edges send must take the fast path."""
+
+import gzip
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from p1_contracts.models import SampleBatch
+from p1_ingest.batch import model_columns
+from p1_ingest.body import gunzip
+from p1_ingest.fields import FIELD_NAMES
+from p1_ingest.parse import _Unsure, fast_parse, parse_batch
+from p1_servicekit.errors import BadRequest, Forbidden, PayloadTooLarge, Unprocessable
+
+NOW = datetime(2026, 11, 29, 13, 0, tzinfo=UTC)
+Json = dict[str, Any]
+
+
+def sample(**changes: object) -> Json:
+    base: Json = {
+        "ts": "2026-11-29T13:59:00+01:00",
+        "power_w": -543.5,
+        "import_kwh": 13779.338,
+        "export_kwh": 0,
+        "import_t1_kwh": 10830.511,
+        "import_t2_kwh": 2948.827,
+        "tariff": 2,
+        "power_l1_w": -676,
+        "voltage_l1_v": 231.4,
+        "current_l1_a": -2.9,
+        "avg_power_15m_w": 123,
+        "month_peak_w": 1111.0,
+        "month_peak_ts": "2026-11-04T10:11:22+01:00",
+        "gas_m3": 2569.646,
+        "gas_ts": "2026-11-29T13:00:00+01:00",
+    }
+    for key, value in changes.items():
+        if value is _DROP:
+            base.pop(key, None)
+        else:
+            base[key] = value
+    return base
+
+
+_DROP = object()
+
+
+def batch(*samples: Json, **top: object) -> Json:
+    body: Json = {"device_id": "3c39e7aabbcc", "meter": {"serial": "4E47475955", "protocol_version": 50}}
+    body["samples"] = list(samples) or [sample()]
+    for key, value in top.items():
+        if value is _DROP:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return body
+
+
+def raw(text: str) -> bytes:
+    return text.encode()
+
+
+# (name, body bytes, the fast path must take it)
+CASES: list[tuple[str, bytes, bool]] = [
+    ("typical", orjson.dumps(batch()), True),
+    (
+        "minimal",
+        orjson.dumps(batch({"ts": "2026-11-29T12:00:00Z", "power_w": 1, "import_kwh": 0, "export_kwh": 0})),
+        True,
+    ),
+    ("ints for floats", orjson.dumps(batch(sample(power_w=100, import_kwh=5, export_kwh=7))), True),
+    ("ts with Z", orjson.dumps(batch(sample(ts="2026-11-29T12:00:00Z"))), True),
+    ("ts with fraction", orjson.dumps(batch(sample(ts="2026-11-29T12:00:00.123456+00:00"))), True),
+    ("ts fraction 3", orjson.dumps(batch(sample(ts="2026-11-29T12:00:00.5-03:30"))), True),
+    (
+        "unknown fields everywhere",
+        orjson.dumps(
+            batch(sample(new_sensor=[1, {"x": 2}]), firmware="6.1", meter={"serial": "X", "extra": True})
+        ),
+        True,
+    ),
+    (
+        "nulls for optionals",
+        orjson.dumps(batch(sample(import_t1_kwh=None, tariff=None, gas_ts=None, gas_m3=None))),
+        True,
+    ),
+    (
+        "optionals absent",
+        orjson.dumps(batch(sample(tariff=_DROP, gas_m3=_DROP, gas_ts=_DROP, month_peak_ts=_DROP))),
+        True,
+    ),
+    ("meter absent", orjson.dumps(batch(meter=_DROP)), True),
+    ("meter null", orjson.dumps(batch(meter=None)), True),
+    (
+        "bounds inclusive",
+        orjson.dumps(batch(sample(power_w=1_000_000, voltage_l1_v=1000, tariff=4, export_kwh=1e9))),
+        True,
+    ),
+    ("negative zero counter", orjson.dumps(batch(sample(import_kwh=-0.0))), True),
+    (
+        "unsorted with repeats",
+        orjson.dumps(
+            batch(
+                sample(ts="2026-11-29T12:00:02Z"),
+                sample(ts="2026-11-29T12:00:01Z"),
+                sample(ts="2026-11-29T12:00:02Z"),
+            )
+        ),
+        True,
+    ),
+    (
+        "5000 readings",
+        orjson.dumps(
+            batch(
+                *[sample(ts=f"2026-11-29T10:{i // 60 % 60:02d}:{i % 60:02d}Z") for i in range(3600)],
+                *[sample(ts=f"2026-11-29T09:{i // 60:02d}:{i % 60:02d}Z") for i in range(1400)],
+            )
+        ),
+        True,
+    ),
+    ("5001 readings", orjson.dumps(batch(*[sample()] * 5001)), False),
+    ("no readings", orjson.dumps(batch(samples=[])), False),
+    ("samples not a list", orjson.dumps(batch(samples={"0": sample()})), False),
+    ("sample not an object", orjson.dumps(batch(samples=[sample(), 5])), False),
+    ("samples absent", orjson.dumps(batch(samples=_DROP)), False),
+    ("ts without offset", orjson.dumps(batch(sample(ts="2026-11-29T12:00:00"))), False),
+    ("ts date only", orjson.dumps(batch(sample(ts="2026-11-29"))), False),
+    ("ts space separator", orjson.dumps(batch(sample(ts="2026-11-29 12:00:00Z"))), False),
+    ("ts lower-case t and z", orjson.dumps(batch(sample(ts="2026-11-29t12:00:00z"))), False),
+    ("ts 7 fraction digits", orjson.dumps(batch(sample(ts="2026-11-29T12:00:00.1234567Z"))), False),
+    ("ts no such day", orjson.dumps(batch(sample(ts="2026-02-30T12:00:00Z"))), False),
+    ("ts hour 24", orjson.dumps(batch(sample(ts="2026-11-29T24:00:00Z"))), False),
+    ("ts leap second", orjson.dumps(batch(sample(ts="2026-12-31T23:59:60Z"))), False),
+    ("ts offset 24h", orjson.dumps(batch(sample(ts="2026-11-29T12:00:00+24:00"))), False),
+    ("ts offset 23:59", orjson.dumps(batch(sample(ts="2026-11-29T12:00:00+23:59"))), True),
+    ("ts offset minutes 60", orjson.dumps(batch(sample(ts="2026-11-29T12:00:00+01:60"))), False),
+    ("ts compact", orjson.dumps(batch(sample(ts="20261129T120000Z"))), False),
+    ("ts unicode digits", orjson.dumps(batch(sample(ts="２026-11-29T12:00:00Z"))), False),
+    ("ts trailing newline", orjson.dumps(batch(sample(ts="2026-11-29T12:00:00Z\n"))), False),
+    ("ts two in one", orjson.dumps(batch(sample(ts="2026-11-29T12:00:00Z\n2026-11-29T12:00:01Z"))), False),
+    ("ts a number", orjson.dumps(batch(sample(ts=1764417600))), False),
+    ("ts null", orjson.dumps(batch(sample(ts=None))), False),
+    ("month_peak_ts without offset", orjson.dumps(batch(sample(month_peak_ts="2026-11-04T10:11:22"))), False),
+    ("power as string", orjson.dumps(batch(sample(power_w="100"))), False),
+    ("power as bool", orjson.dumps(batch(sample(power_w=True))), False),
+    ("power null", orjson.dumps(batch(sample(power_w=None))), False),
+    ("power absent", orjson.dumps(batch(sample(power_w=_DROP))), False),
+    ("power above max", orjson.dumps(batch(sample(power_w=1_000_000.5))), False),
+    ("power NaN", raw(json.dumps(batch(sample(power_w=float("nan"))))), False),
+    ("power Infinity", raw(json.dumps(batch(sample(power_w=float("inf"))))), False),
+    (
+        "power 1e400",
+        raw(json.dumps(batch(sample(power_w=1))).replace('"power_w": 1,', '"power_w": 1e400,')),
+        False,
+    ),
+    ("negative import counter", orjson.dumps(batch(sample(import_kwh=-0.001))), False),
+    ("negative export counter", orjson.dumps(batch(sample(export_kwh=-1))), False),
+    ("negative gas counter", orjson.dumps(batch(sample(gas_m3=-1))), False),
+    ("negative optional register", orjson.dumps(batch(sample(import_t2_kwh=-5))), False),
+    ("tariff as float", orjson.dumps(batch(sample(tariff=2.0))), False),
+    ("tariff 0", orjson.dumps(batch(sample(tariff=0))), False),
+    ("tariff as bool", orjson.dumps(batch(sample(tariff=True))), False),
+    ("device_id newline", orjson.dumps(batch(device_id="dev\n")), False),
+    ("device_id 64 chars", orjson.dumps(batch(device_id="d" * 64)), True),
+    ("device_id 65 chars", orjson.dumps(batch(device_id="d" * 65)), False),
+    ("device_id leading dot", orjson.dumps(batch(device_id=".dev")), False),
+    ("device_id non-ascii", orjson.dumps(batch(device_id="dév")), False),
+    ("device_id a number", orjson.dumps(batch(device_id=5)), False),
+    ("meter serial empty", orjson.dumps(batch(meter={"serial": ""})), False),
+    ("meter serial absent", orjson.dumps(batch(meter={"model": "x"})), False),
+    ("meter serial 128", orjson.dumps(batch(meter={"serial": "s" * 128})), True),
+    ("meter serial 129", orjson.dumps(batch(meter={"serial": "s" * 129})), False),
+    ("meter serial non-ascii", orjson.dumps(batch(meter={"serial": "é" * 3})), False),
+    ("meter protocol float", orjson.dumps(batch(meter={"serial": "s", "protocol_version": 5.0})), False),
+    ("meter protocol negative", orjson.dumps(batch(meter={"serial": "s", "protocol_version": -1})), False),
+    ("meter a list", orjson.dumps(batch(meter=["s"])), False),
+    (
+        "duplicate keys",
+        raw(
+            '{"device_id":"a","device_id":"b","samples":[{"ts":"2026-11-29T12:00:00Z","power_w":1,"power_w":2,"import_kwh":1,"export_kwh":1}]}'
+        ),
+        True,
+    ),
+    ("top level array", orjson.dumps([batch()]), False),
+    ("not json", raw('{"device_id": "x", "samples": [}'), False),
+    ("empty body", b"", False),
+]
+
+
+def _model(body: bytes) -> SampleBatch | None:
+    try:
+        return SampleBatch.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
+def _fast(body: bytes) -> tuple[str, Any, dict[str, list[Any]], str] | None:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict:
+        return None
+    try:
+        return fast_parse(obj)
+    except _Unsure:
+        return None
+
+
+@pytest.mark.parametrize(("name", "body", "fast_expected"), CASES, ids=[c[0] for c in CASES])
+def test_fast_path_agrees_with_the_contract_model(name: str, body: bytes, fast_expected: bool) -> None:
+    model = _model(body)
+    fast = _fast(body)
+    if fast is not None:
+        assert model is not None, f"{name}: fast path accepted what the contract model rejects"
+        device_id, meter, columns, samples_json = fast
+        assert device_id == model.device_id
+        assert (meter is None) == (model.meter is None)
+        if meter is not None and model.meter is not None:
+            assert meter.model_dump() == model.meter.model_dump()
+        expected = model_columns(model)
+        for column in FIELD_NAMES:
+            assert columns[column] == expected[column], column
+            assert [type(v) for v in columns[column] if isinstance(v, datetime)] == [
+                type(v) for v in expected[column] if isinstance(v, datetime)
+            ] or all(v is None or isinstance(v, datetime) for v in columns[column])
+        # What the database is sent holds the same readings.
+        sent = orjson.loads(samples_json)
+        assert len(sent) == len(model.samples)
+    assert (fast is not None) == fast_expected, f"{name}: fast path taken = {fast is not None}"
+
+
+@pytest.mark.parametrize(("name", "body", "fast_expected"), CASES, ids=[c[0] for c in CASES])
+def test_parse_batch_gives_the_model_verdict(name: str, body: bytes, fast_expected: bool) -> None:
+    model = _model(body)
+    now = datetime(2027, 1, 1, tzinfo=UTC)  # every ts above is in the past
+    if model is not None:
+        parsed = parse_batch(body, now, lambda _: True)
+        assert parsed.device_id == model.device_id
+        assert len(parsed) == len(model.samples)
+        return
+    with pytest.raises((Unprocessable, BadRequest)) as info:
+        parse_batch(body, now, lambda _: True)
+    if isinstance(info.value, Unprocessable):
+        assert info.value.errors, "a 422 names its fields"
+        assert all(e.loc[0] == "body" for e in info.value.errors)
+
+
+def test_422_names_the_index_and_field() -> None:
+    body = orjson.dumps(batch(sample(), sample(ts="2026-11-29T12:00:01Z", import_kwh=-1)))
+    with pytest.raises(Unprocessable) as info:
+        parse_batch(body, NOW, lambda _: True)
+    assert [e.loc for e in info.value.errors] == [("body", "samples", 1, "import_kwh")]
+    assert "body.samples.1.import_kwh" in info.value.detail
+
+
+def test_every_bad_field_is_named() -> None:
+    body = orjson.dumps(batch(sample(power_w="x"), sample(tariff=9, ts="2026-11-29T12:00:00")))
+    with pytest.raises(Unprocessable) as info:
+        parse_batch(body, NOW, lambda _: True)
+    locs = {e.loc for e in info.value.errors}
+    assert {
+        ("body", "samples", 0, "power_w"),
+        ("body", "samples", 1, "tariff"),
+        ("body", "samples", 1, "ts"),
+    } <= locs
+
+
+@pytest.mark.parametrize(
+    ("offset", "ok"),
+    [(timedelta(minutes=5), True), (timedelta(minutes=5, microseconds=1), False), (timedelta(days=-3), True)],
+)
+def test_at_most_five_minutes_ahead(offset: timedelta, ok: bool) -> None:
+    ts = (NOW + offset).isoformat()
+    body = orjson.dumps(batch(sample(ts="2026-11-29T12:00:00Z"), sample(ts=ts)))
+    if ok:
+        assert len(parse_batch(body, NOW, lambda _: True)) == 2
+        return
+    with pytest.raises(Unprocessable) as info:
+        parse_batch(body, NOW, lambda _: True)
+    assert [e.loc for e in info.value.errors] == [("body", "samples", 1, "ts")]
+    assert info.value.errors[0].type == "ts_in_future"
+
+
+def test_the_future_rule_applies_on_the_model_path_too() -> None:
+    ts = (NOW + timedelta(hours=1)).isoformat()
+    body = orjson.dumps(batch(sample(ts=ts, power_w="needs the model path? no: valid"), sample(ts=ts)))
+    with pytest.raises(Unprocessable):
+        parse_batch(body, NOW, lambda _: True)
+    body = orjson.dumps(batch(sample(ts=ts.replace("+00:00", "+00:00")), meter={"serial": "é"}))
+    with pytest.raises(Unprocessable) as info:
+        parse_batch(body, NOW, lambda _: True)
+    assert info.value.errors[0].type == "ts_in_future"
+
+
+def test_another_devices_token_is_403_even_when_the_batch_is_invalid() -> None:
+    mine: Callable[[str], bool] = lambda device: device == "mine"  # noqa: E731
+    with pytest.raises(Forbidden):
+        parse_batch(orjson.dumps(batch(sample(power_w="bad"), device_id="other")), NOW, mine)
+    with pytest.raises(Forbidden):
+        parse_batch(orjson.dumps(batch(device_id="other", meter={"serial": "é"})), NOW, mine)
+
+
+def test_repeats_and_order_are_kept_for_the_store() -> None:
+    body = orjson.dumps(
+        batch(
+            sample(ts="2026-11-29T12:00:02Z"),
+            sample(ts="2026-11-29T12:00:01Z"),
+            sample(ts="2026-11-29T12:00:02Z"),
+        )
+    )
+    parsed = parse_batch(body, NOW, lambda _: True)
+    assert len(parsed) == 3
+    assert parsed.repeated == 1
+    assert parsed.order == [1, 0]
+    assert parsed.newest_index == 0
+
+
+def test_gzip_is_capped_after_inflating() -> None:
+    bomb = gzip.compress(b" " * 2_000_000)
+    assert len(bomb) < 10_000
+    with pytest.raises(PayloadTooLarge):
+        gunzip(bomb, 1_000_000)
+    assert gunzip(gzip.compress(b"{}"), 10) == b"{}"
+    with pytest.raises(BadRequest):
+        gunzip(b"not gzip", 1000)
+    with pytest.raises(BadRequest):
+        gunzip(gzip.compress(b"{}")[:-4], 1000)  # truncated

@@ -1,0 +1,279 @@
+"""Exactly-once storage against the real PostgreSQL: replays, late and unordered data, concurrent
+identical batches, counter epochs — and the rollups always equal to what the stored raw rows say."""
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from p1_contracts.models import SampleBatch
+from p1_ingest.store import write_batch
+
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def readings(n: int, start: datetime = T0, step_s: int = 7, imp0: float = 100.0) -> list[dict[str, Any]]:
+    """Integer-valued powers, so that sums are exact whatever the order of addition."""
+    out = []
+    imp, exp = imp0, 50.0
+    for i in range(n):
+        p = (i * 37) % 900 - 300
+        imp += max(p, 0) / 1000
+        exp += max(-p, 0) / 1000
+        out.append(
+            {
+                "ts": (start + timedelta(seconds=i * step_s)).isoformat(),
+                "power_w": p,
+                "import_kwh": round(imp, 3),
+                "export_kwh": round(exp, 3),
+                "avg_power_15m_w": i % 500,
+                "month_peak_w": 4000 + i,
+                "gas_m3": 10 + i // 100 if i % 3 else None,
+            }
+        )
+    return out
+
+
+def make(device: str, samples: list[dict[str, Any]], serial: str | None = "S1") -> SampleBatch:
+    body: dict[str, Any] = {"device_id": device, "samples": samples}
+    if serial is not None:
+        body["meter"] = {"serial": serial, "model": "ISKRA", "protocol_version": 50}
+    return SampleBatch.model_validate_json(__import__("json").dumps(body))
+
+
+def device() -> str:
+    return f"dev-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator["asyncpg.Pool[asyncpg.Record]"]:
+    p = await asyncpg.create_pool(database_url, min_size=1, max_size=6)
+    yield p
+    await p.close()
+
+
+_ROLLUP_COLS = (
+    "bucket, epoch, n, power_sum, power_min, power_max, power_import_sum, first_ts, last_ts, "
+    "import_kwh_min, import_kwh_max, export_kwh_min, export_kwh_max, gas_m3_min, gas_m3_max, "
+    "water_m3_min, water_m3_max, avg_power_15m_w, month_peak_w"
+)
+
+
+def _expected_sql(width: str) -> str:
+    return f"""
+    SELECT date_bin('{width}', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, epoch, count(*)::int AS n,
+           sum(power_w) AS power_sum, min(power_w) AS power_min, max(power_w) AS power_max,
+           sum(greatest(power_w, 0)) AS power_import_sum, min(ts) AS first_ts, max(ts) AS last_ts,
+           min(import_kwh) AS import_kwh_min, max(import_kwh) AS import_kwh_max,
+           min(export_kwh) AS export_kwh_min, max(export_kwh) AS export_kwh_max,
+           min(gas_m3) AS gas_m3_min, max(gas_m3) AS gas_m3_max,
+           min(water_m3) AS water_m3_min, max(water_m3) AS water_m3_max,
+           (array_agg(avg_power_15m_w ORDER BY ts DESC))[1] AS avg_power_15m_w,
+           (array_agg(month_peak_w ORDER BY ts DESC))[1] AS month_peak_w
+    FROM samples WHERE device_id = $1 GROUP BY 1, 2 ORDER BY 1, 2"""
+
+
+async def assert_rollups_exact(conn: Any, dev: str) -> None:
+    """Each rollup equals a fresh aggregation of the raw rows stored for the device."""
+    for table, width in (("rollup_15m", "15 minutes"), ("rollup_1h", "1 hour")):
+        stored = [
+            dict(r)
+            for r in await conn.fetch(
+                f"SELECT {_ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY bucket, epoch", dev
+            )
+        ]
+        expected = [dict(r) for r in await conn.fetch(_expected_sql(width), dev)]
+        assert stored == expected, table
+
+
+async def count(conn: Any, dev: str) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM samples WHERE device_id = $1", dev))
+
+
+async def test_replay_stores_nothing_twice(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+    dev = device()
+    batch = make(dev, readings(300))
+    async with pool.acquire() as conn:
+        first = await write_batch(conn, batch, NOW)
+        again = await write_batch(conn, batch, NOW)
+        assert (first.accepted, first.duplicates) == (300, 0)
+        assert (again.accepted, again.duplicates) == (0, 300)
+        assert first.newest is not None
+        assert first.newest.ts == T0 + timedelta(seconds=299 * 7)
+        assert await count(conn, dev) == 300
+        await assert_rollups_exact(conn, dev)
+        n15 = await conn.fetchval("SELECT sum(n) FROM rollup_15m WHERE device_id = $1", dev)
+        assert n15 == 300
+
+
+async def test_late_unordered_overlapping_data_gives_the_in_order_rollups(
+    pool: "asyncpg.Pool[asyncpg.Record]",
+) -> None:
+    """The same readings, once in order and once as shuffled overlapping chunks (repeats inside batches,
+    late readings landing in old buckets): identical raw rows and identical rollups."""
+    ordered, shuffled = device(), device()
+    data = readings(1200, step_s=3)
+    rnd = random.Random(7)
+    chunks = []
+    for _ in range(25):
+        k = rnd.randrange(0, 1100)
+        chunk = data[k : k + rnd.randrange(1, 100)]
+        chunk = chunk + rnd.sample(chunk, min(5, len(chunk)))  # repeats within the batch
+        rnd.shuffle(chunk)
+        chunks.append(chunk)
+    chunks.append(list(reversed(data)))  # finally everything, newest first
+    async with pool.acquire() as conn:
+        await write_batch(conn, make(ordered, data), NOW)
+        accepted = 0
+        for chunk in chunks:
+            result = await write_batch(conn, make(shuffled, chunk), NOW)
+            assert result.accepted + result.duplicates == len(chunk)
+            accepted += result.accepted
+        assert accepted == 1200
+        await assert_rollups_exact(conn, shuffled)
+        for table in ("rollup_15m", "rollup_1h"):
+            a = await conn.fetch(
+                f"SELECT {_ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", ordered
+            )
+            b = await conn.fetch(
+                f"SELECT {_ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", shuffled
+            )
+            assert [dict(r) for r in a] == [dict(r) for r in b]
+        dev_row = await conn.fetchrow(
+            "SELECT first_seen, last_seen FROM devices WHERE device_id = $1", shuffled
+        )
+        assert dev_row["first_seen"] == T0
+        assert dev_row["last_seen"] == T0 + timedelta(seconds=1199 * 3)
+
+
+async def test_concurrent_identical_batches_are_stored_once(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+    dev = device()
+    batch = make(dev, readings(1000))
+
+    async def send() -> tuple[int, int]:
+        async with pool.acquire() as conn:
+            r = await write_batch(conn, batch, NOW)
+            return r.accepted, r.duplicates
+
+    results = await asyncio.gather(*(send() for _ in range(5)))
+    assert sum(a for a, _ in results) == 1000
+    assert sum(d for _, d in results) == 4000
+    async with pool.acquire() as conn:
+        assert await count(conn, dev) == 1000
+        await assert_rollups_exact(conn, dev)
+        assert await conn.fetchval("SELECT count(*) FROM counter_epochs WHERE device_id = $1", dev) == 1
+
+
+async def test_concurrent_overlapping_batches_of_a_new_device(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+    dev = device()
+    data = readings(900)
+    parts = [data[0:500], data[300:800], data[600:900], data[::2]]
+
+    async def send(part: list[dict[str, Any]]) -> int:
+        async with pool.acquire() as conn:
+            return (await write_batch(conn, make(dev, part), NOW)).accepted
+
+    assert sum(await asyncio.gather(*(send(p) for p in parts))) == 900
+    async with pool.acquire() as conn:
+        await assert_rollups_exact(conn, dev)
+
+
+async def test_counter_reset_and_meter_replacement_start_epochs(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+    dev = device()
+    first = readings(100)
+    reset = readings(100, start=T0 + timedelta(hours=1), imp0=5.0)  # import went down: new counter
+    replaced = readings(100, start=T0 + timedelta(hours=2), imp0=1.0)
+    async with pool.acquire() as conn:
+        assert (await write_batch(conn, make(dev, first), NOW)).new_epochs == 1
+        assert (await write_batch(conn, make(dev, reset), NOW)).new_epochs == 1
+        assert (await write_batch(conn, make(dev, replaced, serial="S2"), NOW)).new_epochs == 1
+        epochs = await conn.fetch(
+            "SELECT epoch, started_at, reason, meter_serial FROM counter_epochs"
+            " WHERE device_id = $1 ORDER BY 1",
+            dev,
+        )
+        assert [(r["epoch"], r["reason"], r["meter_serial"]) for r in epochs] == [
+            (0, "first", "S1"),
+            (1, "counter_reset", "S1"),
+            (2, "meter_replaced", "S2"),
+        ]
+        assert epochs[1]["started_at"] == T0 + timedelta(hours=1)
+        per_epoch = await conn.fetch(
+            "SELECT epoch, count(*) FROM samples WHERE device_id = $1 GROUP BY 1 ORDER BY 1", dev
+        )
+        assert [tuple(r) for r in per_epoch] == [(0, 100), (1, 100), (2, 100)]
+        d = await conn.fetchrow("SELECT * FROM devices WHERE device_id = $1", dev)
+        assert (d["current_epoch"], d["meter_serial"], d["meter_model"], d["meter_protocol_version"]) == (
+            2,
+            "S2",
+            "ISKRA",
+            50,
+        )
+        # A late reading of the first hour still belongs to epoch 0; one of the second hour to epoch 1.
+        late = [
+            {**readings(1, start=T0 + timedelta(seconds=3))[0], "import_kwh": 100.0},
+            {**readings(1, start=T0 + timedelta(hours=1, seconds=3))[0], "import_kwh": 5.0},
+        ]
+        result = await write_batch(conn, make(dev, late, serial="S2"), NOW)
+        assert (result.accepted, result.new_epochs) == (2, 0)
+        got = await conn.fetch(
+            "SELECT ts, epoch FROM samples WHERE device_id = $1 AND ts = ANY($2)",
+            dev,
+            [T0 + timedelta(seconds=3), T0 + timedelta(hours=1, seconds=3)],
+        )
+        assert sorted((r["ts"], r["epoch"]) for r in got) == [
+            (T0 + timedelta(seconds=3), 0),
+            (T0 + timedelta(hours=1, seconds=3), 1),
+        ]
+        await assert_rollups_exact(conn, dev)
+
+
+async def test_a_reset_inside_one_batch(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+    dev = device()
+    data = readings(50) + readings(50, start=T0 + timedelta(minutes=30), imp0=1.0)
+    random.Random(3).shuffle(data)  # the order of the body does not matter, ts order does
+    async with pool.acquire() as conn:
+        result = await write_batch(conn, make(dev, data), NOW)
+        assert (result.accepted, result.new_epochs) == (100, 2)
+        rows = await conn.fetch(
+            "SELECT epoch, min(ts), count(*) FROM samples WHERE device_id = $1 GROUP BY 1", dev
+        )
+        assert sorted((r[0], r[2]) for r in rows) == [(0, 50), (1, 50)]
+        await assert_rollups_exact(conn, dev)
+
+
+async def test_devices_row_and_values_as_sent(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+    dev = device()
+    sample = {
+        "ts": "2026-03-01T11:00:00.25+01:00",
+        "power_w": -543,
+        "import_kwh": 13779.338,
+        "export_kwh": 0,
+        "import_t1_kwh": 10830.511,
+        "tariff": 2,
+        "voltage_l2_v": 229.9,
+        "month_peak_ts": "2026-02-04T10:15:00+01:00",
+        "water_m3": 0.001,
+        "water_ts": "2026-03-01T11:00:00Z",
+        "unknown": "ignored",
+    }
+    async with pool.acquire() as conn:
+        await write_batch(conn, make(dev, [sample], serial=None), NOW)
+        row = await conn.fetchrow("SELECT * FROM samples WHERE device_id = $1", dev)
+        assert row["ts"] == datetime(2026, 3, 1, 10, 0, 0, 250000, tzinfo=UTC)
+        assert row["power_w"] == -543.0
+        assert row["import_kwh"] == 13779.338
+        assert row["tariff"] == 2
+        assert row["voltage_l2_v"] == 229.9
+        assert row["voltage_l1_v"] is None
+        assert row["month_peak_ts"] == datetime(2026, 2, 4, 9, 15, tzinfo=UTC)
+        assert row["water_m3"] == 0.001
+        d = await conn.fetchrow("SELECT * FROM devices WHERE device_id = $1", dev)
+        assert d["meter_serial"] is None
+        assert d["first_seen"] == d["last_seen"] == row["ts"]
