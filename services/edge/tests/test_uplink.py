@@ -5,9 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
+from edge_testkit import FakeIngest, private_ca_server_context
 from tenacity import RetryCallState, wait_fixed
 
 from p1_edge.uplink import TransientUploadError, Uplink, Verdict, parse_retry_after
@@ -101,3 +103,23 @@ def test_wait_honours_retry_after_and_caps_it(retry_after: float | None, expecte
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.outcome = _Outcome(TransientUploadError("x", 503, retry_after))  # type: ignore[assignment]
     assert WaitRetryAfter(wait_fixed(0.25))(state) == expected
+
+
+async def test_https_ingest_behind_a_private_ca_needs_ca_bundle(tmp_path: Path) -> None:
+    context, ca = private_ca_server_context(tmp_path)
+    ingest = await FakeIngest(tokens={"tok": "d"}, tls=context).start()
+    body = (
+        b'{"device_id":"d","samples":'
+        b'[{"ts":"2026-01-01T00:00:00Z","power_w":1,"import_kwh":1,"export_kwh":0}]}'
+    )
+    trusted = Uplink(ingest.url, "tok", ca_bundle=ca)
+    untrusted = Uplink(ingest.url, "tok")
+    try:
+        result = await trusted.post(body)
+        assert (result.verdict, result.accepted) == (Verdict.STORED, 1)
+        with pytest.raises(TransientUploadError, match=r"(?i)certificate"):
+            await untrusted.post(body)
+    finally:
+        await trusted.aclose()
+        await untrusted.aclose()
+        await ingest.close()

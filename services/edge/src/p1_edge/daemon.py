@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -73,6 +74,9 @@ class Edge:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        # One worker thread, not asyncio's default pool of up to 32: the spool is serialised by its
+        # lock anyway, and every extra thread costs a malloc arena (megabytes of RSS on a Pi).
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="p1-edge-io"))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig)
         await self.metrics_server.start()

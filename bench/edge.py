@@ -1,0 +1,302 @@
+"""Edge benchmark (issue 5): drain a 7-day backlog into a real ingest; steady 1 Hz polling cost.
+
+1. Backlog: a spool holding 7 days at 1 Hz (604,800 realistic three-phase readings, every field the
+   simulator's meter gives) is drained by a real ``p1-edge run`` into a real ``p1-ingest serve`` on a
+   fresh, migrated database. Reported: seconds from the edge's start to an empty spool, readings/s,
+   the edge's peak RSS (VmHWM). Goal: under 30 s.
+2. Steady: ``p1-edge run`` polls ``p1-edge simulate`` at 1 Hz and uploads to the same ingest for
+   ``--steady-s`` seconds. Reported: the edge's CPU seconds per hour (user + system, from /proc),
+   % of one core and RSS. Goals: under 1 % of one core, under 50 MB RSS.
+
+Only 127.0.0.1 is contacted. Every loop is bounded by a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from p1_contracts.models import Meter, SampleBatch
+from p1_edge.spool import Spool
+from p1_ingest.migrate import migrate
+from p1_servicekit.testing import (
+    ServiceProcess,
+    console_script,
+    create_database,
+    drop_database,
+    free_port,
+    pg_server_url,
+)
+
+DEVICE = "bench-edge"
+TOKEN = "bench-edge-token"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def fill_spool(path: Path, n: int) -> float:
+    """n realistic readings (3-phase, two tariffs, voltages, currents, Belgian peak fields, gas and
+    water; counters integrate the power), one per second, ending an hour ago."""
+    t0 = time.perf_counter()
+    rnd = random.Random(7)
+    start = int(time.time()) - 3600 - n
+    imp, exp, gas, water = [10_830_511.0, 2_948_827.0], [1_285_951.0, 2_876_510.0], 2569.646, 123.456
+    meter = Meter(serial="4E47475955", model="ISKRA  2M550T-101", protocol_version=50)
+    spool = Spool(path, n + 1)
+    rows: list[tuple[float, str]] = []
+    for i in range(n):
+        ts = start + i
+        stamp = datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+        l1, l2, l3 = rnd.randint(-3000, 2500), rnd.randint(0, 3500), rnd.randint(0, 800)
+        p = l1 + l2 + l3
+        tariff = 1 + (ts // 3600) % 2
+        if p >= 0:
+            imp[tariff - 1] += p / 3600
+        else:
+            exp[tariff - 1] -= p / 3600
+        if i % 300 == 0:
+            gas += 0.012
+            water += 0.004
+        gas_ts = datetime.fromtimestamp(ts - ts % 300, UTC).isoformat()
+        rows.append(
+            (
+                float(ts),
+                f'{{"ts":"{stamp}","power_w":{p}.0,'
+                f'"import_kwh":{round((imp[0] + imp[1]) / 1000, 3)},'
+                f'"export_kwh":{round((exp[0] + exp[1]) / 1000, 3)},'
+                f'"import_t1_kwh":{round(imp[0] / 1000, 3)},"import_t2_kwh":{round(imp[1] / 1000, 3)},'
+                f'"export_t1_kwh":{round(exp[0] / 1000, 3)},"export_t2_kwh":{round(exp[1] / 1000, 3)},'
+                f'"tariff":{tariff},"power_l1_w":{l1}.0,"power_l2_w":{l2}.0,"power_l3_w":{l3}.0,'
+                f'"voltage_l1_v":230.1,"voltage_l2_v":229.8,"voltage_l3_v":231.0,'
+                f'"current_l1_a":{round(l1 / 230, 2)},"current_l2_a":{round(l2 / 230, 2)},'
+                f'"current_l3_a":{round(l3 / 230, 2)},"avg_power_15m_w":{abs(p) / 2},'
+                f'"month_peak_w":4321.0,"month_peak_ts":"{gas_ts}",'
+                f'"gas_m3":{round(gas, 3)},"gas_ts":"{gas_ts}",'
+                f'"water_m3":{round(water, 3)},"water_ts":"{gas_ts}"}}',
+            )
+        )
+        if len(rows) == 50_000:
+            spool.append_json(DEVICE, meter, rows)
+            rows = []
+    if rows:
+        spool.append_json(DEVICE, meter, rows)
+    # one reading through the contract model, so the fill cannot drift from it silently
+    first = spool.peek(1)
+    assert first is not None
+    SampleBatch.model_validate_json(first.payload)
+    spool.close()
+    return time.perf_counter() - t0
+
+
+def edge_only_venv() -> str:
+    """The edge as a Pi installs it: p1-edge and its dependencies only (uv, from uv.lock).
+
+    The workspace venv also holds click/rich (which httpx then imports) and the services' packages,
+    which would inflate the edge's RSS. Falls back to the workspace venv when uv is missing.
+    """
+    root = Path(__file__).resolve().parent.parent
+    venv = root / ".bench" / "edge-venv"
+    uv = shutil.which("uv")
+    if uv is None:
+        print("uv not found: measuring the edge in the workspace venv (RSS overstated)")
+        return console_script("p1-edge")
+    subprocess.run(
+        [uv, "sync", "--frozen", "--no-dev", "--package", "p1-edge", "--no-editable", "-q"],
+        cwd=root,
+        # bytecode compiled at install, as in the edge's image: no compile() at every start
+        env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_COMPILE_BYTECODE": "1"},
+        check=True,
+    )
+    return str(venv / "bin" / "p1-edge")
+
+
+def depth(path: Path) -> int:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        (count,) = db.execute("SELECT COUNT(*) FROM readings").fetchone()
+    finally:
+        db.close()
+    return int(count)
+
+
+def proc_status(pid: int, key: str) -> int:
+    """A kB value from /proc/<pid>/status (VmRSS, VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def edge_env(
+    spool: Path, ingest_url: str, meter: str, device: str, token: str, **extra: str
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "P1_HOST": meter,
+        "INGEST_URL": ingest_url,
+        "DEVICE_TOKEN": token,
+        "DEVICE_ID": device,
+        "SPOOL_PATH": str(spool),
+        "METRICS_HOST": "127.0.0.1",
+        "METRICS_PORT": str(free_port()),
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def wait_for(predicate, timeout_s: float, what: str, step_s: float = 0.05) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(step_s)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def drain(edge_bin: str, tmp: Path, ingest_url: str, n: int, batch: int) -> tuple[float, int, float]:
+    spool = tmp / "backlog.sqlite"
+    fill_s = fill_spool(spool, n)
+    size_mb = sum(p.stat().st_size for p in tmp.glob("backlog.sqlite*")) / 1e6
+    print(f"backlog: {n:,} readings spooled in {fill_s:.1f} s ({size_mb:.0f} MB on disk)", flush=True)
+    env = edge_env(spool, ingest_url, f"127.0.0.1:{free_port()}", DEVICE, TOKEN, UPLOAD_BATCH_MAX=str(batch))
+    t0 = time.perf_counter()
+    edge = subprocess.Popen([edge_bin, "run"], env=env, stderr=subprocess.PIPE)
+    peak, cpu = 0, 0.0
+    try:
+        deadline = time.monotonic() + 600
+        while depth(spool) > 0:
+            assert edge.poll() is None, edge.stderr.read().decode() if edge.stderr else ""
+            assert time.monotonic() < deadline, "backlog not drained in 600 s"
+            peak = max(peak, proc_status(edge.pid, "VmHWM"))
+            time.sleep(0.05)
+        seconds = time.perf_counter() - t0
+        peak = max(peak, proc_status(edge.pid, "VmHWM"))
+        cpu = cpu_seconds(edge.pid)
+    finally:
+        stop(edge)
+    return seconds, peak, cpu
+
+
+def steady(edge_bin: str, tmp: Path, ingest_url: str, seconds: float, **extra: str) -> tuple[float, int, int]:
+    sim_port = free_port()
+    sim = subprocess.Popen(
+        [console_script("p1-edge"), "simulate", "--port", str(sim_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    spool = tmp / "steady.sqlite"
+    edge: subprocess.Popen[bytes] | None = None
+    try:
+        import socket
+
+        def sim_up() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", sim_port)) == 0
+
+        wait_for(sim_up, 30, "the simulator")
+        meter = f"127.0.0.1:{sim_port}"
+        env = edge_env(spool, ingest_url, meter, DEVICE + "-steady", TOKEN + "-s", **extra)
+        edge = subprocess.Popen([edge_bin, "run"], env=env)
+        wait_for(lambda: spool.exists() and depth(spool) >= 0 and cpu_seconds(edge.pid) > 0, 30, "edge")
+        time.sleep(5)  # warm-up: imports and first connections are not the steady state
+        cpu0, t0 = cpu_seconds(edge.pid), time.monotonic()
+        time.sleep(seconds)
+        cpu = cpu_seconds(edge.pid) - cpu0
+        elapsed = time.monotonic() - t0
+        rss = proc_status(edge.pid, "VmRSS")
+        hwm = proc_status(edge.pid, "VmHWM")
+        return cpu / elapsed * 3600, rss, hwm
+    finally:
+        if edge is not None:
+            stop(edge)
+        stop(sim)
+
+
+async def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--readings", type=int, default=7 * 86400)
+    ap.add_argument("--batch", type=int, default=5000, help="UPLOAD_BATCH_MAX for the drain")
+    ap.add_argument("--steady-s", type=float, default=120.0)
+    ap.add_argument("--upload-interval", default=None, help="UPLOAD_INTERVAL_S for the steady run")
+    args = ap.parse_args()
+
+    edge_bin = edge_only_venv()
+    url = await create_database(pg_server_url(), "p1_bench_edge")
+    try:
+        await migrate(url)
+        port = free_port()
+        ingest = ServiceProcess(
+            [console_script("p1-ingest"), "serve", "--port", str(port)],
+            {
+                "DATABASE_URL": url,
+                "DEVICE_TOKENS": f"{TOKEN}:{DEVICE},{TOKEN}-s:{DEVICE}-steady",
+                "LOG_LEVEL": "WARNING",
+            },
+            port,
+        ).start()
+        try:
+            with tempfile.TemporaryDirectory(prefix="p1-bench-edge-") as tmp:
+                drain_s, drain_peak_kb, drain_cpu = drain(
+                    edge_bin, Path(tmp), ingest.base_url, args.readings, args.batch
+                )
+                rate = args.readings / drain_s
+                rows = await _count(url, DEVICE)
+                assert rows == args.readings, f"ingest stored {rows} of {args.readings}"
+                extra = {"UPLOAD_INTERVAL_S": args.upload_interval} if args.upload_interval else {}
+                cpu_h, rss_kb, hwm_kb = steady(edge_bin, Path(tmp), ingest.base_url, args.steady_s, **extra)
+        finally:
+            ingest.stop()
+    finally:
+        await drop_database(url)
+
+    core = cpu_h / 3600 * 100
+    table = [
+        ("7-day backlog drain", f"{drain_s:.1f} s", "< 30 s", drain_s / 30),
+        ("  readings/s", f"{rate:,.0f}", "> 20,160", 20_160 / rate),
+        ("  edge peak RSS", f"{drain_peak_kb / 1024:.1f} MB", "(none)", 0.0),
+        ("  edge CPU share", f"{drain_cpu:.1f} s of {drain_s:.1f} s", "(none)", 0.0),
+        ("steady 1 Hz: CPU", f"{cpu_h:.1f} s/hour ({core:.2f} % of a core)", "< 1 %", core / 1),
+        ("  edge RSS", f"{rss_kb / 1024:.1f} MB (peak {hwm_kb / 1024:.1f})", "< 50 MB", rss_kb / 1024 / 50),
+    ]
+    print(f"\n{'measure':<22} {'value':<34} {'goal':<10} ratio to goal (≤ 1 is met)")
+    for name, value, goal, ratio in table:
+        print(f"{name:<22} {value:<34} {goal:<10} {ratio:.2f}")
+    return 0 if all(r <= 1 for *_, r in table) else 1
+
+
+async def _count(url: str, device: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM samples WHERE device_id = $1", device))
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
