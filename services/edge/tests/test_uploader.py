@@ -175,3 +175,22 @@ async def test_stop_during_backoff_returns_promptly(tmp_path: Path, ingest: Fake
         assert r.task is not None
         await asyncio.wait_for(r.task, 5)
         assert r.spool.depth == 3
+
+
+async def test_many_invalid_readings_do_not_cost_a_bisection_each(tmp_path: Path, ingest: FakeIngest) -> None:
+    ahead = [
+        Sample(
+            ts=datetime.now(UTC) + timedelta(hours=2, seconds=i), power_w=1.0, import_kwh=9.0, export_kwh=0.0
+        )
+        for i in range(40)
+    ]
+    async with rig(tmp_path, ingest, batch_max=64) as r:
+        r.spool.append_many("dev1", METER, samples(10))
+        r.spool.append_many("dev1", METER, ahead)  # a meter clock two hours ahead, for a while
+        r.spool.append_many("dev1", METER, samples(10, start=10))
+        r.start()
+        await eventually(lambda: r.spool.depth == 0, 20, "the spool to empty")
+        assert r.spool.stats().quarantined == 40
+        assert ingest.count("dev1") == 20
+        # one bisection down to a single reading, then about one request per bad reading
+        assert len(ingest.answers) < 40 + 2 * 7 + 10

@@ -2,9 +2,11 @@
 
 Decisions per answer (see :mod:`p1_edge.uplink`): 2xx → ack; 413 → halve the batch size (and keep it
 halved: a proxy's limit does not go away); 422 → bisect down to the offending reading(s) so valid ones
-still get through, and quarantine a single bad reading; any other invalid 4xx → quarantine the
-batch; 401/403 → stop uploading, say so loudly, try again only every ``AUTH_RETRY_S``; transient →
-tenacity's exponential backoff with jitter, capped, or the server's ``Retry-After``.
+still get through, quarantine a single bad reading, then double the size again after each
+success (many bad readings cost one request each, not a bisection each); any other invalid
+4xx → quarantine the batch; 401/403 → stop uploading, say so loudly, try again only every
+``AUTH_RETRY_S``; transient → tenacity's exponential backoff with jitter, capped, or the
+server's ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -114,6 +116,9 @@ class Uploader:
     async def _handle(self, batch: Batch, size: int, result: UploadResult) -> None:
         self._metrics.upload_batches.labels(result.verdict.value).inc()
         if result.verdict is Verdict.STORED:
+            # after a bisection, grow back step by step: if many readings are bad (a meter clock
+            # far ahead), each costs one request instead of a new bisection from full size
+            self._probe = min(self._batch_max, self._probe * 2)
             await asyncio.to_thread(self._spool.ack, batch)
             self._metrics.uploaded_samples.inc(batch.count)
             self._metrics.last_upload.set(time.time())
@@ -139,7 +144,6 @@ class Uploader:
             return
         quarantined = await asyncio.to_thread(self._spool.quarantine, batch, result.status, result.detail)
         self._metrics.quarantined.inc(quarantined)
-        self._probe = self._batch_max
         log.error(
             "ingest rejected %d readings (HTTP %d: %s): moved to quarantine",
             quarantined,
