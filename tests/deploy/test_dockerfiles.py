@@ -1,9 +1,11 @@
 """services/*/Dockerfile and .dockerignore: hadolint, and the image properties promised."""
 
 import re
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from subprocess import CompletedProcess
+from typing import Any
 
 import pytest
 
@@ -88,3 +90,42 @@ def test_every_workspace_member_manifest_is_copied(svc: str, root: Path) -> None
         member = manifest.parent.relative_to(root).as_posix()
         assert f"COPY {member}/pyproject.toml {member}/" in text, f"{svc}: {member} missing"
     assert "COPY pyproject.toml uv.lock ./" in text
+
+
+# Packages of the edge that have no armv7l wheel and compile in the build stage on linux/arm/v7
+# (services/edge/Dockerfile installs gcc, libc6-dev and libffi-dev there for TARGETARCH=arm).
+EDGE_ARMV7_FROM_SOURCE = {"cffi"}
+
+
+def _edge_closure(lock: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    packages = {p["name"]: p for p in lock["package"]}
+    seen: dict[str, dict[str, Any]] = {}
+    stack = ["p1-edge"]
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen[name] = packages[name]
+            stack.extend(d["name"] for d in packages[name].get("dependencies", []))
+    return seen
+
+
+@pytest.mark.parametrize("arch", ["aarch64", "armv7l"])
+def test_edge_dependencies_install_on_the_pi_architectures(arch: str, root: Path) -> None:
+    """From uv.lock: every compiled dependency of the edge has a manylinux wheel for CPython 3.12
+    (the image's Python) on arm64 and armv7, or is a known source build the Dockerfile provides for."""
+    lock = tomllib.loads((root / "uv.lock").read_text())
+    missing = []
+    for name, pkg in _edge_closure(lock).items():
+        wheels = [w["url"].rsplit("/", 1)[-1] for w in pkg.get("wheels", [])]
+        if not wheels or any(w.endswith("-none-any.whl") for w in wheels):
+            continue  # workspace member or pure Python
+        ok = [w for w in wheels if arch in w and "manylinux" in w and ("-cp312-" in w or "-abi3-" in w)]
+        if not ok:
+            missing.append(name)
+    allowed = EDGE_ARMV7_FROM_SOURCE if arch == "armv7l" else set()
+    assert set(missing) <= allowed, f"no {arch} wheel for {sorted(set(missing) - allowed)}"
+    if arch == "armv7l" and missing:
+        build = stages((root / "services/edge/Dockerfile").read_text())[0]
+        assert 'if [ "${TARGETARCH}" = "arm" ]' in build
+        assert "libffi-dev" in build
+        assert "gcc" in build
