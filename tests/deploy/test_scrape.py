@@ -271,3 +271,19 @@ def test_alert_rules_load_and_edge_is_not_offline(stack: Stack) -> None:
     )
     # evaluated on live data: the device is sending, so the offline expression is empty
     assert prom_query(stack, alerts["P1EdgeOffline"]["query"]) == []
+
+
+def test_every_binding_metric_is_scraped(stack: Stack, known_metrics: frozenset[str]) -> None:
+    """The metric names alerts and dashboards rely on (DESIGN §9) all reach Prometheus."""
+
+    def missing() -> set[str]:
+        r = httpx.get(f"http://127.0.0.1:{stack.ports['prometheus']}/api/v1/label/__name__/values", timeout=5)
+        names = set(r.json()["data"])
+        return {n for n in known_metrics if n not in names and f"{n}_bucket" not in names}
+
+    def none_missing() -> bool:
+        gone = missing()
+        assert not gone, f"not scraped: {sorted(gone)}"
+        return True
+
+    poll(none_missing, 60, "every binding metric name")
