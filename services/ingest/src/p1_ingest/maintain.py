@@ -100,6 +100,10 @@ async def maintain(database_url: str, retention_days: int, now: datetime | None 
         await conn.close()
     log.info(
         "maintenance done",
-        extra={"created": report.created, "dropped": report.dropped, "deleted": report.default_rows_deleted},
+        extra={
+            "partitions_created": report.created,
+            "partitions_dropped": report.dropped,
+            "rows_deleted": report.default_rows_deleted,
+        },
     )
     return report
