@@ -111,7 +111,19 @@ def edge_only_venv() -> str:
         print("uv not found: measuring the edge in the workspace venv (RSS overstated)")
         return console_script("p1-edge")
     subprocess.run(
-        [uv, "sync", "--frozen", "--no-dev", "--package", "p1-edge", "--no-editable", "-q"],
+        # --reinstall-package: a non-editable install is a copy; measure the current source
+        [
+            uv,
+            "sync",
+            "--frozen",
+            "--no-dev",
+            "--package",
+            "p1-edge",
+            "--no-editable",
+            "-q",
+            "--reinstall-package",
+            "p1-edge",
+        ],
         cwd=root,
         # bytecode compiled at install, as in the edge's image: no compile() at every start
         env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_COMPILE_BYTECODE": "1"},
