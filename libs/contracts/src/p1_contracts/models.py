@@ -18,7 +18,9 @@ class Meter(ContractModel):
     The meter's equipment id (`unique_id` of the P1 API).
     """
     model: Annotated[str | None, Field(max_length=128)] = None
-    protocol_version: Annotated[int | None, Field(ge=0, le=1000)] = None
+    protocol_version: Annotated[
+        float | None, Field(ge=0.0, le=1000.0, multiple_of=1.0)
+    ] = None
     """
     DSMR version, e.g. 50 for DSMR 5.0.
     """
@@ -80,7 +82,10 @@ class Sample(ContractModel):
     """
     kWh meter total.
     """
-    tariff: Annotated[int | None, Field(ge=1, le=4)] = None
+    tariff: Annotated[float | None, Field(ge=1.0, le=4.0, multiple_of=1.0)] = None
+    """
+    The active tariff register (1–4), a whole number.
+    """
     power_l1_w: Annotated[float | None, Field(ge=-1000000.0, le=1000000.0)] = None
     """
     Watts; positive is offtake (import), negative is injection (export).
@@ -276,7 +281,7 @@ class CapacityMonth(ContractModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    month: Annotated[str, Field(pattern='^[0-9]{4}-(0[1-9]|1[0-2])$')]
+    month: Annotated[str, Field(pattern='^2[0-9]{3}-(0[1-9]|1[0-2])$')]
     peak_kw: Annotated[float, Field(ge=0.0)]
     counted_kw: Annotated[float, Field(ge=2.5)]
     """
@@ -300,7 +305,7 @@ class Capacity(ContractModel):
     """
     Letters, digits, `.`, `_` and `-`; starts with a letter or digit.
     """
-    month: Annotated[str, Field(pattern='^[0-9]{4}-(0[1-9]|1[0-2])$')]
+    month: Annotated[str, Field(pattern='^2[0-9]{3}-(0[1-9]|1[0-2])$')]
     tz: str
     peak_kw: Annotated[float | None, Field(ge=0.0)]
     """
