@@ -8,7 +8,7 @@ import pytest
 from p1_query.buckets import boundaries, parse_instant, parse_tz, source_for
 from p1_query.capacity import quarter_demands
 from p1_query.energy import curves, energies, interval_energy
-from p1_query.store import Group
+from p1_query.store import QuarterRow
 from p1_servicekit.errors import Unprocessable
 
 BRU = ZoneInfo("Europe/Brussels")
@@ -88,24 +88,18 @@ def test_inputs_are_parsed_strictly() -> None:
             parse_tz(bad)
 
 
-def _g(i: int, epoch: int, t0: float, v0: float, t1: float, v1: float, **kw: float | None) -> Group:
-    base: dict[str, float | None] = {
-        "power_sum": None,
-        "power_min": None,
-        "power_max": None,
-        "power_import_sum": None,
-        "export_first": 0.0,
-        "export_last": 0.0,
-        "gas_first": None,
-        "gas_last": None,
-        "water_first": None,
-        "water_last": None,
-        "avg_power_15m_w": None,
-        "month_peak_w": None,
-    }
-    base.update(kw)
-    n = int(base.pop("n", None) or 2)
-    return Group(i, epoch, n, first_ts=t0, last_ts=t1, import_first=v0, import_last=v1, **base)
+def _q(
+    i: int,
+    epoch: int,
+    t0: float,
+    v0: float,
+    t1: float,
+    v1: float,
+    n: int = 2,
+    pos: float = 0.0,
+    avg: float | None = None,
+) -> QuarterRow:
+    return QuarterRow(i, epoch, n, pos, t0, t1, v0, v1, avg, None)
 
 
 def test_interpolation_between_sparse_readings() -> None:
@@ -126,13 +120,13 @@ def test_quarter_demand_prefers_meter_average_then_counter_then_mean_power() -> 
     q = 900.0
     groups = [
         # quarter 0: meter average present at 14:59 → 3.2 kW regardless of the counter
-        _g(0, 0, 0.0, 10.0, q - 1, 10.5, avg_power_15m_w=3200.0),
+        _q(0, 0, 0.0, 10.0, q - 1, 10.5, avg=3200.0),
         # quarter 1: counter from 10.5 (at 899) … 11.0 (at 1799): interpolated 0.5 kWh → 2.0 kW
-        _g(1, 0, q, 10.500556, 2 * q - 1, 11.0),
+        _q(1, 0, q, 10.500556, 2 * q - 1, 11.0),
         # quarter 2: one old-meter reading, then a new epoch: no epoch brackets the whole quarter, so
         # the mean of positive power: (2000 + 14500) W / 11 readings = 1.5 kW
-        _g(2, 0, 2 * q, 11.000556, 2 * q, 11.000556, n=1, power_import_sum=2000.0),
-        _g(2, 1, 2 * q + 60, 0.0, 3 * q - 1, 0.2, n=10, power_import_sum=14500.0),
+        _q(2, 0, 2 * q, 11.000556, 2 * q, 11.000556, n=1, pos=2000.0),
+        _q(2, 1, 2 * q + 60, 0.0, 3 * q - 1, 0.2, n=10, pos=14500.0),
     ]
     demands = quarter_demands(groups, 0.0, 3)
     assert [(d.method, round(d.kw, 3)) for d in demands] == [

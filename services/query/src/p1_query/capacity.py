@@ -18,8 +18,7 @@ from p1_contracts.models import Capacity, CapacityMonth, Quarter
 from p1_servicekit.errors import FieldError, Unprocessable
 
 from .buckets import month_bounds
-from .energy import Curves, curves, interval_energy
-from .store import Group
+from .store import QuarterRow
 
 QUARTER_S: Final = 900
 FLOOR_KW: Final = 2.5
@@ -40,32 +39,68 @@ class QuarterDemand:
     method: Method
 
 
-def quarter_demands(groups: Sequence[Group], origin: float, count: int) -> list[QuarterDemand]:
-    """Demand of each quarter ``origin + 900 j`` (0 ≤ j < count) that has readings."""
-    import_curves: Curves = curves(
-        (g.epoch, g.first_ts, g.import_first, g.last_ts, g.import_last) for g in groups
-    )
-    by_quarter: dict[int, list[Group]] = {}
-    for g in groups:
-        if 0 <= g.i < count and g.n > 0:
-            by_quarter.setdefault(g.i, []).append(g)
+def quarter_demands(rows: Sequence[QuarterRow], origin: float, count: int) -> list[QuarterDemand]:
+    """Demand of each quarter ``origin + 900 j`` (0 ≤ j < count) that has readings.
+
+    One pass over the rows in time order: the readings that bracket a quarter's ends are the last of
+    the row before and the first of the row after, so no search is needed.
+    """
     out = []
-    for j in sorted(by_quarter):
-        out.append(_demand(by_quarter[j], import_curves, origin + QUARTER_S * j))
+    k, total = 0, len(rows)
+    while k < total:
+        j = rows[k].i
+        m = k
+        while m < total and rows[m].i == j:
+            m += 1
+        if 0 <= j < count:
+            prev = rows[k - 1] if k > 0 else None
+            nxt = rows[m] if m < total else None
+            demand = _demand(rows[k:m], prev, nxt, origin + QUARTER_S * j)
+            if demand is not None:
+                out.append(demand)
+        k = m
     return out
 
 
-def _demand(groups: list[Group], import_curves: Curves, start: float) -> QuarterDemand:
+def _demand(
+    quarter: Sequence[QuarterRow], prev: QuarterRow | None, nxt: QuarterRow | None, start: float
+) -> QuarterDemand | None:
     end = start + QUARTER_S
-    last = max(groups, key=lambda g: g.last_ts)
+    n = sum(r.n for r in quarter)
+    if n == 0:
+        return None
+    last = max(quarter, key=lambda r: r.last_ts)
     if last.avg_power_15m_w is not None and end - last.last_ts <= METER_AVG_MAX_GAP_S:
         return QuarterDemand(start, max(0.0, last.avg_power_15m_w) / 1000.0, "meter_avg")
-    energy = interval_energy(import_curves, start, end)
-    if energy is not None:
-        return QuarterDemand(start, energy * 4.0, "counter")
-    n = sum(g.n for g in groups)
-    positive = sum(g.power_import_sum or 0.0 for g in groups)
+    # A quarter with two epochs (meter replaced in it) is bracketed by neither: no counter delta.
+    if len(quarter) == 1:
+        energy = _counter_delta(quarter[0], prev, nxt, start, end)
+        if energy is not None:
+            return QuarterDemand(start, energy * 4.0, "counter")
+    positive = sum(r.power_import_sum for r in quarter)
     return QuarterDemand(start, positive / n / 1000.0, "mean_power")
+
+
+def _counter_delta(
+    row: QuarterRow, prev: QuarterRow | None, nxt: QuarterRow | None, start: float, end: float
+) -> float | None:
+    """C(end) − C(start) when readings of the row's epoch lie at or before start and after end."""
+    if row.import_first is None or row.import_last is None:
+        return None
+    if row.first_ts <= start:
+        c0 = row.import_first
+    elif prev is not None and prev.epoch == row.epoch and prev.import_last is not None:
+        c0 = _lerp(prev.last_ts, prev.import_last, row.first_ts, row.import_first, start)
+    else:
+        return None
+    if nxt is None or nxt.epoch != row.epoch or nxt.import_first is None:
+        return None
+    c1 = _lerp(row.last_ts, row.import_last, nxt.first_ts, nxt.import_first, end)
+    return max(0.0, c1 - c0)
+
+
+def _lerp(t0: float, v0: float, t1: float, v1: float, t: float) -> float:
+    return v1 if t1 <= t0 else v0 + (v1 - v0) * (t - t0) / (t1 - t0)
 
 
 def month_label(year: int, month: int) -> str:
@@ -99,11 +134,11 @@ def ledger(
     month: int,
     tz: ZoneInfo,
     tz_name: str,
-    groups: Sequence[Group],
+    groups: Sequence[QuarterRow],
     origin: datetime,
     price_eur_per_kw_year: float,
 ) -> Capacity:
-    """The capacity answer from the rollup_15m groups of the 12-month window starting at ``origin``."""
+    """The capacity answer from the rollup_15m rows of the 12-month window starting at ``origin``."""
     months = months_back(year, month, 12)
     bounds = [month_bounds(y, m, tz) for y, m in months]
     end = bounds[-1][1]
@@ -164,9 +199,9 @@ def ledger(
     )
 
 
-def _meter_peak(groups: Sequence[Group], start: float, end: float) -> float | None:
+def _meter_peak(groups: Sequence[QuarterRow], start: float, end: float) -> float | None:
     """The meter's own month peak: its value at the month's last reading that carries one."""
-    best: Group | None = None
+    best: QuarterRow | None = None
     for g in groups:
         if (
             g.month_peak_w is not None

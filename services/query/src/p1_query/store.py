@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Histogram
@@ -192,24 +192,44 @@ async def fetch_groups(conn: Conn, device_id: str, source: Source, bounds: list[
     return [_group(r, r["i"]) for r in rows]
 
 
+class QuarterRow(NamedTuple):
+    """A rollup_15m row as capacity needs it; times in UTC seconds. ``i`` is the quarter's index from
+    the window's start (−1 for the anchor row before the window)."""
+
+    i: int
+    epoch: int
+    n: int
+    power_import_sum: float
+    first_ts: float
+    last_ts: float
+    import_first: float | None
+    import_last: float | None
+    avg_power_15m_w: float | None
+    month_peak_w: float | None
+
+
+_QUARTER_COLS: Final = """
+    floor((extract(epoch FROM bucket) - $4::float8) / 900)::int AS i, epoch, n, power_import_sum,
+    extract(epoch FROM first_ts)::float8, extract(epoch FROM last_ts)::float8,
+    import_kwh_min, import_kwh_max, avg_power_15m_w, month_peak_w"""
+
+# Twelve months are ~35,000 quarters: only the columns capacity uses, times as plain numbers, because
+# decoding is what such a fetch costs.
 _QUARTERS_SQL: Final = f"""
-    (SELECT bucket, epoch, {_ROLLUP_ROW} FROM rollup_15m
-      WHERE device_id = $1 AND bucket >= $2 AND bucket < $3)
+    (SELECT {_QUARTER_COLS} FROM rollup_15m WHERE device_id = $1 AND bucket >= $2 AND bucket < $3)
     UNION ALL
-    (SELECT bucket, epoch, {_ROLLUP_ROW} FROM rollup_15m WHERE device_id = $1 AND bucket < $2
+    (SELECT {_QUARTER_COLS} FROM rollup_15m WHERE device_id = $1 AND bucket < $2
       ORDER BY bucket DESC, epoch DESC LIMIT 1)
     UNION ALL
-    (SELECT bucket, epoch, {_ROLLUP_ROW} FROM rollup_15m WHERE device_id = $1 AND bucket >= $3
+    (SELECT {_QUARTER_COLS} FROM rollup_15m WHERE device_id = $1 AND bucket >= $3
       ORDER BY bucket, epoch LIMIT 1)
-    ORDER BY bucket, epoch"""
+    ORDER BY 1, 2"""
 
 
-async def fetch_quarters(conn: Conn, device_id: str, start: datetime, end: datetime) -> list[Group]:
-    """The rollup_15m rows of [start, end) (UTC quarter-aligned), each with its quarter index."""
-    rows = await conn.fetch(_QUARTERS_SQL, device_id, start, end)
-    origin = start.timestamp()
-    # Quarters are contiguous 900 s steps from ``start``; the anchor before the range gets −1.
-    return [_group(r, int((r["bucket"].timestamp() - origin) // 900)) for r in rows]
+async def fetch_quarters(conn: Conn, device_id: str, start: datetime, end: datetime) -> list[QuarterRow]:
+    """The rollup_15m rows of [start, end) (UTC quarter-aligned) and their neighbours, in time order."""
+    rows = await conn.fetch(_QUARTERS_SQL, device_id, start, end, start.timestamp())
+    return [QuarterRow(*r) for r in rows]
 
 
 async def device_exists(conn: Conn, device_id: str) -> bool:
