@@ -3,7 +3,10 @@
 Meter routes: ``GET /api``; v1 ``GET /api/v1/data``; v2 (HTTPS, bearer) ``GET /api/measurement``,
 ``POST /api/user``. Control routes for tests and demos (not part of any real meter):
 ``POST /_sim/faults`` ``{"timeout": bool, "api_disabled": bool, "malformed": bool}``,
-``POST /_sim/replace-meter`` (counter reset), ``POST /_sim/button`` (opens pairing for 30 s).
+``POST /_sim/replace-meter`` (counter reset), ``POST /_sim/button`` (opens pairing for 30 s),
+``GET /_sim/served``: the readings served so far (the last ``SERVED_MAX``, oldest first, as the
+contract's values plus the model's second and the serving time), so end-to-end tests can prove that
+every reading the meter gave reached storage exactly once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import secrets
 import ssl
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,6 +30,7 @@ from p1_edge.simulator.profiles import PROFILES
 from p1_edge.simulator.tls import make_certificates
 
 PAIRING_WINDOW_S = 30.0
+SERVED_MAX = 100_000  # readings remembered for GET /_sim/served (~28 h at 1 Hz)
 
 
 @dataclass
@@ -54,6 +59,8 @@ class Simulator:
         self.model = MeterModel(PROFILES[profile], tz or ZoneInfo("Europe/Brussels"))
         self.faults = Faults()
         self.requests = 0
+        self.served: deque[dict[str, object]] = deque(maxlen=SERVED_MAX)
+        self.served_total = 0
         self._button_until = 0.0
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.ca_file: Path | None = None
@@ -117,9 +124,28 @@ class Simulator:
         body = json.dumps(render(self.model)).encode()
         if self.faults.malformed:
             body = body[: len(body) // 2]
+        else:
+            self._remember_served()
         return Response(200, body)
 
+    def _remember_served(self) -> None:
+        st = self.model.state
+        self.served_total += 1
+        self.served.append(
+            {
+                "n": self.served_total,
+                "at": time.time(),
+                "second": st.second,
+                "unique_id": self.model.unique_id(),
+                "power_w": st.load.total,
+                "import_kwh": payloads._kwh(sum(st.import_j)),
+                "export_kwh": payloads._kwh(sum(st.export_j)),
+            }
+        )
+
     def _control(self, request: Request) -> Response:
+        if (request.method, request.path) == ("GET", "/_sim/served"):
+            return _json(200, {"total": self.served_total, "readings": list(self.served)})
         if request.method != "POST":
             return _json(405, {"error": "POST only"})
         if request.path == "/_sim/faults":
