@@ -33,6 +33,8 @@ def query_env(database_url: str, redis_url: str | None) -> dict[str, str]:
         "READ_TOKENS": read_tokens(),
         "CAPACITY_PRICE_EUR_PER_KW_YEAR": str(PRICE),
         "LOG_LEVEL": "WARNING",
+        # Tests change Redis between requests and expect to see it at once.
+        "REALTIME_MEMO_S": "0",
     }
     if redis_url is not None:
         env["REDIS_URL"] = redis_url

@@ -279,6 +279,48 @@ async def test_realtime_from_redis_then_postgres(api: ServiceProcess, redis_clie
     assert body["age_s"] == pytest.approx(expected_age, abs=30)
 
 
+async def test_realtime_memo_serves_one_read_to_many_and_ages_at_answer_time(redis_client: Redis) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from p1_query.realtime import LatestReadings
+    from p1_query.store import DbTimer
+    from p1_servicekit.redis_guard import RedisGuard
+
+    registry = CollectorRegistry()
+    guard = RedisGuard(redis_client, registry, "test", 1.0)
+
+    def no_database() -> Any:
+        raise AssertionError("the memo or Redis must answer")
+
+    readings = LatestReadings(guard, no_database, DbTimer(registry), memo_s=60.0)
+    key = "p1:latest:q-memo"
+    await redis_client.set(
+        key,
+        json.dumps({"ts": "2026-01-01T00:00:00+00:00", "power_w": 1.0, "import_kwh": 2.0, "export_kwh": 0.0}),
+    )
+    try:
+        first = await readings.get("q-memo")
+        await redis_client.set(
+            key,
+            json.dumps(
+                {"ts": "2026-01-01T00:00:01+00:00", "power_w": 9.0, "import_kwh": 2.0, "export_kwh": 0.0}
+            ),
+        )
+        second = await readings.get("q-memo")
+    finally:
+        await redis_client.delete(key)
+    assert first is second is not None
+    at = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC).timestamp()
+    assert json.loads(first.answer(at)) == {
+        "ts": "2026-01-01T00:00:00+00:00",
+        "power_w": 1.0,
+        "import_kwh": 2.0,
+        "export_kwh": 0.0,
+        "device_id": "q-memo",
+        "age_s": 10.0,
+    }
+
+
 # ---- caching ----------------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.tokens import parse_read_tokens
 
 from .cache import ResponseCache
+from .realtime import LatestReadings
 from .routes import QueryState, query_router
 from .settings import QuerySettings
 from .store import DbTimer
@@ -38,6 +39,12 @@ def create_app(settings: QuerySettings) -> FastAPI:
             redis=redis,
             cache=ResponseCache(redis, registry),
             db=db,
+            latest=LatestReadings(
+                redis,
+                lambda: pool.acquire(timeout=settings.db_acquire_timeout_s),
+                db,
+                settings.realtime_memo_s,
+            ),
         )
         try:
             yield

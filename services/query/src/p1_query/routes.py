@@ -1,6 +1,5 @@
 """The query operations of openapi.yaml (tag ``query``). Handlers validate, then delegate."""
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -9,7 +8,7 @@ from typing import Annotated, Any, Final, Literal, cast
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import TypeAdapter
 
@@ -22,15 +21,14 @@ from .auth import Reader, authenticate, require_device, unknown_device
 from .buckets import DEFAULT_TZ, boundaries, check_range, parse_bucket, parse_instant, parse_tz, source_for
 from .cache import Cached, ResponseCache, cache_control, etag_matches, etag_of
 from .export import MEDIA_TYPES, Format, bucket_export, filename, raw_export
+from .realtime import LatestReadings
 from .series import build_points
 from .settings import QuerySettings
 from .store import (
-    SAMPLE_FIELDS,
     DbTimer,
     device_exists,
     fetch_groups,
     fetch_quarters,
-    latest_sample,
     list_devices,
 )
 
@@ -47,24 +45,20 @@ class QueryState:
     redis: RedisGuard
     cache: ResponseCache
     db: DbTimer
+    latest: LatestReadings
 
     def acquire(self) -> "asyncpg.pool.PoolAcquireContext":
         # A bounded wait: a saturated or unreachable database becomes a 503, not a hung request.
         return self.pool.acquire(timeout=self.settings.db_acquire_timeout_s)
 
 
-async def _state(request: Request) -> QueryState:
-    return cast(QueryState, request.app.state.query)
+def _caller(request: Request) -> tuple[QueryState, Reader]:
+    """The app's state and the authenticated reader. A plain call, not a FastAPI dependency: solving
+    dependencies costs more than the whole realtime answer (measured: ~0.5 ms of ~1 ms in-process)."""
+    st = cast(QueryState, request.app.state.query)
+    return st, authenticate(st.tokens, request.headers.get("authorization"))
 
 
-async def _reader(
-    request: Request, authorization: Annotated[str | None, Header(max_length=4096)] = None
-) -> Reader:
-    return authenticate(cast(QueryState, request.app.state.query).tokens, authorization)
-
-
-State = Annotated[QueryState, Depends(_state)]
-ReaderDep = Annotated[Reader, Depends(_reader)]
 DeviceId = Annotated[str, Path(pattern=DEVICE_ID_PATTERN, min_length=1, max_length=64)]
 Tz = Annotated[str, Query(min_length=1, max_length=64)]
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", max_length=256)]
@@ -115,7 +109,8 @@ def query_router() -> APIRouter:
     router = APIRouter()
 
     @router.get("/v1/devices", responses={k: v for k, v in _ERRORS.items() if k in (401, 503)})
-    async def devices(st: State, reader: ReaderDep) -> Response:
+    async def devices(request: Request) -> Response:
+        st, reader = _caller(request)
         async with st.acquire() as conn, st.db.time("devices"):
             rows = await list_devices(conn, None if reader.sees_all else reader.scope)
         out = [
@@ -136,33 +131,22 @@ def query_router() -> APIRouter:
         return Response(_DEVICES.dump_json(out), media_type=JSON)
 
     @router.get("/v1/devices/{device_id}/realtime", responses=_ERRORS)
-    async def realtime(st: State, reader: ReaderDep, device_id: DeviceId) -> Response:
+    async def realtime(request: Request, device_id: DeviceId) -> Response:
         started = time.perf_counter()
+        st, reader = _caller(request)
         require_device(reader, device_id)
-        sample = await _latest_from_redis(st.redis, device_id)
-        if sample is None:
-            async with st.acquire() as conn, st.db.time("realtime"):
-                record = await latest_sample(conn, device_id)
-            if record is None:
-                raise unknown_device(device_id)
-            sample = {k: v for k, v in record.items() if v is not None}
-            ts = cast(datetime, sample["ts"])
-            sample = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in sample.items()}
-        else:
-            ts = datetime.fromisoformat(cast(str, sample["ts"]))
-        # Computed at answer time, so a reading cached anywhere before still reports its true age.
-        sample["device_id"] = device_id
-        sample["age_s"] = round(time.time() - ts.timestamp(), 3)
+        latest = await st.latest.get(device_id)
+        if latest is None:
+            raise unknown_device(device_id)
         return Response(
-            json.dumps(sample, separators=(",", ":")).encode(),
+            latest.answer(time.time()),
             media_type=JSON,
             headers={"Cache-Control": "no-store", "Server-Timing": _server_timing(started)},
         )
 
     @router.get("/v1/devices/{device_id}/series", responses=_CACHED)
     async def series(
-        st: State,
-        reader: ReaderDep,
+        request: Request,
         device_id: DeviceId,
         start: Annotated[str, Query(max_length=64)],
         end: Annotated[str, Query(max_length=64)],
@@ -171,6 +155,7 @@ def query_router() -> APIRouter:
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         started = time.perf_counter()
+        st, reader = _caller(request)
         require_device(reader, device_id)
         b = cast(Literal["1m", "15m", "1h", "1d", "1mo"], parse_bucket(bucket))
         zone = parse_tz(tz)
@@ -205,14 +190,14 @@ def query_router() -> APIRouter:
 
     @router.get("/v1/devices/{device_id}/capacity", responses=_CACHED)
     async def capacity(
-        st: State,
-        reader: ReaderDep,
+        request: Request,
         device_id: DeviceId,
         month: Annotated[str, Query(max_length=16)],
         tz: Tz = DEFAULT_TZ,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         started = time.perf_counter()
+        st, reader = _caller(request)
         require_device(reader, device_id)
         year, mon = cap.parse_month(month)
         zone = parse_tz(tz)
@@ -250,8 +235,7 @@ def query_router() -> APIRouter:
 
     @router.get("/v1/devices/{device_id}/export", responses=_ERRORS)
     async def export(
-        st: State,
-        reader: ReaderDep,
+        request: Request,
         device_id: DeviceId,
         start: Annotated[str, Query(max_length=64)],
         end: Annotated[str, Query(max_length=64)],
@@ -259,6 +243,7 @@ def query_router() -> APIRouter:
         format: Annotated[str, Query(max_length=16)] = "csv",
         tz: Tz = DEFAULT_TZ,
     ) -> StreamingResponse:
+        st, reader = _caller(request)
         require_device(reader, device_id)
         b = parse_bucket(bucket, ("raw", "15m", "1h", "1d"))
         fmt = cast(Format, parse_bucket(format, ("csv", "ndjson"), name="format"))
@@ -282,13 +267,3 @@ def query_router() -> APIRouter:
         )
 
     return router
-
-
-async def _latest_from_redis(redis: RedisGuard, device_id: str) -> dict[str, object] | None:
-    raw = await redis.run(lambda r: r.get(f"p1:latest:{device_id}"))
-    if raw is None:
-        return None
-    data = json.loads(raw)
-    if not isinstance(data, dict) or "ts" not in data:
-        return None
-    return {k: data[k] for k in SAMPLE_FIELDS if data.get(k) is not None}

@@ -1,0 +1,87 @@
+"""The newest reading of a device: Redis ``p1:latest:{id}`` (written by ingest after commit), else the
+newest row of ``samples``.
+
+A found reading is kept in process memory for ``memo_s`` (default 0.25 s) so that many clients polling
+the same device cost one Redis read per interval, not one each: with readings every second a reading can
+be at most that much later than Redis. ``age_s`` is always computed at answer time. The reading is kept
+already serialised, so an answer is the stored bytes plus ``age_s``.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import asyncpg
+
+from p1_servicekit.redis_guard import RedisGuard
+
+from .store import SAMPLE_FIELDS, DbTimer, latest_sample
+
+MAX_MEMO_ENTRIES: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    ts: float  # the reading's time, UTC seconds
+    head: bytes  # the JSON object without its closing brace
+
+    def answer(self, now: float) -> bytes:
+        return self.head + b',"age_s":' + repr(round(now - self.ts, 3)).encode() + b"}"
+
+
+def _latest(device_id: str, sample: dict[str, object], ts: datetime) -> Latest:
+    body = {**sample, "device_id": device_id}
+    text = json.dumps(body, separators=(",", ":"))
+    return Latest(ts.timestamp(), text[:-1].encode())
+
+
+class LatestReadings:
+    def __init__(
+        self,
+        redis: RedisGuard,
+        acquire: Callable[[], "asyncpg.pool.PoolAcquireContext"],
+        db: DbTimer,
+        memo_s: float,
+    ) -> None:
+        self._redis = redis
+        self._acquire = acquire
+        self._db = db
+        self._memo_s = memo_s
+        self._memo: dict[str, tuple[float, Latest]] = {}
+
+    async def get(self, device_id: str) -> Latest | None:
+        now = time.monotonic()
+        hit = self._memo.get(device_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        latest = await self._from_redis(device_id)
+        if latest is None:
+            latest = await self._from_postgres(device_id)
+        if latest is not None and self._memo_s > 0:
+            if len(self._memo) >= MAX_MEMO_ENTRIES:
+                self._memo.clear()  # bounded; refilled by the next reads
+            self._memo[device_id] = (now + self._memo_s, latest)
+        return latest
+
+    async def _from_redis(self, device_id: str) -> Latest | None:
+        raw = await self._redis.run(lambda r: r.get(f"p1:latest:{device_id}"))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        if not isinstance(data, dict) or not isinstance(data.get("ts"), str):
+            return None
+        sample = {k: data[k] for k in SAMPLE_FIELDS if data.get(k) is not None}
+        return _latest(device_id, sample, datetime.fromisoformat(data["ts"]))
+
+    async def _from_postgres(self, device_id: str) -> Latest | None:
+        async with self._acquire() as conn, self._db.time("realtime"):
+            record = await latest_sample(conn, device_id)
+        if record is None:
+            return None
+        sample = {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in record.items() if v is not None
+        }
+        return _latest(device_id, sample, record["ts"])
