@@ -88,11 +88,14 @@ async def test_backlog_drains_oldest_first_in_full_batches(tmp_path: Path, inges
     async with rig(tmp_path, ingest, batch_max=100) as r:
         r.spool.append_many("dev1", METER, samples(1050))
         r.start()
-        await eventually(lambda: r.spool.depth == 0, 20, "the backlog to drain")
+        # the metric moves after the ack returns: wait for it, not for the spool's depth
+        await eventually(
+            lambda: r.metric("p1_edge_uploaded_samples_total") == 1050, 20, "the backlog to drain"
+        )
+        assert r.spool.depth == 0
         assert ingest.count("dev1") == 1050
         assert ingest.batch_sizes[:10] == [100] * 10
         assert ingest.duplicates == 0
-        assert r.metric("p1_edge_uploaded_samples_total") == 1050
         assert r.metric("p1_edge_upload_batches_total", result="ok") == 11
         stored_ts = sorted(ts for _, ts in ingest.stored)
         assert stored_ts == [s.ts.timestamp() for s in samples(1050)]
@@ -103,7 +106,11 @@ async def test_outage_then_recovery_stores_everything_once(tmp_path: Path, inges
     async with rig(tmp_path, ingest) as r:
         r.spool.append_many("dev1", METER, samples(30))
         r.start()
-        await eventually(lambda: ingest.answers.count(503) >= 2, 10, "retries during the outage")
+        await eventually(
+            lambda: r.metric("p1_edge_upload_batches_total", result="error") >= 2,
+            10,
+            "retries during the outage",
+        )
         r.spool.append_many("dev1", METER, samples(30, start=30))  # polling goes on meanwhile
         assert r.spool.depth == 60
         assert ingest.count("dev1") == 0
@@ -135,8 +142,16 @@ async def test_invalid_reading_is_quarantined_and_the_rest_flows(tmp_path: Path,
         r.spool.append("dev1", METER, future)  # e.g. a meter clock two hours ahead
         r.spool.append_many("dev1", METER, good[25:])
         r.start()
-        await eventually(lambda: r.spool.depth == 0, 15, "the spool to empty")
+        await eventually(
+            lambda: (
+                r.metric("p1_edge_quarantined_samples_total") == 1
+                and r.metric("p1_edge_uploaded_samples_total") == 40
+            ),
+            15,
+            "the spool to empty",
+        )
         stats = r.spool.stats()
+        assert r.spool.depth == 0
         assert stats.quarantined == 1
         assert ingest.count("dev1") == 40  # every valid reading, once
         assert future.ts.timestamp() not in {ts for _, ts in ingest.stored}
