@@ -3,7 +3,9 @@
 Imported only by tests and benchmarks; nothing in a service imports it.
 """
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -144,3 +146,69 @@ class ServiceProcess:
         if self.proc is not None:
             self.signal(signal.SIGKILL)
             self.proc.wait(5)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def pg_bindir() -> Path | None:
+    """The newest installed PostgreSQL server binaries (Debian layout), or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else None
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster of a test's own on a free port of 127.0.0.1.
+
+    ``init()`` then ``start()``; ``stop()``/``start()`` simulate an outage; ``remove()`` stops it and
+    deletes its files. Under root the binaries run as the ``postgres`` user (initdb refuses root).
+    """
+
+    def __init__(self, bindir: Path | None = None) -> None:
+        found = bindir or pg_bindir()
+        if found is None:
+            raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql")
+        self.bindir = found
+        self.dir = Path(tempfile.mkdtemp(prefix="p1-pg-", dir="/tmp"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+
+    def _run(self, *argv: str, timeout: float = 60) -> None:
+        cmd = [str(self.bindir / argv[0]), *argv[1:]]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
+
+    def init(self) -> "PgCluster":
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        return self
+
+    def start(self) -> "PgCluster":
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
+        return self
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):  # not running
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def redis_server(port: int | None = None) -> ServiceProcess:
+    """A throwaway ``redis-server`` of a test's own (no persistence), not yet started.
+
+    Start it with ``.start()`` and wait for it with ``wait_until(lambda: port_open(p.port), …)``.
+    """
+    p = port or free_port()
+    argv = ["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    return ServiceProcess(argv, {}, p, ready_path=None)
