@@ -270,3 +270,23 @@ async def test_run_refuses_to_start_without_configuration(tmp_path: Path) -> Non
     assert b"P1_HOST" in err
     assert b"INGEST_URL" in err
     assert b"DEVICE_TOKEN" in err
+
+
+async def test_metrics_port_in_use_is_a_clear_exit(
+    tmp_path: Path, sim: Simulator, ingest: FakeIngest
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = edge_env(
+            meter=sim.host_port,
+            ingest_url=ingest.url,
+            token="tok",
+            spool=tmp_path / "s.sqlite",
+            metrics_port=port,
+        )
+        edge = await EdgeProcess(env).start()
+        assert edge.proc is not None
+        assert await asyncio.wait_for(edge.proc.wait(), 30) == 2
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in edge.logs()

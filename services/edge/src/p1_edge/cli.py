@@ -72,11 +72,10 @@ def _run(settings: EdgeSettings) -> int:
         return 2
     from p1_edge.daemon import Edge
 
-    async def go() -> None:
-        await Edge(settings).run()
+    async def go() -> int:
+        return await Edge(settings).run()
 
-    asyncio.run(go())
-    return 0
+    return asyncio.run(go())
 
 
 def _ago(epoch: float | None) -> str:

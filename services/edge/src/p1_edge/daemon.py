@@ -72,14 +72,27 @@ class Edge:
             return Response(200, json.dumps({"status": "ok"}).encode())
         return Response(404, b'{"error":"not found"}')
 
-    async def run(self) -> None:
+    async def run(self) -> int:
+        """Runs until SIGTERM/SIGINT (exit code 0) or until a task fails (1: let a supervisor restart
+        the edge rather than go on half-alive, e.g. polling without a working spool)."""
         loop = asyncio.get_running_loop()
         # One worker thread, not asyncio's default pool of up to 32: the spool is serialised by its
         # lock anyway, and every extra thread costs a malloc arena (megabytes of RSS on a Pi).
         loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="p1-edge-io"))
+        try:
+            await self.metrics_server.start()
+        except OSError as exc:
+            log.critical(
+                "cannot serve metrics on %s:%d: %s",
+                self.settings.METRICS_HOST,
+                self.settings.METRICS_PORT,
+                exc,
+            )
+            await self.uplink.aclose()
+            self.spool.close()
+            return 2
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig)
-        await self.metrics_server.start()
         log.info(
             "p1-edge running: meter %s, ingest %s, spool %s (%d readings waiting), metrics on :%d",
             self.settings.P1_HOST,
@@ -105,18 +118,30 @@ class Edge:
         )
         poll_task = asyncio.create_task(poller.run(), name="poll")
         upload_task = asyncio.create_task(uploader.run(), name="upload")
+        stop_task = asyncio.create_task(self.stopping.wait(), name="stop")
+        exit_code = 0
         try:
-            await self.stopping.wait()
+            done, _ = await asyncio.wait(
+                {poll_task, upload_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in (poll_task, upload_task):
+                if task in done:
+                    exit_code = 1
+                    log.critical(
+                        "the %s task ended unexpectedly: stopping the edge (readings stay spooled)",
+                        task.get_name(),
+                        exc_info=task.exception(),
+                    )
+            self.stopping.set()
             # The poller only ever waits on the meter or the clock: stop it at once. The uploader
-            # gets to finish the batch in flight.
+            # gets to finish the batch in flight (its answer decides whether it leaves the spool).
             poll_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poll_task
-            try:
-                await asyncio.wait_for(upload_task, STOP_GRACE_S)
-            except TimeoutError:
+            await asyncio.wait({poll_task})
+            _, busy = await asyncio.wait({upload_task}, timeout=STOP_GRACE_S)
+            if busy:
                 log.warning("upload still busy after %.0f s: abandoning it (it will be resent)", STOP_GRACE_S)
         finally:
+            stop_task.cancel()
             for task in (poll_task, upload_task):
                 if not task.done():
                     task.cancel()
@@ -128,6 +153,7 @@ class Edge:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
         log.info("p1-edge stopped; %d readings stay spooled", self.spool.depth)
+        return exit_code
 
     def _request_stop(self, sig: signal.Signals) -> None:
         if not self.stopping.is_set():
