@@ -439,3 +439,38 @@ def test_token_digest_is_what_the_configuration_holds() -> None:
         hashlib.sha256(HASHED_TOKEN.encode()).hexdigest()
         in query_env("postgresql://x@127.0.0.1/y", None)["READ_TOKENS"]
     )
+
+
+@pytest.mark.parametrize(
+    ("device", "start", "end"),
+    [
+        ("q-cap", datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)),
+        ("q-swap", datetime(2026, 5, 4, tzinfo=UTC), datetime(2026, 5, 7, tzinfo=UTC)),  # a two-epoch quarter
+        ("q-sparse", datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, tzinfo=UTC)),  # a gap
+        ("q-dst", datetime(2026, 3, 29, 0, 30, tzinfo=UTC), datetime(2026, 3, 29, 5, tzinfo=UTC)),  # mid-run
+    ],
+)
+async def test_sql_quarter_demand_equals_the_python_reference(
+    loaded: str, device: str, start: datetime, end: datetime
+) -> None:
+    import asyncpg
+
+    from p1_query.capacity import QUARTER_S, quarter_demands
+    from p1_query.store import QUARTER_DEMAND_SQL, fetch_quarters
+
+    conn = await asyncpg.connect(loaded)
+    try:
+        rows = await fetch_quarters(conn, device, start, end)
+        sql = await conn.fetch(
+            QUARTER_DEMAND_SQL + " SELECT extract(epoch FROM bucket)::float8 AS s, kw FROM d ORDER BY bucket",
+            device,
+            start,
+            end,
+        )
+    finally:
+        await conn.close()
+    count = int((end - start).total_seconds() // QUARTER_S)
+    reference = [(d.start, d.kw) for d in quarter_demands(rows, start.timestamp(), count)]
+    assert len(reference) > 3
+    assert [r["s"] for r in sql] == [s for s, _ in reference]
+    assert [r["kw"] for r in sql] == pytest.approx([kw for _, kw in reference], abs=1e-9)

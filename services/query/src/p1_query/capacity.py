@@ -29,7 +29,8 @@ DIFFERS_RATIO: Final = 0.02
 
 _MONTH: Final = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 
-Method = Literal["meter_avg", "counter", "mean_power"]
+# "sql": computed by store.QUARTER_DEMAND_SQL, which applies the same three rules in the database.
+Method = Literal["meter_avg", "counter", "mean_power", "sql"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +135,14 @@ def ledger(
     month: int,
     tz: ZoneInfo,
     tz_name: str,
-    groups: Sequence[QuarterRow],
-    origin: datetime,
+    demands: Sequence[QuarterDemand],
+    meter_peak_kw: float | None,
     price_eur_per_kw_year: float,
 ) -> Capacity:
-    """The capacity answer from the rollup_15m rows of the 12-month window starting at ``origin``."""
+    """The capacity answer from the quarter demands of the 12-month window (at least each month's
+    top ``TOP_QUARTERS``, in time order) and the meter's own peak of the asked month."""
     months = months_back(year, month, 12)
     bounds = [month_bounds(y, m, tz) for y, m in months]
-    end = bounds[-1][1]
-    count = int((end - origin).total_seconds() // QUARTER_S)
-    demands = quarter_demands(groups, origin.timestamp(), count)
 
     # Local months start at local midnight, a UTC quarter in every zone in use, so no quarter straddles two.
     per_month: list[list[QuarterDemand]] = [[] for _ in months]
@@ -168,7 +167,6 @@ def ledger(
     top = sorted(asked, key=lambda q: (-q.kw, q.start))[:TOP_QUARTERS]
     peak_q = top[0] if top else None
 
-    meter_peak_kw = _meter_peak(groups, *limits[-1])
     peak_kw = _r3(peak_q.kw) if peak_q else None
     differs = (
         peak_kw is not None
@@ -199,7 +197,7 @@ def ledger(
     )
 
 
-def _meter_peak(groups: Sequence[QuarterRow], start: float, end: float) -> float | None:
+def meter_peak(groups: Sequence[QuarterRow], start: float, end: float) -> float | None:
     """The meter's own month peak: its value at the month's last reading that carries one."""
     best: QuarterRow | None = None
     for g in groups:

@@ -18,7 +18,16 @@ from p1_servicekit.tokens import TokenTable
 
 from . import capacity as cap
 from .auth import Reader, authenticate, require_device, unknown_device
-from .buckets import DEFAULT_TZ, boundaries, check_range, parse_bucket, parse_instant, parse_tz, source_for
+from .buckets import (
+    DEFAULT_TZ,
+    boundaries,
+    check_range,
+    month_bounds,
+    parse_bucket,
+    parse_instant,
+    parse_tz,
+    source_for,
+)
 from .cache import Cached, ResponseCache, cache_control, etag_matches, etag_of
 from .export import MEDIA_TYPES, Format, bucket_export, filename, raw_export
 from .realtime import LatestReadings
@@ -28,8 +37,9 @@ from .store import (
     DbTimer,
     device_exists,
     fetch_groups,
-    fetch_quarters,
     list_devices,
+    meter_month_peak_w,
+    top_quarters,
 )
 
 DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -205,9 +215,11 @@ def query_router() -> APIRouter:
         price = st.settings.capacity_price_eur_per_kw_year
 
         async def compute() -> bytes:
+            m_start, m_end = month_bounds(year, mon, zone)
             async with st.acquire() as conn, st.db.time("capacity"):
-                groups = await fetch_quarters(conn, device_id, w_start, w_end)
-                if not groups and not await device_exists(conn, device_id):
+                tops = await top_quarters(conn, device_id, w_start, w_end, zone.key, cap.TOP_QUARTERS)
+                peak_w = await meter_month_peak_w(conn, device_id, m_start, m_end)
+                if not tops and not await device_exists(conn, device_id):
                     raise unknown_device(device_id)
             answer = cap.ledger(
                 device_id=device_id,
@@ -215,8 +227,8 @@ def query_router() -> APIRouter:
                 month=mon,
                 tz=zone,
                 tz_name=tz,
-                groups=groups,
-                origin=w_start,
+                demands=[cap.QuarterDemand(start, kw, "sql") for start, kw in tops],
+                meter_peak_kw=None if peak_w is None else round(peak_w / 1000.0, 3),
                 price_eur_per_kw_year=price,
             )
             return answer.model_dump_json().encode()

@@ -232,6 +232,80 @@ async def fetch_quarters(conn: Conn, device_id: str, start: datetime, end: datet
     return [QuarterRow(*r) for r in rows]
 
 
+_QUARTER_SRC: Final = """
+    bucket, epoch, n, power_import_sum, first_ts, last_ts, import_kwh_min AS f, import_kwh_max AS l,
+    avg_power_15m_w AS a"""
+
+# The quarter-hour demand rules of capacity.quarter_demands (the reference, which a test holds this
+# equal to) in SQL, so that twelve months (~35,000 quarters) never travel to Python: (1) the meter's
+# average at a last reading ≤ 60 s before the quarter's end; (2) the import counter interpolated at
+# both ends, when the quarter is one epoch's and the rows around it are of that epoch; (3) the mean of
+# positive power. lag/lead over (bucket, epoch) are the last reading before and the first after.
+QUARTER_DEMAND_SQL: Final = f"""
+WITH x AS (
+    (SELECT {_QUARTER_SRC} FROM rollup_15m WHERE device_id = $1 AND bucket >= $2 AND bucket < $3)
+    UNION ALL
+    (SELECT {_QUARTER_SRC} FROM rollup_15m WHERE device_id = $1 AND bucket < $2
+      ORDER BY bucket DESC, epoch DESC LIMIT 1)
+    UNION ALL
+    (SELECT {_QUARTER_SRC} FROM rollup_15m WHERE device_id = $1 AND bucket >= $3
+      ORDER BY bucket, epoch LIMIT 1)
+), r AS (
+    SELECT *,
+           lag(epoch) OVER w AS pe, lag(last_ts) OVER w AS pt, lag(l) OVER w AS pv,
+           lead(epoch) OVER w AS ne, lead(first_ts) OVER w AS nt, lead(f) OVER w AS nv,
+           count(*) OVER q AS k, sum(n) OVER q AS qn, sum(power_import_sum) OVER q AS qpos,
+           row_number() OVER (PARTITION BY bucket ORDER BY last_ts DESC) AS latest,
+           extract(epoch FROM bucket + interval '15 minutes' - last_ts)::float8 AS to_end
+      FROM x
+    WINDOW w AS (ORDER BY bucket, epoch), q AS (PARTITION BY bucket)
+), d AS (
+    SELECT bucket,
+           CASE
+             WHEN a IS NOT NULL AND to_end <= 60 THEN greatest(a, 0) / 1000
+             WHEN k = 1 AND f IS NOT NULL AND l IS NOT NULL AND ne = epoch AND nv IS NOT NULL
+                  AND (first_ts <= bucket OR (pe = epoch AND pv IS NOT NULL)) THEN
+               greatest(0,
+                 l + (nv - l) * to_end / extract(epoch FROM nt - last_ts)::float8
+                 - CASE WHEN first_ts <= bucket THEN f
+                        ELSE pv + (f - pv) * extract(epoch FROM bucket - pt)::float8
+                                           / extract(epoch FROM first_ts - pt)::float8 END) * 4
+             ELSE qpos / qn / 1000
+           END AS kw
+      FROM r
+     WHERE latest = 1 AND bucket >= $2 AND bucket < $3 AND qn > 0
+)"""
+
+# Each local month's TOP_QUARTERS highest quarters (ties: the earlier), which is all the ledger needs.
+_TOP_QUARTERS_SQL: Final = f"""{QUARTER_DEMAND_SQL}
+SELECT extract(epoch FROM bucket)::float8 AS start, kw FROM (
+    SELECT bucket, kw, row_number() OVER (
+               PARTITION BY date_trunc('month', bucket AT TIME ZONE $4) ORDER BY kw DESC, bucket) AS rank
+      FROM d) t
+ WHERE rank <= $5
+ ORDER BY bucket"""
+
+_METER_PEAK_SQL: Final = """
+SELECT month_peak_w FROM rollup_15m
+ WHERE device_id = $1 AND bucket >= $2::timestamptz - interval '15 minutes' AND bucket < $3
+   AND last_ts >= $2 AND last_ts < $3 AND month_peak_w IS NOT NULL
+ ORDER BY bucket DESC, last_ts DESC LIMIT 1"""
+
+
+async def top_quarters(
+    conn: Conn, device_id: str, start: datetime, end: datetime, tz: str, per_month: int
+) -> list[tuple[float, float]]:
+    """(UTC start seconds, kW) of each local month's highest quarters in [start, end), in time order."""
+    rows = await conn.fetch(_TOP_QUARTERS_SQL, device_id, start, end, tz, per_month)
+    return [(r["start"], r["kw"]) for r in rows]
+
+
+async def meter_month_peak_w(conn: Conn, device_id: str, start: datetime, end: datetime) -> float | None:
+    """The meter's own month peak at the month's last reading that carries one."""
+    value = await conn.fetchval(_METER_PEAK_SQL, device_id, start, end)
+    return None if value is None else float(value)
+
+
 async def device_exists(conn: Conn, device_id: str) -> bool:
     return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = $1)", device_id))
 
