@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # (7 days = 604,800 readings) must drain fast, and steady-state batches are small anyway.
 # A 413 from a proxy halves the size at run time.
 DEFAULT_UPLOAD_BATCH_MAX = 5000
-# About 11 days at 1 Hz (~0.4 kB per reading on disk): long enough to ride out a holiday outage,
+# About 11 days at 1 Hz (~0.7 kB per full 3-phase reading on disk, ~700 MB): long enough to ride out a holiday outage,
 # small enough for an SD card.
 DEFAULT_SPOOL_MAX_ROWS = 1_000_000
 
@@ -46,7 +46,8 @@ class EdgeSettings(BaseSettings):
     # After a 401/403 uploads stop; they are retried this rarely, in case the server side is fixed.
     AUTH_RETRY_S: float = Field(default=600.0, gt=0)
     CA_BUNDLE: Path | None = None
-    METRICS_HOST: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes the Pi from the LAN
+    # All interfaces on purpose: Prometheus scrapes the Pi from the LAN (the port serves no secrets).
+    METRICS_HOST: str = "0.0.0.0"  # noqa: S104  # nosec B104
     METRICS_PORT: int = Field(default=9101, ge=0, le=65535)
     LOG_LEVEL: str = "INFO"
 
