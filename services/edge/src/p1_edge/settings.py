@@ -13,8 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # (7 days = 604,800 readings) must drain fast, and steady-state batches are small anyway.
 # A 413 from a proxy halves the size at run time.
 DEFAULT_UPLOAD_BATCH_MAX = 5000
-# About 11 days at 1 Hz (~0.7 kB per full 3-phase reading on disk, ~700 MB): long enough to ride out a holiday outage,
-# small enough for an SD card.
+# About 11 days at 1 Hz (~0.7 kB per full 3-phase reading on disk, ~700 MB): long enough to ride
+# out a holiday outage, small enough for an SD card.
 DEFAULT_SPOOL_MAX_ROWS = 1_000_000
 
 
