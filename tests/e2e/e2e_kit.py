@@ -52,6 +52,13 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
     return total
 
 
+def _metrics(url: str) -> str:
+    try:
+        return httpx.get(url, timeout=2).text
+    except httpx.HTTPError:
+        return ""
+
+
 def spooled(path: Path) -> dict[int, dict[str, object]]:
     """The readings committed in a spool file, by second (read as another process would)."""
     if not path.exists():
@@ -136,6 +143,7 @@ class Stack:
     redis_url: str | None = None
     ingest_url: str | None = None  # where the edge uploads (default: ingest itself)
     ca_bundle: Path | None = None
+    edge_extra: dict[str, str] = field(default_factory=dict)  # more edge settings for one test
     sim: Simulator | None = None
     ingest: ServiceProcess | None = None
     query: ServiceProcess | None = None
@@ -202,6 +210,7 @@ class Stack:
         }
         if self.ca_bundle is not None:
             env["CA_BUNDLE"] = str(self.ca_bundle)
+        env.update(self.edge_extra)
         self.edge = ServiceProcess(
             [console_script("p1-edge"), "run"],
             env,
@@ -212,10 +221,24 @@ class Stack:
         return self.edge
 
     def edge_metrics(self) -> str:
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.edge_port}/metrics", timeout=2).text
-        except httpx.HTTPError:
-            return ""
+        return _metrics(f"http://127.0.0.1:{self.edge_port}/metrics")
+
+    def ingest_metrics(self) -> str:
+        return _metrics(f"http://127.0.0.1:{self.ingest_port}/metrics")
+
+    def query_metrics(self) -> str:
+        return _metrics(f"http://127.0.0.1:{self.query_port}/metrics")
+
+    def query_get(self, path: str, **params: str) -> httpx.Response:
+        return httpx.get(
+            f"http://127.0.0.1:{self.query_port}{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {READ_TOKEN}"},
+            timeout=10,
+        )
+
+    def upload_errors(self) -> float:
+        return metric_sum(self.edge_metrics(), "p1_edge_upload_batches_total", result="error")
 
     def kill(self, proc: ServiceProcess) -> float:
         """SIGKILL (the whole process group) and reap; returns the time it was surely dead."""
