@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -290,6 +291,8 @@ async def run(args: argparse.Namespace) -> int:
         print(f"\nrealtime (Redis) {rt:8.0f} req/s   bare FastAPI constant {base_rps:8.0f} req/s")
         print(f"ratio realtime / bare: {rt / base_rps:.2f}")
 
+        load1, load5, _ = os.getloadavg()
+        print(f"machine: {os.cpu_count()} cores, load average {load1:.1f} (1 min), {load5:.1f} (5 min)")
         goals = [
             ("year by day uncached p95 ≤ 20 ms", results[("series 1 year by day", "uncached")] <= 20.0),
             (
