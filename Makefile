@@ -10,7 +10,7 @@ PYTHON    ?= python3
 CONTRACTS := libs/contracts/src/p1_contracts
 PACKAGES  := libs/contracts/src libs/servicekit/src services/ingest/src services/query/src services/edge/src
 
-.PHONY: help setup uv contracts lint typecheck security audit test check bench demo
+.PHONY: help setup uv contracts lint typecheck security audit test check bench demo images-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,3 +46,7 @@ bench: setup ## every benchmark under bench/, each printing ratios to its baseli
 
 demo: setup ## run simulator → edge → ingest → query on this machine; Ctrl-C stops it all
 	$(BIN)/python scripts/demo.py
+
+images-test: setup ## build the three images with podman and run them (needs root; installs podman)
+	P1_INSTALL_PODMAN=1 bash deploy/ci-install.sh
+	bash deploy/images-test.sh
