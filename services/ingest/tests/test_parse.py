@@ -164,7 +164,10 @@ CASES: list[tuple[str, bytes, bool]] = [
     ("negative export counter", orjson.dumps(batch(sample(export_kwh=-1))), False),
     ("negative gas counter", orjson.dumps(batch(sample(gas_m3=-1))), False),
     ("negative optional register", orjson.dumps(batch(sample(import_t2_kwh=-5))), False),
-    ("tariff as float", orjson.dumps(batch(sample(tariff=2.0))), False),
+    ("tariff as whole float", orjson.dumps(batch(sample(tariff=2.0))), True),
+    ("tariff 2.5", orjson.dumps(batch(sample(tariff=2.5))), False),
+    ("protocol as whole float", orjson.dumps(batch(meter={"serial": "s", "protocol_version": 50.0})), True),
+    ("protocol 50.5", orjson.dumps(batch(meter={"serial": "s", "protocol_version": 50.5})), False),
     ("tariff 0", orjson.dumps(batch(sample(tariff=0))), False),
     ("tariff as bool", orjson.dumps(batch(sample(tariff=True))), False),
     ("device_id newline", orjson.dumps(batch(device_id="dev\n")), False),
@@ -178,7 +181,6 @@ CASES: list[tuple[str, bytes, bool]] = [
     ("meter serial 128", orjson.dumps(batch(meter={"serial": "s" * 128})), True),
     ("meter serial 129", orjson.dumps(batch(meter={"serial": "s" * 129})), False),
     ("meter serial non-ascii", orjson.dumps(batch(meter={"serial": "é" * 3})), False),
-    ("meter protocol float", orjson.dumps(batch(meter={"serial": "s", "protocol_version": 5.0})), False),
     ("meter protocol negative", orjson.dumps(batch(meter={"serial": "s", "protocol_version": -1})), False),
     ("meter a list", orjson.dumps(batch(meter=["s"])), False),
     (
@@ -201,15 +203,9 @@ def _model(body: bytes) -> SampleBatch | None:
         return None
 
 
-def _fast(body: bytes) -> tuple[str, Any, dict[str, list[Any]], str] | None:
+def _fast(body: bytes) -> tuple[str, Any, dict[str, list[Any]], Callable[[], str]] | None:
     try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if type(obj) is not dict:
-        return None
-    try:
-        return fast_parse(obj)
+        return fast_parse(body)
     except _Unsure:
         return None
 
@@ -232,7 +228,7 @@ def test_fast_path_agrees_with_the_contract_model(name: str, body: bytes, fast_e
                 type(v) for v in expected[column] if isinstance(v, datetime)
             ] or all(v is None or isinstance(v, datetime) for v in columns[column])
         # What the database is sent holds the same readings.
-        sent = orjson.loads(samples_json)
+        sent = orjson.loads(samples_json())
         assert len(sent) == len(model.samples)
     assert (fast is not None) == fast_expected, f"{name}: fast path taken = {fast is not None}"
 

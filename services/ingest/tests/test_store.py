@@ -5,6 +5,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,8 @@ import asyncpg
 import pytest
 
 from p1_contracts.models import SampleBatch
-from p1_ingest.store import write_batch
+from p1_ingest.batch import from_model
+from p1_ingest.store import WriteResult, prepare_connection, write_batch, write_columns
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -51,10 +53,27 @@ def device() -> str:
     return f"dev-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator["asyncpg.Pool[asyncpg.Record]"]:
-    p = await asyncpg.create_pool(database_url, min_size=1, max_size=6)
-    yield p
+@dataclass
+class Store:
+    """One of the two ways rows reach the database: JSON parameter (``write_batch``) or binary COPY
+    into the session's staging table (what the service uses). Every test below runs with both."""
+
+    pool: "asyncpg.Pool[asyncpg.Record]"
+    staged: bool
+
+    async def write(self, conn: Any, batch: SampleBatch, now: datetime) -> WriteResult:
+        if self.staged:
+            return await write_columns(conn, from_model(batch), now, staged=True)
+        return await write_batch(conn, batch, now)
+
+
+@pytest.fixture(params=["json", "staged"])
+async def store(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    staged = request.param == "staged"
+    p = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=6, init=prepare_connection if staged else None
+    )
+    yield Store(p, staged)
     await p.close()
 
 
@@ -96,12 +115,12 @@ async def count(conn: Any, dev: str) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM samples WHERE device_id = $1", dev))
 
 
-async def test_replay_stores_nothing_twice(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+async def test_replay_stores_nothing_twice(store: Store) -> None:
     dev = device()
     batch = make(dev, readings(300))
-    async with pool.acquire() as conn:
-        first = await write_batch(conn, batch, NOW)
-        again = await write_batch(conn, batch, NOW)
+    async with store.pool.acquire() as conn:
+        first = await store.write(conn, batch, NOW)
+        again = await store.write(conn, batch, NOW)
         assert (first.accepted, first.duplicates) == (300, 0)
         assert (again.accepted, again.duplicates) == (0, 300)
         assert first.newest is not None
@@ -113,7 +132,7 @@ async def test_replay_stores_nothing_twice(pool: "asyncpg.Pool[asyncpg.Record]")
 
 
 async def test_late_unordered_overlapping_data_gives_the_in_order_rollups(
-    pool: "asyncpg.Pool[asyncpg.Record]",
+    store: Store,
 ) -> None:
     """The same readings, once in order and once as shuffled overlapping chunks (repeats inside batches,
     late readings landing in old buckets): identical raw rows and identical rollups."""
@@ -128,11 +147,11 @@ async def test_late_unordered_overlapping_data_gives_the_in_order_rollups(
         rnd.shuffle(chunk)
         chunks.append(chunk)
     chunks.append(list(reversed(data)))  # finally everything, newest first
-    async with pool.acquire() as conn:
-        await write_batch(conn, make(ordered, data), NOW)
+    async with store.pool.acquire() as conn:
+        await store.write(conn, make(ordered, data), NOW)
         accepted = 0
         for chunk in chunks:
-            result = await write_batch(conn, make(shuffled, chunk), NOW)
+            result = await store.write(conn, make(shuffled, chunk), NOW)
             assert result.accepted + result.duplicates == len(chunk)
             accepted += result.accepted
         assert accepted == 1200
@@ -152,47 +171,47 @@ async def test_late_unordered_overlapping_data_gives_the_in_order_rollups(
         assert dev_row["last_seen"] == T0 + timedelta(seconds=1199 * 3)
 
 
-async def test_concurrent_identical_batches_are_stored_once(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+async def test_concurrent_identical_batches_are_stored_once(store: Store) -> None:
     dev = device()
     batch = make(dev, readings(1000))
 
     async def send() -> tuple[int, int]:
-        async with pool.acquire() as conn:
-            r = await write_batch(conn, batch, NOW)
+        async with store.pool.acquire() as conn:
+            r = await store.write(conn, batch, NOW)
             return r.accepted, r.duplicates
 
     results = await asyncio.gather(*(send() for _ in range(5)))
     assert sum(a for a, _ in results) == 1000
     assert sum(d for _, d in results) == 4000
-    async with pool.acquire() as conn:
+    async with store.pool.acquire() as conn:
         assert await count(conn, dev) == 1000
         await assert_rollups_exact(conn, dev)
         assert await conn.fetchval("SELECT count(*) FROM counter_epochs WHERE device_id = $1", dev) == 1
 
 
-async def test_concurrent_overlapping_batches_of_a_new_device(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+async def test_concurrent_overlapping_batches_of_a_new_device(store: Store) -> None:
     dev = device()
     data = readings(900)
     parts = [data[0:500], data[300:800], data[600:900], data[::2]]
 
     async def send(part: list[dict[str, Any]]) -> int:
-        async with pool.acquire() as conn:
-            return (await write_batch(conn, make(dev, part), NOW)).accepted
+        async with store.pool.acquire() as conn:
+            return (await store.write(conn, make(dev, part), NOW)).accepted
 
     assert sum(await asyncio.gather(*(send(p) for p in parts))) == 900
-    async with pool.acquire() as conn:
+    async with store.pool.acquire() as conn:
         await assert_rollups_exact(conn, dev)
 
 
-async def test_counter_reset_and_meter_replacement_start_epochs(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+async def test_counter_reset_and_meter_replacement_start_epochs(store: Store) -> None:
     dev = device()
     first = readings(100)
     reset = readings(100, start=T0 + timedelta(hours=1), imp0=5.0)  # import went down: new counter
     replaced = readings(100, start=T0 + timedelta(hours=2), imp0=1.0)
-    async with pool.acquire() as conn:
-        assert (await write_batch(conn, make(dev, first), NOW)).new_epochs == 1
-        assert (await write_batch(conn, make(dev, reset), NOW)).new_epochs == 1
-        assert (await write_batch(conn, make(dev, replaced, serial="S2"), NOW)).new_epochs == 1
+    async with store.pool.acquire() as conn:
+        assert (await store.write(conn, make(dev, first), NOW)).new_epochs == 1
+        assert (await store.write(conn, make(dev, reset), NOW)).new_epochs == 1
+        assert (await store.write(conn, make(dev, replaced, serial="S2"), NOW)).new_epochs == 1
         epochs = await conn.fetch(
             "SELECT epoch, started_at, reason, meter_serial FROM counter_epochs"
             " WHERE device_id = $1 ORDER BY 1",
@@ -220,7 +239,7 @@ async def test_counter_reset_and_meter_replacement_start_epochs(pool: "asyncpg.P
             {**readings(1, start=T0 + timedelta(seconds=3))[0], "import_kwh": 100.0},
             {**readings(1, start=T0 + timedelta(hours=1, seconds=3))[0], "import_kwh": 5.0},
         ]
-        result = await write_batch(conn, make(dev, late, serial="S2"), NOW)
+        result = await store.write(conn, make(dev, late, serial="S2"), NOW)
         assert (result.accepted, result.new_epochs) == (2, 0)
         got = await conn.fetch(
             "SELECT ts, epoch FROM samples WHERE device_id = $1 AND ts = ANY($2)",
@@ -234,12 +253,12 @@ async def test_counter_reset_and_meter_replacement_start_epochs(pool: "asyncpg.P
         await assert_rollups_exact(conn, dev)
 
 
-async def test_a_reset_inside_one_batch(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+async def test_a_reset_inside_one_batch(store: Store) -> None:
     dev = device()
     data = readings(50) + readings(50, start=T0 + timedelta(minutes=30), imp0=1.0)
     random.Random(3).shuffle(data)  # the order of the body does not matter, ts order does
-    async with pool.acquire() as conn:
-        result = await write_batch(conn, make(dev, data), NOW)
+    async with store.pool.acquire() as conn:
+        result = await store.write(conn, make(dev, data), NOW)
         assert (result.accepted, result.new_epochs) == (100, 2)
         rows = await conn.fetch(
             "SELECT epoch, min(ts), count(*) FROM samples WHERE device_id = $1 GROUP BY 1", dev
@@ -248,7 +267,7 @@ async def test_a_reset_inside_one_batch(pool: "asyncpg.Pool[asyncpg.Record]") ->
         await assert_rollups_exact(conn, dev)
 
 
-async def test_devices_row_and_values_as_sent(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+async def test_devices_row_and_values_as_sent(store: Store) -> None:
     dev = device()
     sample = {
         "ts": "2026-03-01T11:00:00.25+01:00",
@@ -263,8 +282,8 @@ async def test_devices_row_and_values_as_sent(pool: "asyncpg.Pool[asyncpg.Record
         "water_ts": "2026-03-01T11:00:00Z",
         "unknown": "ignored",
     }
-    async with pool.acquire() as conn:
-        await write_batch(conn, make(dev, [sample], serial=None), NOW)
+    async with store.pool.acquire() as conn:
+        await store.write(conn, make(dev, [sample], serial=None), NOW)
         row = await conn.fetchrow("SELECT * FROM samples WHERE device_id = $1", dev)
         assert row["ts"] == datetime(2026, 3, 1, 10, 0, 0, 250000, tzinfo=UTC)
         assert row["power_w"] == -543.0
@@ -277,3 +296,22 @@ async def test_devices_row_and_values_as_sent(pool: "asyncpg.Pool[asyncpg.Record
         d = await conn.fetchrow("SELECT * FROM devices WHERE device_id = $1", dev)
         assert d["meter_serial"] is None
         assert d["first_seen"] == d["last_seen"] == row["ts"]
+
+
+async def test_whole_numbers_sent_as_floats(store: Store) -> None:
+    """The contract allows 3.0 for tariff and protocol_version (JSON Schema whole numbers); the columns
+    are integers."""
+    dev = device()
+    body = {
+        "device_id": dev,
+        "meter": {"serial": "S", "protocol_version": 50.0},
+        "samples": [
+            {"ts": "2026-03-01T11:00:00Z", "power_w": 1, "import_kwh": 1, "export_kwh": 0, "tariff": 3.0}
+        ],
+    }
+    async with store.pool.acquire() as conn:
+        await store.write(conn, SampleBatch.model_validate_json(__import__("json").dumps(body)), NOW)
+        assert await conn.fetchval("SELECT tariff FROM samples WHERE device_id = $1", dev) == 3
+        assert (
+            await conn.fetchval("SELECT meter_protocol_version FROM devices WHERE device_id = $1", dev) == 50
+        )

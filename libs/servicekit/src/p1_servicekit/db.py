@@ -1,7 +1,8 @@
 """PostgreSQL pool and Redis client with the timeouts the services rely on."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
@@ -14,12 +15,15 @@ Pool = asyncpg.Pool
 
 
 async def open_pool(
-    settings: ServiceSettings, server_settings: Mapping[str, str] | None = None
+    settings: ServiceSettings,
+    server_settings: Mapping[str, str] | None = None,
+    init: "Callable[[asyncpg.Connection[asyncpg.Record]], Coroutine[Any, Any, None]] | None" = None,
 ) -> "asyncpg.Pool[asyncpg.Record]":
     """A pool that exists even while the database is down, so the service starts and reports
     not-ready, then recovers by itself: connections are (re)made on acquire.
 
-    ``server_settings`` are session settings of every connection (e.g. ``{"jit": "off"}``)."""
+    ``server_settings`` are session settings of every connection (e.g. ``{"jit": "off"}``); ``init``
+    runs once on every new connection (e.g. to create a session's temporary table)."""
 
     async def create(min_size: int) -> "asyncpg.Pool[asyncpg.Record]":
         return await asyncpg.create_pool(
@@ -29,6 +33,7 @@ async def open_pool(
             command_timeout=settings.db_command_timeout_s,
             max_inactive_connection_lifetime=300.0,
             server_settings=dict(server_settings or {}),
+            init=init,
         )
 
     try:

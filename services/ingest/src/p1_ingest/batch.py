@@ -9,6 +9,7 @@ checked values, so the database sees exactly what was validated.
 """
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -31,7 +32,12 @@ class ColumnBatch:
     device_id: str
     meter: Meter | None
     columns: dict[str, list[Value]]  # every name of FIELD_NAMES, each as long as ``ts``
-    samples_json: str
+    # Made only when the JSON route to the database is taken (not by the service's staged path).
+    json_of_samples: Callable[[], str]
+
+    @cached_property
+    def samples_json(self) -> str:
+        return self.json_of_samples()
 
     @property
     def ts(self) -> list[datetime]:
@@ -82,8 +88,8 @@ def model_columns(batch: SampleBatch) -> dict[str, list[Value]]:
     return {name: [getattr(s, name) for s in batch.samples] for name in FIELD_NAMES}
 
 
-def model_json(batch: SampleBatch) -> str:
-    return _SAMPLES.dump_json(batch.samples).decode()
+def model_json(batch: SampleBatch) -> Callable[[], str]:
+    return lambda: _SAMPLES.dump_json(batch.samples).decode()
 
 
 def from_model(batch: SampleBatch) -> ColumnBatch:

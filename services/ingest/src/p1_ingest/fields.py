@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, Union, get_args, get_origin
 
-from annotated_types import Ge, Le
+from annotated_types import Ge, Le, MultipleOf
 from pydantic import AwareDatetime
 
 from p1_contracts.models import Sample
@@ -24,7 +24,9 @@ class SampleField:
     required: bool
     lo: float | None
     hi: float | None
-    # PostgreSQL type of the column and of its unnest array.
+    multiple_of: float | None
+    # PostgreSQL type in which the value travels to the database (the column may be narrower:
+    # tariff is a whole number sent as float8 into a smallint column).
     pg_type: str
 
 
@@ -49,8 +51,9 @@ def _fields() -> tuple[SampleField, ...]:
         kind, _ = _kind(info.annotation)
         lo = next((float(m.ge) for m in info.metadata if isinstance(m, Ge)), None)  # type: ignore[arg-type]
         hi = next((float(m.le) for m in info.metadata if isinstance(m, Le)), None)  # type: ignore[arg-type]
+        step = next((float(m.multiple_of) for m in info.metadata if isinstance(m, MultipleOf)), None)  # type: ignore[arg-type]
         pg = {"float": "float8", "int": "smallint", "datetime": "timestamptz"}[kind]
-        out.append(SampleField(name, kind, info.is_required(), lo, hi, pg))
+        out.append(SampleField(name, kind, info.is_required(), lo, hi, step, pg))
     return tuple(out)
 
 

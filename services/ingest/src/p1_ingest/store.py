@@ -9,7 +9,7 @@ makes the counter-epoch decision race-free; different devices proceed in paralle
 
 import bisect
 import itertools
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, TypeAlias
@@ -20,6 +20,7 @@ from asyncpg.pool import PoolConnectionProxy
 from p1_contracts.models import Sample, SampleBatch
 
 from .batch import ColumnBatch, from_model
+from .copybin import STAGE_COLUMNS, encode
 from .fields import FIELDS, VALUE_FIELDS
 
 # Subscripted only for the type checker: asyncpg's classes are not generic at run time.
@@ -139,7 +140,24 @@ def plan_epochs(
 _VALUE_COLS: Final = ", ".join(f.name for f in VALUE_FIELDS)
 _RECORD: Final = ", ".join(f"{f.name} {f.pg_type}" for f in FIELDS)
 _NAMES: Final = ", ".join(f.name for f in FIELDS)
-_P: Final = 5  # first parameter after $1 device_id, $2 samples JSON, $3 epochs, $4 single epoch
+# $1 device_id, $2…$15 the device row and new epochs; the JSON source adds $16 samples, $17 epochs,
+# $18 the single epoch.
+_P: Final = 2
+_JSON_SOURCE: Final = f"""
+    -- In body order (WITH ORDINALITY indexes the epochs); of readings with the same ts the first is
+    -- inserted and the others meet the conflict, as do readings stored before.
+    SELECT $1, r.ts, CASE WHEN $17::int[] IS NULL THEN $18::int ELSE ($17::int[])[r.ordinality::int] END,
+           {", ".join("r." + f.name for f in VALUE_FIELDS)}
+    FROM ROWS FROM (json_to_recordset($16::json) AS ({_RECORD})) WITH ORDINALITY AS r({_NAMES}, ordinality)"""
+_STAGE_SOURCE: Final = f"""
+    -- The session's staging table, filled by binary COPY; in body order so that of readings with the
+    -- same ts the first is inserted.
+    SELECT $1, ts, epoch, {_VALUE_COLS} FROM p1_stage ORDER BY ord"""
+STAGE_DDL: Final = (
+    "CREATE TEMP TABLE IF NOT EXISTS p1_stage (ord int NOT NULL, epoch int NOT NULL, "
+    + ", ".join(f"{f.name} {f.pg_type}" for f in FIELDS)
+    + ") ON COMMIT DELETE ROWS"
+)
 
 
 def _rollup_sql(table: str) -> str:
@@ -169,7 +187,7 @@ def _rollup_sql(table: str) -> str:
         RETURNING 1"""
 
 
-def _insert_sql() -> str:
+def _insert_sql(source: str) -> str:
     counters_q = ", ".join(f"min({c}) AS {c}_min, max({c}) AS {c}_max" for c in _COUNTERS)
     counters_h = ", ".join(f"min({c}_min), max({c}_max)" for c in _COUNTERS)
     last_q = ", ".join(f"(array_agg({v} ORDER BY ts DESC))[1] AS {v}" for v in _LAST_VALUES)
@@ -177,12 +195,7 @@ def _insert_sql() -> str:
     p = _P
     return f"""
 WITH ins AS (
-    -- In body order (WITH ORDINALITY indexes the epochs); of readings with the same ts the first is
-    -- inserted and the others meet the conflict, as do readings stored before.
-    INSERT INTO samples (device_id, ts, epoch, {_VALUE_COLS})
-    SELECT $1, r.ts, CASE WHEN $3::int[] IS NULL THEN $4::int ELSE ($3::int[])[r.ordinality::int] END,
-           {", ".join("r." + f.name for f in VALUE_FIELDS)}
-    FROM ROWS FROM (json_to_recordset($2::json) AS ({_RECORD})) WITH ORDINALITY AS r({_NAMES}, ordinality)
+    INSERT INTO samples (device_id, ts, epoch, {_VALUE_COLS}){source}
     ON CONFLICT (device_id, ts) DO NOTHING
     RETURNING ts, epoch, power_w, {", ".join(_COUNTERS)}, {", ".join(_LAST_VALUES)}
 ), q AS (
@@ -216,7 +229,14 @@ SELECT (SELECT count(*) FROM ins)::int AS accepted,
 """
 
 
-INSERT_SQL: Final = _insert_sql()
+INSERT_SQL: Final = _insert_sql(_JSON_SOURCE)
+INSERT_STAGED_SQL: Final = _insert_sql(_STAGE_SOURCE)
+
+
+async def prepare_connection(conn: "asyncpg.Connection[asyncpg.Record]") -> None:
+    """For the pool's ``init``: the session's staging table used by ``write_columns(staged=True)``."""
+    await conn.execute(STAGE_DDL)
+
 
 _LOCK_SQL: Final = """
 SELECT first_seen, last_seen, meter_serial, meter_model, meter_protocol_version, current_epoch,
@@ -226,6 +246,16 @@ _CREATE_SQL: Final = """
 INSERT INTO devices (device_id, first_seen, last_seen) VALUES ($1, $2, $3)
 ON CONFLICT (device_id) DO NOTHING"""
 _EPOCHS_SQL: Final = "SELECT epoch, started_at FROM counter_epochs WHERE device_id = $1 ORDER BY started_at"
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    # One chunk, sent as it is (a file-like source would be read in a thread).
+    yield data
+
+
+def _whole(value: float | None) -> int | None:
+    """The contract sends whole numbers as JSON numbers (3 or 3.0); the column is an integer."""
+    return None if value is None else int(value)
 
 
 async def _lock_device(conn: Conn, device_id: str, lo: datetime, hi: datetime) -> DeviceState:
@@ -239,9 +269,15 @@ async def _lock_device(conn: Conn, device_id: str, lo: datetime, hi: datetime) -
     return DeviceState(exists=row["last_ts"] is not None, **dict(row.items()))
 
 
-async def write_columns(conn: Conn, batch: ColumnBatch, now: datetime) -> WriteResult:
+async def write_columns(
+    conn: Conn, batch: ColumnBatch, now: datetime, *, staged: bool = False
+) -> WriteResult:
     """Stores a validated batch exactly once; commits before it returns (or, when the caller holds a
-    transaction, becomes a savepoint of it)."""
+    transaction, becomes a savepoint of it).
+
+    ``staged``: the rows travel by binary COPY into the session's ``p1_stage`` table (see
+    ``prepare_connection``), the fast path of the service; otherwise as one JSON parameter, which
+    needs nothing of the connection (``write_batch``, used by other packages' tests)."""
     n = len(batch)
     if n == 0:
         return WriteResult(0, 0, None)
@@ -256,17 +292,13 @@ async def write_columns(conn: Conn, batch: ColumnBatch, now: datetime) -> WriteR
         plan = plan_epochs(batch, state, known)
         has_new = state.last_ts is None or hi > state.last_ts
         meter = batch.meter if batch.meter is not None and (has_new or state.meter_serial is None) else None
-        row = await conn.fetchrow(
-            INSERT_SQL,
+        device_args = (
             batch.device_id,
-            batch.samples_json,
-            plan.epochs,
-            plan.single,
             lo if state.first_seen is None else min(state.first_seen, lo),
             hi if state.last_seen is None else max(state.last_seen, hi),
             meter.serial if meter else state.meter_serial,
             meter.model if meter else state.meter_model,
-            meter.protocol_version if meter else state.meter_protocol_version,
+            _whole(meter.protocol_version) if meter else state.meter_protocol_version,
             plan.current_epoch,
             hi if has_new else state.last_ts,
             cols["import_kwh"][newest] if has_new else state.last_import_kwh,
@@ -277,6 +309,12 @@ async def write_columns(conn: Conn, batch: ColumnBatch, now: datetime) -> WriteR
             [e.reason for e in plan.new],
             [e.meter_serial for e in plan.new],
         )
+        if staged:
+            data = encode(batch, plan.epochs, plan.single)
+            await conn.copy_to_table("p1_stage", source=_once(data), columns=STAGE_COLUMNS, format="binary")
+            row = await conn.fetchrow(INSERT_STAGED_SQL, *device_args)
+        else:
+            row = await conn.fetchrow(INSERT_SQL, *device_args, batch.samples_json, plan.epochs, plan.single)
         assert row is not None
     accepted = int(row["accepted"])
     return WriteResult(accepted, n - accepted, batch.row(newest), len(plan.new))
