@@ -169,15 +169,18 @@ class Stack:
         return env
 
     def start(self) -> Stack:
-        self.sim = Simulator(self.workdir).start()
-        self.start_ingest()
+        """Spawns everything at once (process start-up dominates on 2 cores), then waits for each."""
+        ingest = self.start_ingest(wait=False)
         self.query = ServiceProcess(
             [console_script("p1-query"), "serve", "--port", str(self.query_port)],
             {**self.server_env(), "READ_TOKENS": f"{READ_TOKEN}:{self.device}"},
             self.query_port,
             log_path=self.workdir / "query.log",
-        ).start()
-        self.start_edge()
+        ).start(wait=False)
+        self.sim = Simulator(self.workdir).start()
+        edge = self.start_edge(wait=False)
+        for proc in (ingest, self.query, edge):
+            proc.wait_ready(60)
         return self
 
     def start_ingest(self, wait: bool = True) -> ServiceProcess:
@@ -185,12 +188,11 @@ class Stack:
             [console_script("p1-ingest"), "serve", "--port", str(self.ingest_port)],
             {**self.server_env(), "DEVICE_TOKENS": f"{WRITE_TOKEN}:{self.device}"},
             self.ingest_port,
-            ready_path="/readyz" if wait else None,
             log_path=self.workdir / "ingest.log",
-        ).start()
+        ).start(60, wait=wait)
         return self.ingest
 
-    def start_edge(self) -> ServiceProcess:
+    def start_edge(self, wait: bool = True) -> ServiceProcess:
         assert self.sim is not None
         env = {
             "P1_HOST": f"127.0.0.1:{self.sim.port}",
@@ -217,7 +219,7 @@ class Stack:
             self.edge_port,
             ready_path="/healthz",
             log_path=self.workdir / "edge.log",
-        ).start()
+        ).start(60, wait=wait)
         return self.edge
 
     def edge_metrics(self) -> str:

@@ -95,7 +95,9 @@ class ServiceProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 30.0) -> "ServiceProcess":
+    def start(self, timeout_s: float = 30.0, wait: bool = True) -> "ServiceProcess":
+        """Spawns the process; waits for ``ready_path`` unless ``wait`` is false (then call
+        :meth:`wait_ready` later, e.g. after spawning the other processes, to start them in parallel)."""
         env = {**os.environ, **self.env}
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -105,7 +107,7 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        if self.ready_path is not None:
+        if wait and self.ready_path is not None:
             self.wait_ready(timeout_s)
         return self
 
