@@ -133,9 +133,14 @@ def edge_only_venv() -> str:
 
 
 def depth(path: Path) -> int:
+    """Readings in the spool; -1 while the edge has not created it yet."""
+    if not path.exists():
+        return -1
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         (count,) = db.execute("SELECT COUNT(*) FROM readings").fetchone()
+    except sqlite3.OperationalError:
+        return -1
     finally:
         db.close()
     return int(count)
@@ -233,7 +238,7 @@ def steady(edge_bin: str, tmp: Path, ingest_url: str, seconds: float, **extra: s
         meter = f"127.0.0.1:{sim_port}"
         env = edge_env(spool, ingest_url, meter, DEVICE + "-steady", TOKEN + "-s", **extra)
         edge = subprocess.Popen([edge_bin, "run"], env=env)
-        wait_for(lambda: spool.exists() and depth(spool) >= 0 and cpu_seconds(edge.pid) > 0, 30, "edge")
+        wait_for(lambda: depth(spool) >= 1, 60, "the edge's first reading")
         time.sleep(5)  # warm-up: imports and first connections are not the steady state
         cpu0, t0 = cpu_seconds(edge.pid), time.monotonic()
         time.sleep(seconds)
@@ -276,6 +281,11 @@ async def main() -> int:
                     edge_bin, Path(tmp), ingest.base_url, args.readings, args.batch
                 )
                 rate = args.readings / drain_s
+                print(
+                    f"drained in {drain_s:.1f} s ({rate:,.0f}/s), edge peak RSS "
+                    f"{drain_peak_kb / 1024:.1f} MB, edge CPU {drain_cpu:.1f} s",
+                    flush=True,
+                )
                 rows = await _count(url, DEVICE)
                 assert rows == args.readings, f"ingest stored {rows} of {args.readings}"
                 extra = {"UPLOAD_INTERVAL_S": args.upload_interval} if args.upload_interval else {}
