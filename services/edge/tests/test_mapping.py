@@ -158,3 +158,14 @@ def test_table_targets_are_sample_fields(table: tuple[object, ...]) -> None:
     targets = [row.target for row in table]  # type: ignore[attr-defined]
     assert set(targets) <= set(Sample.model_fields)
     assert len(targets) == len(set(targets))
+
+
+def test_one_table_rows_name_contract_fields_once() -> None:
+    from p1_contracts.models import Sample
+
+    from p1_edge.meter.mapping import TABLE
+
+    targets = [row.target for row in TABLE]
+    assert len(targets) == len(set(targets))
+    assert set(targets) <= set(Sample.model_fields)
+    assert all(row.v1 or row.v2 for row in TABLE)

@@ -1,8 +1,8 @@
 """The one table that maps the meter's JSON (API v1 and v2) to the ``Sample`` contract.
 
-Mappings are data, not branches (as in Home Assistant's homewizard integration): each row says which
-meter field feeds which Sample field, in which unit. The few rules that are not a one-to-one copy sit
-below the tables, each with its reason:
+Mappings are data, not branches (as in Home Assistant's homewizard integration): each row of
+:data:`TABLE` names a Sample field, its unit, and the key that carries it in API v1 and in API v2.
+The few rules that are not a one-to-one copy sit below the table, each with its reason:
 
 * null and absent are the same (older v1 firmware sends ``null`` for missing phases);
 * a total missing from the meter is the sum of its tariff registers;
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Final
+from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -32,57 +32,65 @@ class Unit(Enum):
     AMPERE = "A"
     CUBIC_METRE = "m3"
     TARIFF = "tariff"  # an integer register number, 1..4
-    LOCAL_TIME_V1 = "YYMMDDhhmmss"  # integer, meter's local time
-    LOCAL_TIME_V2 = "ISO 8601 local"  # string without offset, meter's local time
+    # The meter's local time: v1 an integer YYMMDDhhmmss, v2 ISO 8601 without an offset.
+    LOCAL_TIME = "local time"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One Sample field, its unit, and the key that carries it in each API (None: not given)."""
+
+    target: str
+    unit: Unit
+    v1: str | None  # GET /api/v1/data
+    v2: str | None  # GET /api/measurement
+
+
+_PHASES = (1, 2, 3)
+_TARIFFS = (1, 2, 3, 4)
+
+TABLE: Final[tuple[Row, ...]] = (
+    Row("ts", Unit.LOCAL_TIME, None, "timestamp"),  # v1 gives no reading time: the poll's time
+    Row("power_w", Unit.WATT, "active_power_w", "power_w"),
+    Row("import_kwh", Unit.KWH, "total_power_import_kwh", "energy_import_kwh"),
+    Row("export_kwh", Unit.KWH, "total_power_export_kwh", "energy_export_kwh"),
+    *(
+        Row(f"import_t{n}_kwh", Unit.KWH, f"total_power_import_t{n}_kwh", f"energy_import_t{n}_kwh")
+        for n in _TARIFFS
+    ),
+    *(
+        Row(f"export_t{n}_kwh", Unit.KWH, f"total_power_export_t{n}_kwh", f"energy_export_t{n}_kwh")
+        for n in _TARIFFS
+    ),
+    Row("tariff", Unit.TARIFF, "active_tariff", "tariff"),
+    *(Row(f"power_l{n}_w", Unit.WATT, f"active_power_l{n}_w", f"power_l{n}_w") for n in _PHASES),
+    *(Row(f"voltage_l{n}_v", Unit.VOLT, f"active_voltage_l{n}_v", f"voltage_l{n}_v") for n in _PHASES),
+    *(Row(f"current_l{n}_a", Unit.AMPERE, f"active_current_l{n}_a", f"current_l{n}_a") for n in _PHASES),
+    Row("avg_power_15m_w", Unit.WATT, "active_power_average_w", "average_power_15m_w"),
+    # sic: "montly" is how v1 really spells it
+    Row("month_peak_w", Unit.WATT, "montly_power_peak_w", "monthly_power_peak_w"),
+    Row("month_peak_ts", Unit.LOCAL_TIME, "montly_power_peak_timestamp", "monthly_power_peak_timestamp"),
+    # v1's legacy gas fields; an entry in external[] wins over them (see _external)
+    Row("gas_m3", Unit.CUBIC_METRE, "total_gas_m3", None),
+    Row("gas_ts", Unit.LOCAL_TIME, "gas_timestamp", None),
+)
 
 
 @dataclass(frozen=True)
 class FieldMap:
+    """One row of :data:`TABLE` as one API version reads it."""
+
     source: str
     target: str
     unit: Unit
+    api: Literal["v1", "v2"]
 
 
-def _phases(src: str, dst: str, unit: Unit) -> tuple[FieldMap, ...]:
-    return tuple(FieldMap(src.format(n), dst.format(n), unit) for n in (1, 2, 3))
-
-
-def _tariffs(src: str, dst: str) -> tuple[FieldMap, ...]:
-    return tuple(FieldMap(src.format(n), dst.format(n), Unit.KWH) for n in (1, 2, 3, 4))
-
-
-V1_FIELDS: Final[tuple[FieldMap, ...]] = (
-    FieldMap("active_power_w", "power_w", Unit.WATT),
-    FieldMap("total_power_import_kwh", "import_kwh", Unit.KWH),
-    FieldMap("total_power_export_kwh", "export_kwh", Unit.KWH),
-    *_tariffs("total_power_import_t{}_kwh", "import_t{}_kwh"),
-    *_tariffs("total_power_export_t{}_kwh", "export_t{}_kwh"),
-    FieldMap("active_tariff", "tariff", Unit.TARIFF),
-    *_phases("active_power_l{}_w", "power_l{}_w", Unit.WATT),
-    *_phases("active_voltage_l{}_v", "voltage_l{}_v", Unit.VOLT),
-    *_phases("active_current_l{}_a", "current_l{}_a", Unit.AMPERE),
-    FieldMap("active_power_average_w", "avg_power_15m_w", Unit.WATT),
-    FieldMap("montly_power_peak_w", "month_peak_w", Unit.WATT),  # sic: the real key
-    FieldMap("montly_power_peak_timestamp", "month_peak_ts", Unit.LOCAL_TIME_V1),
-    # Legacy gas fields; an entry in external[] wins over them (see _external).
-    FieldMap("total_gas_m3", "gas_m3", Unit.CUBIC_METRE),
-    FieldMap("gas_timestamp", "gas_ts", Unit.LOCAL_TIME_V1),
+V1_FIELDS: Final[tuple[FieldMap, ...]] = tuple(
+    FieldMap(r.v1, r.target, r.unit, "v1") for r in TABLE if r.v1 is not None
 )
-
-V2_FIELDS: Final[tuple[FieldMap, ...]] = (
-    FieldMap("timestamp", "ts", Unit.LOCAL_TIME_V2),
-    FieldMap("power_w", "power_w", Unit.WATT),
-    FieldMap("energy_import_kwh", "import_kwh", Unit.KWH),
-    FieldMap("energy_export_kwh", "export_kwh", Unit.KWH),
-    *_tariffs("energy_import_t{}_kwh", "import_t{}_kwh"),
-    *_tariffs("energy_export_t{}_kwh", "export_t{}_kwh"),
-    FieldMap("tariff", "tariff", Unit.TARIFF),
-    *_phases("power_l{}_w", "power_l{}_w", Unit.WATT),
-    *_phases("voltage_l{}_v", "voltage_l{}_v", Unit.VOLT),
-    *_phases("current_l{}_a", "current_l{}_a", Unit.AMPERE),
-    FieldMap("average_power_15m_w", "avg_power_15m_w", Unit.WATT),
-    FieldMap("monthly_power_peak_w", "month_peak_w", Unit.WATT),
-    FieldMap("monthly_power_peak_timestamp", "month_peak_ts", Unit.LOCAL_TIME_V2),
+V2_FIELDS: Final[tuple[FieldMap, ...]] = tuple(
+    FieldMap(r.v2, r.target, r.unit, "v2") for r in TABLE if r.v2 is not None
 )
 
 # external[].type → (value field, time field) of the Sample. Heat meters have no place in the contract.
@@ -116,12 +124,12 @@ class UnusableReading(ValueError):
 def map_fields(payload: Mapping[str, JsonValue], table: tuple[FieldMap, ...], tz: ZoneInfo) -> Values:
     """Applies ``table`` and the rules above; returns only the fields the meter gave."""
     values: Values = {}
+    api: Literal["v1", "v2"] = table[0].api if table else "v1"
     for row in table:
-        converted = _convert(payload.get(row.source), row.unit, tz)
+        converted = _convert(payload.get(row.source), row.unit, tz, row.api)
         if converted is not None:
             values[row.target] = converted
-    time_unit = Unit.LOCAL_TIME_V2 if table is V2_FIELDS else Unit.LOCAL_TIME_V1
-    values.update(_external(payload.get("external"), time_unit, tz))
+    values.update(_external(payload.get("external"), api, tz))
     for total, registers in TOTALS_FROM_TARIFFS.items():
         if total not in values:
             present = [v for r in registers if isinstance(v := values.get(r), float)]
@@ -163,15 +171,15 @@ def to_meter(payload: Mapping[str, JsonValue]) -> Meter | None:
         return None
 
 
-def _convert(value: JsonValue, unit: Unit, tz: ZoneInfo) -> float | int | datetime | None:
+def _convert(
+    value: JsonValue, unit: Unit, tz: ZoneInfo, api: Literal["v1", "v2"]
+) -> float | int | datetime | None:
     if value is None or isinstance(value, bool):
         return None
     if unit is Unit.TARIFF:
         return value if isinstance(value, int) and 1 <= value <= 4 else None
-    if unit is Unit.LOCAL_TIME_V1:
-        return _v1_time(value, tz)
-    if unit is Unit.LOCAL_TIME_V2:
-        return _v2_time(value, tz)
+    if unit is Unit.LOCAL_TIME:
+        return _v1_time(value, tz) if api == "v1" else _v2_time(value, tz)
     if isinstance(value, int | float) and math.isfinite(value):
         return float(value)
     return None
@@ -202,7 +210,7 @@ def _v2_time(value: JsonValue, tz: ZoneInfo) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
 
 
-def _external(entries: JsonValue, time_unit: Unit, tz: ZoneInfo) -> Values:
+def _external(entries: JsonValue, api: Literal["v1", "v2"], tz: ZoneInfo) -> Values:
     """Gas/water from complete ``external[]`` entries; the first complete entry of a type wins."""
     values: Values = {}
     if not isinstance(entries, list):
@@ -213,8 +221,8 @@ def _external(entries: JsonValue, time_unit: Unit, tz: ZoneInfo) -> Values:
         targets = EXTERNAL_TYPES.get(str(entry.get("type")))
         if targets is None or entry.get("unit") != "m3" or targets[0] in values:
             continue
-        amount = _convert(entry.get("value"), Unit.CUBIC_METRE, tz)
-        when = _convert(entry.get("timestamp"), time_unit, tz)
+        amount = _convert(entry.get("value"), Unit.CUBIC_METRE, tz, api)
+        when = _convert(entry.get("timestamp"), Unit.LOCAL_TIME, tz, api)
         if isinstance(amount, float) and isinstance(when, datetime):
             values[targets[0]] = amount
             values[targets[1]] = when
