@@ -162,7 +162,6 @@ def test_table_targets_are_sample_fields(table: tuple[object, ...]) -> None:
 
 def test_one_table_rows_name_contract_fields_once() -> None:
     from p1_contracts.models import Sample
-
     from p1_edge.meter.mapping import TABLE
 
     targets = [row.target for row in TABLE]
