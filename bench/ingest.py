@@ -186,6 +186,7 @@ def summarize_metrics(text: str) -> str:
         "p1_ingest_db_write_seconds_count": "db_count",
         f"p1_http_request_duration_seconds_sum{_ROUTE}": "req_sum",
         f"p1_http_request_duration_seconds_count{_ROUTE}": "req_count",
+        'p1_redis_errors_total{service="ingest"}': "redis_errors",
     }
     for line in text.splitlines():
         name, _, value = line.rpartition(" ")

@@ -315,3 +315,42 @@ async def test_whole_numbers_sent_as_floats(store: Store) -> None:
         assert (
             await conn.fetchval("SELECT meter_protocol_version FROM devices WHERE device_id = $1", dev) == 50
         )
+
+
+@pytest.mark.parametrize(
+    "gas",
+    [
+        pytest.param(lambda i: 10.0 + i, id="always-present"),
+        pytest.param(lambda i: None, id="always-absent"),
+        pytest.param(lambda i: None if i == 7 else 10.0 + i, id="present-then-missing"),
+        pytest.param(lambda i: 10.0 + i if i == 7 else None, id="missing-then-present"),
+    ],
+)
+async def test_binary_copy_stores_what_the_json_route_stores(database_url: str, gas: Any) -> None:
+    """The two routes to the database give identical rows, whatever the NULL pattern of a column."""
+    samples = [
+        {
+            **readings(1, start=T0 + timedelta(seconds=i))[0],
+            "gas_m3": gas(i),
+            "gas_ts": None if gas(i) is None else (T0 + timedelta(hours=i)).isoformat(),
+            "tariff": 1 + i % 2,
+        }
+        for i in range(20)
+    ]
+    via_json, via_copy = device(), device()
+    conn = await asyncpg.connect(database_url)
+    try:
+        await prepare_connection(conn)
+        await write_batch(conn, make(via_json, samples), NOW)
+        await write_columns(conn, from_model(make(via_copy, samples)), NOW, staged=True)
+        rows = [
+            [
+                dict(r) | {"device_id": None}
+                for r in await conn.fetch("SELECT * FROM samples WHERE device_id = $1 ORDER BY ts", d)
+            ]
+            for d in (via_json, via_copy)
+        ]
+        assert rows[0] == rows[1]
+        assert len(rows[0]) == 20
+    finally:
+        await conn.close()

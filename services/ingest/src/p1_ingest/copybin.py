@@ -75,11 +75,12 @@ def encode(batch: ColumnBatch, epochs: Sequence[int] | None, single_epoch: int) 
     """The rows of ``batch`` in body order, as a complete binary COPY stream for ``STAGE_COLUMNS``."""
     n = len(batch)
     values = [batch.columns[f.name] for f in FIELDS]
-    nulls = [v.count(None) for v in values]
-    if all(k in (0, n) for k in nulls):
-        # The usual batch: every column is always present or always absent. Then one struct packs a
-        # whole row, and map() runs it over the rows in C: about 1 µs per reading.
-        layout = tuple(k == 0 for k in nulls)
+    # The usual batch: every column is always present or always absent, as its first reading shows.
+    # Then one struct packs a whole row and map() runs it over the rows in C (~1 µs per reading).
+    # An absent column is checked to be all None (identity compares: cheap); a present column that
+    # has a None somewhere makes the packing raise, and the value-by-value path below takes over.
+    layout = tuple(col[0] is not None for col in values)
+    if all(present or col.count(None) == n for col, present in zip(values, layout, strict=True)):
         row = _ROW_STRUCTS.get(layout)
         if row is None:
             row = _ROW_STRUCTS.setdefault(layout, _row_struct(layout))
@@ -96,7 +97,10 @@ def encode(batch: ColumnBatch, epochs: Sequence[int] | None, single_epoch: int) 
                 continue
             args.append(repeat(_SIZES[f.pg_type], n))
             args.append(_micros(col) if f.pg_type == "timestamptz" else col)  # type: ignore[arg-type]
-        return b"".join(chain((HEADER,), map(row.pack, *args), (TRAILER,)))
+        try:
+            return b"".join(chain((HEADER,), map(row.pack, *args), (TRAILER,)))
+        except (struct.error, TypeError):
+            pass  # a None in a column whose first value was present
     # Some column has NULLs in some rows only: pack value by value.
     columns: list[Iterable[bytes]] = [
         repeat(_ROW_HEADER, n),
