@@ -28,8 +28,8 @@ def load(name: str) -> dict[str, object]:
     return body
 
 
-def local(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=BRUSSELS)  # type: ignore[misc]
+def local(year: int, month: int, day: int, hour: int, minute: int, second: int) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=BRUSSELS)
 
 
 def test_v1_all_fields() -> None:
@@ -135,7 +135,7 @@ def test_meter_time_zone_is_configurable() -> None:
 )
 def test_v1_garbage_values_are_absent(field: str, value: object) -> None:
     payload = load("v1_data_all_fields.json")
-    payload[field] = float(value) if value == "NaN" else value  # type: ignore[arg-type]
+    payload[field] = float(value) if value == "NaN" else value
     assert field not in map_fields(payload, V1_FIELDS, BRUSSELS)
 
 

@@ -266,12 +266,12 @@ async def test_every_profile_maps_to_the_contract(api: str, profile: str) -> Non
     try:
         client, _ = await connect(
             sim.host_port,
-            api,
+            "v1" if api == "v1" else "v2",
             TZ,
             token="t",
             timeout_s=3,
             ca_file=str(sim.ca_file) if sim.ca_file else None,
-            insecure=False,  # type: ignore[arg-type]
+            insecure=False,
         )
         try:
             sample = (await client.reading(now())).sample

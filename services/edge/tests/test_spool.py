@@ -55,8 +55,9 @@ def test_batches_are_oldest_first_and_split_by_origin(tmp_path: Path) -> None:
     assert body["device_id"] == "dev1"
     assert body["meter"] == {"serial": "4E47475955", "model": "ISKRA", "protocol_version": 50}
     assert [s["power_w"] for s in body["samples"]] == [100.0, 101.0, 102.0, 103.0, 104.0]
-    assert spool.peek(3) is not None
-    assert spool.peek(3).count == 3
+    three = spool.peek(3)
+    assert three is not None
+    assert three.count == 3
     assert spool.ack(batch) == 5
     nxt = spool.peek(100)
     assert nxt is not None

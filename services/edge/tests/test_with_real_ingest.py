@@ -176,7 +176,7 @@ async def test_sigkill_mid_upload_then_restart(
     assert set(rows) == set(expected)  # every committed reading, nothing else
     for ts, sample in expected.items():
         assert rows[ts] == (sample.power_w, sample.import_kwh)
-    (count,) = await db.fetchrow("SELECT count(*) FROM samples WHERE device_id = $1", device)
+    count = await db.fetchval("SELECT count(*) FROM samples WHERE device_id = $1", device)
     assert count == len(expected)  # exactly once
 
 
