@@ -123,6 +123,24 @@ def test_autumn_dst_day_has_25_hours(api: ServiceProcess) -> None:
     assert starts[2:4] == ["02:00:00+02:00", "02:00:00+01:00"]
 
 
+def test_half_hour_zone_gets_local_hours_from_quarter_rollups(api: ServiceProcess) -> None:
+    # Asia/Kolkata is UTC+05:30: its hours start on the UTC half hour, so rollup_1h cannot serve them.
+    hours = series(
+        api,
+        "q-dst",
+        start="2026-03-29T06:00:00+05:30",
+        end="2026-03-29T09:00:00+05:30",
+        bucket="1h",
+        tz="Asia/Kolkata",
+    )
+    assert [p["start"] for p in hours["points"]] == [
+        "2026-03-29T06:00:00+05:30",
+        "2026-03-29T07:00:00+05:30",
+        "2026-03-29T08:00:00+05:30",
+    ]
+    assert [(p["samples"], p["import_kwh"]) for p in hours["points"]] == [(60, pytest.approx(0.6))] * 3
+
+
 def test_meter_replacement_mid_day(api: ServiceProcess) -> None:
     # Old meter 22:00Z → 10:00Z: 12 h × 1.2 kW = 14.4 kWh; new meter 10:10Z → 22:00Z: 710 min × 0.02 = 14.2.
     (day,) = series(
@@ -324,8 +342,12 @@ async def test_realtime_memo_serves_one_read_to_many_and_ages_at_answer_time(red
 # ---- caching ----------------------------------------------------------------------------------------
 
 
+def _metrics(api: ServiceProcess) -> str:
+    return httpx.get(api.base_url + "/metrics").text
+
+
 def _cache_count(api: ServiceProcess, result: str) -> float:
-    text = httpx.get(api.base_url + "/metrics").text
+    text = _metrics(api)
     m = re.search(rf'^p1_query_cache_total{{result="{result}"}} (\S+)$', text, re.M)
     return float(m.group(1)) if m else 0.0
 
@@ -347,6 +369,7 @@ async def test_cache_etag_304_and_generation(api: ServiceProcess, redis_client: 
     await redis_client.incr("p1:gen:q-dst")
     getp(api, path, params)
     assert _cache_count(api, "miss") - misses == 2
+    assert 'p1_query_db_seconds_count{operation="series"}' in _metrics(api)
     # The ETag is of the content, so an unchanged answer still revalidates to 304.
     assert getp(api, path, params, {**ALL, "If-None-Match": first.headers["etag"]}).status_code == 304
 
@@ -369,6 +392,24 @@ def test_redis_down_answers_from_postgres_and_counts(loaded: str) -> None:
         assert r.json()["points"][0]["import_kwh"] == pytest.approx(13.8)
         assert get(proc, "/v1/devices/q-dst/realtime").status_code == 200
         assert _cache_count(proc, "error") == 1
+    finally:
+        assert proc.stop() in CLEAN_EXITS, proc.logs()
+
+
+def test_database_down_is_503_with_retry_after() -> None:
+    port = free_port()
+    proc = ServiceProcess(
+        [console_script("p1-query"), "serve", "--port", str(port)],
+        query_env(f"postgresql://postgres@127.0.0.1:{free_port()}/none", None),
+        port,
+        ready_path="/healthz",
+    ).start()
+    try:
+        for path in ("/v1/devices", "/v1/devices/q-cap/capacity?month=2026-02", "/v1/devices/q-cap/realtime"):
+            r = get(proc, path)
+            assert r.status_code == 503, r.text
+            assert r.headers["retry-after"] == "5"
+            assert r.headers["content-type"] == "application/problem+json"
     finally:
         assert proc.stop() in CLEAN_EXITS, proc.logs()
 

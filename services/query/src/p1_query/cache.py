@@ -13,6 +13,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from p1_servicekit.redis_guard import RedisGuard
 
@@ -42,8 +43,21 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
+# One round trip instead of two: read the device's generation, then the answer under it. (The answer's
+# key is derived inside the script, which a Redis Cluster would refuse; this is a single-node cache.)
+_LOOKUP_LUA: Final = """
+local gen = redis.call('GET', KEYS[1]) or '0'
+local key = ARGV[1] .. gen .. ARGV[2]
+return {key, redis.call('GET', key) or ''}
+"""
+
+
+def _bytes(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    raise TypeError(f"unexpected Redis reply {type(value).__name__}")
 
 
 def cache_control(touches_now: bool) -> str:
@@ -72,13 +86,17 @@ class ResponseCache:
             registry=registry,
         )
         self._hit, self._miss, self._error = total.labels("hit"), total.labels("miss"), total.labels("error")
+        self._script: AsyncScript | None = None
 
     async def lookup(self, device_id: str, kind: str, params: str) -> Lookup:
         async def op(r: Redis) -> tuple[str, bytes | None]:
-            gen = _text(await r.get(f"p1:gen:{device_id}")) or "0"
-            key = f"p1:q:{device_id}:{gen}:{kind}:{params}"
-            value = await r.get(key)
-            return key, value.encode() if isinstance(value, str) else value
+            if self._script is None:
+                self._script = r.register_script(_LOOKUP_LUA)
+            found = await self._script(
+                keys=[f"p1:gen:{device_id}"], args=[f"p1:q:{device_id}:", f":{kind}:{params}"], client=r
+            )
+            key, value = (_bytes(v) for v in found)
+            return key.decode(), value or None
 
         found = await self._redis.run(op)
         if found is None:

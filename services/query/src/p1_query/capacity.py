@@ -43,6 +43,10 @@ class QuarterDemand:
 def quarter_demands(rows: Sequence[QuarterRow], origin: float, count: int) -> list[QuarterDemand]:
     """Demand of each quarter ``origin + 900 j`` (0 ≤ j < count) that has readings.
 
+    The reference statement of the rules. The service runs the same rules in SQL
+    (``store.QUARTER_DEMAND_SQL``) so that a year of quarters stays in the database; a test holds the
+    two equal on every test scene.
+
     One pass over the rows in time order: the readings that bracket a quarter's ends are the last of
     the row before and the first of the row after, so no search is needed.
     """
@@ -195,19 +199,6 @@ def ledger(
         price_eur_per_kw_year=price_eur_per_kw_year,
         cost_eur_per_year=round(billable * price_eur_per_kw_year, 2),
     )
-
-
-def meter_peak(groups: Sequence[QuarterRow], start: float, end: float) -> float | None:
-    """The meter's own month peak: its value at the month's last reading that carries one."""
-    best: QuarterRow | None = None
-    for g in groups:
-        if (
-            g.month_peak_w is not None
-            and start <= g.last_ts < end
-            and (best is None or g.last_ts > best.last_ts)
-        ):
-            best = g
-    return None if best is None or best.month_peak_w is None else _r3(best.month_peak_w / 1000.0)
 
 
 def parse_month(value: str) -> tuple[int, int]:

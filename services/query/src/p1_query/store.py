@@ -227,7 +227,8 @@ _QUARTERS_SQL: Final = f"""
 
 
 async def fetch_quarters(conn: Conn, device_id: str, start: datetime, end: datetime) -> list[QuarterRow]:
-    """The rollup_15m rows of [start, end) (UTC quarter-aligned) and their neighbours, in time order."""
+    """The rollup_15m rows of [start, end) (UTC quarter-aligned) and their neighbours, in time order:
+    the input of ``capacity.quarter_demands``, the reference the SQL demand is tested against."""
     rows = await conn.fetch(_QUARTERS_SQL, device_id, start, end, start.timestamp())
     return [QuarterRow(*r) for r in rows]
 
@@ -255,7 +256,8 @@ WITH x AS (
            lag(epoch) OVER w AS pe, lag(last_ts) OVER w AS pt, lag(l) OVER w AS pv,
            lead(epoch) OVER w AS ne, lead(first_ts) OVER w AS nt, lead(f) OVER w AS nv,
            count(*) OVER q AS k, sum(n) OVER q AS qn, sum(power_import_sum) OVER q AS qpos,
-           row_number() OVER (PARTITION BY bucket ORDER BY last_ts DESC) AS latest,
+           -- epochs follow each other in time: a quarter's last row by epoch holds its last reading
+           lead(bucket) OVER w IS DISTINCT FROM bucket AS latest,
            extract(epoch FROM bucket + interval '15 minutes' - last_ts)::float8 AS to_end
       FROM x
     WINDOW w AS (ORDER BY bucket, epoch), q AS (PARTITION BY bucket)
@@ -273,7 +275,7 @@ WITH x AS (
              ELSE qpos / qn / 1000
            END AS kw
       FROM r
-     WHERE latest = 1 AND bucket >= $2 AND bucket < $3 AND qn > 0
+     WHERE latest AND bucket >= $2 AND bucket < $3 AND qn > 0
 )"""
 
 # Each local month's TOP_QUARTERS highest quarters (ties: the earlier), which is all the ledger needs.
