@@ -257,8 +257,11 @@ async def run(args: argparse.Namespace) -> int:
             procs.append(proc.start())
             return proc
 
-        uncached = start({})
+        # Uncached: no Redis and no realtime memo, so every answer comes from PostgreSQL.
+        uncached = start({"REALTIME_MEMO_S": "0"})
         cached = start({"REDIS_URL": redis_url})
+        # Realtime reading Redis on every request (memo off), for the requests/s comparison as well.
+        redis_only = start({"REDIS_URL": redis_url, "REALTIME_MEMO_S": "0"})
         bare_port = free_port()
         bare = ServiceProcess([sys.executable, __file__, "--bare", str(bare_port)], {}, bare_port)
         procs.append(bare.start())
@@ -277,8 +280,8 @@ async def run(args: argparse.Namespace) -> int:
         results: dict[tuple[str, str], float] = {}
         for name, path, params in cases:
             for mode, proc in (("uncached", uncached), ("cached", cached)):
-                if name == "realtime" and mode == "uncached":
-                    mode = "postgres"
+                if name == "realtime":
+                    mode = "postgres" if mode == "uncached" else "memo"
                 server, client = latencies(proc.base_url, path, params, args.n)
                 results[(name, mode)] = pct(server, 0.95)
                 print(
@@ -286,10 +289,21 @@ async def run(args: argparse.Namespace) -> int:
                     f"{pct(client, 0.5):9.2f}ms {pct(client, 0.95):9.2f}ms"
                 )
 
-        rt = await rps(cached.port, f"/v1/devices/{DEVICE}/realtime", AUTH, args.conns, args.seconds)
+        realtime_path = f"/v1/devices/{DEVICE}/realtime"
+        server, client = latencies(redis_only.base_url, realtime_path, {}, args.n)
+        print(
+            f"{'realtime':28} {'redis':9} {pct(server, 0.5):9.2f}ms {pct(server, 0.95):9.2f}ms "
+            f"{pct(client, 0.5):9.2f}ms {pct(client, 0.95):9.2f}ms   (memo off: Redis GET per request)"
+        )
+        rt = await rps(cached.port, realtime_path, AUTH, args.conns, args.seconds)
+        rt_redis = await rps(redis_only.port, realtime_path, AUTH, args.conns, args.seconds)
         base_rps = await rps(bare.port, "/constant", {}, args.conns, args.seconds)
         print(f"\nrealtime (Redis) {rt:8.0f} req/s   bare FastAPI constant {base_rps:8.0f} req/s")
         print(f"ratio realtime / bare: {rt / base_rps:.2f}")
+        ratio_redis = rt_redis / base_rps
+        print(
+            f"realtime, memo off (a Redis GET per request): {rt_redis:8.0f} req/s, {ratio_redis:.2f} × bare"
+        )
 
         load1, load5, _ = os.getloadavg()
         print(f"machine: {os.cpu_count()} cores, load average {load1:.1f} (1 min), {load5:.1f} (5 min)")
