@@ -3,7 +3,8 @@
 1. Backlog: a spool holding 7 days at 1 Hz (604,800 realistic three-phase readings, every field the
    simulator's meter gives) is drained by a real ``p1-edge run`` into a real ``p1-ingest serve`` on a
    fresh, migrated database. Reported: seconds from the edge's start to an empty spool, readings/s,
-   the edge's peak RSS (VmHWM). Goal: under 30 s.
+   the edge's peak RSS (VmHWM). Goal: under 30 s. The same backlog is also drained into a stub that
+   answers 200 at once: the edge's own ceiling, to tell the edge's cost from ingest's.
 2. Steady: ``p1-edge run`` polls ``p1-edge simulate`` at 1 Hz and uploads to the same ingest for
    ``--steady-s`` seconds. Reported: the edge's CPU seconds per hour (user + system, from /proc),
    % of one core and RSS. Goals: under 1 % of one core, under 50 MB RSS.
@@ -23,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,12 +196,46 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def drain(edge_bin: str, tmp: Path, ingest_url: str, n: int, batch: int) -> tuple[float, int, float]:
-    spool = tmp / "backlog.sqlite"
-    fill_s = fill_spool(spool, n)
-    size_mb = sum(p.stat().st_size for p in tmp.glob("backlog.sqlite*")) / 1e6
-    print(f"backlog: {n:,} readings spooled in {fill_s:.1f} s ({size_mb:.0f} MB on disk)", flush=True)
-    env = edge_env(spool, ingest_url, f"127.0.0.1:{free_port()}", DEVICE, TOKEN, UPLOAD_BATCH_MAX=str(batch))
+class NullIngest:
+    """Answers every POST with 200 at once, in a thread of its own: the edge's own ceiling."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> NullIngest:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        from p1_edge.httpserver import HttpServer, Request, Response
+
+        async def answer(request: Request) -> Response:
+            return Response(200, b'{"accepted":0,"duplicates":0}')
+
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        server = HttpServer(answer)
+        loop.run_until_complete(server.start())
+        self.port = server.port
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(server.close())
+        loop.close()
+
+
+def drain(
+    edge_bin: str, spool: Path, ingest_url: str, batch: int, device: str = DEVICE
+) -> tuple[float, int, float]:
+    env = edge_env(spool, ingest_url, f"127.0.0.1:{free_port()}", device, TOKEN, UPLOAD_BATCH_MAX=str(batch))
     t0 = time.perf_counter()
     edge = subprocess.Popen([edge_bin, "run"], env=env, stderr=subprocess.PIPE)
     peak, cpu = 0, 0.0
@@ -277,9 +313,17 @@ async def main() -> int:
         ).start()
         try:
             with tempfile.TemporaryDirectory(prefix="p1-bench-edge-") as tmp:
-                drain_s, drain_peak_kb, drain_cpu = drain(
-                    edge_bin, Path(tmp), ingest.base_url, args.readings, args.batch
-                )
+                spool, spare = Path(tmp) / "backlog.sqlite", Path(tmp) / "backlog-copy.sqlite"
+                fill_s = fill_spool(spool, args.readings)
+                size_mb = spool.stat().st_size / 1e6
+                print(f"backlog: {args.readings:,} readings spooled in {fill_s:.1f} s ({size_mb:.0f} MB)")
+                shutil.copyfile(spool, spare)  # the same backlog again, for the edge-only ceiling
+                with NullIngest() as null:
+                    null_s, null_peak_kb, null_cpu = drain(
+                        edge_bin, spare, f"http://127.0.0.1:{null.port}", args.batch
+                    )
+                print(f"edge alone (instant ingest): {null_s:.1f} s, CPU {null_cpu:.1f} s", flush=True)
+                drain_s, drain_peak_kb, drain_cpu = drain(edge_bin, spool, ingest.base_url, args.batch)
                 rate = args.readings / drain_s
                 print(
                     f"drained in {drain_s:.1f} s ({rate:,.0f}/s), edge peak RSS "
@@ -301,6 +345,13 @@ async def main() -> int:
         ("  readings/s", f"{rate:,.0f}", "> 20,160", 20_160 / rate),
         ("  edge peak RSS", f"{drain_peak_kb / 1024:.1f} MB", "(none)", 0.0),
         ("  edge CPU share", f"{drain_cpu:.1f} s of {drain_s:.1f} s", "(none)", 0.0),
+        (
+            "edge alone (200 at once)",
+            f"{null_s:.1f} s ({args.readings / null_s:,.0f}/s)",
+            "< 30 s",
+            null_s / 30,
+        ),
+        ("  its peak RSS", f"{null_peak_kb / 1024:.1f} MB", "(none)", 0.0),
         ("steady 1 Hz: CPU", f"{cpu_h:.1f} s/hour ({core:.2f} % of a core)", "< 1 %", core / 1),
         ("  edge RSS", f"{rss_kb / 1024:.1f} MB (peak {hwm_kb / 1024:.1f})", "< 50 MB", rss_kb / 1024 / 50),
     ]
