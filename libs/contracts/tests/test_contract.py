@@ -62,7 +62,8 @@ VALID = b'{"ts":"2026-11-29T14:12:34+01:00","power_w":5,"import_kwh":1.5,"export
 
 def test_a_reading_parses_from_json_and_ignores_unknown_fields() -> None:
     s = Sample.model_validate_json(VALID[:-1] + b',"from_a_newer_edge":1,"power_l2_w":null}')
-    assert s.power_w == 5.0 and s.power_l2_w is None
+    assert s.power_w == 5.0
+    assert s.power_l2_w is None
     assert s.ts.utcoffset() is not None
 
 

@@ -63,14 +63,16 @@ async def test_validation_error_is_problem_json_naming_the_field(client: httpx.A
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     body = r.json()
-    assert body["status"] == 422 and "n" in body["detail"]
+    assert body["status"] == 422
+    assert "n" in body["detail"]
     assert body["errors"][0]["loc"] == ["query", "n"]
 
 
 async def test_unexpected_error_is_a_bare_500_without_traceback(client: httpx.AsyncClient) -> None:
     r = await client.get("/boom")
     assert r.status_code == 500
-    assert "secret internals" not in r.text and "Traceback" not in r.text
+    assert "secret internals" not in r.text
+    assert "Traceback" not in r.text
     assert r.json()["title"] == "Internal Server Error"
 
 
@@ -84,9 +86,11 @@ async def test_database_outage_is_503_with_retry_after(client: httpx.AsyncClient
 
 async def test_unknown_route_and_method_are_problems(client: httpx.AsyncClient) -> None:
     r = await client.get("/nope")
-    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
     r = await client.post("/healthz")
-    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET"
 
 
 async def test_readyz_reflects_probes() -> None:
@@ -102,14 +106,16 @@ async def test_metrics_are_labelled_by_route_template(client: httpx.AsyncClient)
         await client.get(f"/items/{i}")
     await client.get("/nope/at/all")
     text = (await client.get("/metrics")).text
-    assert 'p1_http_requests_total{method="GET",route="/items/{item_id}",service="t",status="200"} 3.0' in text
+    series = 'p1_http_requests_total{method="GET",route="/items/{item_id}",service="t",status="200"}'
+    assert f"{series} 3.0" in text
     assert 'route="<unmatched>"' in text
     assert "/items/1" not in text
 
 
 async def test_openapi_json_serves_only_the_tag(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
-    assert "/v1/samples" in spec["paths"] and "/healthz" in spec["paths"]
+    assert "/v1/samples" in spec["paths"]
+    assert "/healthz" in spec["paths"]
     assert not any(p.startswith("/v1/devices") for p in spec["paths"])
 
 
