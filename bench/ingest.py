@@ -198,7 +198,8 @@ def summarize_metrics(text: str) -> str:
     except (KeyError, ZeroDivisionError):
         return "server-side means: n/a"
     return (
-        f"server-side means per batch (one worker): request {req * 1000:.0f} ms, DB write {db * 1000:.0f} ms"
+        f"server-side means per batch (one worker): request {req * 1000:.0f} ms, DB write {db * 1000:.0f} ms;"
+        f" Redis errors {values.get('redis_errors', 0):.0f}"
     )
 
 
@@ -206,7 +207,7 @@ async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--readings", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=1_000)
-    ap.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_INGEST_WORKERS", "2")))
+    ap.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_INGEST_WORKERS", "1")))
     ap.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"))
     ap.add_argument("--hold", action="store_true", help="wait for enter before the HTTP run (py-spy)")
     opts = ap.parse_args()

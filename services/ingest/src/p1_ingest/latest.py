@@ -7,7 +7,7 @@ error for the request (/work/notes/shared-contract.md).
 from datetime import UTC, datetime
 from typing import Final
 
-import orjson
+import msgspec
 from redis.asyncio import Redis
 
 from p1_contracts.models import Sample
@@ -48,7 +48,7 @@ def latest_json(device_id: str, sample: Sample) -> tuple[bytes, str]:
         doc[name] = value.isoformat() if isinstance(value, datetime) else value
     ts = utc_text(sample.ts)
     doc["ts"] = ts
-    return orjson.dumps(doc), ts
+    return msgspec.json.encode(doc), ts
 
 
 class LatestWriter:

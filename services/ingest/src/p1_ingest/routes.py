@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import asyncpg
-import orjson
+import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -125,7 +125,7 @@ class Ingestor:
             # caches are invalidated (gen bump) by the time the edge hears 200.
             await self.latest.publish(batch.device_id, result.newest, result.accepted)
         return Response(
-            orjson.dumps({"accepted": result.accepted, "duplicates": result.duplicates}),
+            msgspec.json.encode({"accepted": result.accepted, "duplicates": result.duplicates}),
             media_type="application/json",
         )
 
@@ -136,11 +136,13 @@ class Ingestor:
 def _count_readings(body: bytes) -> int:
     """How many readings a refused body holds, for the rejected-readings metric (0 when unknown)."""
     try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        return len(msgspec.json.decode(body, type=_Readings).samples)
+    except (msgspec.DecodeError, msgspec.ValidationError):
         return 0
-    samples = obj.get("samples") if isinstance(obj, dict) else None
-    return len(samples) if isinstance(samples, list) else 0
+
+
+class _Readings(msgspec.Struct):
+    samples: list[msgspec.Raw] = msgspec.field(default_factory=list)
 
 
 def ingest_router() -> APIRouter:

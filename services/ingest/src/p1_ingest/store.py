@@ -150,9 +150,8 @@ _JSON_SOURCE: Final = f"""
            {", ".join("r." + f.name for f in VALUE_FIELDS)}
     FROM ROWS FROM (json_to_recordset($16::json) AS ({_RECORD})) WITH ORDINALITY AS r({_NAMES}, ordinality)"""
 _STAGE_SOURCE: Final = f"""
-    -- The session's staging table, filled by binary COPY; in body order so that of readings with the
-    -- same ts the first is inserted.
-    SELECT $1, ts, epoch, {_VALUE_COLS} FROM p1_stage ORDER BY ord"""
+    -- The session's staging table, filled by binary COPY.
+    SELECT $1, ts, epoch, {_VALUE_COLS} FROM p1_stage"""
 STAGE_DDL: Final = (
     "CREATE TEMP TABLE IF NOT EXISTS p1_stage (ord int NOT NULL, epoch int NOT NULL, "
     + ", ".join(f"{f.name} {f.pg_type}" for f in FIELDS)
@@ -231,6 +230,9 @@ SELECT (SELECT count(*) FROM ins)::int AS accepted,
 
 INSERT_SQL: Final = _insert_sql(_JSON_SOURCE)
 INSERT_STAGED_SQL: Final = _insert_sql(_STAGE_SOURCE)
+# With repeated ts in the body, in body order so that the first of them is the one inserted; without,
+# the order does not matter and the sort is saved.
+INSERT_STAGED_ORDERED_SQL: Final = _insert_sql(_STAGE_SOURCE + " ORDER BY ord")
 
 
 async def prepare_connection(conn: "asyncpg.Connection[asyncpg.Record]") -> None:
@@ -312,7 +314,8 @@ async def write_columns(
         if staged:
             data = encode(batch, plan.epochs, plan.single)
             await conn.copy_to_table("p1_stage", source=_once(data), columns=STAGE_COLUMNS, format="binary")
-            row = await conn.fetchrow(INSERT_STAGED_SQL, *device_args)
+            sql = INSERT_STAGED_ORDERED_SQL if batch.repeated else INSERT_STAGED_SQL
+            row = await conn.fetchrow(sql, *device_args)
         else:
             row = await conn.fetchrow(INSERT_SQL, *device_args, batch.samples_json, plan.epochs, plan.single)
         assert row is not None
