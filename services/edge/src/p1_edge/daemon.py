@@ -125,7 +125,8 @@ class Edge:
                 {poll_task, upload_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
             )
             for task in (poll_task, upload_task):
-                if task in done:
+                # A task may end in the same tick as a stop request, because of it: not a failure.
+                if task in done and (task.exception() is not None or not self.stopping.is_set()):
                     exit_code = 1
                     log.critical(
                         "the %s task ended unexpectedly: stopping the edge (readings stay spooled)",
