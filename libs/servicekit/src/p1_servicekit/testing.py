@@ -175,7 +175,8 @@ class PgCluster:
         if found is None:
             raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql")
         self.bindir = found
-        self.dir = Path(tempfile.mkdtemp(prefix="p1-pg-", dir="/tmp"))
+        # A short path on purpose: the server's Unix socket path must fit in 107 bytes.
+        self.dir = Path(tempfile.mkdtemp(prefix="p1-pg-", dir="/tmp"))  # nosec B108
         self.data = self.dir / "data"
         self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
