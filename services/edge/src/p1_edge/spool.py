@@ -165,11 +165,12 @@ class Spool:
         (count,) = self._db.execute("SELECT COUNT(*) FROM readings").fetchone()
         self._depth = int(count)
 
-    def peek(self, limit: int) -> Batch | None:
-        """The oldest ``limit`` readings that share one origin, as a ready request body."""
+    def peek(self, limit: int, after_id: int = 0) -> Batch | None:
+        """The oldest ``limit`` readings after ``after_id`` that share one origin, as a request body."""
         with self._lock:
             rows: list[tuple[int, int, str]] = self._db.execute(
-                "SELECT id, origin, body FROM readings ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, origin, body FROM readings WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
             ).fetchall()
             if not rows:
                 return None

@@ -29,6 +29,11 @@ _COMPRESS_IN_THREAD_BYTES = 256 * 1024
 _DETAIL_MAX = 500
 
 
+def compress(payload: bytes) -> bytes:
+    """gzip level 5: most of level 9's ratio on this JSON at a fraction of the CPU."""
+    return gzip.compress(payload, 5)
+
+
 class Verdict(Enum):
     STORED = "ok"
     TOO_LARGE = "too_large"
@@ -105,9 +110,13 @@ class Uplink:
 
     async def post(self, payload: bytes) -> UploadResult:
         if len(payload) > _COMPRESS_IN_THREAD_BYTES:
-            body = await asyncio.to_thread(gzip.compress, payload, 5)
+            body = await asyncio.to_thread(compress, payload)
         else:
-            body = gzip.compress(payload, 5)
+            body = compress(payload)
+        return await self.post_compressed(body)
+
+    async def post_compressed(self, body: bytes) -> UploadResult:
+        """Posts a body that :func:`compress` made (e.g. ahead of time, in a worker thread)."""
         try:
             response = await self._http.post(self._url, content=body, headers=self._headers)
         except httpx.TimeoutException as exc:

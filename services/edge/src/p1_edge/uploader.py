@@ -12,8 +12,10 @@ server's ``Retry-After``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from dataclasses import dataclass
 
 from tenacity import (
     AsyncRetrying,
@@ -26,11 +28,17 @@ from tenacity.wait import wait_base
 from p1_edge.aio import sleep_unless, wait_any
 from p1_edge.metrics import EdgeMetrics
 from p1_edge.spool import Batch, Spool
-from p1_edge.uplink import TransientUploadError, Uplink, UploadResult, Verdict
+from p1_edge.uplink import TransientUploadError, Uplink, UploadResult, Verdict, compress
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_MAX_S = 900.0  # a server asking for more than 15 minutes is ignored beyond that
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    batch: Batch
+    body: bytes  # gzip of batch.payload
 
 
 class _Stopped(Exception):
@@ -78,22 +86,39 @@ class Uploader:
         self._spooled = spooled
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            size = min(self._size_limit, self._probe)
-            self._spooled.clear()
-            batch = await asyncio.to_thread(self._spool.peek, size)
-            if batch is None:
-                await self._wait_for_readings()
-                continue
-            try:
-                result = await self._send(batch)
-            except _Stopped:
-                return
-            except TransientUploadError:  # only when stopping cut the retries short
-                return
-            await self._handle(batch, size, result)
+        # While a full batch is on the wire, the next one is read and compressed in the worker
+        # thread: a backlog then drains at the pace of ingest, not of ingest plus the edge.
+        ahead: asyncio.Task[_Prepared | None] | None = None
+        try:
+            while not self._stopping.is_set():
+                size = min(self._size_limit, self._probe)
+                self._spooled.clear()
+                if ahead is not None:
+                    prepared, ahead = await ahead, None
+                else:
+                    prepared = await asyncio.to_thread(self._prepare, size, 0)
+                if prepared is None:
+                    await self._wait_for_readings()
+                    continue
+                batch = prepared.batch
+                if batch.count == size:
+                    ahead = asyncio.ensure_future(asyncio.to_thread(self._prepare, size, batch.last_id))
+                try:
+                    result = await self._send(prepared)
+                except (_Stopped, TransientUploadError):
+                    return  # TransientUploadError only escapes when a stop cut the retries short
+                await self._handle(batch, size, result)
+                if result.verdict is not Verdict.STORED or min(self._size_limit, self._probe) != size:
+                    await _discard(ahead)  # read with the old size or before a quarantine
+                    ahead = None
+        finally:
+            await _discard(ahead)
 
-    async def _send(self, batch: Batch) -> UploadResult:
+    def _prepare(self, size: int, after_id: int) -> _Prepared | None:
+        batch = self._spool.peek(size, after_id)
+        return None if batch is None else _Prepared(batch, compress(batch.payload))
+
+    async def _send(self, prepared: _Prepared) -> UploadResult:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientUploadError),
             wait=WaitRetryAfter(wait_exponential_jitter(initial=1, max=self._backoff_max, jitter=1)),
@@ -107,7 +132,7 @@ class Uploader:
                 if attempt.retry_state.attempt_number > 1 and self._stopping.is_set():
                     raise _Stopped
                 try:
-                    return await self._uplink.post(batch.payload)
+                    return await self._uplink.post_compressed(prepared.body)
                 except TransientUploadError:
                     self._metrics.upload_batches.labels("error").inc()
                     raise
@@ -165,3 +190,11 @@ class Uploader:
 
     async def _sleep(self, seconds: float) -> None:
         await sleep_unless(self._stopping, seconds)
+
+
+async def _discard(task: asyncio.Task[_Prepared | None] | None) -> None:
+    """Drops a batch read ahead; the thread finishes its read, nothing else happens."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
