@@ -24,6 +24,8 @@ import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
@@ -189,6 +191,72 @@ async def compare_rps(
     return {name: sorted(v)[len(v) // 2] for name, v in runs.items()}
 
 
+async def asgi_latencies(app: Any, path: str, params: dict[str, str], n: int) -> list[float]:
+    """Milliseconds per request calling the ASGI app directly: the application's own time, without
+    HTTP parsing, sockets or a client competing for the cores."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": urlencode(params).encode(),
+        "root_path": "",
+        "headers": [(b"authorization", f"Bearer {TOKEN}".encode()), (b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    status: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    out = []
+    for k in range(n + 1):
+        t0 = time.perf_counter()
+        await app(scope, receive, send)
+        if k:  # the first call warms up (and, with Redis, fills the cache)
+            out.append((time.perf_counter() - t0) * 1000)
+    if set(status) != {200}:
+        raise RuntimeError(f"{path}: statuses {sorted(set(status))}")
+    return out
+
+
+async def in_process(url: str, redis_url: str, cases: list[tuple[str, str, dict[str, str]]], n: int) -> None:
+    from fastapi import FastAPI, Response
+
+    from p1_query.app import create_app
+    from p1_query.settings import QuerySettings
+
+    base = {"database_url": url, "read_tokens": f"{TOKEN}:*", "log_level": "WARNING"}
+    uncached = create_app(QuerySettings(**base, realtime_memo_s=0))  # type: ignore[arg-type]
+    cached = create_app(QuerySettings(**base, redis_url=redis_url))  # type: ignore[arg-type]
+    bare = FastAPI()
+    body = b'{"device_id":"bench-1","power_w":412.0}'
+
+    @bare.get("/constant")
+    async def constant() -> Response:
+        return Response(body, media_type="application/json")
+
+    print(f"\nin-process (ASGI called directly, no HTTP), {n} requests each:")
+    async with uncached.router.lifespan_context(uncached), cached.router.lifespan_context(cached):
+        for name, path, params in cases:
+            for mode, app in (("uncached", uncached), ("cached", cached)):
+                if name == "realtime":
+                    mode = "postgres" if mode == "uncached" else "memo"
+                ms = await asgi_latencies(app, path, params, n)
+                print(f"{name:28} {mode:9} p50 {pct(ms, 0.5):8.2f}ms  p95 {pct(ms, 0.95):8.2f}ms")
+        ms = await asgi_latencies(bare, "/constant", {}, n)
+        print(f"{'bare FastAPI constant':28} {'':9} p50 {pct(ms, 0.5):8.2f}ms  p95 {pct(ms, 0.95):8.2f}ms")
+
+
 def bare_app() -> None:
     """The baseline: FastAPI returning a constant, under the same uvicorn settings as the services."""
     import uvicorn
@@ -324,6 +392,8 @@ async def run(args: argparse.Namespace) -> int:
         print(
             f"realtime, memo off (a Redis GET per request): {rt_redis:8.0f} req/s, {ratio_redis:.2f} × bare"
         )
+
+        await in_process(url, redis_url, cases, args.n)
 
         load1, load5, _ = os.getloadavg()
         print(f"machine: {os.cpu_count()} cores, load average {load1:.1f} (1 min), {load5:.1f} (5 min)")
