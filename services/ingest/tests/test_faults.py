@@ -117,7 +117,9 @@ def test_redis_down_or_hanging_never_fails_or_delays_ingest(
             elapsed = time.monotonic() - began
             assert r.status_code == 200, r.text
             assert r.json()["accepted"] >= 1
-            assert elapsed < 1.5, f"ingest took {elapsed:.2f}s with Redis {redis}"
+            # REDIS_TIMEOUT_S is 0.2 s; the bound leaves room for a loaded CI machine, and a hung Redis
+            # without the guard would block for far longer.
+            assert elapsed < 3.0, f"ingest took {elapsed:.2f}s with Redis {redis}"
         text = httpx.get(proc.base_url + "/metrics").text
         assert metric(text, 'p1_redis_errors_total{service="ingest"}') >= 3
         assert metric(text, 'p1_redis_up{service="ingest"}') == 0
