@@ -354,3 +354,22 @@ async def test_binary_copy_stores_what_the_json_route_stores(database_url: str, 
         assert len(rows[0]) == 20
     finally:
         await conn.close()
+
+
+async def test_every_contract_field_has_its_column(database_url: str) -> None:
+    """The parser and the staging table follow the contract's field table; the schema must too (a field
+    added to openapi.yaml needs a migration)."""
+    from p1_ingest.fields import FIELDS
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        columns = {
+            r["column_name"]
+            for r in await conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'samples'"
+            )
+        }
+    finally:
+        await conn.close()
+    assert {f.name for f in FIELDS} <= columns
+    assert {"device_id", "ts", "epoch"} <= columns
