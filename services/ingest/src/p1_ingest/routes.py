@@ -31,6 +31,7 @@ from .body import check_content_headers, inflate, read_body
 from .latest import LatestWriter
 from .metrics import IngestMetrics
 from .parse import parse_batch
+from .ratelimit import RateLimiter
 from .settings import IngestSettings
 from .store import write_columns
 
@@ -70,6 +71,7 @@ class Ingestor:
         self.latest = latest
         self.metrics = metrics
         self._inflight: Tally[str] = Tally()
+        self._rate = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
 
     @contextmanager
     def _slot(self, device_id: str) -> Iterator[None]:
@@ -91,6 +93,10 @@ class Ingestor:
             scope = self.tokens.scope_of(token) if token is not None else None
             if scope is None:
                 raise Unauthorized()
+            # Before the body is read: a flooding client costs us as little as possible.
+            wait_s = self._rate.take(",".join(sorted(scope)))
+            if wait_s:
+                raise TooManyRequests(wait_s, "Rate limit of this token exceeded; retry later.")
             gzipped = check_content_headers(request)
             body = await read_body(request, self.settings.max_body_bytes)
             if gzipped:
