@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from p1_query.buckets import boundaries, parse_instant, parse_tz, source_for
+from p1_query.buckets import boundaries, outer_bounds, parse_instant, parse_tz, source_for
 from p1_query.capacity import quarter_demands
 from p1_query.energy import curves, energies, interval_energy
 from p1_query.store import QuarterRow
@@ -70,6 +70,21 @@ def test_bad_ranges_say_what_to_change(args: tuple[datetime, datetime, str], fie
     with pytest.raises(Unprocessable) as err:
         boundaries(*args, BRU)
     assert err.value.errors[0].loc == ("query", field)
+
+
+@pytest.mark.parametrize("bucket", ["1m", "15m", "1h", "1d", "1mo"])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (utc(2026, 3, 28, 22, 7), utc(2026, 3, 29, 5, 31)),  # spring change inside
+        (utc(2026, 10, 24, 22), utc(2026, 10, 25, 23)),  # exactly one autumn day
+        (utc(2026, 12, 31, 23), utc(2027, 1, 1, 0, 15)),  # a local new year
+    ],
+)
+def test_outer_bounds_are_the_first_and_last_boundary(bucket: str, start: datetime, end: datetime) -> None:
+    for tz in (BRU, ZoneInfo("Asia/Kolkata"), ZoneInfo("UTC")):
+        b = boundaries(start, end, bucket, tz)
+        assert outer_bounds(start, end, bucket, tz) == (b[0], b[-1])
 
 
 def test_exactly_10000_points_is_allowed() -> None:

@@ -22,7 +22,9 @@ from .buckets import (
     DEFAULT_TZ,
     boundaries,
     check_range,
+    check_size,
     month_bounds,
+    outer_bounds,
     parse_bucket,
     parse_instant,
     parse_tz,
@@ -170,9 +172,12 @@ def query_router() -> APIRouter:
         b = cast(Literal["1m", "15m", "1h", "1d", "1mo"], parse_bucket(bucket))
         zone = parse_tz(tz)
         s, e = parse_instant(start, "start"), parse_instant(end, "end")
-        bounds = boundaries(s, e, b, zone)
+        check_size(s, e, b)
+        # A cache hit needs only the outer boundaries (the key); all of them only to compute.
+        first, last = outer_bounds(s, e, b, zone)
 
         async def compute() -> bytes:
+            bounds = boundaries(s, e, b, zone)
             async with st.acquire() as conn, st.db.time("series"):
                 groups = await fetch_groups(conn, device_id, source_for(b, bounds), bounds)
                 if not groups and not await device_exists(conn, device_id):
@@ -191,8 +196,8 @@ def query_router() -> APIRouter:
             st,
             device_id=device_id,
             kind="series",
-            params=f"{bounds[0].isoformat()}|{bounds[-1].isoformat()}|{b}|{tz}",
-            touches_now=bounds[-1] > datetime.now(UTC),
+            params=f"{first.isoformat()}|{last.isoformat()}|{b}|{tz}",
+            touches_now=last > datetime.now(UTC),
             if_none_match=if_none_match,
             started=started,
             compute=compute,
