@@ -5,6 +5,7 @@ ServiceError
 ├── Unauthorized          401  no or unknown bearer token
 ├── Forbidden             403  token of another device
 ├── NotFound              404  unknown device, or one outside the token's scope
+├── RequestTimeout        408  the body did not arrive in time
 ├── PayloadTooLarge       413
 ├── UnsupportedMediaType  415
 ├── Unprocessable         422  invalid input; ``errors`` names each field
@@ -57,6 +58,14 @@ class Forbidden(ServiceError):
 class NotFound(ServiceError):
     status = 404
     title = "Not Found"
+
+
+class RequestTimeout(ServiceError):
+    status = 408
+    title = "Request Timeout"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, {"Connection": "close"})
 
 
 class PayloadTooLarge(ServiceError):

@@ -2,6 +2,8 @@
 
 import uvicorn
 
+from .http_protocol import BoundedHttpToolsProtocol
+
 
 def serve(
     factory: str,
@@ -21,7 +23,7 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
         log_config=None,
         log_level=log_level.lower(),
         access_log=False,

@@ -7,7 +7,7 @@ from typing import Final
 
 from starlette.requests import Request
 
-from p1_servicekit.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from p1_servicekit.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 # Inflating in a worker thread keeps the event loop free; below this size it is not worth a thread hop.
 _THREAD_FROM: Final = 64 * 1024
@@ -24,15 +24,20 @@ def check_content_headers(request: Request) -> bool:
     return encoding == "gzip"
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
     chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    try:
+        # A client that trickles its body would otherwise hold this request (and a slot) forever.
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                chunks += chunk
+                if len(chunks) > limit:
+                    raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    except TimeoutError:
+        raise RequestTimeout(f"The body did not arrive within {timeout_s:g} s.") from None
     return bytes(chunks)
 
 

@@ -18,6 +18,7 @@ from p1_servicekit.errors import (
     BadRequest,
     Forbidden,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceError,
     TooManyRequests,
     Unauthorized,
@@ -41,6 +42,7 @@ _REASON: Final[dict[type[ServiceError], str]] = {
     Unauthorized: "unauthorized",
     Forbidden: "forbidden",
     PayloadTooLarge: "too_large",
+    RequestTimeout: "timeout",
     UnsupportedMediaType: "unsupported_media_type",
     BadRequest: "bad_request",
     Unprocessable: "invalid",
@@ -50,7 +52,7 @@ _DB_FAILURES: Final[tuple[type[Exception], ...]] = (*DB_UNAVAILABLE, asyncpg.Pos
 # The statuses POST /v1/samples may answer, as documented in openapi.yaml (checked by the
 # route-vs-spec test); the bodies are the shared problem+json ones.
 _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    s: {"description": "see openapi.yaml"} for s in (400, 401, 403, 413, 415, 422, 429, 503)
+    s: {"description": "see openapi.yaml"} for s in (400, 401, 403, 408, 413, 415, 422, 429, 503)
 }
 
 
@@ -98,7 +100,7 @@ class Ingestor:
             if wait_s:
                 raise TooManyRequests(wait_s, "Rate limit of this token exceeded; retry later.")
             gzipped = check_content_headers(request)
-            body = await read_body(request, self.settings.max_body_bytes)
+            body = await read_body(request, self.settings.max_body_bytes, self.settings.body_timeout_s)
             if gzipped:
                 body = await inflate(body, self.settings.max_decompressed_bytes)
             now = datetime.now(UTC)

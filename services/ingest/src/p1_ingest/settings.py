@@ -16,6 +16,8 @@ class IngestSettings(ServiceSettings):
     # Batches of one device that may be in flight at once in one process; more get 429. An edge sends
     # one at a time, so this only stops a misbehaving client from occupying the connection pool.
     max_inflight_per_device: int = Field(default=4, ge=1)
+    # The whole body must arrive within this (slow or stalled clients get 408).
+    body_timeout_s: float = Field(default=30.0, gt=0)
     # Requests per second per token, with bursts; more get 429 with Retry-After (per process).
     rate_limit_per_s: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=100, ge=1)
