@@ -151,10 +151,10 @@ def depth(path: Path) -> int:
     return int(count)
 
 
-def spool_depth(metrics_url: str) -> int | None:
+def spool_depth(http: httpx.Client, metrics_url: str) -> int | None:
     """``p1_edge_spool_depth`` from the edge's /metrics; None until it answers."""
     try:
-        text = httpx.get(metrics_url, timeout=2).text
+        text = http.get(metrics_url, timeout=2).text
     except httpx.HTTPError:
         return None
     for line in text.splitlines():
@@ -261,11 +261,14 @@ def drain(
         deadline = time.monotonic() + 600
         # The edge's own depth gauge (an in-memory count), not COUNT(*) on the file: scanning a
         # 400 MB table every 50 ms would steal a core from the edge and ingest being measured.
-        while spool_depth(metrics) != 0:
-            assert edge.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "backlog not drained in 600 s"
-            peak = max(peak, proc_status(edge.pid, "VmHWM"))
-            time.sleep(0.05)
+        # One client for the whole watch: httpx.get() would build a client (and load the CA
+        # bundle) per call, stealing CPU and the GIL from the stub ingest in this process.
+        with httpx.Client() as http:
+            while spool_depth(http, metrics) != 0:
+                assert edge.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "backlog not drained in 600 s"
+                peak = max(peak, proc_status(edge.pid, "VmHWM"))
+                time.sleep(0.05)
         seconds = time.perf_counter() - t0
         peak = max(peak, proc_status(edge.pid, "VmHWM"))
         cpu = cpu_seconds(edge.pid)
