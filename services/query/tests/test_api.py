@@ -76,6 +76,13 @@ def test_a_device_outside_the_scope_is_404_exactly_as_an_unknown_one(api: Servic
     assert get(api, "/v1/devices/q-cap/capacity", headers=cap_only, month="2026-02").status_code == 200
 
 
+def test_malformed_device_id_is_422_naming_the_path_parameter(api: ServiceProcess) -> None:
+    for path in ("/v1/devices/-bad/realtime", "/v1/devices/-bad/capacity?month=2026-02"):
+        r = get(api, path)
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["loc"] == ["path", "device_id"]
+
+
 def test_device_list_shows_only_the_scope(api: ServiceProcess) -> None:
     hashed = get(api, "/v1/devices", headers={"Authorization": f"Bearer {HASHED_TOKEN}"}).json()
     assert [d["device_id"] for d in hashed] == ["q-dst", "q-swap"]

@@ -14,7 +14,7 @@ from p1_servicekit.tokens import parse_read_tokens
 
 from .cache import ResponseCache
 from .realtime import LatestReadings
-from .routes import QueryState, query_router
+from .routes import QueryState, add_query_routes
 from .settings import QuerySettings
 from .store import DbTimer
 
@@ -64,7 +64,7 @@ def create_app(settings: QuerySettings) -> FastAPI:
         retry_after_s=settings.retry_after_s,
     )
     app.state.settings = settings
-    app.include_router(query_router())
+    add_query_routes(app)
     return app
 
 

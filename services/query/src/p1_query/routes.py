@@ -1,5 +1,6 @@
 """The query operations of openapi.yaml (tag ``query``). Handlers validate, then delegate."""
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -8,11 +9,12 @@ from typing import Annotated, Any, Final, Literal, cast
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import TypeAdapter
 
 from p1_contracts.models import Device, Meter, Series
+from p1_servicekit.errors import FieldError, Unprocessable
 from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.tokens import TokenTable
 
@@ -71,6 +73,21 @@ def _caller(request: Request) -> tuple[QueryState, Reader]:
     return st, authenticate(st.tokens, request.headers.get("authorization"))
 
 
+_DEVICE_ID_RE: Final = re.compile(DEVICE_ID_PATTERN)
+
+
+def _device_id(value: str) -> str:
+    if not _DEVICE_ID_RE.match(value):
+        raise Unprocessable(
+            [
+                FieldError(
+                    ("path", "device_id"), f"String should match pattern '{DEVICE_ID_PATTERN}'", "pattern"
+                )
+            ]
+        )
+    return value
+
+
 DeviceId = Annotated[str, Path(pattern=DEVICE_ID_PATTERN, min_length=1, max_length=64)]
 Tz = Annotated[str, Query(min_length=1, max_length=64)]
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", max_length=256)]
@@ -117,8 +134,9 @@ async def _cached_answer(
     return Response(entry.body, media_type=JSON, headers=headers)
 
 
-def query_router() -> APIRouter:
-    router = APIRouter()
+def add_query_routes(router: FastAPI) -> None:
+    """Registers the operations on the app itself: an included APIRouter becomes a branch that
+    FastAPI matches a second time on every request (measured: a sixth of a realtime answer)."""
 
     @router.get("/v1/devices", responses={k: v for k, v in _ERRORS.items() if k in (401, 503)})
     async def devices(request: Request) -> Response:
@@ -143,9 +161,12 @@ def query_router() -> APIRouter:
         return Response(_DEVICES.dump_json(out), media_type=JSON)
 
     @router.get("/v1/devices/{device_id}/realtime", responses=_ERRORS)
-    async def realtime(request: Request, device_id: DeviceId) -> Response:
+    async def realtime(request: Request) -> Response:
+        # The hottest route: the path parameter is checked here rather than declared, which spares
+        # FastAPI's parameter machinery (a fifth of the answer's time in-process).
         started = time.perf_counter()
         st, reader = _caller(request)
+        device_id = _device_id(request.path_params["device_id"])
         require_device(reader, device_id)
         latest = await st.latest.get(device_id)
         if latest is None:
@@ -282,5 +303,3 @@ def query_router() -> APIRouter:
             media_type=MEDIA_TYPES[fmt],
             headers={"Content-Disposition": f'attachment; filename="{filename(device_id, b, s, e, fmt)}"'},
         )
-
-    return router
