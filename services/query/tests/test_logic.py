@@ -149,3 +149,18 @@ def test_quarter_demand_prefers_meter_average_then_counter_then_mean_power() -> 
         ("counter", 2.0),
         ("mean_power", 1.5),
     ]
+
+
+def test_local_answers_are_bounded_and_expire() -> None:
+    from p1_query.cache import Cached, _LocalAnswers
+
+    local = _LocalAnswers(max_bytes=800)
+    for k in range(9):  # 9 × 100 bytes > 800: the least recently used goes first
+        local.put(f"k{k}", Cached('"e"', b"x" * 100), expires=10.0)
+        if k == 4:
+            assert local.get("k0", 1.0) is not None  # k0 is now recent; k1 is the oldest
+    assert local.get("k1", 1.0) is None
+    assert local.get("k0", 1.0) is not None
+    assert local.get("k8", 10.0) is None  # expired
+    local.put("huge", Cached('"e"', b"x" * 101), expires=10.0)  # more than an eighth: not kept
+    assert local.get("huge", 1.0) is None

@@ -117,7 +117,7 @@ async def _cached_answer(
     compute: Callable[[], Awaitable[bytes]],
 ) -> Response:
     """The answer from the cache, or computed and stored; 304 when the client's ETag still holds."""
-    found = await st.cache.lookup(device_id, kind, params)
+    found = await st.cache.lookup(device_id, kind, params, touches_now)
     entry = found.hit
     if entry is None:
         body = await compute()
