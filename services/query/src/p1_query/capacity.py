@@ -1,4 +1,4 @@
-"""The Flemish capacity tariff ledger (DESIGN §7; docs/capacity.md has every rule with an example).
+"""The Flemish capacity tariff ledger (DESIGN §7; the README has every rule with a worked example).
 
 Quarter-hour demand (kW) = the offtake energy of a fixed clock quarter × 4, taken, in order of preference,
 from (1) the meter's own running quarter average ``avg_power_15m_w`` at the end of the quarter, (2) the
