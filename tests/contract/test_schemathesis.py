@@ -133,6 +133,9 @@ def _steer_query(case: schemathesis.Case) -> None:
     start, end = query.get("start"), query.get("end")
     if _parses_as_aware_datetime(start) and _parses_as_aware_datetime(end):
         begin = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        if not 1971 <= begin.year <= 2998:  # the documented span is 1970–2999 (UTC)
+            begin = begin.replace(year=2026, month=1, day=min(begin.day, 28))
+        query["start"] = begin.isoformat()
         query["end"] = (begin + timedelta(hours=6)).isoformat()
 
 

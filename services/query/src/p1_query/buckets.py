@@ -20,6 +20,10 @@ MAX_POINTS: Final = 10_000
 DEFAULT_TZ: Final = "Europe/Brussels"
 
 _SPACED_OFFSET: Final = re.compile(r" (\d\d:?\d\d)$")
+# Instants outside this span cannot be meter readings, and near year 1 or 9999 the local bucket
+# boundaries would not even be representable: refuse them with a clear 422.
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(3000, 1, 1, tzinfo=UTC)
 _QUARTER: Final = timedelta(minutes=15)
 _FIXED: Final = {"1m": timedelta(minutes=1), "15m": _QUARTER, "1h": timedelta(hours=1)}
 
@@ -66,7 +70,15 @@ def parse_instant(value: str, name: str) -> datetime:
                 )
             ]
         )
-    return parsed.astimezone(UTC)
+    try:
+        instant = parsed.astimezone(UTC)
+    except OverflowError:
+        instant = None
+    if instant is None or not EARLIEST <= instant < LATEST:
+        raise Unprocessable(
+            [FieldError(("query", name), "must be between 1970-01-01 and 2999-12-31 (UTC)", "range")]
+        )
+    return instant
 
 
 def check_range(start: datetime, end: datetime) -> None:
