@@ -2,20 +2,14 @@
 mid-run (a throwaway cluster of this test's own), and a graceful shutdown with a request in flight."""
 
 import asyncio
-import contextlib
 import json
-import os
-import shutil
 import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -23,9 +17,15 @@ import httpx
 import pytest
 
 from p1_ingest.migrate import migrate
-from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port, wait_until
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+from p1_servicekit.testing import (
+    CLEAN_EXITS,
+    PgCluster,
+    ServiceProcess,
+    console_script,
+    free_port,
+    pg_bindir,
+    wait_until,
+)
 
 
 def batch(device: str, n: int, start: datetime) -> bytes:
@@ -132,53 +132,19 @@ def test_redis_down_or_hanging_never_fails_or_delays_ingest(
 # --- PostgreSQL stopped and started again ----------------------------------------------------------
 
 
-class Cluster:
-    """A throwaway PostgreSQL cluster on a free port (as the postgres user when we are root)."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="p1-pg-", dir="/tmp"))
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-
-    def _run(self, *argv: str, timeout: float = 60) -> None:
-        cmd = [str(PG_BIN / argv[0]), *argv[1:]]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
-
-    def init(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
-
-    def start(self) -> None:
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def remove(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
-            self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL 15 server binaries not installed")
-    c = Cluster()
+def cluster() -> Iterator[PgCluster]:
+    if pg_bindir() is None:
+        pytest.skip("PostgreSQL server binaries not installed")
+    c = PgCluster()
     try:
-        c.init()
-        c.start()
+        c.init().start()
         yield c
     finally:
         c.remove()
 
 
-async def test_postgres_stopped_then_started_again(cluster: Cluster) -> None:
+async def test_postgres_stopped_then_started_again(cluster: PgCluster) -> None:
     await migrate(cluster.url)
     dev = f"pg-{uuid.uuid4().hex[:6]}"
     proc = serve(
