@@ -111,7 +111,8 @@ def edge_only_venv() -> str:
     """
     root = Path(__file__).resolve().parent.parent
     venv = root / ".bench" / "edge-venv"
-    uv = shutil.which("uv")
+    # where `make setup` puts it when it is not on PATH (pip install --user)
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path.home() / ".local" / "bin"))
     if uv is None:
         print("uv not found: measuring the edge in the workspace venv (RSS overstated)")
         return console_script("p1-edge")
