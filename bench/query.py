@@ -2,8 +2,8 @@
 
 History: raw 1 s readings for the last ``--raw-days`` days (30) written through the ingest storage path
 (``p1_ingest.store.write_batch``, which also maintains the rollups), and for the 11 months before them
-the rollup_15m / rollup_1h rows that 1 s readings would have produced, written with SQL (same columns,
-same first/last semantics, counters continuing exactly into the raw part).
+the rollup_15m / rollup_1h / rollup_1d rows that 1 s readings would have produced, written with SQL
+(same columns, same first/last semantics, counters continuing exactly into the raw part).
 
 Measured on loopback against real uvicorn processes: p50/p95 latency of series (1 year by day, 30 days
 by 15 min), capacity and realtime, uncached (a query process without Redis) and cached (one with Redis,
@@ -79,6 +79,18 @@ SELECT device_id, date_trunc('hour', bucket), epoch, sum(n), sum(power_sum), min
  GROUP BY device_id, date_trunc('hour', bucket), epoch
 """
 
+# The local days of rollup_1d (migration 0002) for the same quarters; the day that holds the start of
+# the raw part is completed by the ingest path, which merges into it.
+DAILY_SQL = """
+INSERT INTO rollup_1d
+SELECT device_id, date_trunc('day', bucket, (SELECT tz FROM rollup_1d_zone)), epoch, sum(n), sum(power_sum),
+       min(power_min), max(power_max), sum(power_import_sum), min(first_ts), max(last_ts),
+       min(import_kwh_min), max(import_kwh_max), min(export_kwh_min), max(export_kwh_max), NULL, NULL, NULL,
+       NULL, (array_agg(avg_power_15m_w ORDER BY last_ts DESC))[1], NULL
+  FROM rollup_15m WHERE device_id = $1 AND bucket < $2
+ GROUP BY 1, 2, 3
+"""
+
 
 async def load(url: str, raw_days: int, now: datetime) -> datetime:
     from p1_ingest.store import write_batch
@@ -90,6 +102,7 @@ async def load(url: str, raw_days: int, now: datetime) -> datetime:
         started = time.perf_counter()
         await conn.execute(ROLLUP_SQL, DEVICE, year_start, raw_start, 1000.0)
         await conn.execute(HOURLY_SQL, DEVICE, raw_start)
+        await conn.execute(DAILY_SQL, DEVICE, raw_start)
         counter = await conn.fetchval(
             "SELECT max(import_kwh_max) FROM rollup_15m WHERE device_id = $1", DEVICE
         )

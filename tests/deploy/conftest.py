@@ -45,7 +45,7 @@ KNOWN_METRICS = frozenset(
         "p1_edge_last_upload_timestamp_seconds",
     }
 )
-KNOWN_TABLES = frozenset({"devices", "samples", "rollup_15m", "rollup_1h"})
+KNOWN_TABLES = frozenset({"devices", "samples", "rollup_15m", "rollup_1h", "rollup_1d"})
 
 
 def base_metric(name: str) -> str:

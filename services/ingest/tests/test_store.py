@@ -84,9 +84,17 @@ _ROLLUP_COLS = (
 )
 
 
-def _expected_sql(width: str) -> str:
+# rollup_1d holds the local days of the zone migration 0002 put in rollup_1d_zone.
+_BUCKETS = (
+    ("rollup_15m", "date_bin('15 minutes', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')"),
+    ("rollup_1h", "date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')"),
+    ("rollup_1d", "date_trunc('day', ts, 'Europe/Brussels')"),
+)
+
+
+def _expected_sql(bucket: str) -> str:
     return f"""
-    SELECT date_bin('{width}', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, epoch, count(*)::int AS n,
+    SELECT {bucket} AS bucket, epoch, count(*)::int AS n,
            sum(power_w) AS power_sum, min(power_w) AS power_min, max(power_w) AS power_max,
            sum(greatest(power_w, 0)) AS power_import_sum, min(ts) AS first_ts, max(ts) AS last_ts,
            min(import_kwh) AS import_kwh_min, max(import_kwh) AS import_kwh_max,
@@ -100,14 +108,14 @@ def _expected_sql(width: str) -> str:
 
 async def assert_rollups_exact(conn: Any, dev: str) -> None:
     """Each rollup equals a fresh aggregation of the raw rows stored for the device."""
-    for table, width in (("rollup_15m", "15 minutes"), ("rollup_1h", "1 hour")):
+    for table, bucket in _BUCKETS:
         stored = [
             dict(r)
             for r in await conn.fetch(
                 f"SELECT {_ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY bucket, epoch", dev
             )
         ]
-        expected = [dict(r) for r in await conn.fetch(_expected_sql(width), dev)]
+        expected = [dict(r) for r in await conn.fetch(_expected_sql(bucket), dev)]
         assert stored == expected, table
 
 
@@ -156,7 +164,7 @@ async def test_late_unordered_overlapping_data_gives_the_in_order_rollups(
             accepted += result.accepted
         assert accepted == 1200
         await assert_rollups_exact(conn, shuffled)
-        for table in ("rollup_15m", "rollup_1h"):
+        for table, _ in _BUCKETS:
             a = await conn.fetch(
                 f"SELECT {_ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", ordered
             )
@@ -373,3 +381,60 @@ async def test_every_contract_field_has_its_column(database_url: str) -> None:
         await conn.close()
     assert {f.name for f in FIELDS} <= columns
     assert {"device_id", "ts", "epoch"} <= columns
+
+
+async def test_local_days_across_dst_midnights_resets_and_late_data(store: Store) -> None:
+    """rollup_1d over Brussels' autumn DST day (25 hours) and the midnights around it, with a counter
+    reset mid-day, written as shuffled overlapping chunks: equal to a fresh aggregation by local day."""
+    dev = device()
+    # 2026-10-24 20:00 UTC (22:00 CEST) to 2026-10-26 02:00 UTC (03:00 CET), one reading a minute.
+    start = datetime(2026, 10, 24, 20, 0, tzinfo=UTC)
+    before = readings(600, start=start, step_s=60)
+    after = readings(1200, start=start + timedelta(minutes=600), step_s=60, imp0=3.0)  # a reset
+    data = before + after
+    rnd = random.Random(11)
+    chunks = [data[k : k + 250] for k in range(0, len(data), 200)]  # overlapping
+    rnd.shuffle(chunks)
+    async with store.pool.acquire() as conn:
+        for chunk in chunks:
+            await store.write(conn, make(dev, chunk), NOW)
+        assert await count(conn, dev) == len(data)
+        await assert_rollups_exact(conn, dev)
+        days = await conn.fetch(
+            "SELECT bucket, sum(n)::int AS n FROM rollup_1d WHERE device_id = $1 GROUP BY 1 ORDER BY 1", dev
+        )
+        # Local midnights: 25 Oct 00:00 CEST = 24 Oct 22:00 UTC; 26 Oct 00:00 CET = 25 Oct 23:00 UTC.
+        assert [r["bucket"] for r in days] == [
+            datetime(2026, 10, 23, 22, 0, tzinfo=UTC),
+            datetime(2026, 10, 24, 22, 0, tzinfo=UTC),
+            datetime(2026, 10, 25, 23, 0, tzinfo=UTC),
+        ]
+        assert [r["n"] for r in days] == [120, 25 * 60, 1800 - 120 - 25 * 60]
+
+
+async def test_migration_0002_backfills_the_local_days(database_url: str) -> None:
+    """A database that had data before rollup_1d existed gets the same rows the ingest path writes."""
+    dev = device()
+    data = readings(2000, start=datetime(2026, 3, 28, 20, 0, tzinfo=UTC), step_s=90)  # spring DST day
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await write_batch(conn, make(dev, data), NOW)
+            written = await conn.fetch(
+                f"SELECT {_ROLLUP_COLS} FROM rollup_1d WHERE device_id = $1 ORDER BY 1, 2", dev
+            )
+            assert len(written) == 3
+            # Replay migration 0002 on a schema without it (its rollup_1d as of before: none).
+            from p1_ingest.migrate import available_migrations
+
+            sql = next(m.sql for m in available_migrations() if m.version == 2)
+            async with conn.transaction():
+                await conn.execute("DROP TABLE rollup_1d, rollup_1d_zone")
+                await conn.execute(sql)
+            backfilled = await conn.fetch(
+                f"SELECT {_ROLLUP_COLS} FROM rollup_1d WHERE device_id = $1 ORDER BY 1, 2", dev
+            )
+            assert [dict(r) for r in backfilled] == [dict(r) for r in written]
+            await assert_rollups_exact(conn, dev)
+    finally:
+        await pool.close()

@@ -83,6 +83,24 @@ def test_malformed_device_id_is_422_naming_the_path_parameter(api: ServiceProces
         assert r.json()["errors"][0]["loc"] == ["path", "device_id"]
 
 
+def test_realtime_as_a_plain_route_keeps_problem_answers_and_route_metrics(api: ServiceProcess) -> None:
+    """Realtime bypasses FastAPI's parameter machinery (servicekit.routing.PlainRoute): its errors are
+    still problem+json from the app's handlers, and its metrics still carry the route template."""
+    path = "/v1/devices/q-none/realtime"
+    assert get(api, path, headers={}).headers["content-type"] == "application/problem+json"
+    r = get(api, path)
+    assert (r.status_code, r.headers["content-type"]) == (404, "application/problem+json")
+    assert httpx.head(api.base_url + path, headers=ALL).status_code == 404
+    assert httpx.post(api.base_url + path, headers=ALL).status_code == 405
+    metrics = httpx.get(api.base_url + "/metrics").text
+    for status in ("401", "404"):
+        assert (
+            f'p1_http_requests_total{{method="GET",route="/v1/devices/{{device_id}}/realtime",'
+            f'service="query",status="{status}"}}'
+        ) in metrics
+    assert "q-none" not in metrics
+
+
 def test_device_list_shows_only_the_scope(api: ServiceProcess) -> None:
     hashed = get(api, "/v1/devices", headers={"Authorization": f"Bearer {HASHED_TOKEN}"}).json()
     assert [d["device_id"] for d in hashed] == ["q-dst", "q-swap"]

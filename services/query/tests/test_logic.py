@@ -57,6 +57,22 @@ def test_half_hour_zone_hours_lie_on_the_utc_half_hour_and_use_quarters() -> Non
     assert source_for("1m", b) == "raw"
 
 
+def test_local_days_come_from_rollup_1d_only_where_its_midnights_are_the_boundaries() -> None:
+    days = boundaries(utc(2026, 3, 27), utc(2026, 3, 31), "1d", BRU)  # with the 23-hour day
+    assert source_for("1d", days, BRU) == "1d"
+    assert source_for("1mo", boundaries(utc(2025, 1, 1), utc(2026, 1, 1), "1mo", BRU), BRU) == "1d"
+    # Amsterdam's midnights are Brussels' midnights; London's and Kolkata's are not.
+    ams = ZoneInfo("Europe/Amsterdam")
+    assert source_for("1d", boundaries(utc(2026, 3, 27), utc(2026, 3, 31), "1d", ams), BRU) == "1d"
+    london = boundaries(utc(2026, 3, 27), utc(2026, 3, 31), "1d", ZoneInfo("Europe/London"))
+    assert source_for("1d", london, BRU) == "1h"
+    kolkata = boundaries(utc(2026, 1, 1), utc(2026, 1, 3), "1d", ZoneInfo("Asia/Kolkata"))
+    assert source_for("1d", kolkata, BRU) == "15m"
+    # Hours are never read from days, and without a known daily zone nothing is.
+    assert source_for("1h", boundaries(utc(2026, 1, 1), utc(2026, 1, 2), "1h", BRU), BRU) == "1h"
+    assert source_for("1d", days, None) == "1h"
+
+
 @pytest.mark.parametrize(
     ("args", "field"),
     [

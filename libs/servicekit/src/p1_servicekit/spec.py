@@ -11,6 +11,8 @@ from fastapi.routing import APIRoute
 
 from p1_contracts import openapi_text
 
+from .routing import PlainRoute
+
 HTTP_METHODS: Final = frozenset({"get", "put", "post", "delete", "patch", "options", "head", "trace"})
 # Served by every app but not an operation of the contract: it *is* the contract.
 NOT_OPERATIONS: Final = frozenset({"/openapi.json"})
@@ -65,7 +67,7 @@ def app_operations(
             sub_statuses = extra_statuses | {int(s) for s in getattr(context, "responses", {})}
             ops.update(app_operations(included.routes, sub_prefix, frozenset(sub_statuses)))
             continue
-        if not isinstance(route, APIRoute) or prefix + route.path in NOT_OPERATIONS:
+        if not isinstance(route, APIRoute | PlainRoute) or prefix + route.path in NOT_OPERATIONS:
             continue
         statuses = {int(route.status_code or 200)} | {int(s) for s in route.responses} | extra_statuses
         for method in (route.methods or set()) - {"HEAD"}:

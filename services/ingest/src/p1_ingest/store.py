@@ -1,4 +1,5 @@
-"""Exactly-once storage of a batch: raw rows, both rollups, the device and its counter epochs, in one
+"""Exactly-once storage of a batch: raw rows, the rollups (15 min, 1 h, local day), the device and its
+counter epochs, in one
 transaction whose main statement inserts the raw rows and folds *only the rows it inserted* into the
 rollups (DESIGN.md §6). A replayed, concurrent or late batch therefore changes the rollups exactly as
 if each reading had arrived once.
@@ -159,6 +160,9 @@ STAGE_DDL: Final = (
 )
 
 
+_SOURCE_CTE: Final = {"rollup_15m": "q", "rollup_1h": "h", "rollup_1d": "d"}
+
+
 def _rollup_sql(table: str) -> str:
     counters = ", ".join(f"{c}_min, {c}_max" for c in _COUNTERS)
     merge = ",\n            ".join(
@@ -180,7 +184,7 @@ def _rollup_sql(table: str) -> str:
     )
     return f"""INSERT INTO {table} AS r (device_id, bucket, epoch, n, power_sum, power_min, power_max,
             power_import_sum, first_ts, last_ts, {counters}, {", ".join(_LAST_VALUES)})
-        SELECT $1, * FROM {"q" if table == "rollup_15m" else "h"}
+        SELECT $1, * FROM {_SOURCE_CTE[table]}
         ON CONFLICT (device_id, bucket, epoch) DO UPDATE SET
             {merge}
         RETURNING 1"""
@@ -208,8 +212,16 @@ WITH ins AS (
     SELECT date_bin('1 hour', bucket, {_ORIGIN}), epoch, sum(n)::int, sum(power_sum), min(power_min),
            max(power_max), sum(power_import_sum), min(first_ts), max(last_ts), {counters_h}, {last_h}
     FROM q GROUP BY 1, 2
+), d AS (
+    -- local days of the zone in rollup_1d_zone (migration 0002), from the quarters: every zone's
+    -- midnight lies on the UTC quarter grid
+    SELECT date_trunc('day', bucket, (SELECT tz FROM rollup_1d_zone)), epoch, sum(n)::int, sum(power_sum),
+           min(power_min), max(power_max), sum(power_import_sum), min(first_ts), max(last_ts), {counters_h},
+           {last_h}
+    FROM q GROUP BY 1, 2
 ), r15 AS ({_rollup_sql("rollup_15m")}
 ), r1h AS ({_rollup_sql("rollup_1h")}
+), r1d AS ({_rollup_sql("rollup_1d")}
 ), dev AS (
     UPDATE devices SET first_seen = ${p}, last_seen = ${p + 1}, meter_serial = ${p + 2},
            meter_model = ${p + 3}, meter_protocol_version = ${p + 4}, current_epoch = ${p + 5},
@@ -224,6 +236,7 @@ WITH ins AS (
 )
 SELECT (SELECT count(*) FROM ins)::int AS accepted,
        (SELECT count(*) FROM r15)::int AS r15, (SELECT count(*) FROM r1h)::int AS r1h,
+       (SELECT count(*) FROM r1d)::int AS r1d,
        (SELECT count(*) FROM dev)::int AS dev, (SELECT count(*) FROM ep)::int AS ep
 """
 

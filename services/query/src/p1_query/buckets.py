@@ -214,10 +214,21 @@ def outer_bounds(start: datetime, end: datetime, bucket: str, tz: ZoneInfo) -> t
     return first, last
 
 
-def source_for(bucket: str, bounds: list[datetime]) -> Literal["raw", "15m", "1h"]:
-    """The coarsest stored table whose grid every boundary lies on (DESIGN §6: rollups are UTC-aligned)."""
+def _is_midnight(t: datetime, tz: ZoneInfo) -> bool:
+    local = t.astimezone(tz)
+    return local.hour == 0 and local.minute == 0 and local.second == 0 and local.microsecond == 0
+
+
+def source_for(
+    bucket: str, bounds: list[datetime], daily_zone: ZoneInfo | None = None
+) -> Literal["raw", "15m", "1h", "1d"]:
+    """The coarsest stored table whose grid every boundary lies on (DESIGN §6: rollups are UTC-aligned;
+    rollup_1d holds the local days of ``daily_zone``, migration 0002)."""
     if bucket == "1m":
         return "raw"
+    zone = daily_zone if bucket in ("1d", "1mo") else None
+    if zone is not None and all(_is_midnight(b, zone) for b in bounds):
+        return "1d"
     if bucket != "15m" and all(b.minute == 0 and b.second == 0 and b.microsecond == 0 for b in bounds):
         return "1h"
     if all(b.minute % 15 == 0 and b.second == 0 and b.microsecond == 0 for b in bounds):

@@ -20,7 +20,7 @@ import asyncpg
 
 from .buckets import iter_boundaries, source_for
 from .series import build_points
-from .store import RAW_EXPORT_SQL, SAMPLE_FIELDS, DbTimer, fetch_groups
+from .store import RAW_EXPORT_SQL, SAMPLE_FIELDS, DailyZone, DbTimer, fetch_groups
 
 Format = Literal["csv", "ndjson"]
 PREFETCH: Final = 2000
@@ -98,6 +98,7 @@ async def raw_export(
 async def bucket_export(
     acquire: Callable[[], "asyncpg.pool.PoolAcquireContext"],
     db: DbTimer,
+    daily: DailyZone,
     device_id: str,
     start: datetime,
     end: datetime,
@@ -111,7 +112,8 @@ async def bucket_export(
     chunk = list(itertools.islice(boundaries, CHUNK + 1))
     while len(chunk) >= 2:
         async with acquire() as conn, db.time("export"):
-            groups = await fetch_groups(conn, device_id, source_for(bucket, chunk), chunk)
+            source = source_for(bucket, chunk, await daily.get(conn))
+            groups = await fetch_groups(conn, device_id, source, chunk)
         points = build_points(groups, chunk, tz)
         yield enc.rows([tuple(getattr(p, f) for f in POINT_FIELDS) for p in points])
         # The next chunk starts where this one ended.

@@ -2,7 +2,7 @@
 
 The schema is the ingest service's (``docs`` in notes/shared-contract.md): ``samples`` raw, and the
 ``rollup_15m`` / ``rollup_1h`` rows per (device, UTC bucket, counter epoch) with the first and last
-reading's time and counter values.
+reading's time and counter values; ``rollup_1d`` the same per local day of the zone in ``rollup_1d_zone``.
 """
 
 import time
@@ -11,11 +11,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, NamedTuple
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Histogram
 
-Source = Literal["raw", "15m", "1h"]
+Source = Literal["raw", "15m", "1h", "1d"]
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 DB_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -183,7 +184,7 @@ def _groups_sql(source: Source) -> str:
     ORDER BY i, epoch"""
 
 
-_GROUPS_SQL: Final = {s: _groups_sql(s) for s in ("raw", "15m", "1h")}
+_GROUPS_SQL: Final = {s: _groups_sql(s) for s in ("raw", "15m", "1h", "1d")}
 
 
 async def fetch_groups(conn: Conn, device_id: str, source: Source, bounds: list[datetime]) -> list[Group]:
@@ -306,6 +307,31 @@ async def meter_month_peak_w(conn: Conn, device_id: str, start: datetime, end: d
     """The meter's own month peak at the month's last reading that carries one."""
     value = await conn.fetchval(_METER_PEAK_SQL, device_id, start, end)
     return None if value is None else float(value)
+
+
+class DailyZone:
+    """The zone whose local days ``rollup_1d`` holds (migration 0002), read on first use — the database
+    may be down when the service starts — and then kept: only a migration that rebuilds rollup_1d can
+    change it, and that requires restarting the query service. A schema without it (migration 0002 not
+    applied yet) is asked again after ``retry_s``; meanwhile days come from rollup_1h, as exact."""
+
+    def __init__(self, retry_s: float = 60.0) -> None:
+        self._zone: ZoneInfo | None = None
+        self._known = False
+        self._retry_at = 0.0
+        self._retry_s = retry_s
+
+    async def get(self, conn: Conn) -> ZoneInfo | None:
+        if self._known or time.monotonic() < self._retry_at:
+            return self._zone
+        name = None
+        if await conn.fetchval("SELECT to_regclass('rollup_1d_zone')") is not None:
+            name = await conn.fetchval("SELECT tz FROM rollup_1d_zone")
+        if name is None:
+            self._retry_at = time.monotonic() + self._retry_s
+            return None
+        self._zone, self._known = ZoneInfo(str(name)), True
+        return self._zone
 
 
 async def device_exists(conn: Conn, device_id: str) -> bool:
