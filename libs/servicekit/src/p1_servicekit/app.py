@@ -1,7 +1,7 @@
 """The FastAPI application shell both services build on: errors, metrics, health and the spec."""
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
 from .health import Probe, health_router
-from .metrics import MetricsMiddleware, RequestMetrics, metrics_router
+from .metrics import MetricsMiddleware, RequestMetrics, mark_worker_exited, metrics_router
 from .problems import install_problem_handlers
 from .spec import load_spec, spec_for_tag
 
@@ -29,9 +29,16 @@ def create_service_app(
 
     FastAPI's own schema generation is off: the canonical spec is the contract, not the code.
     """
+
+    @asynccontextmanager
+    async def lifespan_then_exit_metrics(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            yield
+        mark_worker_exited()
+
     app = FastAPI(
         title=f"p1-telemetry {service}",
-        lifespan=lifespan,
+        lifespan=lifespan_then_exit_metrics,
         openapi_url=None,
         docs_url=None,
         redoc_url=None,

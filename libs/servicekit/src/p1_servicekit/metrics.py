@@ -1,10 +1,11 @@
 """Prometheus request metrics (count and latency by route template and status) and ``/metrics``."""
 
+import os
 import time
 from typing import Final
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.exposition import generate_latest
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,6 +53,7 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,11 +71,24 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = _route_template(scope)
-            method = scope["method"]
+            counter, latency = self._children(_route_template(scope), scope["method"], status)
+            counter.inc()
+            latency.observe(time.perf_counter() - started)
+
+    def _children(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+        """The labelled series of one (route, method, status), looked up once: ``labels()`` takes a
+        lock and builds a key on every call, a measurable share of a realtime answer."""
+        key = (route, method, status)
+        found = self._series.get(key)
+        if found is None:
             m = self.metrics
-            m.requests.labels(m.service, route, method, str(status)).inc()
-            m.latency.labels(m.service, route, method).observe(time.perf_counter() - started)
+            found = (
+                m.requests.labels(m.service, route, method, str(status)),
+                m.latency.labels(m.service, route, method),
+            )
+            # Bounded: routes are templates (or "<unmatched>"), methods and statuses few.
+            self._series[key] = found
+        return found
 
 
 def _route_template(scope: Scope) -> str:
@@ -90,8 +105,28 @@ def _route_template(scope: Scope) -> str:
     return "<unmatched>"
 
 
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of prometheus_client's multiprocess mode, when the workers of one server share
+    their metrics (``serve --workers N`` sets it up); None for a single process."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def mark_worker_exited() -> None:
+    """Drops this worker's live gauges from the shared directory (counters and histograms keep adding)."""
+    if multiprocess_dir() is not None:
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
 def metrics_router(registry: CollectorRegistry) -> APIRouter:
+    """``/metrics``: this process's registry, or, with several workers, all workers merged — a scrape
+    reaches one worker, which must not answer with its own share only."""
     router = APIRouter()
+    if multiprocess_dir() is not None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
 
     @router.get("/metrics", include_in_schema=False, responses={200: {}})
     async def metrics() -> Response:

@@ -28,7 +28,11 @@ class RedisGuard:
             registry=registry,
         ).labels(service)
         self._up = Gauge(
-            "p1_redis_up", "1 when the last Redis call succeeded.", ["service"], registry=registry
+            "p1_redis_up",
+            "1 when the last Redis call succeeded.",
+            ["service"],
+            registry=registry,
+            multiprocess_mode="livemin",  # with several workers: 0 when any live one failed
         ).labels(service)
         self._up.set(1 if client is not None else 0)
 

@@ -1,8 +1,13 @@
 """Running a service under uvicorn with the limits and shutdown behaviour we want in production."""
 
+import os
+import shutil
+import tempfile
+
 import uvicorn
 
 from .http_protocol import BoundedHttpToolsProtocol
+from .metrics import MULTIPROC_ENV, multiprocess_dir
 
 
 def serve(
@@ -15,7 +20,24 @@ def serve(
     graceful_shutdown_s: int = 20,
 ) -> None:
     """``factory`` is an import string of a zero-argument app factory (``pkg.module:func``), so that
-    each worker process reads its settings once at its own start-up."""
+    each worker process reads its settings once at its own start-up.
+
+    With several workers their metrics are shared through prometheus_client's multiprocess mode: a
+    fresh directory (``PROMETHEUS_MULTIPROC_DIR``, unless set already) that the spawned workers
+    inherit, removed when the server exits."""
+    own_dir = None
+    if workers > 1 and multiprocess_dir() is None:
+        own_dir = tempfile.mkdtemp(prefix="p1-metrics-")
+        os.environ[MULTIPROC_ENV] = own_dir
+    try:
+        _run(factory, host=host, port=port, workers=workers, log_level=log_level, grace_s=graceful_shutdown_s)
+    finally:
+        if own_dir is not None:
+            del os.environ[MULTIPROC_ENV]
+            shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def _run(factory: str, *, host: str, port: int, workers: int, log_level: str, grace_s: int) -> None:
     uvicorn.run(
         factory,
         factory=True,
@@ -31,7 +53,7 @@ def serve(
         server_header=False,
         # Bounded slow clients and idle connections; SIGTERM lets in-flight requests finish.
         timeout_keep_alive=10,
-        timeout_graceful_shutdown=graceful_shutdown_s,
+        timeout_graceful_shutdown=grace_s,
         limit_concurrency=2000,
         backlog=2048,
     )

@@ -69,6 +69,7 @@ class IngestMetrics:
             "Unix time of the newest stored reading of the device.",
             ["device_id"],
             registry=registry,
+            multiprocess_mode="max",  # with several workers: the newest any of them stored
         )
         self.fast_path = Counter(
             "p1_ingest_fast_parse",
