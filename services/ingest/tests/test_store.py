@@ -438,3 +438,28 @@ async def test_migration_0002_backfills_the_local_days(database_url: str) -> Non
             await assert_rollups_exact(conn, dev)
     finally:
         await pool.close()
+
+
+async def test_late_writes_counts_commits_that_stored_readings_before_the_newest(store: Store) -> None:
+    """devices.late_writes versions the query service's cached answers: newer readings, replays and
+    the first batch leave it alone; a batch that stores a reading at or before the newest bumps it."""
+    dev = device()
+    data = readings(300)
+
+    async def late_writes(conn: Any) -> int:
+        return int(await conn.fetchval("SELECT late_writes FROM devices WHERE device_id = $1", dev))
+
+    async with store.pool.acquire() as conn:
+        await store.write(conn, make(dev, data[100:200]), NOW)
+        assert await late_writes(conn) == 0
+        await store.write(conn, make(dev, data[200:250]), NOW)  # newer: appended
+        await store.write(conn, make(dev, data[100:250]), NOW)  # a replay stores nothing
+        assert await late_writes(conn) == 0
+        await store.write(conn, make(dev, data[50:60]), NOW)  # before the newest: late
+        assert await late_writes(conn) == 1
+        await store.write(conn, make(dev, data[0:1] + data[250:300]), NOW)  # late and new together
+        assert await late_writes(conn) == 2
+        await store.write(conn, make(dev, data[0:1] + data[250:300]), NOW)  # stores nothing
+        assert await late_writes(conn) == 2
+        await store.write(conn, make(dev, data[0:300]), NOW)  # fills the holes: late
+        assert await late_writes(conn) == 3

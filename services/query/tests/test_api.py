@@ -7,11 +7,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from query_scenes import HASHED_TOKEN, PRICE, query_env
 from redis.asyncio import Redis
 
+from p1_contracts.models import SampleBatch
+from p1_ingest.store import write_batch
 from p1_query.app import create_app
 from p1_query.settings import QuerySettings
 from p1_servicekit.spec import load_spec, route_mismatches
@@ -397,17 +400,68 @@ async def test_cache_etag_304_and_generation(api: ServiceProcess, redis_client: 
     assert (_cache_count(api, "hit") - hits, _cache_count(api, "miss") - misses) == (1, 1)
     assert first.content == second.content
     assert first.headers["etag"] == second.headers["etag"]
-    assert first.headers["cache-control"] == "private, max-age=300"  # wholly in the past
+    assert first.headers["cache-control"] == "private, max-age=300"  # before the newest reading
     not_modified = getp(api, path, params, {**ALL, "If-None-Match": first.headers["etag"]})
     assert not_modified.status_code == 304
     assert not_modified.content == b""
-    # Ingest bumps the generation after storing late data: the next answer is computed again.
-    await redis_client.incr("p1:gen:q-dst")
-    getp(api, path, params)
-    assert _cache_count(api, "miss") - misses == 2
-    assert 'p1_query_db_seconds_count{operation="series"}' in _metrics(api)
-    # The ETag is of the content, so an unchanged answer still revalidates to 304.
-    assert getp(api, path, params, {**ALL, "If-None-Match": first.headers["etag"]}).status_code == 304
+    assert 'p1_query_db_seconds_count{operation="version"}' in _metrics(api)
+    # The ETag is of the content, so an answer computed again still revalidates to 304.
+    await redis_client.flushdb()
+    again = getp(api, path, params, {**ALL, "If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+
+
+async def _write(url: str, device: str, seconds: list[int]) -> None:
+    """Readings of 3600 W (1 Wh a second) at 2026-11-02 00:00 UTC + each second, through ingest's path."""
+    t0 = datetime(2026, 11, 2, tzinfo=UTC).timestamp()
+    samples = [
+        {
+            "ts": datetime.fromtimestamp(t0 + k, UTC).isoformat(),
+            "power_w": 3600.0,
+            "import_kwh": 100 + k / 1000,
+            "export_kwh": 0.0,
+        }
+        for k in seconds
+    ]
+    conn = await asyncpg.connect(url)
+    try:
+        batch = SampleBatch.model_validate_json(json.dumps({"device_id": device, "samples": samples}))
+        await write_batch(conn, batch, datetime.now(UTC))
+    finally:
+        await conn.close()
+
+
+async def test_answers_before_the_newest_reading_survive_uploads_until_late_data(
+    api: ServiceProcess, loaded: str
+) -> None:
+    """An answer about readings older than the newest is final: new uploads keep hitting the cache;
+    a late reading inside the range makes it computed again. An answer about a range that reaches past
+    the newest reading is computed again after every upload."""
+    dev = "q-cache"
+    await _write(loaded, dev, list(range(0, 3600, 10)))  # 00:00–01:00 UTC, one reading every 10 s
+    past = {"start": "2026-11-02T00:00:00Z", "end": "2026-11-02T00:30:00Z", "bucket": "15m"}
+    live = {"start": "2026-11-02T00:00:00Z", "end": "2026-11-02T02:00:00Z", "bucket": "1h"}
+    path = f"/v1/devices/{dev}/series"
+
+    def fetch(params: dict[str, str]) -> tuple[httpx.Response, float]:
+        misses = _cache_count(api, "miss")
+        r = getp(api, path, params)
+        assert r.status_code == 200, r.text
+        return r, _cache_count(api, "miss") - misses
+
+    (p1, m1), (l1, n1) = fetch(past), fetch(live)
+    assert (m1, n1) == (1, 1)
+    assert p1.headers["cache-control"] == "private, max-age=300"
+    assert l1.headers["cache-control"] == "private, max-age=5"
+    await _write(loaded, dev, list(range(3600, 4200, 10)))  # an upload of newer readings
+    (p2, m2), (l2, n2) = fetch(past), fetch(live)
+    assert (m2, n2) == (0, 1)  # the past answer is still valid; the live one is not
+    assert p2.content == p1.content
+    assert l2.json()["points"][1]["samples"] == 60
+    await _write(loaded, dev, [5])  # late: inside the past range
+    (p3, m3) = fetch(past)
+    assert m3 == 1
+    assert p3.json()["points"][0]["samples"] == p1.json()["points"][0]["samples"] + 1
 
 
 def test_redis_down_answers_from_postgres_and_counts(loaded: str) -> None:

@@ -1,7 +1,8 @@
-"""The newest reading per device in Redis (``p1:latest:{id}``), published on ``p1:live:{id}``, and the
-device's generation ``p1:gen:{id}`` bumped when a commit stored something (the query side puts it in
-its cache keys). Written after the commit, through RedisGuard: bounded by a short timeout, never an
-error for the request (/work/notes/shared-contract.md).
+"""The newest reading per device in Redis (``p1:latest:{id}``), published on ``p1:live:{id}``. Written
+after the commit, through RedisGuard: bounded by a short timeout, never an error for the request.
+
+(The query service's cache is versioned by ``devices.late_writes`` and ``last_ts`` in PostgreSQL,
+written in the insert's own statement, so no Redis write is needed to keep cached answers right.)
 """
 
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from p1_contracts.models import Sample
 from p1_servicekit.redis_guard import RedisGuard
 
 # One round trip, atomic: replace the latest only with a newer reading (a late batch must not move it
-# back), publish only what became the latest, and bump the generation when rows were stored.
+# back), and publish only what became the latest.
 # ts is compared as text: ingest always writes it in UTC with a fixed width, so text order is time order.
 _SCRIPT: Final = """
 local cur = redis.call('GET', KEYS[1])
@@ -28,9 +29,6 @@ end
 if newer then
   redis.call('SET', KEYS[1], ARGV[1])
   redis.call('PUBLISH', ARGV[3], ARGV[1])
-end
-if ARGV[4] == '1' then
-  redis.call('INCR', KEYS[2])
 end
 if newer then return 1 else return 0 end
 """
@@ -55,20 +53,18 @@ class LatestWriter:
     def __init__(self, guard: RedisGuard) -> None:
         self.guard = guard
 
-    async def publish(self, device_id: str, newest: Sample, stored: int) -> bool | None:
+    async def publish(self, device_id: str, newest: Sample) -> bool | None:
         """True when ``newest`` became the latest; None when Redis is off or failed (counted, logged)."""
         payload, ts = latest_json(device_id, newest)
 
         async def op(client: Redis) -> bool:
             result = await client.eval(
                 _SCRIPT,
-                2,
+                1,
                 f"p1:latest:{device_id}",
-                f"p1:gen:{device_id}",
                 payload,
                 ts,
                 f"p1:live:{device_id}",
-                "1" if stored else "0",
             )
             return bool(result)
 

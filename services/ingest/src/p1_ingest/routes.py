@@ -129,9 +129,9 @@ class Ingestor:
         m.duplicate.inc(result.duplicates)
         if result.newest is not None:
             m.saw_device(batch.device_id, result.newest.ts.timestamp())
-            # After the commit and before the answer, bounded by REDIS_TIMEOUT_S: the query side's
-            # caches are invalidated (gen bump) by the time the edge hears 200.
-            await self.latest.publish(batch.device_id, result.newest, result.accepted)
+            # After the commit and before the answer, bounded by REDIS_TIMEOUT_S: realtime readers
+            # see the reading by the time the edge hears 200.
+            await self.latest.publish(batch.device_id, result.newest)
         return Response(
             msgspec.json.encode({"accepted": result.accepted, "duplicates": result.duplicates}),
             media_type="application/json",

@@ -223,9 +223,11 @@ WITH ins AS (
 ), r1h AS ({_rollup_sql("rollup_1h")}
 ), r1d AS ({_rollup_sql("rollup_1d")}
 ), dev AS (
+    -- (SET expressions see the row as it was: last_ts is the newest reading before this batch)
     UPDATE devices SET first_seen = ${p}, last_seen = ${p + 1}, meter_serial = ${p + 2},
            meter_model = ${p + 3}, meter_protocol_version = ${p + 4}, current_epoch = ${p + 5},
-           last_ts = ${p + 6}, last_import_kwh = ${p + 7}, last_export_kwh = ${p + 8}, updated_at = ${p + 9}
+           last_ts = ${p + 6}, last_import_kwh = ${p + 7}, last_export_kwh = ${p + 8}, updated_at = ${p + 9},
+           late_writes = late_writes + (EXISTS (SELECT 1 FROM ins WHERE ins.ts <= devices.last_ts))::int
     WHERE device_id = $1
     RETURNING 1
 ), ep AS (

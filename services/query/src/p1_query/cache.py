@@ -1,13 +1,14 @@
-"""Answers cached in Redis, keyed by the device's write generation.
+"""Answers cached in Redis, keyed by the device's version (``store.DeviceVersion``, from PostgreSQL).
 
-Ingest INCRs ``p1:gen:{device_id}`` after every commit that stored a new reading, and the generation is
-part of every key: late data makes the old answers unreachable at once, so answers about the past can
-live long. Answers that touch the present get a short TTL because new readings keep arriving. Redis is
-optional: when it is down or slow (RedisGuard bounds every call) the answer comes from PostgreSQL and
-the lookup counts as ``error``.
+An answer about a range that ends at or before the device's newest reading is *final*: only late data
+can change it, and ingest counts commits that stored late data in ``devices.late_writes`` (in the same
+statement, so exactly), which is its key's version. Such answers live long, whatever newer readings keep
+arriving. Any other answer is keyed by ``late_writes`` and the newest reading's time (every upload makes
+a new key) and lives briefly. Redis is optional: when it is down or slow (RedisGuard bounds every call)
+the answer comes from PostgreSQL and the lookup counts as ``error``.
 
-Each process also keeps recent answers by key (32 MB at most): a hit then costs one small Redis read (the
-generation) instead of transferring the answer again — a month of quarter-hours is ~800 kB of JSON.
+Each process also keeps recent answers by key (32 MB at most): a hit then costs no Redis round trip
+instead of transferring the answer again — a month of quarter-hours is ~800 kB of JSON.
 """
 
 import hashlib
@@ -57,8 +58,8 @@ def _bytes(value: object) -> bytes:
     raise TypeError(f"unexpected Redis reply {type(value).__name__}")
 
 
-def cache_control(touches_now: bool) -> str:
-    return f"private, max-age={PRESENT_MAX_AGE_S if touches_now else PAST_MAX_AGE_S}"
+def cache_control(final: bool) -> str:
+    return f"private, max-age={PAST_MAX_AGE_S if final else PRESENT_MAX_AGE_S}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,8 @@ class Lookup:
 class _LocalAnswers:
     """Recent answers in this process, by cache key, bounded in bytes, least recently used out first.
 
-    An answer under a key never changes (the key holds the device's write generation and every
-    parameter), so a hit here needs only the generation from Redis, not the answer's bytes again."""
+    An answer under a key never changes (the key holds the device's version and every parameter), so
+    a hit here needs no Redis round trip at all."""
 
     def __init__(self, max_bytes: int) -> None:
         self._entries: OrderedDict[str, tuple[float, Cached]] = OrderedDict()
@@ -123,43 +124,41 @@ class ResponseCache:
         self._hit, self._miss, self._error = total.labels("hit"), total.labels("miss"), total.labels("error")
         self._local = _LocalAnswers(LOCAL_MAX_BYTES)
 
-    async def lookup(self, device_id: str, kind: str, params: str, touches_now: bool) -> Lookup:
-        found = await self._redis.run(lambda r: _generation(r, device_id))
-        if found is None:
-            # Without the generation no cached answer can be trusted: answer from PostgreSQL.
-            (self._error if self._redis.enabled else self._miss).inc()
+    async def lookup(self, device_id: str, version: str, kind: str, params: str, final: bool) -> Lookup:
+        if not self._redis.enabled:  # no cache configured; the local answers only front Redis
+            self._miss.inc()
             return Lookup(None, None)
-        key = f"p1:q:{device_id}:{_text(found[0]) or '0'}:{kind}:{params}"
+        key = f"p1:q:{device_id}:{version}:{kind}:{params}"
         now = time.monotonic()
         local = self._local.get(key, now)
         if local is not None:
             self._hit.inc()
             return Lookup(key, local)
-        value = await self._redis.run(lambda r: r.get(key))
+        found = await self._redis.run(lambda r: _get(r, key))
+        if found is None:
+            self._error.inc()
+            return Lookup(None, None)  # Redis unusable now: do not try to store either
+        value = found[0]
         if value is None:
             self._miss.inc()
             return Lookup(key, None)
         etag, _, body = _bytes(value).partition(b"\n")
         entry = Cached(etag.decode(), body)
-        self._local.put(key, entry, now + _ttl(touches_now))
+        self._local.put(key, entry, now + _ttl(final))
         self._hit.inc()
         return Lookup(key, entry)
 
-    async def store(self, key: str, entry: Cached, touches_now: bool) -> None:
-        ttl = _ttl(touches_now)
+    async def store(self, key: str, entry: Cached, final: bool) -> None:
+        ttl = _ttl(final)
         self._local.put(key, entry, time.monotonic() + ttl)
         value = entry.etag.encode() + b"\n" + entry.body
         await self._redis.run(lambda r: r.set(key, value, ex=ttl))
 
 
-async def _generation(r: Redis, device_id: str) -> tuple[bytes | str | None]:
-    # In a tuple, so that "no generation yet" (None inside) differs from "Redis failed" (None).
-    return (await r.get(f"p1:gen:{device_id}"),)
+async def _get(r: Redis, key: str) -> tuple[bytes | str | None]:
+    # In a tuple, so that "not cached" (None inside) differs from "Redis failed" (None).
+    return (await r.get(key),)
 
 
-def _ttl(touches_now: bool) -> int:
-    return PRESENT_TTL_S if touches_now else PAST_TTL_S
-
-
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
+def _ttl(final: bool) -> int:
+    return PAST_TTL_S if final else PRESENT_TTL_S

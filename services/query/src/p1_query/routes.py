@@ -4,7 +4,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Final, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -39,9 +39,11 @@ from .realtime import LatestReadings
 from .series import build_points
 from .settings import QuerySettings
 from .store import (
+    Conn,
     DailyZone,
     DbTimer,
     device_exists,
+    device_version,
     fetch_groups,
     list_devices,
     meter_month_peak_w,
@@ -114,22 +116,30 @@ async def _cached_answer(
     device_id: str,
     kind: str,
     params: str,
-    touches_now: bool,
+    range_end: datetime,
     if_none_match: str | None,
     started: float,
-    compute: Callable[[], Awaitable[bytes]],
+    compute: Callable[[Conn], Awaitable[bytes]],
 ) -> Response:
-    """The answer from the cache, or computed and stored; 304 when the client's ETag still holds."""
-    found = await st.cache.lookup(device_id, kind, params, touches_now)
-    entry = found.hit
-    if entry is None:
-        body = await compute()
-        entry = Cached(etag_of(body), body)
-        if found.key is not None:
-            await st.cache.store(found.key, entry, touches_now)
+    """The answer from the cache, or computed and stored; 304 when the client's ETag still holds.
+
+    The device's version, read first, also tells an unknown device (404) before any other work."""
+    async with st.acquire() as conn:
+        async with st.db.time("version"):
+            version = await device_version(conn, device_id)
+        if version is None:
+            raise unknown_device(device_id)
+        tag, final = version.of_range(range_end)
+        found = await st.cache.lookup(device_id, tag, kind, params, final)
+        entry = found.hit
+        if entry is None:
+            body = await compute(conn)
+            entry = Cached(etag_of(body), body)
+    if found.hit is None and found.key is not None:
+        await st.cache.store(found.key, entry, final)
     headers = {
         "ETag": entry.etag,
-        "Cache-Control": cache_control(touches_now),
+        "Cache-Control": cache_control(final),
         "Server-Timing": _server_timing(started),
     }
     if etag_matches(if_none_match, entry.etag):
@@ -204,13 +214,11 @@ def add_query_routes(router: FastAPI) -> None:
         # A cache hit needs only the outer boundaries (the key); all of them only to compute.
         first, last = outer_bounds(s, e, b, zone)
 
-        async def compute() -> bytes:
+        async def compute(conn: Conn) -> bytes:
             bounds = boundaries(s, e, b, zone)
-            async with st.acquire() as conn, st.db.time("series"):
+            async with st.db.time("series"):
                 source = source_for(b, bounds, await st.daily.get(conn))
                 groups = await fetch_groups(conn, device_id, source, bounds)
-                if not groups and not await device_exists(conn, device_id):
-                    raise unknown_device(device_id)
             answer = Series(
                 device_id=device_id,
                 bucket=b,
@@ -226,7 +234,7 @@ def add_query_routes(router: FastAPI) -> None:
             device_id=device_id,
             kind="series",
             params=f"{first.isoformat()}|{last.isoformat()}|{b}|{tz}",
-            touches_now=last > datetime.now(UTC),
+            range_end=last,
             if_none_match=if_none_match,
             started=started,
             compute=compute,
@@ -248,13 +256,11 @@ def add_query_routes(router: FastAPI) -> None:
         w_start, w_end = cap.window(year, mon, zone)
         price = st.settings.capacity_price_eur_per_kw_year
 
-        async def compute() -> bytes:
+        async def compute(conn: Conn) -> bytes:
             m_start, m_end = month_bounds(year, mon, zone)
-            async with st.acquire() as conn, st.db.time("capacity"):
+            async with st.db.time("capacity"):
                 tops = await top_quarters(conn, device_id, w_start, w_end, zone.key, cap.TOP_QUARTERS)
                 peak_w = await meter_month_peak_w(conn, device_id, m_start, m_end)
-                if not tops and not await device_exists(conn, device_id):
-                    raise unknown_device(device_id)
             answer = cap.ledger(
                 device_id=device_id,
                 year=year,
@@ -273,7 +279,7 @@ def add_query_routes(router: FastAPI) -> None:
             kind="capacity",
             # The price is part of the answer: a new price must not be hidden by old cached answers.
             params=f"{month}|{tz}|{price}",
-            touches_now=w_end > datetime.now(UTC),
+            range_end=w_end,
             if_none_match=if_none_match,
             started=started,
             compute=compute,

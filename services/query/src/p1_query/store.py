@@ -334,6 +334,29 @@ class DailyZone:
         return self._zone
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceVersion:
+    """What every answer derived from a device's readings depends on (migration 0003): the newest
+    reading's time and the count of commits that stored older readings (late data)."""
+
+    last_ts: datetime | None
+    late_writes: int
+
+    def of_range(self, end: datetime) -> tuple[str, bool]:
+        """(version text for a cache key, final) of an answer about readings before ``end``: final
+        when the newest reading is at or after ``end`` — then only late data can change the answer."""
+        if self.last_ts is not None and end <= self.last_ts:
+            return f"L{self.late_writes}", True
+        stamp = "none" if self.last_ts is None else f"{self.last_ts.timestamp():.6f}"
+        return f"L{self.late_writes}@{stamp}", False
+
+
+async def device_version(conn: Conn, device_id: str) -> DeviceVersion | None:
+    """None for an unknown device."""
+    row = await conn.fetchrow("SELECT last_ts, late_writes FROM devices WHERE device_id = $1", device_id)
+    return None if row is None else DeviceVersion(row["last_ts"], int(row["late_writes"]))
+
+
 async def device_exists(conn: Conn, device_id: str) -> bool:
     return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = $1)", device_id))
 
