@@ -1,16 +1,20 @@
 """The FastAPI application shell both services build on: errors, metrics, health and the spec."""
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
+from .db import open_pool, open_redis, pg_ready
 from .health import Probe, health_router
 from .metrics import MetricsMiddleware, RequestMetrics, mark_worker_exited, metrics_router
 from .problems import install_problem_handlers
+from .redis_guard import RedisGuard
+from .settings import ServiceSettings
 from .spec import load_spec, spec_for_tag
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -53,4 +57,50 @@ def create_service_app(
     async def openapi() -> JSONResponse:
         return JSONResponse(served_spec)
 
+    return app
+
+
+OnStart = Callable[[FastAPI, "asyncpg.Pool[asyncpg.Record]", RedisGuard], None]
+
+
+def create_db_service_app(
+    *,
+    service: str,
+    tag: str,
+    settings: ServiceSettings,
+    registry: CollectorRegistry,
+    on_start: OnStart,
+    server_settings: Mapping[str, str] | None = None,
+    init: "Callable[[asyncpg.Connection[asyncpg.Record]], Coroutine[Any, Any, None]] | None" = None,
+) -> FastAPI:
+    """``create_service_app`` for a service on PostgreSQL and (optional) Redis: the lifespan opens the
+    pool (``open_pool``: the service starts even while the database is down) and the guarded Redis
+    client, puts them in ``app.state.pool`` / ``app.state.redis``, lets ``on_start`` build the rest of
+    the state from them, and closes both at shutdown; ``/readyz`` asks PostgreSQL."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await open_pool(settings, server_settings, init=init)
+        redis = RedisGuard(open_redis(settings), registry, service, settings.redis_timeout_s)
+        app.state.pool = pool
+        app.state.redis = redis
+        try:
+            on_start(app, pool, redis)
+            yield
+        finally:
+            await redis.close()
+            await pool.close()
+
+    async def postgres() -> bool:
+        return await pg_ready(app.state.pool, settings.db_acquire_timeout_s)
+
+    app = create_service_app(
+        service=service,
+        tag=tag,
+        lifespan=lifespan,
+        probes={"postgres": postgres},
+        registry=registry,
+        retry_after_s=settings.retry_after_s,
+    )
+    app.state.settings = settings
     return app

@@ -1,13 +1,10 @@
 """The query application: ``create_app(settings)`` builds everything; nothing happens at import."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
+import asyncpg
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from p1_servicekit.app import create_service_app
-from p1_servicekit.db import open_pool, open_redis, pg_ready
+from p1_servicekit.app import create_db_service_app
 from p1_servicekit.logging import configure_logging
 from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.tokens import parse_read_tokens
@@ -26,12 +23,7 @@ def create_app(settings: QuerySettings) -> FastAPI:
     tokens = parse_read_tokens(settings.read_tokens)
     db = DbTimer(registry)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings)
-        redis = RedisGuard(open_redis(settings), registry, SERVICE, settings.redis_timeout_s)
-        app.state.pool = pool
-        app.state.redis = redis
+    def on_start(app: FastAPI, pool: "asyncpg.Pool[asyncpg.Record]", redis: RedisGuard) -> None:
         app.state.query = QueryState(
             settings=settings,
             tokens=tokens,
@@ -46,24 +38,10 @@ def create_app(settings: QuerySettings) -> FastAPI:
                 settings.realtime_memo_s,
             ),
         )
-        try:
-            yield
-        finally:
-            await redis.close()
-            await pool.close()
 
-    async def postgres() -> bool:
-        return await pg_ready(app.state.pool, settings.db_acquire_timeout_s)
-
-    app = create_service_app(
-        service=SERVICE,
-        tag="query",
-        lifespan=lifespan,
-        probes={"postgres": postgres},
-        registry=registry,
-        retry_after_s=settings.retry_after_s,
+    app = create_db_service_app(
+        service=SERVICE, tag="query", settings=settings, registry=registry, on_start=on_start
     )
-    app.state.settings = settings
     add_query_routes(app)
     return app
 
