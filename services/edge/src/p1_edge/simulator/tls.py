@@ -7,6 +7,7 @@ exercise the same CA-plus-hostname rule as against a real meter.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,12 @@ class CertFiles:
     key: Path
 
 
-def make_certificates(directory: Path, appliance_hostname: str) -> CertFiles:
+def make_certificates(
+    directory: Path, appliance_hostname: str, *, ip_address: str | None = None
+) -> CertFiles:
+    """A CA and a server certificate for ``appliance_hostname`` (its CN). ``ip_address`` adds a
+    subjectAltName for that address — what a private CA's server certificate has (the tests' stand-in
+    for Caddy's internal CA); HomeWizard's device certificates have none."""
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -60,8 +66,8 @@ def make_certificates(directory: Path, appliance_hostname: str) -> CertFiles:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    # Like the real devices: the identity is in the CN only, no subjectAltName.
-    cert = (
+    # Like the real devices: the identity is in the CN only, no subjectAltName (unless asked for).
+    builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, appliance_hostname)]))
         .issuer_name(ca_name)
@@ -72,8 +78,11 @@ def make_certificates(directory: Path, appliance_hostname: str) -> CertFiles:
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
-        .sign(ca_key, hashes.SHA256())
     )
+    if ip_address is not None:
+        san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip_address))])
+        builder = builder.add_extension(san, critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
     files = CertFiles(directory / "ca.pem", directory / "device.pem", directory / "device.key")
     files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
