@@ -463,3 +463,32 @@ async def test_late_writes_counts_commits_that_stored_readings_before_the_newest
         assert await late_writes(conn) == 2
         await store.write(conn, make(dev, data[0:300]), NOW)  # fills the holes: late
         assert await late_writes(conn) == 3
+
+
+async def _unannounced_write(conn: Any, dev: str, writer: str | None) -> None:
+    """A write as an ingest from before migration 0004 makes it (``writer`` None), or one announcing
+    another version."""
+    async with conn.transaction():
+        if writer is not None:
+            await conn.execute("SELECT set_config('p1.ingest_writer', $1, true)", writer)
+        await conn.execute(
+            "INSERT INTO samples (device_id, ts, power_w, import_kwh, export_kwh) VALUES ($1, $2, 1, 1, 1)",
+            dev,
+            T0 - timedelta(days=1),
+        )
+        await conn.execute("UPDATE devices SET last_seen = last_seen WHERE device_id = $1", dev)
+
+
+async def test_an_older_ingest_cannot_write_to_this_schema(store: Store) -> None:
+    """Migration 0004: a writer that does not announce the current version (an ingest from before the
+    schema, still serving during a rolling upgrade) fails as 'cannot connect now' — a 503 with
+    Retry-After, so its edges upload again — and leaves nothing behind."""
+    dev = device()
+    async with store.pool.acquire() as conn:
+        await store.write(conn, make(dev, readings(10)), NOW)  # the current ingest: announces itself
+        # The announcement lasts for its transaction only: the next one, unannounced, is refused.
+        with pytest.raises(asyncpg.CannotConnectNowError, match="older than the database schema"):
+            await _unannounced_write(conn, dev, None)
+        with pytest.raises(asyncpg.CannotConnectNowError):
+            await _unannounced_write(conn, dev, "3")
+        assert await count(conn, dev) == 10

@@ -255,9 +255,12 @@ async def prepare_connection(conn: "asyncpg.Connection[asyncpg.Record]") -> None
     await conn.execute(STAGE_DDL)
 
 
-_LOCK_SQL: Final = """
+# What this code writes, as migration 0004's guard expects it: an older ingest must not write to a newer
+# schema (its writes fail, and the edges upload them again to the current one).
+INGEST_WRITER: Final = "4"
+_LOCK_SQL: Final = f"""
 SELECT first_seen, last_seen, meter_serial, meter_model, meter_protocol_version, current_epoch,
-       last_ts, last_import_kwh, last_export_kwh
+       last_ts, last_import_kwh, last_export_kwh, set_config('p1.ingest_writer', '{INGEST_WRITER}', true) AS w
 FROM devices WHERE device_id = $1 FOR UPDATE"""
 _CREATE_SQL: Final = """
 INSERT INTO devices (device_id, first_seen, last_seen) VALUES ($1, $2, $3)
@@ -283,7 +286,8 @@ async def _lock_device(conn: Conn, device_id: str, lo: datetime, hi: datetime) -
         await conn.execute(_CREATE_SQL, device_id, lo, hi)
         row = await conn.fetchrow(_LOCK_SQL, device_id)
         assert row is not None
-    return DeviceState(exists=row["last_ts"] is not None, **dict(row.items()))
+    state = {k: v for k, v in row.items() if k != "w"}
+    return DeviceState(exists=row["last_ts"] is not None, **state)
 
 
 async def write_columns(
