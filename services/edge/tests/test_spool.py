@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,37 @@ def test_batches_are_oldest_first_and_split_by_origin(tmp_path: Path) -> None:
     assert nxt is not None
     assert json.loads(nxt.payload)["meter"]["serial"] == "NEW"
     assert spool.depth == 3
+    spool.close()
+
+
+def test_gzip_batches_are_the_same_batches_compressed(tmp_path: Path) -> None:
+    """peek_gzip builds the body piece by piece into the compressor: the same bytes as peek, gzipped,
+    for every batch size and start, across an origin change and with a device id that needs escaping."""
+    spool = Spool(tmp_path / "s.sqlite", 1000)
+    spool.append_many('dev"1', METER, [sample(i) for i in range(7)])
+    spool.append_many('dev"1', None, [sample(i) for i in range(7, 10)])
+    for limit in (1, 2, 6, 7, 100):
+        for after_id in (0, 3, 7, 9):
+            plain, packed = spool.peek(limit, after_id), spool.peek_gzip(limit, after_id)
+            assert plain is not None
+            assert packed is not None
+            assert (packed.first_id, packed.last_id, packed.count) == (
+                plain.first_id,
+                plain.last_id,
+                plain.count,
+            )
+            assert packed.gzipped
+            assert not plain.gzipped
+            assert gzip.decompress(packed.payload) == plain.payload
+            json.loads(plain.payload)
+    assert spool.peek_gzip(100, 10) is None
+    # More readings than one compress slice holds.
+    spool.append_many('dev"1', None, [sample(i) for i in range(10, 700)])
+    plain, packed = spool.peek(5000, 7), spool.peek_gzip(5000, 7)
+    assert plain is not None
+    assert packed is not None
+    assert packed.count == 693
+    assert gzip.decompress(packed.payload) == plain.payload
     spool.close()
 
 

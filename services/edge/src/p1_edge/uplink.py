@@ -29,9 +29,12 @@ _COMPRESS_IN_THREAD_BYTES = 256 * 1024
 _DETAIL_MAX = 500
 
 
+# gzip level 5: most of level 9's ratio on this JSON at a fraction of the CPU.
+GZIP_LEVEL = 5
+
+
 def compress(payload: bytes) -> bytes:
-    """gzip level 5: most of level 9's ratio on this JSON at a fraction of the CPU."""
-    return gzip.compress(payload, 5)
+    return gzip.compress(payload, GZIP_LEVEL)
 
 
 class Verdict(Enum):

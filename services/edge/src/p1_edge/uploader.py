@@ -28,7 +28,7 @@ from tenacity.wait import wait_base
 from p1_edge.aio import sleep_unless, wait_any
 from p1_edge.metrics import EdgeMetrics
 from p1_edge.spool import Batch, Spool
-from p1_edge.uplink import TransientUploadError, Uplink, UploadResult, Verdict, compress
+from p1_edge.uplink import GZIP_LEVEL, TransientUploadError, Uplink, UploadResult, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ RETRY_AFTER_MAX_S = 900.0  # a server asking for more than 15 minutes is ignored
 @dataclass(frozen=True)
 class _Prepared:
     batch: Batch
-    body: bytes  # gzip of batch.payload
+    body: bytes  # the gzip-compressed request body
 
 
 class _Stopped(Exception):
@@ -115,8 +115,8 @@ class Uploader:
             await _discard(ahead)
 
     def _prepare(self, size: int, after_id: int) -> _Prepared | None:
-        batch = self._spool.peek(size, after_id)
-        return None if batch is None else _Prepared(batch, compress(batch.payload))
+        batch = self._spool.peek_gzip(size, after_id, GZIP_LEVEL)
+        return None if batch is None else _Prepared(batch, batch.payload)
 
     async def _send(self, prepared: _Prepared) -> UploadResult:
         retrying = AsyncRetrying(
