@@ -464,6 +464,44 @@ async def test_answers_before_the_newest_reading_survive_uploads_until_late_data
     assert p3.json()["points"][0]["samples"] == p1.json()["points"][0]["samples"] + 1
 
 
+async def test_capacity_reads_final_months_from_the_cache(
+    loaded: str, redis_url: str, redis_client: Redis
+) -> None:
+    """The months of a capacity window that end before the device's newest reading (q-cap's: mid
+    February 2026) come from the cache once computed; the answers equal those computed whole, without
+    any cache. Europe/Amsterdam (Brussels' months) keeps these keys apart from other tests'."""
+    stale = [k async for k in redis_client.scan_iter(match="p1:q:q-cap:*Europe/Amsterdam*")]
+    if stale:
+        await redis_client.delete(*stale)
+    cached, plain = free_port(), free_port()
+    with_redis = ServiceProcess(
+        [console_script("p1-query"), "serve", "--port", str(cached)], query_env(loaded, redis_url), cached
+    ).start()
+    without = ServiceProcess(
+        [console_script("p1-query"), "serve", "--port", str(plain)], query_env(loaded, None), plain
+    ).start()
+    try:
+        path = "/v1/devices/q-cap/capacity"
+
+        def ask(month: str) -> tuple[dict[str, Any], float, float]:
+            hits, misses = _cache_count(with_redis, "hit"), _cache_count(with_redis, "miss")
+            r = get(with_redis, path, month=month, tz="Europe/Amsterdam")
+            assert r.status_code == 200, r.text
+            return r.json(), _cache_count(with_redis, "hit") - hits, _cache_count(with_redis, "miss") - misses
+
+        feb, feb_hits, feb_misses = ask("2026-02")
+        assert (feb_hits, feb_misses) == (0, 12)  # the answer and its 11 final months
+        mar, mar_hits, mar_misses = ask("2026-03")
+        assert (mar_hits, mar_misses) == (10, 1)  # 2025-04 … 2026-01 cached; Feb and Mar computed
+        for month, answer in (("2026-02", feb), ("2026-03", mar)):
+            whole = get(without, path, month=month, tz="Europe/Amsterdam")
+            assert whole.json() == answer
+        assert (feb["peak_kw"], mar["rolling_12m_avg_kw"]) == (4.0, 3.833)
+    finally:
+        assert with_redis.stop() in CLEAN_EXITS, with_redis.logs()
+        assert without.stop() in CLEAN_EXITS, without.logs()
+
+
 def test_redis_down_answers_from_postgres_and_counts(loaded: str) -> None:
     port = free_port()
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"

@@ -35,6 +35,7 @@ from .buckets import (
 )
 from .cache import Cached, ResponseCache, cache_control, etag_matches, etag_of
 from .export import MEDIA_TYPES, Format, bucket_export, filename, raw_export
+from .month_tops import window_tops
 from .realtime import LatestReadings
 from .series import build_points
 from .settings import QuerySettings
@@ -42,12 +43,12 @@ from .store import (
     Conn,
     DailyZone,
     DbTimer,
+    DeviceVersion,
     device_exists,
     device_version,
     fetch_groups,
     list_devices,
     meter_month_peak_w,
-    top_quarters,
 )
 
 DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -119,7 +120,7 @@ async def _cached_answer(
     range_end: datetime,
     if_none_match: str | None,
     started: float,
-    compute: Callable[[Conn], Awaitable[bytes]],
+    compute: Callable[[Conn, DeviceVersion], Awaitable[bytes]],
 ) -> Response:
     """The answer from the cache, or computed and stored; 304 when the client's ETag still holds.
 
@@ -133,7 +134,7 @@ async def _cached_answer(
         found = await st.cache.lookup(device_id, tag, kind, params, final)
         entry = found.hit
         if entry is None:
-            body = await compute(conn)
+            body = await compute(conn, version)
             entry = Cached(etag_of(body), body)
     if found.hit is None and found.key is not None:
         await st.cache.store(found.key, entry, final)
@@ -214,7 +215,7 @@ def add_query_routes(router: FastAPI) -> None:
         # A cache hit needs only the outer boundaries (the key); all of them only to compute.
         first, last = outer_bounds(s, e, b, zone)
 
-        async def compute(conn: Conn) -> bytes:
+        async def compute(conn: Conn, _version: DeviceVersion) -> bytes:
             bounds = boundaries(s, e, b, zone)
             async with st.db.time("series"):
                 source = source_for(b, bounds, await st.daily.get(conn))
@@ -253,13 +254,13 @@ def add_query_routes(router: FastAPI) -> None:
         require_device(reader, device_id)
         year, mon = cap.parse_month(month)
         zone = parse_tz(tz)
-        w_start, w_end = cap.window(year, mon, zone)
+        w_end = cap.window(year, mon, zone)[1]
         price = st.settings.capacity_price_eur_per_kw_year
 
-        async def compute(conn: Conn) -> bytes:
+        async def compute(conn: Conn, version: DeviceVersion) -> bytes:
             m_start, m_end = month_bounds(year, mon, zone)
+            tops = await window_tops(conn, st.cache, st.db, version, device_id, year, mon, zone, tz)
             async with st.db.time("capacity"):
-                tops = await top_quarters(conn, device_id, w_start, w_end, zone.key, cap.TOP_QUARTERS)
                 peak_w = await meter_month_peak_w(conn, device_id, m_start, m_end)
             answer = cap.ledger(
                 device_id=device_id,
