@@ -59,10 +59,14 @@ def curves(points: Iterable[tuple[int, float, float | None, float, float | None]
         curve = out.get(epoch)
         if curve is None:
             curve = out[epoch] = EpochCurve()
+        # The lists directly, not add(): this loop runs once per group, thousands of times an answer.
+        ts, vs = curve.ts, curve.values
         if v_first is not None:
-            curve.add(t_first, v_first)
+            ts.append(t_first)
+            vs.append(v_first)
         if v_last is not None and (t_last != t_first or v_first is None):
-            curve.add(t_last, v_last)
+            ts.append(t_last)
+            vs.append(v_last)
     return {e: c for e, c in out.items() if c.ts}
 
 

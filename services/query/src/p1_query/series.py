@@ -2,18 +2,24 @@
 
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
+from operator import attrgetter
+from typing import Any, Final
+
+from pydantic import TypeAdapter
 
 from p1_contracts.models import SeriesPoint
 
 from .energy import Curves, curves, energies
 from .store import Group
 
+_FIRST: Final = {c: attrgetter(f"{c}_first") for c in ("import", "export", "gas", "water")}
+_LAST: Final = {c: attrgetter(f"{c}_last") for c in ("import", "export", "gas", "water")}
+_POINTS: Final = TypeAdapter(list[SeriesPoint])
+
 
 def _counter_curves(groups: Sequence[Group], counter: str) -> Curves:
-    return curves(
-        (g.epoch, g.first_ts, getattr(g, f"{counter}_first"), g.last_ts, getattr(g, f"{counter}_last"))
-        for g in groups
-    )
+    first, last = _FIRST[counter], _LAST[counter]
+    return curves((g.epoch, g.first_ts, first(g), g.last_ts, last(g)) for g in groups)
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -28,7 +34,7 @@ def build_points(groups: Sequence[Group], bounds: Sequence[datetime], tz: tzinfo
     # Gas and water are absent on many meters: no curve, no work.
     per_counter = {
         c: energies(_counter_curves(groups, c), stamps)
-        if any(getattr(g, f"{c}_first") is not None for g in groups)
+        if any(_FIRST[c](g) is not None for g in groups)
         else [0.0] * n
         for c in ("import", "export", "gas", "water")
     }
@@ -55,22 +61,23 @@ def build_points(groups: Sequence[Group], bounds: Sequence[datetime], tz: tzinfo
         has_water[j] = has_water[j] or g.water_first is not None
 
     local = [b.astimezone(tz) for b in bounds]
-    points = []
+    points: list[dict[str, Any]] = []
     for j in range(n):
         filled = count[j] > 0
         total = p_sum[j]
         points.append(
-            SeriesPoint(
-                start=local[j],
-                end=local[j + 1],
-                samples=count[j],
-                power_avg_w=None if total is None or not filled else round(total / count[j], 3),
-                power_min_w=p_min[j],
-                power_max_w=p_max[j],
-                import_kwh=_round(per_counter["import"][j], 6) if filled else None,
-                export_kwh=_round(per_counter["export"][j], 6) if filled else None,
-                gas_m3=_round(per_counter["gas"][j], 6) if has_gas[j] else None,
-                water_m3=_round(per_counter["water"][j], 6) if has_water[j] else None,
-            )
+            {
+                "start": local[j],
+                "end": local[j + 1],
+                "samples": count[j],
+                "power_avg_w": None if total is None or not filled else round(total / count[j], 3),
+                "power_min_w": p_min[j],
+                "power_max_w": p_max[j],
+                "import_kwh": _round(per_counter["import"][j], 6) if filled else None,
+                "export_kwh": _round(per_counter["export"][j], 6) if filled else None,
+                "gas_m3": _round(per_counter["gas"][j], 6) if has_gas[j] else None,
+                "water_m3": _round(per_counter["water"][j], 6) if has_water[j] else None,
+            }
         )
-    return points
+    # Validated in one call of the contract's validator rather than one model constructor per point.
+    return _POINTS.validate_python(points)
