@@ -1,5 +1,6 @@
 """The FastAPI application shell both services build on: errors, metrics, health and the spec."""
 
+import gc
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -86,6 +87,10 @@ def create_db_service_app(
         app.state.redis = redis
         try:
             on_start(app, pool, redis)
+            # Everything built so far (modules, app, routes, models) lives as long as the process:
+            # out of the collector's sight it no longer makes each full collection a 40–60 ms pause
+            # in the middle of some request (measured in-process on a year-by-day series).
+            gc.freeze()
             yield
         finally:
             await redis.close()
