@@ -16,6 +16,7 @@ from p1_edge.uplink import TransientUploadError, Uplink, Verdict, parse_retry_af
 from p1_edge.uploader import RETRY_AFTER_MAX_S, WaitRetryAfter
 
 PAYLOAD = b'{"device_id":"d","meter":null,"samples":[]}'
+BODY = gzip.compress(PAYLOAD)  # what the uploader posts: Spool.peek_gzip's payload
 
 
 def uplink_answering(
@@ -33,7 +34,7 @@ def uplink_answering(
 
 async def test_posts_gzip_with_bearer_to_v1_samples() -> None:
     uplink, seen = uplink_answering(200, b'{"accepted": 3, "duplicates": 1}')
-    result = await uplink.post(PAYLOAD)
+    result = await uplink.post(BODY)
     assert (result.verdict, result.accepted, result.duplicates) == (Verdict.STORED, 3, 1)
     request = seen[0]
     assert str(request.url) == "http://ingest.test/base/v1/samples"
@@ -57,7 +58,7 @@ async def test_posts_gzip_with_bearer_to_v1_samples() -> None:
 async def test_final_answers(status: int, verdict: Verdict) -> None:
     problem = {"type": "about:blank", "title": "t", "status": status, "detail": "why it failed"}
     uplink, _ = uplink_answering(status, json.dumps(problem).encode())
-    result = await uplink.post(PAYLOAD)
+    result = await uplink.post(BODY)
     assert (result.verdict, result.status, result.detail) == (verdict, status, "why it failed")
 
 
@@ -65,7 +66,7 @@ async def test_final_answers(status: int, verdict: Verdict) -> None:
 async def test_transient_answers_raise_with_retry_after(status: int) -> None:
     uplink, _ = uplink_answering(status, b"busy", {"Retry-After": "7"})
     with pytest.raises(TransientUploadError) as info:
-        await uplink.post(PAYLOAD)
+        await uplink.post(BODY)
     assert (info.value.status, info.value.retry_after) == (status, 7.0)
 
 
@@ -77,7 +78,7 @@ async def test_transport_error_is_transient() -> None:
         "http://ingest.test", "tok", http=httpx.AsyncClient(transport=httpx.MockTransport(refuse))
     )
     with pytest.raises(TransientUploadError, match="refused"):
-        await uplink.post(PAYLOAD)
+        await uplink.post(BODY)
 
 
 def test_parse_retry_after() -> None:
@@ -115,10 +116,10 @@ async def test_https_ingest_behind_a_private_ca_needs_ca_bundle(tmp_path: Path) 
     trusted = Uplink(ingest.url, "tok", ca_bundle=ca)
     untrusted = Uplink(ingest.url, "tok")
     try:
-        result = await trusted.post(body)
+        result = await trusted.post(gzip.compress(body))
         assert (result.verdict, result.accepted) == (Verdict.STORED, 1)
         with pytest.raises(TransientUploadError, match=r"(?i)certificate"):
-            await untrusted.post(body)
+            await untrusted.post(gzip.compress(body))
     finally:
         await trusted.aclose()
         await untrusted.aclose()

@@ -12,9 +12,7 @@ user), INVALID (any other 4xx: quarantine). 404/405 count as transient on purpos
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
-import gzip
 import json
 import ssl
 import time
@@ -24,17 +22,12 @@ from pathlib import Path
 
 import httpx
 
-# Compressing a 5,000-reading batch (~2 MB) takes tens of ms on a Pi: off the event loop then.
-_COMPRESS_IN_THREAD_BYTES = 256 * 1024
 _DETAIL_MAX = 500
 
 
-# gzip level 5: most of level 9's ratio on this JSON at a fraction of the CPU.
+# gzip level 5 (Spool.peek_gzip compresses with it): most of level 9's ratio on this JSON at a fraction
+# of the CPU.
 GZIP_LEVEL = 5
-
-
-def compress(payload: bytes) -> bytes:
-    return gzip.compress(payload, GZIP_LEVEL)
 
 
 class Verdict(Enum):
@@ -111,15 +104,9 @@ class Uplink:
         if self._owns_http:
             await self._http.aclose()
 
-    async def post(self, payload: bytes) -> UploadResult:
-        if len(payload) > _COMPRESS_IN_THREAD_BYTES:
-            body = await asyncio.to_thread(compress, payload)
-        else:
-            body = compress(payload)
-        return await self.post_compressed(body)
-
-    async def post_compressed(self, body: bytes) -> UploadResult:
-        """Posts a body that :func:`compress` made (e.g. ahead of time, in a worker thread)."""
+    async def post(self, body: bytes) -> UploadResult:
+        """Posts a gzip-compressed SampleBatch body (``Spool.peek_gzip`` makes it in a worker thread,
+        off the event loop, while the previous batch is on the wire)."""
         try:
             response = await self._http.post(self._url, content=body, headers=self._headers)
         except httpx.TimeoutException as exc:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 
 from tenacity import (
     AsyncRetrying,
@@ -33,12 +32,6 @@ from p1_edge.uplink import GZIP_LEVEL, TransientUploadError, Uplink, UploadResul
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_MAX_S = 900.0  # a server asking for more than 15 minutes is ignored beyond that
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    batch: Batch
-    body: bytes  # the gzip-compressed request body
 
 
 class _Stopped(Exception):
@@ -88,23 +81,22 @@ class Uploader:
     async def run(self) -> None:
         # While a full batch is on the wire, the next one is read and compressed in the worker
         # thread: a backlog then drains at the pace of ingest, not of ingest plus the edge.
-        ahead: asyncio.Task[_Prepared | None] | None = None
+        ahead: asyncio.Task[Batch | None] | None = None
         try:
             while not self._stopping.is_set():
                 size = min(self._size_limit, self._probe)
                 self._spooled.clear()
                 if ahead is not None:
-                    prepared, ahead = await ahead, None
+                    batch, ahead = await ahead, None
                 else:
-                    prepared = await asyncio.to_thread(self._prepare, size, 0)
-                if prepared is None:
+                    batch = await asyncio.to_thread(self._prepare, size, 0)
+                if batch is None:
                     await self._wait_for_readings()
                     continue
-                batch = prepared.batch
                 if batch.count == size:
                     ahead = asyncio.ensure_future(asyncio.to_thread(self._prepare, size, batch.last_id))
                 try:
-                    result = await self._send(prepared)
+                    result = await self._send(batch)
                 except (_Stopped, TransientUploadError):
                     return  # TransientUploadError only escapes when a stop cut the retries short
                 await self._handle(batch, size, result)
@@ -114,11 +106,10 @@ class Uploader:
         finally:
             await _discard(ahead)
 
-    def _prepare(self, size: int, after_id: int) -> _Prepared | None:
-        batch = self._spool.peek_gzip(size, after_id, GZIP_LEVEL)
-        return None if batch is None else _Prepared(batch, batch.payload)
+    def _prepare(self, size: int, after_id: int) -> Batch | None:
+        return self._spool.peek_gzip(size, after_id, GZIP_LEVEL)
 
-    async def _send(self, prepared: _Prepared) -> UploadResult:
+    async def _send(self, batch: Batch) -> UploadResult:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientUploadError),
             wait=WaitRetryAfter(wait_exponential_jitter(initial=1, max=self._backoff_max, jitter=1)),
@@ -132,7 +123,7 @@ class Uploader:
                 if attempt.retry_state.attempt_number > 1 and self._stopping.is_set():
                     raise _Stopped
                 try:
-                    return await self._uplink.post_compressed(prepared.body)
+                    return await self._uplink.post(batch.payload)
                 except TransientUploadError:
                     self._metrics.upload_batches.labels("error").inc()
                     raise
@@ -192,7 +183,7 @@ class Uploader:
         await sleep_unless(self._stopping, seconds)
 
 
-async def _discard(task: asyncio.Task[_Prepared | None] | None) -> None:
+async def _discard(task: asyncio.Task[Batch | None] | None) -> None:
     """Drops a batch read ahead; the thread finishes its read, nothing else happens."""
     if task is not None:
         task.cancel()
