@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from p1_servicekit.errors import FieldError, Unprocessable
 
 Bucket = Literal["1m", "15m", "1h", "1d", "1mo"]
+# The stored tables a series is read from: raw samples or a rollup (store._groups_sql).
+Source = Literal["raw", "15m", "1h", "1d"]
 BUCKETS: Final[tuple[str, ...]] = get_args(Bucket)
 MAX_POINTS: Final = 10_000
 DEFAULT_TZ: Final = "Europe/Brussels"
@@ -219,9 +221,7 @@ def _is_midnight(t: datetime, tz: ZoneInfo) -> bool:
     return local.hour == 0 and local.minute == 0 and local.second == 0 and local.microsecond == 0
 
 
-def source_for(
-    bucket: str, bounds: list[datetime], daily_zone: ZoneInfo | None = None
-) -> Literal["raw", "15m", "1h", "1d"]:
+def source_for(bucket: str, bounds: list[datetime], daily_zone: ZoneInfo | None = None) -> Source:
     """The coarsest stored table whose grid every boundary lies on (DESIGN §6: rollups are UTC-aligned;
     rollup_1d holds the local days of ``daily_zone``, migration 0002)."""
     if bucket == "1m":

@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal, NamedTuple
+from typing import Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Histogram
 
-Source = Literal["raw", "15m", "1h", "1d"]
+from .buckets import Source
+
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 DB_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -196,16 +197,23 @@ _QUARTER_COLS: Final = """
     extract(epoch FROM first_ts)::float8, extract(epoch FROM last_ts)::float8,
     import_kwh_min, import_kwh_max, avg_power_15m_w, month_peak_w"""
 
-# Twelve months are ~35,000 quarters: only the columns capacity uses, times as plain numbers, because
-# decoding is what such a fetch costs.
-_QUARTERS_SQL: Final = f"""
-    (SELECT {_QUARTER_COLS} FROM rollup_15m WHERE device_id = $1 AND bucket >= $2 AND bucket < $3)
+
+def _quarters_with_neighbours(cols: str) -> str:
+    """``cols`` of the rollup_15m rows of device $1 in [$2, $3), of the last row before and of the first
+    after: the readings that bracket the range's first and last quarter."""
+    return f"""
+    (SELECT {cols} FROM rollup_15m WHERE device_id = $1 AND bucket >= $2 AND bucket < $3)
     UNION ALL
-    (SELECT {_QUARTER_COLS} FROM rollup_15m WHERE device_id = $1 AND bucket < $2
+    (SELECT {cols} FROM rollup_15m WHERE device_id = $1 AND bucket < $2
       ORDER BY bucket DESC, epoch DESC LIMIT 1)
     UNION ALL
-    (SELECT {_QUARTER_COLS} FROM rollup_15m WHERE device_id = $1 AND bucket >= $3
-      ORDER BY bucket, epoch LIMIT 1)
+    (SELECT {cols} FROM rollup_15m WHERE device_id = $1 AND bucket >= $3
+      ORDER BY bucket, epoch LIMIT 1)"""
+
+
+# Twelve months are ~35,000 quarters: only the columns capacity uses, times as plain numbers, because
+# decoding is what such a fetch costs.
+_QUARTERS_SQL: Final = f"""{_quarters_with_neighbours(_QUARTER_COLS)}
     ORDER BY 1, 2"""
 
 
@@ -226,14 +234,7 @@ _QUARTER_SRC: Final = """
 # both ends, when the quarter is one epoch's and the rows around it are of that epoch; (3) the mean of
 # positive power. lag/lead over (bucket, epoch) are the last reading before and the first after.
 QUARTER_DEMAND_SQL: Final = f"""
-WITH x AS (
-    (SELECT {_QUARTER_SRC} FROM rollup_15m WHERE device_id = $1 AND bucket >= $2 AND bucket < $3)
-    UNION ALL
-    (SELECT {_QUARTER_SRC} FROM rollup_15m WHERE device_id = $1 AND bucket < $2
-      ORDER BY bucket DESC, epoch DESC LIMIT 1)
-    UNION ALL
-    (SELECT {_QUARTER_SRC} FROM rollup_15m WHERE device_id = $1 AND bucket >= $3
-      ORDER BY bucket, epoch LIMIT 1)
+WITH x AS ({_quarters_with_neighbours(_QUARTER_SRC)}
 ), r AS (
     SELECT *,
            lag(epoch) OVER w AS pe, lag(last_ts) OVER w AS pt, lag(l) OVER w AS pv,
@@ -299,12 +300,11 @@ class DailyZone:
 
     def __init__(self, retry_s: float = 60.0) -> None:
         self._zone: ZoneInfo | None = None
-        self._known = False
         self._retry_at = 0.0
         self._retry_s = retry_s
 
     async def get(self, conn: Conn) -> ZoneInfo | None:
-        if self._known or time.monotonic() < self._retry_at:
+        if self._zone is not None or time.monotonic() < self._retry_at:
             return self._zone
         name = None
         if await conn.fetchval("SELECT to_regclass('rollup_1d_zone')") is not None:
@@ -312,7 +312,7 @@ class DailyZone:
         if name is None:
             self._retry_at = time.monotonic() + self._retry_s
             return None
-        self._zone, self._known = ZoneInfo(str(name)), True
+        self._zone = ZoneInfo(str(name))
         return self._zone
 
 

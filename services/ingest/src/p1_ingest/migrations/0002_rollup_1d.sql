@@ -2,10 +2,10 @@
 --
 -- Days are the calendar days of one time zone, named in rollup_1d_zone (one row): Europe/Brussels,
 -- whose midnights are, for decades now, those of every Central European Time zone (Europe/Amsterdam,
--- Europe/Paris, …). The query service reads the zone at start-up and uses rollup_1d for `1d` and `1mo`
--- buckets whenever every boundary of the request is a midnight of that zone (it checks each request);
--- any other zone is served from rollup_1h / rollup_15m as before. Columns and merge rules are those of rollup_15m; bucket is the
--- UTC instant of the local midnight. Maintained by ingest in the same statement as the other rollups,
+-- Europe/Paris, …). The query service reads the zone on first use and uses rollup_1d for `1d` and
+-- `1mo` buckets whenever every boundary of the request is a midnight of that zone (it checks each
+-- request); any other zone is served from rollup_1h / rollup_15m as before. Columns and merge rules
+-- are those of rollup_15m; bucket is the UTC instant of the local midnight. Maintained by ingest in the same statement as the other rollups,
 -- from the inserted rows only. The zone is part of the schema: changing it needs a migration that
 -- rebuilds this table (as below) and a restart of the query service.
 CREATE TABLE rollup_1d_zone (
