@@ -60,15 +60,6 @@ async def ingest() -> AsyncIterator[FakeIngest]:
     await fake.close()
 
 
-@pytest.fixture
-async def edges() -> AsyncIterator[list[EdgeProcess]]:
-    started: list[EdgeProcess] = []
-    yield started
-    for edge in started:
-        if edge.running:
-            await edge.kill()
-
-
 async def start_edge(edges: list[EdgeProcess], env: dict[str, str]) -> EdgeProcess:
     edge = await EdgeProcess(env).start()
     edges.append(edge)

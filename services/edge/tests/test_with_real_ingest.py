@@ -80,15 +80,6 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
-@pytest.fixture
-async def edges() -> AsyncIterator[list[EdgeProcess]]:
-    started: list[EdgeProcess] = []
-    yield started
-    for edge in started:
-        if edge.running:
-            await edge.kill()
-
-
 async def simulator(serial: str) -> Simulator:
     sim = Simulator(api="v1", profile="home", serial=serial)
     await sim.start()
