@@ -21,19 +21,20 @@ NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
 def readings(n: int, start: datetime = T0, step_s: int = 7, imp0: float = 100.0) -> list[dict[str, Any]]:
-    """Integer-valued powers, so that sums are exact whatever the order of addition."""
+    """Integer-valued powers, so that sums are exact whatever the order of addition; the counters
+    grow by what the power delivers (so every reading is good: physically possible)."""
     out = []
     imp, exp = imp0, 50.0
     for i in range(n):
         p = (i * 37) % 900 - 300
-        imp += max(p, 0) / 1000
-        exp += max(-p, 0) / 1000
+        imp += max(p, 0) * step_s / 3.6e6
+        exp += max(-p, 0) * step_s / 3.6e6
         out.append(
             {
                 "ts": (start + timedelta(seconds=i * step_s)).isoformat(),
                 "power_w": p,
-                "import_kwh": round(imp, 3),
-                "export_kwh": round(exp, 3),
+                "import_kwh": round(imp, 6),
+                "export_kwh": round(exp, 6),
                 "avg_power_15m_w": i % 500,
                 "month_peak_w": 4000 + i,
                 "gas_m3": 10 + i // 100 if i % 3 else None,

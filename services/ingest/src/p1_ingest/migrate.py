@@ -2,15 +2,23 @@
 
 A session-level advisory lock serialises concurrent runs, so replicas (or a migration Job racing
 a restarted pod) can all call ``migrate`` at start-up: the first applies, the others find nothing.
+
+A migration may queue devices in ``device_rebuilds`` (0005); they are rebuilt from their raw readings
+(``rebuild.py``) in that migration's transaction, right after its SQL, so the version is recorded only
+once they are.
 """
 
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Final
 
 import asyncpg
+
+from .integrity import Limits
+from .rebuild import rebuild_queued
 
 log = logging.getLogger("p1.migrate")
 
@@ -39,8 +47,9 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(database_url: str) -> list[str]:
-    """Applies pending migrations; returns the names applied by this call."""
+async def migrate(database_url: str, limits: Limits | None = None, upto: int | None = None) -> list[str]:
+    """Applies pending migrations (up to version ``upto``, for tests of a migration); returns the names
+    applied by this call. ``limits``: what the rebuilds judge readings by (MAX_POWER_W)."""
     conn = await asyncpg.connect(database_url)
     applied: list[str] = []
     try:
@@ -54,10 +63,14 @@ async def migrate(database_url: str) -> list[str]:
             )
             done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
             for mig in available_migrations():
-                if mig.version in done:
+                if mig.version in done or (upto is not None and mig.version > upto):
                     continue
                 async with conn.transaction():
                     await conn.execute(mig.sql)
+                    for report in await rebuild_queued(conn, limits or Limits(), datetime.now(UTC)):
+                        log.info(
+                            "device rebuilt", extra={"device_id": report.device_id, "outcome": report.outcome}
+                        )
                     await conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                         mig.version,
