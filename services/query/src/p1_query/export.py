@@ -20,7 +20,7 @@ import asyncpg
 
 from .buckets import iter_boundaries, source_for
 from .series import build_points
-from .store import RAW_EXPORT_SQL, SAMPLE_FIELDS, DailyZone, DbTimer, fetch_groups
+from .store import RAW_EXPORT_COLUMNS, RAW_EXPORT_SQL, DailyZone, DbTimer, fetch_groups
 
 Format = Literal["csv", "ndjson"]
 PREFETCH: Final = 2000
@@ -80,7 +80,7 @@ async def raw_export(
     end: datetime,
     fmt: Format,
 ) -> AsyncIterator[bytes]:
-    enc = Encoder(fmt, SAMPLE_FIELDS)
+    enc = Encoder(fmt, RAW_EXPORT_COLUMNS)
     yield enc.header()
     async with acquire() as conn, conn.transaction(readonly=True):
         block: list[Sequence[object]] = []
