@@ -2,126 +2,29 @@
 identical batches, counter epochs — and the rollups always equal to what the stored raw rows say."""
 
 import asyncio
+import json
 import random
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
+from store_kit import (
+    BUCKETS,
+    NOW,
+    ROLLUP_COLS,
+    T0,
+    Store,
+    assert_rollups_exact,
+    count,
+    device,
+    make,
+    readings,
+)
 
 from p1_contracts.models import SampleBatch
 from p1_ingest.batch import from_model
-from p1_ingest.store import WriteResult, prepare_connection, write_batch, write_columns
-
-T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
-NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-
-
-def readings(n: int, start: datetime = T0, step_s: int = 7, imp0: float = 100.0) -> list[dict[str, Any]]:
-    """Integer-valued powers, so that sums are exact whatever the order of addition; the counters
-    grow by what the power delivers (so every reading is good: physically possible)."""
-    out = []
-    imp, exp = imp0, 50.0
-    for i in range(n):
-        p = (i * 37) % 900 - 300
-        imp += max(p, 0) * step_s / 3.6e6
-        exp += max(-p, 0) * step_s / 3.6e6
-        out.append(
-            {
-                "ts": (start + timedelta(seconds=i * step_s)).isoformat(),
-                "power_w": p,
-                "import_kwh": round(imp, 6),
-                "export_kwh": round(exp, 6),
-                "avg_power_15m_w": i % 500,
-                "month_peak_w": 4000 + i,
-                "gas_m3": 10 + i // 100 if i % 3 else None,
-            }
-        )
-    return out
-
-
-def make(device: str, samples: list[dict[str, Any]], serial: str | None = "S1") -> SampleBatch:
-    body: dict[str, Any] = {"device_id": device, "samples": samples}
-    if serial is not None:
-        body["meter"] = {"serial": serial, "model": "ISKRA", "protocol_version": 50}
-    return SampleBatch.model_validate_json(__import__("json").dumps(body))
-
-
-def device() -> str:
-    return f"dev-{uuid.uuid4().hex[:10]}"
-
-
-@dataclass
-class Store:
-    """One of the two ways rows reach the database: JSON parameter (``write_batch``) or binary COPY
-    into the session's staging table (what the service uses). Every test below runs with both."""
-
-    pool: "asyncpg.Pool[asyncpg.Record]"
-    staged: bool
-
-    async def write(self, conn: Any, batch: SampleBatch, now: datetime) -> WriteResult:
-        if self.staged:
-            return await write_columns(conn, from_model(batch), now, staged=True)
-        return await write_batch(conn, batch, now)
-
-
-@pytest.fixture(params=["json", "staged"])
-async def store(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    staged = request.param == "staged"
-    p = await asyncpg.create_pool(
-        database_url, min_size=1, max_size=6, init=prepare_connection if staged else None
-    )
-    yield Store(p, staged)
-    await p.close()
-
-
-_ROLLUP_COLS = (
-    "bucket, epoch, n, power_sum, power_min, power_max, power_import_sum, first_ts, last_ts, "
-    "import_kwh_min, import_kwh_max, export_kwh_min, export_kwh_max, gas_m3_min, gas_m3_max, "
-    "water_m3_min, water_m3_max, avg_power_15m_w, month_peak_w"
-)
-
-
-# rollup_1d holds the local days of the zone migration 0002 put in rollup_1d_zone.
-_BUCKETS = (
-    ("rollup_15m", "date_bin('15 minutes', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')"),
-    ("rollup_1h", "date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')"),
-    ("rollup_1d", "date_trunc('day', ts, 'Europe/Brussels')"),
-)
-
-
-def _expected_sql(bucket: str) -> str:
-    return f"""
-    SELECT {bucket} AS bucket, epoch, count(*)::int AS n,
-           sum(power_w) AS power_sum, min(power_w) AS power_min, max(power_w) AS power_max,
-           sum(greatest(power_w, 0)) AS power_import_sum, min(ts) AS first_ts, max(ts) AS last_ts,
-           min(import_kwh) AS import_kwh_min, max(import_kwh) AS import_kwh_max,
-           min(export_kwh) AS export_kwh_min, max(export_kwh) AS export_kwh_max,
-           min(gas_m3) AS gas_m3_min, max(gas_m3) AS gas_m3_max,
-           min(water_m3) AS water_m3_min, max(water_m3) AS water_m3_max,
-           (array_agg(avg_power_15m_w ORDER BY ts DESC))[1] AS avg_power_15m_w,
-           (array_agg(month_peak_w ORDER BY ts DESC))[1] AS month_peak_w
-    FROM samples WHERE device_id = $1 GROUP BY 1, 2 ORDER BY 1, 2"""
-
-
-async def assert_rollups_exact(conn: Any, dev: str) -> None:
-    """Each rollup equals a fresh aggregation of the raw rows stored for the device."""
-    for table, bucket in _BUCKETS:
-        stored = [
-            dict(r)
-            for r in await conn.fetch(
-                f"SELECT {_ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY bucket, epoch", dev
-            )
-        ]
-        expected = [dict(r) for r in await conn.fetch(_expected_sql(bucket), dev)]
-        assert stored == expected, table
-
-
-async def count(conn: Any, dev: str) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM samples WHERE device_id = $1", dev))
+from p1_ingest.store import prepare_connection, write_batch, write_columns
 
 
 async def test_replay_stores_nothing_twice(store: Store) -> None:
@@ -165,12 +68,12 @@ async def test_late_unordered_overlapping_data_gives_the_in_order_rollups(
             accepted += result.accepted
         assert accepted == 1200
         await assert_rollups_exact(conn, shuffled)
-        for table, _ in _BUCKETS:
+        for table, _ in BUCKETS:
             a = await conn.fetch(
-                f"SELECT {_ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", ordered
+                f"SELECT {ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", ordered
             )
             b = await conn.fetch(
-                f"SELECT {_ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", shuffled
+                f"SELECT {ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", shuffled
             )
             assert [dict(r) for r in a] == [dict(r) for r in b]
         dev_row = await conn.fetchrow(
@@ -319,7 +222,7 @@ async def test_whole_numbers_sent_as_floats(store: Store) -> None:
         ],
     }
     async with store.pool.acquire() as conn:
-        await store.write(conn, SampleBatch.model_validate_json(__import__("json").dumps(body)), NOW)
+        await store.write(conn, SampleBatch.model_validate_json(json.dumps(body)), NOW)
         assert await conn.fetchval("SELECT tariff FROM samples WHERE device_id = $1", dev) == 3
         assert (
             await conn.fetchval("SELECT meter_protocol_version FROM devices WHERE device_id = $1", dev) == 50
@@ -422,7 +325,7 @@ async def test_migration_0002_backfills_the_local_days(database_url: str) -> Non
         async with pool.acquire() as conn:
             await write_batch(conn, make(dev, data), NOW)
             written = await conn.fetch(
-                f"SELECT {_ROLLUP_COLS} FROM rollup_1d WHERE device_id = $1 ORDER BY 1, 2", dev
+                f"SELECT {ROLLUP_COLS} FROM rollup_1d WHERE device_id = $1 ORDER BY 1, 2", dev
             )
             assert len(written) == 3
             # Replay migration 0002 on a schema without it (its rollup_1d as of before: none).
@@ -433,7 +336,7 @@ async def test_migration_0002_backfills_the_local_days(database_url: str) -> Non
                 await conn.execute("DROP TABLE rollup_1d, rollup_1d_zone")
                 await conn.execute(sql)
             backfilled = await conn.fetch(
-                f"SELECT {_ROLLUP_COLS} FROM rollup_1d WHERE device_id = $1 ORDER BY 1, 2", dev
+                f"SELECT {ROLLUP_COLS} FROM rollup_1d WHERE device_id = $1 ORDER BY 1, 2", dev
             )
             assert [dict(r) for r in backfilled] == [dict(r) for r in written]
             await assert_rollups_exact(conn, dev)
