@@ -2,8 +2,9 @@
 
 A history: readings at growing times (gaps from half a second to an hour) whose import and export
 counters flow within the largest power, run at it (using none, part, all or more of the slack), burst
-a little or far above it, drop for good (a reset), spike or read 0 once, or repeat. It arrives as batches: contiguous pieces in any order, some sent again
-(overlaps and replays), each body possibly reversed.
+a little or far above it, drop for good (a reset), spike or read 0 once, or repeat. It arrives as
+batches: contiguous pieces in any order, some sent again (overlaps and replays), each body possibly
+reversed.
 """
 
 import json
