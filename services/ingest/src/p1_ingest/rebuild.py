@@ -95,7 +95,7 @@ async def rebuild_device(conn: Conn, device_id: str, limits: Limits, now: dateti
         since = EARLIEST
         if roll_first is not None and roll_first < raw_first:
             since = await conn.fetchval(_NEXT_MIDNIGHT, raw_first)
-        segments = await _forget(conn, device_id, since)
+        segments = await _forget(conn, device_id, since, meter["meter_serial"])
         await _reset(conn, device_id, since, min(raw_first, roll_first or raw_first), segments[0][1])
         count = await _replay(conn, device_id, segments, meter, now)
         await conn.execute(
@@ -110,7 +110,9 @@ async def rebuild_device(conn: Conn, device_id: str, limits: Limits, now: dateti
     return RebuildReport(device_id, "rebuilt", count, since)
 
 
-async def _forget(conn: Conn, device_id: str, since: datetime) -> list[tuple[datetime, str | None]]:
+async def _forget(
+    conn: Conn, device_id: str, since: datetime, serial: str | None
+) -> list[tuple[datetime, str | None]]:
     """Takes away what was derived from the readings from ``since`` on, and moves those readings into the
     temporary table ``p1_rebuild``. Returns the meter segments to replay: (from, serial), the first
     from ``since`` with the serial in force there, then one per recorded meter replacement."""
@@ -139,8 +141,13 @@ async def _forget(conn: Conn, device_id: str, since: datetime) -> list[tuple[dat
         since,
     )
     before = [e["meter_serial"] for e in epochs if e["started_at"] < since]
-    first = before[-1] if before else (epochs[0]["meter_serial"] if epochs else None)
     later = [e for e in epochs if e["started_at"] >= since and e["reason"] == "meter_replaced"]
+    if before:
+        first = before[-1]
+    elif epochs and epochs[0]["reason"] != "meter_replaced":
+        first = epochs[0]["meter_serial"]
+    else:  # no epoch says which meter came first: the device's, unless it was replaced since
+        first = None if later else serial
     return [(since, first), *((e["started_at"], e["meter_serial"]) for e in later)]
 
 

@@ -89,6 +89,11 @@ DELETE FROM rollup_1d r USING device_rebuilds q
  WHERE r.device_id = q.device_id
    AND (r.first_ts < TIMESTAMPTZ '2000-01-01 00:00:00+00' OR r.last_ts >= TIMESTAMPTZ '2100-01-01 00:00:00+00');
 
+-- Epochs that began outside the range began at such a reading (the rebuild makes them again).
+DELETE FROM counter_epochs c USING device_rebuilds q
+ WHERE c.device_id = q.device_id
+   AND (c.started_at < TIMESTAMPTZ '2000-01-01 00:00:00+00' OR c.started_at >= TIMESTAMPTZ '2100-01-01 00:00:00+00');
+
 -- A device with nothing left goes (its epochs with it); the others get their times from what remains
 -- (the rebuild then recomputes everything else).
 WITH left_over AS (
