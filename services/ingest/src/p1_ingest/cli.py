@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{report.default_rows_deleted} old row(s) deleted from samples_default"
         )
         return 0
+    return _judging_readings(args, settings.database_url)
+
+
+def _judging_readings(args: argparse.Namespace, database_url: str) -> int:
+    """``migrate`` and ``rebuild``: both may judge readings (a migration's rebuilds), by MAX_POWER_W."""
     from .settings import IntegritySettings
 
     try:
@@ -76,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"p1-ingest: configuration error:\n{exc}", file=sys.stderr)
         return 2
     if args.command == "rebuild":
-        return asyncio.run(_rebuild(settings.database_url, args.device_ids, limits))
+        return asyncio.run(_rebuild(database_url, args.device_ids, limits))
     from .migrate import migrate
 
-    applied = asyncio.run(migrate(settings.database_url, limits))
+    applied = asyncio.run(migrate(database_url, limits))
     names = ", ".join(applied) or "none pending"
     print(f"p1-ingest: {len(applied)} migration(s) applied: {names}")
     return 0

@@ -103,25 +103,18 @@ def _epoch_spans(
     return starts, spans
 
 
-def _nearest(
-    t1: datetime | None,
-    i1: float | None,
-    e1: float | None,
-    t2: datetime | None,
-    i2: float | None,
-    e2: float | None,
-    later: bool,
-) -> Anchor | None:
-    """The nearer of a raw neighbour and a rollup one (the later before x, the earlier after it)."""
-    cands = [
-        (t, i, e)
-        for t, i, e in ((t1, i1, e1), (t2, i2, e2))
-        if t is not None and i is not None and e is not None
+def _nearest(row: Any, raw: str, rolled: str, later: bool) -> Anchor | None:
+    """The nearer of the raw neighbour and the rollup one (columns ``{raw}_ts``… and ``{rolled}_ts``…
+    of NEIGHBOURS_SQL): before x the later one, after x the earlier one."""
+    found = [
+        (row[f"{p}_ts"], row[f"{p}_imp"], row[f"{p}_exp"])
+        for p in (raw, rolled)
+        if row[f"{p}_ts"] is not None
     ]
-    if not cands:
+    if not found:
         return None
-    t, i, e = (max if later else min)(cands, key=lambda c: c[0])
-    return Anchor(t.timestamp(), i, e)
+    t, imp, exp = (max if later else min)(found, key=lambda c: c[0])
+    return Anchor(t.timestamp(), imp, exp)
 
 
 async def _late_neighbours(
@@ -139,9 +132,7 @@ async def _late_neighbours(
     out = {}
     for t, epoch in zip(late, epochs, strict=True):
         r = by_ts[t]
-        before = _nearest(r["b_ts"], r["b_imp"], r["b_exp"], r["rb_ts"], r["rb_imp"], r["rb_exp"], later=True)
-        after = _nearest(r["a_ts"], r["a_imp"], r["a_exp"], r["ra_ts"], r["ra_imp"], r["ra_exp"], later=False)
-        out[t] = (epoch, before, after)
+        out[t] = (epoch, _nearest(r, "b", "rb", later=True), _nearest(r, "a", "ra", later=False))
     return out
 
 
