@@ -152,7 +152,9 @@ async def _surroundings(conn: Conn, batch: ColumnBatch, state: DeviceState) -> S
         rows = await conn.fetch(SUSPECTS_SQL, device_id, state.run_start)
         around.suspects = [Suspect(r["ts"], r["import_kwh"], r["export_kwh"], r["epoch"]) for r in rows]
     cutoff = late_cutoff(state)
-    late = [t for t in ts if cutoff is not None and t <= cutoff and t not in around.stored]
+    late = (
+        [] if cutoff is None else [t for t in ts[: bisect.bisect_right(ts, cutoff)] if t not in around.stored]
+    )
     if late:
         around.late = await _late_neighbours(conn, device_id, late, state.current_epoch)
     return around
