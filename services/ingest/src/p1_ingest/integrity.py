@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import accumulate, islice, repeat
-from operator import add, le, mul, sub
+from operator import add, ge, le, mul, sub
 from typing import Final
 
 # One DSMR 4 telegram interval: API v1 readings carry the poll time, not the telegram's, so a counter
@@ -97,6 +97,10 @@ def _column_fits(
     if not values or values[0] < last or not all(map(le, values, islice(values, 1, None))):
         return None
     f = list(map(sub, values, map(mul, ts, repeat(lim.rate))))
+    # Below the largest power all along (every real batch), f never grows: then each f[i] is ≤ the f
+    # before it and ≤ f[0] ≤ m + S, so it fits, and the new m is the last f. Else the general check.
+    if f[0] <= m + lim.slack and all(map(ge, f, islice(f, 1, None))):
+        return min(m, f[-1])
     prefix_min = list(accumulate(f, min, initial=m))  # prefix_min[i]: m over everything before f[i]
     if not all(map(le, f, map(add, prefix_min, repeat(lim.slack)))):
         return None
