@@ -190,9 +190,11 @@ EPOCHS_SQL: Final = "SELECT epoch, started_at FROM counter_epochs WHERE device_i
 # The batch's readings stored already, with their flag ($3/$4: the span, for partition pruning).
 STORED_SQL: Final = """
 SELECT ts, flag FROM samples WHERE device_id = $1 AND ts = ANY($2::timestamptz[]) AND ts >= $3 AND ts <= $4"""
+# The pending suspects: the device's readings from the run's first on (a good reading after it would
+# have ended the run, later ones are all in it), by the primary key.
 SUSPECTS_SQL: Final = """
 SELECT ts, import_kwh, export_kwh, epoch FROM samples
- WHERE device_id = $1 AND flag = 'suspect' AND ts >= $2 ORDER BY ts"""
+ WHERE device_id = $1 AND ts >= $2 AND flag = 'suspect' ORDER BY ts"""
 
 
 def _anchor(side: str, cmp: str) -> str:

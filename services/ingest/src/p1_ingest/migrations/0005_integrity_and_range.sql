@@ -1,8 +1,8 @@
 -- 0005: counters that cannot lie (integrity flags, each device's integrity state) and the supported
 -- time range in storage (p1_contracts.timerange: 2000-01-01T00:00:00Z ≤ t < 2100-01-01T00:00:00Z; a test
 -- holds the literals below equal to it). Valid on plain PostgreSQL (partitioned samples) and on
--- TimescaleDB (hypertable with compression): ADD COLUMN without default, CHECK constraints and a partial
--- index are all allowed on a compressed hypertable, and DELETE reaches compressed chunks (>= 2.11).
+-- TimescaleDB (hypertable with compression): ADD COLUMN without default and CHECK constraints are
+-- allowed on a compressed hypertable, and DELETE reaches compressed chunks (>= 2.11).
 
 -- Only an ingest that writes flags and the integrity state may write from now on (0004's guard, next
 -- version); this migration's own updates of devices announce it.
@@ -22,9 +22,9 @@ SELECT set_config('p1.ingest_writer', '5', true);
 -- inconsistent with the device's good readings, undecided (a glitch or the start of a new counter);
 -- 'glitch' = decided: a bad reading. Flagged readings are kept raw and counted nowhere (no rollup, no
 -- series, no capacity; the raw export shows the flag).
+-- (No index for the suspects: they are exactly the device's readings from devices.run_start on, which
+-- the primary key finds.)
 ALTER TABLE samples ADD COLUMN flag text CONSTRAINT samples_flag_known CHECK (flag IN ('suspect', 'glitch'));
--- The pending suspects of a device (a few at a time, in all of the table).
-CREATE INDEX samples_suspects ON samples (device_id, ts) WHERE flag = 'suspect';
 
 -- The integrity state of the device's current epoch: the newest good reading and, per counter,
 -- m = min(counter − r·t) over the epoch's good readings (r = MAX_POWER_W in kWh/s, t in Unix seconds),
