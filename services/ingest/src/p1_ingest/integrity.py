@@ -96,7 +96,7 @@ def _column_fits(
     C-level iterators only: this runs on every reading of every batch."""
     if not values or values[0] < last or not all(map(le, values, islice(values, 1, None))):
         return None
-    f = list(map(sub, values, map(mul, ts, repeat(lim.rate))))
+    f: list[float] = list(map(sub, values, map(mul, ts, repeat(lim.rate))))
     # Below the largest power all along (every real batch), f never grows: then each f[i] is ≤ the f
     # before it and ≤ f[0] ≤ m + S, so it fits, and the new m is the last f. Else the general check.
     if f[0] <= m + lim.slack and all(map(ge, f, islice(f, 1, None))):
