@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sim_testkit import TZ, local, scripted
 
 from p1_edge.simulator import payloads
-from p1_edge.simulator.flavours import FLAVOURS, flavour
+from p1_edge.simulator.flavours import FLAVOURS, Flavour, flavour
 from p1_edge.simulator.model import MeterModel
-from p1_edge.simulator.profiles import PROFILES
+from p1_edge.simulator.profiles import PROFILES, Profile
 from p1_edge.simulator.reading import MonthPeak, Peak
 
 BE = flavour("be")
 NL = flavour("nl")
 
 
-def model_at(profile: object, start: datetime, **options: object) -> MeterModel:
-    return MeterModel(profile, TZ, start, **options)  # type: ignore[arg-type]
+def model_at(profile: Profile, start: datetime, **options: Any) -> MeterModel:
+    return MeterModel(profile, TZ, start, **options)
 
 
 @pytest.mark.parametrize("meter", [BE, NL], ids=lambda f: f.name)
 @pytest.mark.parametrize("profile", sorted(PROFILES))
-def test_counters_integrate_power_exactly(profile: str, meter: object) -> None:
+def test_counters_integrate_power_exactly(profile: str, meter: Flavour) -> None:
     start = datetime(2026, 6, 21, 5, 0, tzinfo=UTC)  # through sunrise, breakfast, solar, tariffs
     model = model_at(PROFILES[profile], start, flavour=meter)
     imp0, exp0, gas0 = list(model.state.import_j), list(model.state.export_j), model.state.gas_ml
@@ -59,7 +60,7 @@ def test_counters_integrate_power_exactly(profile: str, meter: object) -> None:
     ids=["be", "nl"],
 )
 def test_tariff_registers_switch_at_the_local_hour_and_add_up(
-    meter: object, start: datetime, day_wh: int, night_wh: int, tariff_after: int
+    meter: Flavour, start: datetime, day_wh: int, night_wh: int, tariff_after: int
 ) -> None:
     model = model_at(scripted(3600), start, flavour=meter)  # 3600 W: exactly 1 Wh a second
     before = model.reading()
