@@ -220,6 +220,10 @@ async def test_simulate_cli_refuses_impossible_meters() -> None:
         (["--start", "2026-03-10T12:00:00"], "has no UTC offset"),
         (["--start", "2100-01-01T00:00:00+00:00"], "2000-01-01"),
         (["--speed", "-1"], "speed"),
+        (
+            ["--start", "2026-03-10T12:00:00+01:00", "--installed", "2026-03-11T00:00:00+01:00"],
+            "installed after",
+        ),
     ):
         proc = await asyncio.create_subprocess_exec(
             console_script("p1-edge"), "simulate", "--port", "0", *args, stderr=asyncio.subprocess.PIPE

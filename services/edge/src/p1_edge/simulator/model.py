@@ -82,6 +82,8 @@ class MeterModel:
         now = int((start or datetime.now(UTC)).timestamp())
         begin = now - now % WARM_UP_ALIGN_S
         if installed is not None:
+            if installed.timestamp() > now:
+                raise ValueError("the meter cannot be installed after the simulation starts")
             begin = max(begin, int(installed.timestamp()))
         self.state = MeterState(second=begin)
         self.state.events.failure_log.append((now - 30 * 86400, 2451))
