@@ -18,8 +18,11 @@
 # skipping when it is missing).
 set -euo pipefail
 
-# The one pin of the TimescaleDB version CI tests; compose.yaml and k8s must carry the same (tests/deploy).
+# The one pin of what CI tests and deployments run: compose.yaml and k8s carry the image
+# timescale/timescaledb:${TIMESCALEDB_VERSION}-pg${DEPLOYED_PG_MAJOR} (tests/deploy checks it; docs/deploy.md
+# says why PostgreSQL 15). CI builds for the machine's PostgreSQL (Debian 12: 15) and refuses another major.
 TIMESCALEDB_VERSION=2.28.3
+DEPLOYED_PG_MAJOR=15
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENDOR=$ROOT/vendor/timescaledb
 ARCHIVE=timescaledb-$TIMESCALEDB_VERSION.tar.gz
@@ -159,13 +162,15 @@ cmd_run() {
 }
 
 cmd_lane() {
+  local required=${P1_REQUIRE_TIMESCALEDB:-0}
+  if [[ "$required" == 1 && "$PG_MAJOR" != "$DEPLOYED_PG_MAJOR" ]]; then
+    die "deployments run PostgreSQL $DEPLOYED_PG_MAJOR, this machine has $PG_MAJOR: CI would test another major"
+  fi
   if is_installed; then
     cmd_run "$@"
     return
   fi
-  if [[ "${P1_REQUIRE_TIMESCALEDB:-0}" == 1 ]]; then
-    cmd_installed
-  fi
+  [[ "$required" != 1 ]] || cmd_installed
   echo "== TimescaleDB lane skipped: TimescaleDB $TIMESCALEDB_VERSION is not installed for PostgreSQL $PG_MAJOR" \
     "(sudo scripts/timescaledb.sh install, ~2 min)"
 }
