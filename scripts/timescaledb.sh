@@ -31,32 +31,36 @@ SERVER_OPTS="-c shared_preload_libraries=timescaledb -c timescaledb.telemetry_le
 
 die() { echo "timescaledb.sh: $*" >&2; exit 1; }
 
-# The newest installed PostgreSQL server, as p1_servicekit.testing.pg_bindir picks it.
-pg_major() {
-  local found
-  found=$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null \
-    | awk -F/ '{print $5}' | sort -n | tail -1)
-  [[ -n "$found" ]] || die "no PostgreSQL server under /usr/lib/postgresql (apt-get install postgresql)"
-  echo "$found"
+# The newest installed PostgreSQL server (Debian layout), as p1_servicekit.testing.pg_bindir picks it;
+# empty when there is none (then there is nothing to build for, and the lane is skipped).
+PG_MAJOR=$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null \
+  | awk -F/ '{print $5}' | sort -n | tail -1)
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+SHAREDIR=
+PKGLIBDIR=
+if [[ -n "$PG_MAJOR" ]]; then
+  SHAREDIR=$("$PG_BIN/pg_config" --sharedir)
+  PKGLIBDIR=$("$PG_BIN/pg_config" --pkglibdir)
+fi
+
+need_pg() {
+  [[ -n "$PG_MAJOR" ]] || die "no PostgreSQL server under /usr/lib/postgresql (apt-get install postgresql)"
 }
 
-PG_MAJOR=$(pg_major)
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
-SHAREDIR=$("$PG_BIN/pg_config" --sharedir)
-PKGLIBDIR=$("$PG_BIN/pg_config" --pkglibdir)
-
 installed_version() {
+  [[ -n "$SHAREDIR" ]] || return 0
   sed -n "s/^default_version *= *'\(.*\)'.*/\1/p" "$SHAREDIR/extension/timescaledb.control" 2>/dev/null || true
 }
 
 is_installed() {
-  [[ "$(installed_version)" == "$TIMESCALEDB_VERSION" ]] \
+  [[ -n "$PG_MAJOR" ]] && [[ "$(installed_version)" == "$TIMESCALEDB_VERSION" ]] \
     && [[ -f "$PKGLIBDIR/timescaledb-$TIMESCALEDB_VERSION.so" ]] \
     && [[ -f "$PKGLIBDIR/timescaledb-tsl-$TIMESCALEDB_VERSION.so" ]]
 }
 
 cmd_installed() {
   is_installed && return 0
+  need_pg
   local found
   found=$(installed_version)
   echo "TimescaleDB $TIMESCALEDB_VERSION is not installed for PostgreSQL $PG_MAJOR (found: ${found:-none});" \
@@ -81,6 +85,7 @@ cmd_install() {
     echo "TimescaleDB $TIMESCALEDB_VERSION already installed for PostgreSQL $PG_MAJOR: build skipped"
     return 0
   fi
+  need_pg
   [[ $(id -u) == 0 ]] || die "installing into PostgreSQL's system directories needs root (sudo $0 install)"
   # The archive is the upstream tag's tree; a changed byte is a failure, never a build.
   (cd "$VENDOR" && sha256sum --check --quiet "$ARCHIVE.sha256") || die "$VENDOR/$ARCHIVE: sha256 mismatch"
@@ -171,8 +176,12 @@ cmd_lane() {
     return
   fi
   [[ "$required" != 1 ]] || cmd_installed
-  echo "== TimescaleDB lane skipped: TimescaleDB $TIMESCALEDB_VERSION is not installed for PostgreSQL $PG_MAJOR" \
-    "(sudo scripts/timescaledb.sh install, ~2 min)"
+  if [[ -z "$PG_MAJOR" ]]; then
+    echo "== TimescaleDB lane skipped: no PostgreSQL server binaries under /usr/lib/postgresql to run it with"
+  else
+    echo "== TimescaleDB lane skipped: TimescaleDB $TIMESCALEDB_VERSION is not installed for PostgreSQL" \
+      "$PG_MAJOR (sudo scripts/timescaledb.sh install, ~2 min)"
+  fi
 }
 
 case "${1:-}" in
