@@ -1,7 +1,7 @@
 """``p1-ingest maintain``. Plain PostgreSQL: partitions ahead, backlog moved out of the default
 partition, raw data beyond retention dropped (whole partitions), rollups kept. TimescaleDB: the
-retention policy set (and left alone when unchanged), reported in chunks; its job drops whole chunks
-beyond retention, compressed ones too, and the rollups are kept."""
+retention policy set (left alone when unchanged) and run with the compression policy: whole chunks beyond
+retention dropped, older ones compressed, all reported in chunks; the rollups are kept."""
 
 import json
 from collections.abc import AsyncIterator

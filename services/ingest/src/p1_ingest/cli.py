@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "maintain",
         help="raw-data retention (RAW_RETENTION_DAYS): partitions ahead and old ones dropped on plain "
-        "PostgreSQL, the retention policy on TimescaleDB",
+        "PostgreSQL; on TimescaleDB the retention policy set and both policies (retention, compression) run",
     )
     args = parser.parse_args(argv)
 
