@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from ingest_kit import BUCKETS, ROLLUP_COLS, assert_rollups_exact
 
 from p1_contracts.models import SampleBatch
 from p1_ingest.batch import from_model
@@ -77,48 +78,6 @@ async def store(database_url: str, request: pytest.FixtureRequest) -> AsyncItera
     await p.close()
 
 
-_ROLLUP_COLS = (
-    "bucket, epoch, n, power_sum, power_min, power_max, power_import_sum, first_ts, last_ts, "
-    "import_kwh_min, import_kwh_max, export_kwh_min, export_kwh_max, gas_m3_min, gas_m3_max, "
-    "water_m3_min, water_m3_max, avg_power_15m_w, month_peak_w"
-)
-
-
-# rollup_1d holds the local days of the zone migration 0002 put in rollup_1d_zone.
-_BUCKETS = (
-    ("rollup_15m", "date_bin('15 minutes', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')"),
-    ("rollup_1h", "date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')"),
-    ("rollup_1d", "date_trunc('day', ts, 'Europe/Brussels')"),
-)
-
-
-def _expected_sql(bucket: str) -> str:
-    return f"""
-    SELECT {bucket} AS bucket, epoch, count(*)::int AS n,
-           sum(power_w) AS power_sum, min(power_w) AS power_min, max(power_w) AS power_max,
-           sum(greatest(power_w, 0)) AS power_import_sum, min(ts) AS first_ts, max(ts) AS last_ts,
-           min(import_kwh) AS import_kwh_min, max(import_kwh) AS import_kwh_max,
-           min(export_kwh) AS export_kwh_min, max(export_kwh) AS export_kwh_max,
-           min(gas_m3) AS gas_m3_min, max(gas_m3) AS gas_m3_max,
-           min(water_m3) AS water_m3_min, max(water_m3) AS water_m3_max,
-           (array_agg(avg_power_15m_w ORDER BY ts DESC))[1] AS avg_power_15m_w,
-           (array_agg(month_peak_w ORDER BY ts DESC))[1] AS month_peak_w
-    FROM samples WHERE device_id = $1 GROUP BY 1, 2 ORDER BY 1, 2"""
-
-
-async def assert_rollups_exact(conn: Any, dev: str) -> None:
-    """Each rollup equals a fresh aggregation of the raw rows stored for the device."""
-    for table, bucket in _BUCKETS:
-        stored = [
-            dict(r)
-            for r in await conn.fetch(
-                f"SELECT {_ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY bucket, epoch", dev
-            )
-        ]
-        expected = [dict(r) for r in await conn.fetch(_expected_sql(bucket), dev)]
-        assert stored == expected, table
-
-
 async def count(conn: Any, dev: str) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM samples WHERE device_id = $1", dev))
 
@@ -164,12 +123,12 @@ async def test_late_unordered_overlapping_data_gives_the_in_order_rollups(
             accepted += result.accepted
         assert accepted == 1200
         await assert_rollups_exact(conn, shuffled)
-        for table, _ in _BUCKETS:
+        for table, _ in BUCKETS:
             a = await conn.fetch(
-                f"SELECT {_ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", ordered
+                f"SELECT {ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", ordered
             )
             b = await conn.fetch(
-                f"SELECT {_ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", shuffled
+                f"SELECT {ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", shuffled
             )
             assert [dict(r) for r in a] == [dict(r) for r in b]
         dev_row = await conn.fetchrow(
@@ -421,7 +380,7 @@ async def test_migration_0002_backfills_the_local_days(database_url: str) -> Non
         async with pool.acquire() as conn:
             await write_batch(conn, make(dev, data), NOW)
             written = await conn.fetch(
-                f"SELECT {_ROLLUP_COLS} FROM rollup_1d WHERE device_id = $1 ORDER BY 1, 2", dev
+                f"SELECT {ROLLUP_COLS} FROM rollup_1d WHERE device_id = $1 ORDER BY 1, 2", dev
             )
             assert len(written) == 3
             # Replay migration 0002 on a schema without it (its rollup_1d as of before: none).
@@ -432,7 +391,7 @@ async def test_migration_0002_backfills_the_local_days(database_url: str) -> Non
                 await conn.execute("DROP TABLE rollup_1d, rollup_1d_zone")
                 await conn.execute(sql)
             backfilled = await conn.fetch(
-                f"SELECT {_ROLLUP_COLS} FROM rollup_1d WHERE device_id = $1 ORDER BY 1, 2", dev
+                f"SELECT {ROLLUP_COLS} FROM rollup_1d WHERE device_id = $1 ORDER BY 1, 2", dev
             )
             assert [dict(r) for r in backfilled] == [dict(r) for r in written]
             await assert_rollups_exact(conn, dev)

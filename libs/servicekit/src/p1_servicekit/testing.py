@@ -23,12 +23,35 @@ import asyncpg
 import httpx
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Server options of the lane's PostgreSQL (scripts/timescaledb.sh sets them: the TimescaleDB preload), so
+# that a test's own PgCluster runs the same code path as the lane's server.
+TEST_PG_OPTIONS_ENV = "TEST_PG_OPTIONS"
+# Set to 1 by scripts/timescaledb.sh for the TimescaleDB lane: a test that needs TimescaleDB then fails
+# instead of skipping when the database has none (the lane must not quietly test plain PostgreSQL).
+TEST_TIMESCALEDB_ENV = "TEST_TIMESCALEDB"
 # uvicorn re-raises SIGTERM after its graceful shutdown, so a clean stop may report -15.
 CLEAN_EXITS = (0, -signal.SIGTERM)
 
 
 def pg_server_url() -> str:
     return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+
+
+def timescaledb_lane() -> bool:
+    """True in the TimescaleDB lane (``scripts/timescaledb.sh run``)."""
+    return os.environ.get(TEST_TIMESCALEDB_ENV) == "1"
+
+
+async def has_timescaledb(database_url: str) -> bool:
+    """True when the database runs the TimescaleDB extension (then migration 0001 made ``samples`` a
+    hypertable; see its TimescaleDB branch)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return bool(
+            await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+        )
+    finally:
+        await conn.close()
 
 
 def with_database(url: str, name: str) -> str:
@@ -168,6 +191,7 @@ class PgCluster:
 
     ``init()`` then ``start()``; ``stop()``/``start()`` simulate an outage; ``remove()`` stops it and
     deletes its files. Under root the binaries run as the ``postgres`` user (initdb refuses root).
+    It starts with the lane's server options (``TEST_PG_OPTIONS``), e.g. TimescaleDB preloaded.
     """
 
     def __init__(self, bindir: Path | None = None) -> None:
@@ -195,6 +219,9 @@ class PgCluster:
 
     def start(self) -> "PgCluster":
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        lane = os.environ.get(TEST_PG_OPTIONS_ENV, "").strip()
+        if lane:
+            opts = f"{opts} {lane}"
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
         return self
 

@@ -19,7 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--port", type=int, default=8001)
     p_serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     sub.add_parser("migrate", help="apply pending schema migrations (safe to run concurrently)")
-    sub.add_parser("maintain", help="create partitions ahead, drop raw data older than RAW_RETENTION_DAYS")
+    sub.add_parser(
+        "maintain",
+        help="raw-data retention (RAW_RETENTION_DAYS): partitions ahead and old ones dropped on plain "
+        "PostgreSQL; on TimescaleDB the retention policy set and both policies (retention, compression) run",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -53,11 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"p1-ingest: configuration error:\n{exc}", file=sys.stderr)
             return 2
         report = asyncio.run(maintain(settings.database_url, days))
-        print(
-            f"p1-ingest: maintenance done ({'timescaledb' if report.timescaledb else 'partitions'}): "
-            f"created {report.created or 'none'}, dropped {report.dropped or 'none'}, "
-            f"{report.default_rows_deleted} old row(s) deleted from samples_default"
-        )
+        print(f"p1-ingest: maintenance done; {report.summary()}")
+        for warning in report.warnings():
+            print(f"p1-ingest: warning: {warning}", file=sys.stderr)
         return 0
     from .migrate import migrate
 

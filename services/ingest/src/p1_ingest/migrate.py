@@ -39,8 +39,9 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(database_url: str) -> list[str]:
-    """Applies pending migrations; returns the names applied by this call."""
+async def migrate(database_url: str, up_to: int | None = None) -> list[str]:
+    """Applies pending migrations (those up to version ``up_to`` when given: tests build a database of
+    an older schema that way); returns the names applied by this call."""
     conn = await asyncpg.connect(database_url)
     applied: list[str] = []
     try:
@@ -54,7 +55,7 @@ async def migrate(database_url: str) -> list[str]:
             )
             done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
             for mig in available_migrations():
-                if mig.version in done:
+                if mig.version in done or (up_to is not None and mig.version > up_to):
                     continue
                 async with conn.transaction():
                     await conn.execute(mig.sql)
