@@ -14,6 +14,7 @@ from .realtime import LatestReadings
 from .routes import QueryState, add_query_routes
 from .settings import QuerySettings
 from .store import DbTimer
+from .streaming import ExportSlots, install_log_filter
 
 SERVICE = "query"
 
@@ -22,6 +23,10 @@ def create_app(settings: QuerySettings) -> FastAPI:
     registry = CollectorRegistry()
     tokens = parse_read_tokens(settings.read_tokens)
     db = DbTimer(registry)
+    exports = ExportSlots(
+        settings.export_max_per_token, settings.export_max_per_process, settings.retry_after_s, registry
+    )
+    install_log_filter()
 
     def on_start(app: FastAPI, pool: "asyncpg.Pool[asyncpg.Record]", redis: RedisGuard) -> None:
         app.state.query = QueryState(
@@ -29,7 +34,7 @@ def create_app(settings: QuerySettings) -> FastAPI:
             tokens=tokens,
             pool=pool,
             redis=redis,
-            cache=ResponseCache(redis, registry),
+            cache=ResponseCache(redis, registry, settings.cache_budget_bytes),
             db=db,
             latest=LatestReadings(
                 redis,
@@ -37,6 +42,7 @@ def create_app(settings: QuerySettings) -> FastAPI:
                 db,
                 settings.realtime_memo_s,
             ),
+            exports=exports,
         )
 
     app = create_db_service_app(

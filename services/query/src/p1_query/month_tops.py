@@ -28,8 +28,10 @@ async def window_tops(
     month: int,
     zone: ZoneInfo,
     tz_name: str,
+    owner: str,
 ) -> Tops:
-    """The top ``cap.TOP_QUARTERS`` quarters of each of the 12 months of ``month``'s window."""
+    """The top ``cap.TOP_QUARTERS`` quarters of each of the 12 months of ``month``'s window; what is
+    stored in the cache is charged to ``owner`` (a Reader.key)."""
     months = cap.months_back(year, month, 12)
     bounds: list[tuple[datetime, datetime]] = [month_bounds(y, m, zone) for y, m in months]
     found: list[Tops | None] = []
@@ -42,7 +44,7 @@ async def window_tops(
             continue
         look = await cache.lookup(device_id, tag, "capacity-month", f"{y:04d}-{m:02d}|{tz_name}", True)
         keys.append(look.key)
-        found.append(None if look.hit is None else [(s, kw) for s, kw in json.loads(look.hit.body)])
+        found.append(None if look.hit is None else _tops(look.hit.body))
     missing = [i for i, tops in enumerate(found) if tops is None]
     if missing:
         first, last = missing[0], missing[-1]
@@ -58,5 +60,14 @@ async def window_tops(
                 key = keys[i]
                 if key is not None:
                     body = json.dumps(mine).encode()
-                    await cache.store(key, Cached(etag_of(body), body), True)
+                    await cache.store(key, Cached(etag_of(body), body), True, owner)
     return [t for tops in found if tops is not None for t in tops]
+
+
+def _tops(body: bytes) -> Tops | None:
+    """A cached month's tops as ``window_tops`` writes them, or None (computed again) for anything else."""
+    try:
+        tops = [(float(s), float(kw)) for s, kw in json.loads(body)]
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return tops
