@@ -1,5 +1,7 @@
 """The query application: ``create_app(settings)`` builds everything; nothing happens at import."""
 
+import asyncio
+
 import asyncpg
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -10,6 +12,7 @@ from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.tokens import parse_read_tokens
 
 from .cache import ResponseCache
+from .export import PageReader
 from .realtime import LatestReadings
 from .routes import QueryState, add_query_routes
 from .settings import QuerySettings
@@ -29,6 +32,9 @@ def create_app(settings: QuerySettings) -> FastAPI:
     install_log_filter()
 
     def on_start(app: FastAPI, pool: "asyncpg.Pool[asyncpg.Record]", redis: RedisGuard) -> None:
+        def acquire() -> "asyncpg.pool.PoolAcquireContext":
+            return pool.acquire(timeout=settings.db_acquire_timeout_s)
+
         app.state.query = QueryState(
             settings=settings,
             tokens=tokens,
@@ -38,11 +44,18 @@ def create_app(settings: QuerySettings) -> FastAPI:
             db=db,
             latest=LatestReadings(
                 redis,
-                lambda: pool.acquire(timeout=settings.db_acquire_timeout_s),
+                acquire,
                 db,
                 settings.realtime_memo_s,
             ),
             exports=exports,
+            # Half the pool at most for exports (PageReader), the rest for everything else.
+            export_reads=PageReader(
+                acquire,
+                asyncio.Semaphore(max(1, settings.db_pool_max // 2)),
+                db,
+                settings.export_statement_timeout_s,
+            ),
         )
 
     app = create_db_service_app(

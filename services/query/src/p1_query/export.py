@@ -1,10 +1,10 @@
 """Streamed exports in constant memory, holding nothing while the client reads.
 
 A slow or stalled client must not hold the database: each page of rows is read with a connection taken
-from the pool for that page only, in a short read-only transaction whose statements are bounded by
-``statement_timeout`` (and ``idle_in_transaction_session_timeout``), and the connection is back in the
-pool before the page's bytes are yielded. ``raw`` pages by keyset on ``ts`` (``PAGE_ROWS`` rows each,
-unique per device: the primary key); the bucketed exports walk the range ``CHUNK`` buckets at a time
+from the pool for that page only (``PageReader``), in a short read-only transaction whose statements are
+bounded by ``statement_timeout`` (and ``idle_in_transaction_session_timeout``), and the connection is back
+in the pool before the page's bytes are yielded. ``raw`` pages by keyset on ``ts`` (``PAGE_ROWS`` rows
+each, unique per device: the primary key); the bucketed exports walk the range ``CHUNK`` buckets at a time
 through the series code, with the boundaries generated lazily. Bytes are yielded in blocks of
 ``FLUSH_ROWS`` rows so that the event loop is never held for long by one export.
 
@@ -12,12 +12,14 @@ One request covers at most ``RAW_MAX_DAYS`` of raw readings or ``MAX_BUCKETS`` b
 are exported as consecutive requests, each ``start`` the previous ``end`` (``check_export_size``).
 """
 
+import asyncio
 import csv
 import io
 import itertools
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
@@ -110,34 +112,38 @@ class Encoder:
         ).encode()
 
 
-@asynccontextmanager
-async def bounded(acquire: Acquire, timeout_s: float) -> AsyncIterator[Conn]:
-    """A pooled connection for one page: a read-only transaction whose statements, and any idleness
-    inside it, PostgreSQL itself ends after ``timeout_s`` (the last line, should anything stall)."""
-    ms = str(max(1, round(timeout_s * 1000)))
-    async with acquire() as conn, conn.transaction(readonly=True):
-        await conn.execute(
-            "SELECT set_config('statement_timeout', $1, true),"
-            " set_config('idle_in_transaction_session_timeout', $1, true)",
-            ms,
-        )
-        yield conn
+@dataclass(frozen=True)
+class PageReader:
+    """How every export reads a page. ``gate`` admits at most half the pool's connections to exports at
+    once, however many are in progress, so the other half is always there for realtime, series and
+    capacity. Each page is a read-only transaction whose statements, and any idleness inside it,
+    PostgreSQL itself ends after ``timeout_s`` (the last line, should anything stall)."""
+
+    acquire: Acquire
+    gate: asyncio.Semaphore
+    db: DbTimer
+    timeout_s: float
+
+    @asynccontextmanager
+    async def page(self) -> AsyncIterator[Conn]:
+        ms = str(max(1, round(self.timeout_s * 1000)))
+        async with self.gate, self.acquire() as conn, conn.transaction(readonly=True), self.db.time("export"):
+            await conn.execute(
+                "SELECT set_config('statement_timeout', $1, true),"
+                " set_config('idle_in_transaction_session_timeout', $1, true)",
+                ms,
+            )
+            yield conn
 
 
 async def raw_export(
-    acquire: Acquire,
-    db: DbTimer,
-    device_id: str,
-    start: datetime,
-    end: datetime,
-    fmt: Format,
-    timeout_s: float,
+    reads: PageReader, device_id: str, start: datetime, end: datetime, fmt: Format
 ) -> AsyncGenerator[bytes, None]:
     enc = Encoder(fmt, SAMPLE_FIELDS, ("ts", "month_peak_ts", "gas_ts", "water_ts"))
     yield enc.header()
     since = start
     while since < end:
-        async with bounded(acquire, timeout_s) as conn, db.time("export"):
+        async with reads.page() as conn:
             page = await conn.fetch(RAW_EXPORT_SQL, device_id, since, end, PAGE_ROWS)
         # The connection is back in the pool: the client may now take as long as it is allowed to.
         for i in range(0, len(page), FLUSH_ROWS):
@@ -148,8 +154,7 @@ async def raw_export(
 
 
 async def bucket_export(
-    acquire: Acquire,
-    db: DbTimer,
+    reads: PageReader,
     daily: DailyZone,
     device_id: str,
     start: datetime,
@@ -157,14 +162,13 @@ async def bucket_export(
     bucket: str,
     tz: ZoneInfo,
     fmt: Format,
-    timeout_s: float,
 ) -> AsyncGenerator[bytes, None]:
     enc = Encoder(fmt, POINT_FIELDS, ("start", "end"))
     yield enc.header()
     boundaries = iter_boundaries(start, end, bucket, tz)
     chunk = list(itertools.islice(boundaries, CHUNK + 1))
     while len(chunk) >= 2:
-        async with bounded(acquire, timeout_s) as conn, db.time("export"):
+        async with reads.page() as conn:
             source = source_for(bucket, chunk, await daily.get(conn))
             groups = await fetch_groups(conn, device_id, source, chunk)
         # Released before building and yielding the chunk.

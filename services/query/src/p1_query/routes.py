@@ -34,7 +34,15 @@ from .buckets import (
     source_for,
 )
 from .cache import Cached, ResponseCache, cache_control, etag_matches, etag_of
-from .export import MEDIA_TYPES, Format, bucket_export, check_export_size, filename, raw_export
+from .export import (
+    MEDIA_TYPES,
+    Format,
+    PageReader,
+    bucket_export,
+    check_export_size,
+    filename,
+    raw_export,
+)
 from .month_tops import window_tops
 from .realtime import LatestReadings
 from .series import build_points
@@ -67,6 +75,7 @@ class QueryState:
     db: DbTimer
     latest: LatestReadings
     exports: ExportSlots
+    export_reads: PageReader
     daily: DailyZone = field(default_factory=DailyZone)
 
     def acquire(self) -> "asyncpg.pool.PoolAcquireContext":
@@ -318,13 +327,12 @@ def add_query_routes(router: FastAPI) -> None:
             if not await device_exists(conn, device_id):
                 raise unknown_device(device_id)
         end_export = st.exports.take(reader.key())  # 429 beyond the limits
-        limit_s = st.settings.export_statement_timeout_s
         if b == "raw":
-            body = raw_export(st.acquire, st.db, device_id, s, e, fmt, limit_s)
+            body = raw_export(st.export_reads, device_id, s, e, fmt)
         else:
             # 15m and 1h in UTC; days are calendar days of tz.
             grid = zone if b == "1d" else ZoneInfo("UTC")
-            body = bucket_export(st.acquire, st.db, st.daily, device_id, s, e, b, grid, fmt, limit_s)
+            body = bucket_export(st.export_reads, st.daily, device_id, s, e, b, grid, fmt)
         return ExportResponse(
             body,
             media_type=MEDIA_TYPES[fmt],
