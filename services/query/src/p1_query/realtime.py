@@ -17,6 +17,7 @@ from typing import Final
 import asyncpg
 from pydantic import ValidationError
 
+from p1_contracts import timerange
 from p1_contracts.models import Sample
 from p1_servicekit.redis_guard import RedisGuard
 
@@ -49,6 +50,8 @@ def parse_latest(device_id: str, raw: object) -> Latest | None:
         # The contract's own check (types, ranges, finite numbers): ~4 µs, and only once per memo_s.
         ts = Sample.model_validate_json(raw).ts
     except ValidationError:
+        return None
+    if not timerange.in_range(ts):  # ingest never stores a reading outside the supported range
         return None
     data = json.loads(raw)
     sample = {k: data[k] for k in SAMPLE_FIELDS if data.get(k) is not None}
