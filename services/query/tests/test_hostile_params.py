@@ -4,16 +4,19 @@ values with a trailing newline included; the supported time range is p1_contract
 trailing slash is a 404, never a redirect built from the client's Host header."""
 
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from query_scenes import query_env
 
 from p1_contracts import timerange
 from p1_query.capacity import parse_month
 from p1_servicekit.errors import Unprocessable
 from p1_servicekit.spec import load_spec
-from p1_servicekit.testing import ServiceProcess
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
 
 ALL = {"Authorization": "Bearer tok-all"}
 DAY = {"start": "2026-03-29T00:00:00+01:00", "end": "2026-03-30T00:00:00+02:00"}
@@ -158,3 +161,25 @@ def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_host_header(api: Servic
     assert r.headers["content-type"] == "application/problem+json"
     assert "location" not in r.headers
     assert "evil.example" not in r.text
+
+
+def test_a_zone_python_knows_but_postgresql_does_not_is_a_422(loaded: str, tmp_path: Path) -> None:
+    """Capacity hands the zone to PostgreSQL (months in local time). When the service's time zone data
+    is newer than the database's, a valid name can be unknown there: a 422 naming tz, not a 500. Here a
+    zone only the query process knows: a copy of Europe/Brussels under a new name on PYTHONTZPATH."""
+    zone_dir = tmp_path / "zoneinfo"
+    (zone_dir / "Test").mkdir(parents=True)
+    shutil.copy(Path("/usr/share/zoneinfo/Europe/Brussels"), zone_dir / "Test" / "Nowhere")
+    port = free_port()
+    env = {**query_env(loaded, None), "PYTHONTZPATH": f"{zone_dir}:/usr/share/zoneinfo"}
+    proc = ServiceProcess([console_script("p1-query"), "serve", "--port", str(port)], env, port).start()
+    try:
+        params = {"month": "2026-02", "tz": "Test/Nowhere"}
+        r = httpx.get(proc.base_url + "/v1/devices/q-cap/capacity", params=params, headers=ALL, timeout=30)
+        body = _refused_at(r, ["query", "tz"])
+        assert "unknown to the database" in body["detail"]
+        series = {**DAY, "bucket": "1h", "tz": "Test/Nowhere"}  # series never hands the zone to SQL
+        ok = httpx.get(proc.base_url + "/v1/devices/q-dst/series", params=series, headers=ALL, timeout=30)
+        assert ok.status_code == 200
+    finally:
+        assert proc.stop() in CLEAN_EXITS, proc.logs()

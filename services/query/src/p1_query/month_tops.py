@@ -10,6 +10,10 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import asyncpg
+
+from p1_servicekit.errors import FieldError, Unprocessable
+
 from . import capacity as cap
 from .buckets import month_bounds
 from .cache import Cached, ResponseCache, etag_of
@@ -48,10 +52,7 @@ async def window_tops(
     missing = [i for i, tops in enumerate(found) if tops is None]
     if missing:
         first, last = missing[0], missing[-1]
-        async with db.time("capacity"):
-            computed = await top_quarters(
-                conn, device_id, bounds[first][0], bounds[last][1], zone.key, cap.TOP_QUARTERS
-            )
+        computed = await _top_quarters(conn, db, device_id, bounds[first][0], bounds[last][1], zone)
         for i in range(first, last + 1):
             lo, hi = bounds[i][0].timestamp(), bounds[i][1].timestamp()
             mine = [t for t in computed if lo <= t[0] < hi]
@@ -71,3 +72,17 @@ def _tops(body: bytes) -> Tops | None:
     except (ValueError, TypeError, RecursionError):
         return None
     return tops
+
+
+async def _top_quarters(
+    conn: Conn, db: DbTimer, device_id: str, start: datetime, end: datetime, zone: ZoneInfo
+) -> Tops:
+    try:
+        async with db.time("capacity"):
+            return await top_quarters(conn, device_id, start, end, zone.key, cap.TOP_QUARTERS)
+    except asyncpg.InvalidParameterValueError as exc:
+        # A zone of Python's time zone data that PostgreSQL's (older) data does not have yet.
+        if "time zone" not in str(exc):
+            raise
+        msg = f"time zone '{zone.key}' is unknown to the database's time zone data; use an older name"
+        raise Unprocessable([FieldError(("query", "tz"), msg, "tz")]) from None
