@@ -281,7 +281,7 @@ class CapacityMonth(ContractModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    month: Annotated[str, Field(pattern='^2[0-9]{3}-(0[1-9]|1[0-2])$')]
+    month: Annotated[str, Field(pattern='^20[0-9]{2}-(0[1-9]|1[0-2])$')]
     peak_kw: Annotated[float, Field(ge=0.0)]
     counted_kw: Annotated[float, Field(ge=2.5)]
     """
@@ -305,7 +305,7 @@ class Capacity(ContractModel):
     """
     Letters, digits, `.`, `_` and `-`; starts with a letter or digit.
     """
-    month: Annotated[str, Field(pattern='^2[0-9]{3}-(0[1-9]|1[0-2])$')]
+    month: Annotated[str, Field(pattern='^20[0-9]{2}-(0[1-9]|1[0-2])$')]
     tz: str
     peak_kw: Annotated[float | None, Field(ge=0.0)]
     """

@@ -362,4 +362,5 @@ async def latest_sample(conn: Conn, device_id: str) -> asyncpg.Record | None:
 
 
 _RAW_RANGE: Final = "FROM samples WHERE device_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts"
-RAW_EXPORT_SQL: Final = f"SELECT {', '.join(SAMPLE_FIELDS)} {_RAW_RANGE}"
+# One page of an export ($4 rows at most); the next page starts just after this one's last ts.
+RAW_EXPORT_SQL: Final = f"SELECT {', '.join(SAMPLE_FIELDS)} {_RAW_RANGE} LIMIT $4"
