@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from p1_contracts.models import Problem, ProblemError
 
 from .errors import FieldError, ServiceError, ServiceUnavailable, Unprocessable
+from .logging import describe_error
 
 PROBLEM_JSON: Final = "application/problem+json"
 log = logging.getLogger("p1.errors")
@@ -102,7 +103,7 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int = 5) -> None:
         return problem_response(exc.status_code, detail, headers=headers)
 
     async def _db_unavailable(request: Request, exc: Exception) -> Response:
-        log.warning("database unavailable", extra={"path": request.url.path, "error": repr(exc)})
+        log.warning("database unavailable", extra={"path": request.url.path, "error": describe_error(exc)})
         return _service_error_response(ServiceUnavailable(retry_after_s))
 
     # Registered per class (not under Exception) so they are answered inside the app and never
