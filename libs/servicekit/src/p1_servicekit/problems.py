@@ -45,9 +45,28 @@ _TITLES: Final = {
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+def title_of(status: int) -> str:
+    return _TITLES.get(status, "Error")
+
+
+def problem_json(
+    status: int, detail: str, *, title: str | None = None, errors: Sequence[FieldError] = ()
+) -> bytes:
+    """The problem+json body of an answer (also written by the HTTP protocol itself, before any app)."""
+    body = Problem(
+        type="about:blank",
+        title=title or title_of(status),
+        status=status,
+        detail=detail,
+        errors=[ProblemError(loc=list(e.loc), msg=e.msg, type=e.type) for e in errors] or None,
+    )
+    return body.model_dump_json(exclude_none=True).encode()
 
 
 def problem_response(
@@ -58,15 +77,8 @@ def problem_response(
     errors: Sequence[FieldError] = (),
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = Problem(
-        type="about:blank",
-        title=title or _TITLES.get(status, "Error"),
-        status=status,
-        detail=detail,
-        errors=[ProblemError(loc=list(e.loc), msg=e.msg, type=e.type) for e in errors] or None,
-    )
     return Response(
-        content=body.model_dump_json(exclude_none=True),
+        content=problem_json(status, detail, title=title, errors=errors),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
