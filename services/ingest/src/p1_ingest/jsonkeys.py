@@ -8,12 +8,14 @@ body may hold a duplicate; for the bodies edges send, it never does.
 The count, for a body without a backslash (so no escaped quote, and every key spelled as itself):
 each member of each object has exactly one colon outside strings, so the body's colons less those
 known to sit inside strings (``string_colons``, a lower bound: the timestamps' hh:mm:ss and offsets)
-is at least the number of members. The decoded batch accounts for one member per non-null known value,
-plus ``device_id``, ``samples`` and ``meter``, plus one per ``":null`` in the body (each is a member with
-a null value: without a backslash, ``":`` always ends a key). Only when the members counted exceed
-that can the body hold a duplicate (or an unknown field), and only then is the exact check run. Every
-approximation errs towards running it: a colon in a meter's name, ``: null`` spelled with a space, an
-unknown field, a body the fast path did not parse (``string_colons`` None).
+is at least the number of members. Members are: the decoded batch's non-null known values (one per
+key: the last occurrence), plus members with a null value, plus earlier occurrences of a key with a
+non-null value, plus unknown keys. So when the count equals the non-null known values (with
+``device_id``, ``samples`` and ``meter``), there is no null member, no unknown one, and no duplicate.
+One null is allowed for: the ``"meter":null`` edges send for a meter that gives no identity (one more
+member, a null one, with the batch's meter None: it cannot be a duplicate, see ``may_have_duplicates``).
+Anything else — a null reading value, an unknown field, a colon in a meter's name, a body the fast path
+did not parse (``string_colons`` None) — only ever sends a body to the exact check, never past it.
 """
 
 import json
@@ -42,11 +44,10 @@ def may_have_duplicates(
     if meter is not None:
         known += 1 + sum(v is not None for v in (meter.serial, meter.model, meter.protocol_version))
     extra = members_at_least - known
-    if extra == 0:
-        return False
-    if extra == body.count(b'":null', 0, _HEAD):
-        return False
-    return extra != body.count(b'":null')
+    # extra == 1 with a "meter":null seen: that is the one extra member, and null. It could only be a
+    # duplicate beside a non-null "meter" in its object, which would be a second extra member (an
+    # earlier occurrence, or an unknown key in a reading), or the decoded meter (but that is None).
+    return not (extra == 0 or (extra == 1 and meter is None and b'"meter":null' in body[:_HEAD]))
 
 
 def check_duplicates(body: bytes) -> None:
