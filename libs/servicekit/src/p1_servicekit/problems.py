@@ -31,6 +31,10 @@ DB_UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.QueryCanceledError,
+    # The server refuses us (wrong password, database missing): no request of a client can fix that,
+    # and the operator sees it in /readyz and the log, so it is a 503 too, not a 500.
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
 )
 
 _TITLES: Final = {
