@@ -7,6 +7,7 @@ import signal
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -89,8 +90,10 @@ def samples_head(port: int, length: int) -> bytes:
 
 def test_every_reject_reason_is_a_series_from_the_start(ingest: ServiceProcess) -> None:
     assert {"timeout", "aborted", "unavailable"} <= set(REASONS)
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
     for reason in REASONS:
         assert rejected(ingest, reason) >= 0
+        assert f"`{reason}`" in readme, f"README does not list the reject reason {reason}"
 
 
 @pytest.mark.parametrize(
