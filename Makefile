@@ -9,8 +9,10 @@ UV        := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTHON    ?= python3
 CONTRACTS := libs/contracts/src/p1_contracts
 PACKAGES  := libs/contracts/src libs/servicekit/src services/ingest/src services/query/src services/edge/src
+# The suites that touch storage: they run once more against TimescaleDB (scripts/timescaledb.sh).
+STORAGE_SUITES := services/ingest services/query tests/e2e
 
-.PHONY: help setup uv contracts lint typecheck security audit test check bench demo images-test
+.PHONY: help setup uv contracts lint typecheck security audit test test-timescale check bench demo images-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,8 +38,12 @@ security: ## bandit on our code (medium severity and up) and pip-audit on uv.loc
 	$(BIN)/bandit -q -c pyproject.toml --severity-level medium -r $(PACKAGES) scripts
 	scripts/audit.sh
 
-test: setup ## the whole test suite against the real PostgreSQL and Redis
+test: setup ## every test against PostgreSQL and Redis, then the storage suites on TimescaleDB if installed
 	$(BIN)/pytest
+	scripts/timescaledb.sh lane $(BIN)/pytest $(STORAGE_SUITES)
+
+test-timescale: setup ## the storage suites on a throwaway TimescaleDB cluster (sudo scripts/timescaledb.sh install)
+	scripts/timescaledb.sh run $(BIN)/pytest $(STORAGE_SUITES)
 
 check: setup lint typecheck security test ## lint, types, security checks and tests: what CI runs
 

@@ -6,7 +6,13 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from p1_servicekit.testing import create_database, drop_database, pg_server_url
+from p1_servicekit.testing import (
+    create_database,
+    drop_database,
+    has_timescaledb,
+    pg_server_url,
+    timescaledb_lane,
+)
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +26,32 @@ async def database_url() -> AsyncIterator[str]:
         yield url
     finally:
         await drop_database(url)
+
+
+@pytest.fixture(scope="session")
+async def on_timescaledb(database_url: str) -> bool:
+    """True when this session's storage is TimescaleDB (the lane of ``scripts/timescaledb.sh``)."""
+    found = await has_timescaledb(database_url)
+    if timescaledb_lane() and not found:
+        pytest.fail(
+            "TEST_TIMESCALEDB=1, but the session's database has no TimescaleDB: "
+            "the lane would quietly test plain PostgreSQL"
+        )
+    return found
+
+
+@pytest.fixture
+def needs_timescaledb(on_timescaledb: bool) -> None:
+    """For tests of what only TimescaleDB does: skipped on plain PostgreSQL."""
+    if not on_timescaledb:
+        pytest.skip("TimescaleDB only: runs in the TimescaleDB lane (make test-timescale)")
+
+
+@pytest.fixture
+def needs_plain_postgresql(on_timescaledb: bool) -> None:
+    """For tests of the plain-PostgreSQL storage layout (monthly partitions): skipped on TimescaleDB."""
+    if on_timescaledb:
+        pytest.skip("plain PostgreSQL only (monthly partitions); TimescaleDB has its own tests")
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 
+from p1_contracts import timerange
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,7 +134,8 @@ def _steer_query(case: schemathesis.Case) -> None:
     start, end = query.get("start"), query.get("end")
     if _parses_as_aware_datetime(start) and _parses_as_aware_datetime(end):
         begin = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
-        if not 1971 <= begin.year <= 2998:  # the documented span is 1970–2999 (UTC)
+        # The supported range (p1_contracts.timerange), a year inside at either end for any offset.
+        if not timerange.FIRST_YEAR < begin.year < timerange.LAST_YEAR:
             begin = begin.replace(year=2026, month=1, day=min(begin.day, 28))
         query["start"] = begin.isoformat()
         query["end"] = (begin + timedelta(hours=6)).isoformat()

@@ -185,3 +185,12 @@ def test_edge_env_example_lists_the_binding_edge_settings(root: Path) -> None:
         "UPLOAD_BATCH_MAX",
         "CA_BUNDLE",
     } <= keys
+
+
+def test_redis_evicts_only_keys_with_a_ttl(root: Path) -> None:
+    """Cache keys all have a TTL and the latest readings (p1:latest:*) none: under volatile-lru a full
+    Redis evicts the cache, never a device's latest reading (services/query cache.py)."""
+    argv = load(root, "compose.yaml")["services"]["redis"]["command"]
+    settings = dict(zip(argv[1::2], argv[2::2], strict=False))
+    assert settings["--maxmemory-policy"] in {"volatile-lru", "volatile-ttl"}
+    assert re.fullmatch(r"[0-9]+(mb|gb)", settings["--maxmemory"])

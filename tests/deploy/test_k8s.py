@@ -235,3 +235,14 @@ def test_servicemonitor_and_prometheusrule(target: str, rendered: dict[str, Docs
     assert rule["spec"]["groups"] == source["groups"], (
         "k8s/base/prometheusrule.yaml is stale: run deploy/prometheus/gen-prometheusrule.py"
     )
+
+
+def test_dev_redis_evicts_only_keys_with_a_ttl(rendered: dict[str, Docs]) -> None:
+    """As compose.yaml: a bounded Redis that evicts only cache keys (TTL), never p1:latest:* (no TTL)."""
+    container = by_kind(rendered["overlays/dev"], "StatefulSet")["p1-redis"]["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    args = container["args"]
+    settings = dict(zip(args[0::2], args[1::2], strict=False))
+    assert settings["--maxmemory-policy"] in {"volatile-lru", "volatile-ttl"}
+    assert settings["--maxmemory"].endswith(("mb", "gb"))

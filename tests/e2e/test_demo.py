@@ -1,5 +1,6 @@
 """`scripts/demo.py` (what `make demo` runs) on free ports: live readings, exit 0, nothing left behind."""
 
+import os
 import re
 import subprocess
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from p1_servicekit.testing import free_port, port_open
+from p1_servicekit.testing import free_port, port_open, timescaledb_lane
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVE = re.compile(r"^live (\S+)\s+power\s+(-?\d+) W\s+import (\d+\.\d{3}) kWh", re.MULTILINE)
@@ -30,19 +31,31 @@ def processes_mentioning(needles: list[str]) -> list[str]:
     return found
 
 
+@pytest.fixture
+def demo_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The demo finds its storage by itself (what the plain lane tests); the TimescaleDB lane hands it
+    the session's database on the lane's server, so that the demo runs on TimescaleDB there."""
+    env = dict(os.environ)
+    if timescaledb_lane():
+        env["DATABASE_URL"] = request.getfixturevalue("database_url")
+    return env
+
+
 @pytest.mark.timeout(150)
-def test_demo_shows_live_readings_and_stops_everything() -> None:
+def test_demo_shows_live_readings_and_stops_everything(demo_env: dict[str, str]) -> None:
     ports = {name: free_port() for name in ("sim", "ingest", "query", "edge-metrics")}
     argv = [sys.executable, str(ROOT / "scripts/demo.py"), "--duration", "15"]
     for name, port in ports.items():
         argv += [f"--{name}-port", str(port)]
-    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(argv, cwd=ROOT, env=demo_env, capture_output=True, text=True, timeout=120)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     lines = LIVE.findall(out)
     assert lines, out + result.stderr
     assert all(-50_000 < int(power) < 50_000 for _, power, _ in lines)
     assert "stopped; nothing left running." in out
+    if timescaledb_lane():
+        assert "DATABASE_URL" in out  # the banner names the storage: the lane's, not 5432
     assert f"http://127.0.0.1:{ports['query']}" in out  # the banner with the URLs
     started = list(ports.values())
     # storage the demo started itself when the machine had none (its fixed ports), stopped again too

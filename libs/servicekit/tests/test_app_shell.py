@@ -156,3 +156,16 @@ async def test_db_service_app_opens_closes_and_freezes_its_startup_objects(datab
             ready = await c.get("/readyz")
         assert (ready.status_code, ready.json()["checks"]) == (200, {"postgres": "ok"})
     assert app.state.pool.is_closing()
+
+
+async def test_a_trailing_slash_is_a_404_not_a_redirect_built_from_the_host_header(
+    client: httpx.AsyncClient,
+) -> None:
+    """Starlette's redirect_slashes answered /items/1/ with a 307 whose Location carried the request's
+    Host header: any client could make the service point elsewhere. The shell turns it off."""
+    r = await client.get("/items/1/", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "location" not in r.headers
+    assert "evil.example" not in r.text
+    assert (await client.get("/items/1")).status_code == 200

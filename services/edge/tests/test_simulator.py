@@ -7,22 +7,18 @@ import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from edge_testkit import console_script, eventually
+from sim_testkit import TZ
 
 from p1_edge.meter.client import MeterClient
 from p1_edge.meter.detect import connect
 from p1_edge.meter.errors import MeterApiDisabled, MeterBadResponse, MeterUnauthorized, MeterUnreachable
 from p1_edge.meter.pair import pair
-from p1_edge.simulator import payloads
-from p1_edge.simulator.model import MeterModel, tariff_at
 from p1_edge.simulator.profiles import PROFILES
 from p1_edge.simulator.server import Simulator
-
-TZ = ZoneInfo("Europe/Brussels")
 
 
 def now() -> datetime:
@@ -53,46 +49,6 @@ async def v2_client(sim: Simulator, token: str = SIM_TOKEN) -> MeterClient:
         sim.host_port, "v2", TZ, token=token, timeout_s=3, ca_file=str(sim.ca_file), insecure=False
     )
     return client
-
-
-@pytest.mark.parametrize("profile", sorted(PROFILES))
-def test_counters_integrate_power_exactly(profile: str) -> None:
-    start = datetime(2026, 6, 21, 5, 0, tzinfo=UTC)  # through sunrise, breakfast, solar, tariffs
-    model = MeterModel(PROFILES[profile], TZ, start=start)
-    imp0, exp0, gas0 = list(model.state.import_j), list(model.state.export_j), model.state.gas_ml
-    seconds = 4 * 3600
-    model.step_seconds(seconds)
-    want_imp, want_exp, want_gas = [0, 0], [0, 0], 0
-    base = int(start.timestamp())
-    for s in range(base, base + seconds):
-        local = datetime.fromtimestamp(s, TZ)
-        load = PROFILES[profile].load(local)
-        reg = tariff_at(local) - 1
-        if load.total >= 0:
-            want_imp[reg] += load.total
-        else:
-            want_exp[reg] -= load.total
-        want_gas += load.gas_ml_s
-    got_imp = [model.state.import_j[r] - imp0[r] for r in (0, 1)]
-    got_exp = [model.state.export_j[r] - exp0[r] for r in (0, 1)]
-    assert (got_imp, got_exp) == (want_imp, want_exp)  # joules, exactly
-    assert model.state.gas_ml - gas0 == want_gas
-    if PROFILES[profile].solar_peak_w:
-        assert sum(want_exp) > 0  # a June morning exports
-
-
-def test_belgian_quarter_peak_and_month_reset() -> None:
-    start = datetime(2026, 1, 31, 16, 0, tzinfo=UTC)  # cooking peak at 17:30 local, then February
-    model = MeterModel(PROFILES["home"], TZ, start=start)
-    model.step_seconds(3 * 3600)
-    assert model.state.month_peak_w > 2000  # the cooking quarter
-    assert model.state.month_peak_ts is not None
-    assert model.state.month_peak_ts.month == 1
-    model.step_seconds(6 * 3600)  # past local midnight: a new month
-    assert model.state.month_peak_ts is None or model.state.month_peak_ts.month == 2
-    body = payloads.data_v1(model)
-    assert "montly_power_peak_w" in body
-    assert "active_power_average_w" in body
 
 
 async def test_v1_over_http(sim_v1: Simulator) -> None:
@@ -130,16 +86,19 @@ async def test_v2_https_with_ca_hostname_rule_and_token(sim_v2: Simulator) -> No
         await client.aclose()
 
 
-async def test_v2_detected_when_p1_api_unset(sim_v2: Simulator) -> None:
+async def test_v2_without_a_token_is_refused_at_once_with_the_pairing_hint(sim_v2: Simulator) -> None:
+    # A real v2 device answers GET /api with 401 without a token (python-homewizard-energy detects v2 by
+    # that very 401), so the edge cannot learn anything before it is paired.
+    with pytest.raises(MeterUnauthorized) as info:
+        await connect(
+            sim_v2.host_port, None, TZ, token=None, timeout_s=3, ca_file=str(sim_v2.ca_file), insecure=False
+        )
+    assert "p1-edge pair" in info.value.hint
     client, device = await connect(
-        sim_v2.host_port, None, TZ, token=None, timeout_s=3, ca_file=str(sim_v2.ca_file), insecure=False
+        sim_v2.host_port, None, TZ, token=SIM_TOKEN, timeout_s=3, ca_file=str(sim_v2.ca_file), insecure=False
     )
     try:
-        assert client.api == "v2"
-        assert device.api_version == "2.0.0"
-        with pytest.raises(MeterUnauthorized) as info:  # no token yet
-            await client.reading(now())
-        assert "p1-edge pair" in info.value.hint
+        assert (client.api, device.api_version) == ("v2", "2.0.0")
     finally:
         await client.aclose()
 
@@ -175,13 +134,9 @@ async def test_v2_untrusted_without_its_ca_unless_insecure(sim_v2: Simulator) ->
 
 
 async def test_bad_token_is_unauthorized_with_a_hint(sim_v2: Simulator) -> None:
-    client = await v2_client(sim_v2, token="wrong")
-    try:
-        with pytest.raises(MeterUnauthorized) as info:
-            await client.reading(now())
-        assert "P1_TOKEN" in info.value.hint
-    finally:
-        await client.aclose()
+    with pytest.raises(MeterUnauthorized) as info:
+        await v2_client(sim_v2, token="wrong")
+    assert "P1_TOKEN" in info.value.hint
 
 
 async def test_faults(sim_v1: Simulator) -> None:

@@ -1,5 +1,5 @@
-"""Ingest test fixtures; also makes the shared helpers (``store_kit``) importable: pytest runs with
---import-mode=importlib, which does not put the test directory on sys.path."""
+"""Ingest test fixtures; also makes the shared helpers (``ingest_kit``, ``store_kit``) importable: pytest
+runs with --import-mode=importlib, which does not put the test directory on sys.path."""
 
 import sys
 from collections.abc import AsyncIterator

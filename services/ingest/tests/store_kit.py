@@ -1,5 +1,5 @@
-"""What the store tests share: readings that are physically possible, batches, the two routes to the
-database, and the check that every rollup equals a fresh aggregation of the good raw rows."""
+"""What the store tests share: readings that are physically possible, batches, and the two routes to the
+database (the rollup checks are ``ingest_kit``'s)."""
 
 import json
 import uuid
@@ -63,49 +63,6 @@ class Store:
         if self.staged:
             return await write_columns(conn, from_model(batch), now, staged=True)
         return await write_batch(conn, batch, now)
-
-
-ROLLUP_COLS = (
-    "bucket, epoch, n, power_sum, power_min, power_max, power_import_sum, first_ts, last_ts, "
-    "import_kwh_min, import_kwh_max, export_kwh_min, export_kwh_max, gas_m3_min, gas_m3_max, "
-    "water_m3_min, water_m3_max, avg_power_15m_w, month_peak_w"
-)
-
-
-# rollup_1d holds the local days of the zone migration 0002 put in rollup_1d_zone.
-BUCKETS = (
-    ("rollup_15m", "date_bin('15 minutes', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')"),
-    ("rollup_1h", "date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')"),
-    ("rollup_1d", "date_trunc('day', ts, 'Europe/Brussels')"),
-)
-
-
-def _expected_sql(bucket: str) -> str:
-    return f"""
-    SELECT {bucket} AS bucket, epoch, count(*)::int AS n,
-           sum(power_w) AS power_sum, min(power_w) AS power_min, max(power_w) AS power_max,
-           sum(greatest(power_w, 0)) AS power_import_sum, min(ts) AS first_ts, max(ts) AS last_ts,
-           min(import_kwh) AS import_kwh_min, max(import_kwh) AS import_kwh_max,
-           min(export_kwh) AS export_kwh_min, max(export_kwh) AS export_kwh_max,
-           min(gas_m3) AS gas_m3_min, max(gas_m3) AS gas_m3_max,
-           min(water_m3) AS water_m3_min, max(water_m3) AS water_m3_max,
-           (array_agg(avg_power_15m_w ORDER BY ts DESC))[1] AS avg_power_15m_w,
-           (array_agg(month_peak_w ORDER BY ts DESC))[1] AS month_peak_w
-    FROM samples WHERE device_id = $1 AND flag IS NULL GROUP BY 1, 2 ORDER BY 1, 2"""
-
-
-async def assert_rollups_exact(conn: Any, dev: str) -> None:
-    """Each rollup equals a fresh aggregation of the good raw rows stored for the device (flagged
-    readings count nowhere)."""
-    for table, bucket in BUCKETS:
-        stored = [
-            dict(r)
-            for r in await conn.fetch(
-                f"SELECT {ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY bucket, epoch", dev
-            )
-        ]
-        expected = [dict(r) for r in await conn.fetch(_expected_sql(bucket), dev)]
-        assert stored == expected, table
 
 
 async def count(conn: Any, dev: str) -> int:

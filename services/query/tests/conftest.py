@@ -15,7 +15,7 @@ _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from query_scenes import all_meters, query_env  # noqa: E402
+from query_scenes import all_meters, bulk_meter, query_env  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +37,14 @@ def api(loaded: str, redis_url: str) -> Iterator[ServiceProcess]:
     ).start()
     yield proc
     assert proc.stop() in CLEAN_EXITS, proc.logs()
+
+
+@pytest.fixture(scope="session")
+async def bulk(loaded: str) -> str:
+    """``loaded`` plus the readings of ``query_scenes.bulk_meter``."""
+    conn = await asyncpg.connect(loaded)
+    try:
+        await bulk_meter().load(conn)
+    finally:
+        await conn.close()
+    return loaded

@@ -193,5 +193,19 @@ def sparse_meter() -> Meter:
     return m
 
 
+# ---- many raw readings: device q-bulk (loaded by the ``bulk`` fixture only) ------------------------
+# 1 s readings at 500 W from 2026-07-01T00:00:00Z: many export pages (export.PAGE_ROWS), and a CSV
+# export (~5 MB) larger than what loopback's socket buffers absorb for a client that never reads (~2 MB).
+BULK_DEVICE = "q-bulk"
+BULK_START = utc(2026, 7, 1)
+BULK_ROWS = 60_000
+
+
+def bulk_meter() -> Meter:
+    m = Meter(BULK_DEVICE)
+    m.scene(BULK_START, BULK_ROWS, const(500.0), step_s=1)
+    return m
+
+
 def all_meters() -> Sequence[Meter]:
     return (capacity_meter(), dst_meter(), swap_meter(), sparse_meter())

@@ -47,6 +47,9 @@ def create_service_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # No redirect of /path/ to /path: Starlette builds its Location from the request's Host header,
+        # so any client could make us point elsewhere. A path the spec does not have is a 404.
+        redirect_slashes=False,
     )
     install_problem_handlers(app, retry_after_s)
     app.add_middleware(MetricsMiddleware, metrics=RequestMetrics(registry, service))

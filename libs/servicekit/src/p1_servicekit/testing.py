@@ -4,6 +4,7 @@ Imported only by tests and benchmarks; nothing in a service imports it.
 """
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -17,18 +18,41 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Server options of the lane's PostgreSQL (scripts/timescaledb.sh sets them: the TimescaleDB preload), so
+# that a test's own PgCluster runs the same code path as the lane's server.
+TEST_PG_OPTIONS_ENV = "TEST_PG_OPTIONS"
+# Set to 1 by scripts/timescaledb.sh for the TimescaleDB lane: a test that needs TimescaleDB then fails
+# instead of skipping when the database has none (the lane must not quietly test plain PostgreSQL).
+TEST_TIMESCALEDB_ENV = "TEST_TIMESCALEDB"
 # uvicorn re-raises SIGTERM after its graceful shutdown, so a clean stop may report -15.
 CLEAN_EXITS = (0, -signal.SIGTERM)
 
 
 def pg_server_url() -> str:
     return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+
+
+def timescaledb_lane() -> bool:
+    """True in the TimescaleDB lane (``scripts/timescaledb.sh run``)."""
+    return os.environ.get(TEST_TIMESCALEDB_ENV) == "1"
+
+
+async def has_timescaledb(database_url: str) -> bool:
+    """True when the database runs the TimescaleDB extension (then migration 0001 made ``samples`` a
+    hypertable; see its TimescaleDB branch)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return bool(
+            await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+        )
+    finally:
+        await conn.close()
 
 
 def with_database(url: str, name: str) -> str:
@@ -168,9 +192,11 @@ class PgCluster:
 
     ``init()`` then ``start()``; ``stop()``/``start()`` simulate an outage; ``remove()`` stops it and
     deletes its files. Under root the binaries run as the ``postgres`` user (initdb refuses root).
+    It starts with the lane's server options (``TEST_PG_OPTIONS``), e.g. TimescaleDB preloaded.
     """
 
-    def __init__(self, bindir: Path | None = None) -> None:
+    def __init__(self, bindir: Path | None = None, password: str | None = None) -> None:
+        """With ``password``, TCP connections need it (scram-sha-256); the Unix socket stays trust."""
         found = bindir or pg_bindir()
         if found is None:
             raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql")
@@ -179,7 +205,9 @@ class PgCluster:
         self.dir = Path(tempfile.mkdtemp(prefix="p1-pg-", dir="/tmp"))  # nosec B108
         self.data = self.dir / "data"
         self.port = free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.password = password
+        user = "postgres" if password is None else f"postgres:{quote(password, safe='')}"
+        self.url = f"postgresql://{user}@127.0.0.1:{self.port}/postgres"
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
 
@@ -190,11 +218,21 @@ class PgCluster:
         subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
 
     def init(self) -> "PgCluster":
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        auth = ["-A", "trust"]
+        if self.password is not None:
+            pwfile = self.dir / "pw"
+            pwfile.write_text(self.password + "\n")
+            if os.geteuid() == 0:
+                shutil.chown(pwfile, "postgres", "postgres")
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", *auth, "--no-sync")
         return self
 
     def start(self) -> "PgCluster":
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        lane = os.environ.get(TEST_PG_OPTIONS_ENV, "").strip()
+        if lane:
+            opts = f"{opts} {lane}"
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
         return self
 
@@ -215,3 +253,17 @@ def redis_server(port: int | None = None) -> ServiceProcess:
     p = port or free_port()
     argv = ["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     return ServiceProcess(argv, {}, p, ready_path=None)
+
+
+def secret_spellings(secret: str) -> set[str]:
+    """The ways a secret could show in output: as is, URL-encoded (path or form), JSON-escaped."""
+    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+
+
+def assert_no_secret(outputs: Mapping[str, str | bytes], secrets: Sequence[str]) -> None:
+    """Fails naming the output and the secret when any spelling of a secret is in any output."""
+    for where, text in outputs.items():
+        data = text if isinstance(text, bytes) else text.encode(errors="replace")
+        for secret in secrets:
+            for spelling in secret_spellings(secret):
+                assert spelling.encode() not in data, f"secret {secret[:4]}… appears in {where}"

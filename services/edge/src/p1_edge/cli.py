@@ -32,6 +32,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--serial", default=None)
     sim.add_argument("--token", default=None, help="v2 bearer token (default: random, printed)")
     sim.add_argument("--ca-out", type=Path, default=None, help="v2: write the simulator's CA here")
+    sim.add_argument("--country", choices=("be", "nl"), default=None, help="the smart meter's country")
+    sim.add_argument("--dsmr", type=int, choices=(4, 5), default=5, help="4: a telegram every 10 s")
+    sim.add_argument("--start", type=_aware_time, default=None, help="the meter's time at start (ISO 8601)")
+    sim.add_argument("--speed", type=float, default=1.0, help="meter seconds per real second (0: frozen)")
+    sim.add_argument(
+        "--installed", type=_aware_time, default=None, help="when the meter was installed (default: long ago)"
+    )
     sim.add_argument(
         "--fault",
         action="append",
@@ -104,6 +111,14 @@ def _status(settings: EdgeSettings) -> int:
     return 0
 
 
+def _aware_time(text: str) -> datetime:
+    """An ISO 8601 time with its offset (``2026-10-25T02:59:30+02:00``)."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset")
+    return value
+
+
 async def _simulate(args: argparse.Namespace) -> int:
     from p1_edge.simulator.profiles import PROFILES
     from p1_edge.simulator.server import Simulator
@@ -111,20 +126,30 @@ async def _simulate(args: argparse.Namespace) -> int:
     if args.profile not in PROFILES:
         print(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}", file=sys.stderr)
         return 2
-    sim = Simulator(
-        api=args.api,
-        profile=args.profile,
-        host=args.host,
-        port=args.port,
-        serial=args.serial,
-        token=args.token,
-    )
+    try:
+        sim = Simulator(
+            api=args.api,
+            profile=args.profile,
+            host=args.host,
+            port=args.port,
+            serial=args.serial,
+            token=args.token,
+            country=args.country,
+            dsmr=args.dsmr,
+            start=args.start,
+            speed=args.speed,
+            installed=args.installed,
+        )
+    except ValueError as exc:
+        print(f"p1-edge simulate: {exc}", file=sys.stderr)
+        return 2
     for fault in args.fault:
         setattr(sim.faults, fault, True)
     await sim.start()
     scheme = "http" if args.api == "v1" else "https"
     print(
-        f"simulating a HomeWizard P1 (API {args.api}, profile {args.profile}, serial {sim.serial}) "
+        f"simulating a HomeWizard P1 (API {args.api}, profile {args.profile}, serial {sim.serial}, "
+        f"meter {sim.model.flavour.name}) "
         f"on {scheme}://{args.host}:{sim.port}",
         flush=True,
     )

@@ -133,9 +133,10 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
 
 def _render(response: Response, keep_alive: bool) -> bytes:
     reason = HTTPStatus(response.status).phrase
-    lines = [
-        f"HTTP/1.1 {response.status} {reason}",
-        f"Content-Type: {response.content_type}",
+    lines = [f"HTTP/1.1 {response.status} {reason}"]
+    if response.content_type:  # empty for answers without a body (204)
+        lines.append(f"Content-Type: {response.content_type}")
+    lines += [
         f"Content-Length: {len(response.body)}",
         f"Connection: {'keep-alive' if keep_alive else 'close'}",
     ]

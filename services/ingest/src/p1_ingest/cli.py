@@ -1,105 +1,128 @@
-"""``p1-ingest serve | migrate | maintain | rebuild DEVICE…``."""
+"""``p1-ingest serve | migrate | maintain | rebuild DEVICE…``.
+
+A configuration error is one line per problem naming the variable (exit 2); a database that cannot be
+reached is one line with its URL's password masked (exit 1). Neither prints a value or a traceback."""
 
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import Final, TypeVar
 
-from pydantic import ValidationError
+import asyncpg
 
-from p1_servicekit.logging import configure_logging
+from p1_servicekit.logging import configure_logging, describe_error, mask_url
 from p1_servicekit.serve import serve
-from p1_servicekit.settings import ServiceSettings
+from p1_servicekit.settings import ConfigError, ServiceSettings, load_settings
 
-if TYPE_CHECKING:
-    from .integrity import Limits
+PROG: Final = "p1-ingest"
+T = TypeVar("T")
+# Failures of a one-shot command's connection: unreachable, refused, timed out, wrong credentials.
+_CONNECT_FAILURES: Final = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="p1-ingest", description="p1-telemetry ingest service")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="p1-telemetry ingest service")
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="serve the ingest HTTP API")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8001)
     p_serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     sub.add_parser("migrate", help="apply pending schema migrations (safe to run concurrently)")
-    sub.add_parser("maintain", help="create partitions ahead, drop raw data older than RAW_RETENTION_DAYS")
+    sub.add_parser(
+        "maintain",
+        help="raw-data retention (RAW_RETENTION_DAYS): partitions ahead and old ones dropped on plain "
+        "PostgreSQL; on TimescaleDB the retention policy set and both policies (retention, compression) run",
+    )
     p_rebuild = sub.add_parser(
         "rebuild", help="rebuild devices' counter epochs, integrity flags and rollups from their raw readings"
     )
     p_rebuild.add_argument("device_ids", nargs="+", metavar="DEVICE")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
-        settings = ServiceSettings()
-    except ValidationError as exc:
-        print(f"p1-ingest: configuration error:\n{exc}", file=sys.stderr)
-        return 2
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "maintain":
+            return _maintain()
+        if args.command == "rebuild":
+            return _rebuild(args.device_ids)
+        return _migrate()
+    except ConfigError as exc:
+        return exc.report(PROG)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .settings import IngestSettings
+
+    settings = load_settings(IngestSettings)  # fail fast, before uvicorn starts workers
     configure_logging(settings.log_level)
-    if args.command == "serve":
-        from .settings import IngestSettings
-
-        try:
-            IngestSettings()  # fail fast, before uvicorn starts workers
-        except ValidationError as exc:
-            print(f"p1-ingest: configuration error:\n{exc}", file=sys.stderr)
-            return 2
-        serve(
-            "p1_ingest.app:app_from_env",
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=settings.log_level,
-        )
-        return 0
-    if args.command == "maintain":
-        from .maintain import MaintainSettings, maintain
-
-        try:
-            days = MaintainSettings().raw_retention_days
-        except ValidationError as exc:
-            print(f"p1-ingest: configuration error:\n{exc}", file=sys.stderr)
-            return 2
-        report = asyncio.run(maintain(settings.database_url, days))
-        print(
-            f"p1-ingest: maintenance done ({'timescaledb' if report.timescaledb else 'partitions'}): "
-            f"created {report.created or 'none'}, dropped {report.dropped or 'none'}, "
-            f"{report.default_rows_deleted} old row(s) deleted from samples_default"
-        )
-        return 0
-    return _judging_readings(args, settings.database_url)
+    serve(
+        "p1_ingest.app:app_from_env",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level,
+    )
+    return 0
 
 
-def _judging_readings(args: argparse.Namespace, database_url: str) -> int:
-    """``migrate`` and ``rebuild``: both may judge readings (a migration's rebuilds), by MAX_POWER_W."""
+def _maintain() -> int:
+    from .maintain import MaintainSettings, maintain
+
+    settings = load_settings(MaintainSettings)
+    configure_logging(settings.log_level)
+    report = _run_on_database(settings, maintain(settings.database_url, settings.raw_retention_days))
+    if report is None:
+        return 1
+    print(f"{PROG}: maintenance done; {report.summary()}")
+    for warning in report.warnings():
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _migrate() -> int:
+    from .migrate import migrate
     from .settings import IntegritySettings
 
-    try:
-        limits = IntegritySettings().limits
-    except ValidationError as exc:
-        print(f"p1-ingest: configuration error:\n{exc}", file=sys.stderr)
-        return 2
-    if args.command == "rebuild":
-        return asyncio.run(_rebuild(database_url, args.device_ids, limits))
-    from .migrate import migrate
-
-    applied = asyncio.run(migrate(database_url, limits))
-    names = ", ".join(applied) or "none pending"
-    print(f"p1-ingest: {len(applied)} migration(s) applied: {names}")
+    # MAX_POWER_W: the rebuilds a migration queues judge readings by it.
+    settings = load_settings(IntegritySettings)
+    configure_logging(settings.log_level)
+    applied = _run_on_database(settings, migrate(settings.database_url, limits=settings.limits))
+    if applied is None:
+        return 1
+    print(f"{PROG}: {len(applied)} migration(s) applied: {', '.join(applied) or 'none pending'}")
     return 0
 
 
-async def _rebuild(database_url: str, device_ids: list[str], limits: "Limits") -> int:
-    import asyncpg
+def _rebuild(device_ids: list[str]) -> int:
+    from .rebuild import rebuild_devices
+    from .settings import IntegritySettings
 
-    from .rebuild import rebuild_device
-
-    conn = await asyncpg.connect(database_url)
-    try:
-        for device_id in device_ids:
-            report = await rebuild_device(conn, device_id, limits, datetime.now(UTC))
-            print(f"p1-ingest: {device_id}: {report.outcome}, {report.readings} reading(s) replayed")
-    finally:
-        await conn.close()
+    settings = load_settings(IntegritySettings)
+    configure_logging(settings.log_level)
+    reports = _run_on_database(settings, rebuild_devices(settings.database_url, device_ids, settings.limits))
+    if reports is None:
+        return 1
+    for r in reports:
+        print(f"{PROG}: {r.device_id}: {r.outcome}, {r.readings} reading(s) replayed")
     return 0
+
+
+def _run_on_database(settings: ServiceSettings, work: Awaitable[T]) -> T | None:
+    """Runs a one-shot command's work; None (after one line on stderr) when the database fails it."""
+
+    async def run() -> T:
+        return await work
+
+    try:
+        return asyncio.run(run())
+    except _CONNECT_FAILURES as exc:
+        print(
+            f"{PROG}: database {mask_url(settings.database_url)} failed: {describe_error(exc)}",
+            file=sys.stderr,
+        )
+        return None

@@ -47,9 +47,10 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(database_url: str, limits: Limits | None = None, upto: int | None = None) -> list[str]:
-    """Applies pending migrations (up to version ``upto``, for tests of a migration); returns the names
-    applied by this call. ``limits``: what the rebuilds judge readings by (MAX_POWER_W)."""
+async def migrate(database_url: str, up_to: int | None = None, limits: Limits | None = None) -> list[str]:
+    """Applies pending migrations (those up to version ``up_to`` when given: tests build a database of
+    an older schema that way); returns the names applied by this call. ``limits``: what the rebuilds a
+    migration queues judge readings by (MAX_POWER_W)."""
     conn = await asyncpg.connect(database_url)
     applied: list[str] = []
     try:
@@ -63,7 +64,7 @@ async def migrate(database_url: str, limits: Limits | None = None, upto: int | N
             )
             done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
             for mig in available_migrations():
-                if mig.version in done or (upto is not None and mig.version > upto):
+                if mig.version in done or (up_to is not None and mig.version > up_to):
                     continue
                 async with conn.transaction():
                     await conn.execute(mig.sql)

@@ -1,5 +1,7 @@
 """The query application: ``create_app(settings)`` builds everything; nothing happens at import."""
 
+import asyncio
+
 import asyncpg
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -10,10 +12,12 @@ from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.tokens import parse_read_tokens
 
 from .cache import ResponseCache
+from .export import PageReader
 from .realtime import LatestReadings
 from .routes import QueryState, add_query_routes
 from .settings import QuerySettings
 from .store import DbTimer
+from .streaming import ExportSlots, install_log_filter
 
 SERVICE = "query"
 
@@ -22,20 +26,35 @@ def create_app(settings: QuerySettings) -> FastAPI:
     registry = CollectorRegistry()
     tokens = parse_read_tokens(settings.read_tokens)
     db = DbTimer(registry)
+    exports = ExportSlots(
+        settings.export_max_per_token, settings.export_max_per_process, settings.retry_after_s, registry
+    )
+    install_log_filter()
 
     def on_start(app: FastAPI, pool: "asyncpg.Pool[asyncpg.Record]", redis: RedisGuard) -> None:
+        def acquire() -> "asyncpg.pool.PoolAcquireContext":
+            return pool.acquire(timeout=settings.db_acquire_timeout_s)
+
         app.state.query = QueryState(
             settings=settings,
             tokens=tokens,
             pool=pool,
             redis=redis,
-            cache=ResponseCache(redis, registry),
+            cache=ResponseCache(redis, registry, settings.cache_budget_bytes),
             db=db,
             latest=LatestReadings(
                 redis,
-                lambda: pool.acquire(timeout=settings.db_acquire_timeout_s),
+                acquire,
                 db,
                 settings.realtime_memo_s,
+            ),
+            exports=exports,
+            # Half the pool at most for exports (PageReader), the rest for everything else.
+            export_reads=PageReader(
+                acquire,
+                asyncio.Semaphore(max(1, settings.db_pool_max // 2)),
+                db,
+                settings.export_statement_timeout_s,
             ),
         )
 

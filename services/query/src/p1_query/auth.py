@@ -1,15 +1,22 @@
 """Read tokens: who may see which devices. A device outside the token's scope is answered exactly as an
 unknown device (404 with the same body), so a token cannot probe which device ids exist."""
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
+from typing import Final
 
 from p1_servicekit.errors import NotFound, Unauthorized
 from p1_servicekit.tokens import ALL_DEVICES, TokenTable, bearer_token
+
+# Keeps the key of a token (see Reader.key) apart from the sha256:<hex> digests of READ_TOKENS.
+_KEY_DOMAIN: Final = b"p1-query reader key\x00"
 
 
 @dataclass(frozen=True, slots=True)
 class Reader:
     scope: frozenset[str]
+    # The presented token itself, only to derive ``key``; never shown (repr) nor stored.
+    token: str = field(repr=False)
 
     @property
     def sees_all(self) -> bool:
@@ -18,13 +25,18 @@ class Reader:
     def may_see(self, device_id: str) -> bool:
         return self.sees_all or device_id in self.scope
 
+    def key(self) -> str:
+        """Who is charged for exports and cache space: a one-way name of the token, safe to keep in
+        Redis and in memory. Derived on demand, so realtime answers never pay for it."""
+        return hashlib.sha256(_KEY_DOMAIN + self.token.encode()).hexdigest()[:24]
+
 
 def authenticate(table: TokenTable, authorization: str | None) -> Reader:
     token = bearer_token(authorization)
     scope = None if token is None else table.scope_of(token)
-    if scope is None:
+    if token is None or scope is None:
         raise Unauthorized()
-    return Reader(scope)
+    return Reader(scope, token)
 
 
 def unknown_device(device_id: str) -> NotFound:

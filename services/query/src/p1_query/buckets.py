@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from p1_contracts import timerange
 from p1_servicekit.errors import FieldError, Unprocessable
 
 Bucket = Literal["1m", "15m", "1h", "1d", "1mo"]
@@ -21,11 +22,10 @@ BUCKETS: Final[tuple[str, ...]] = get_args(Bucket)
 MAX_POINTS: Final = 10_000
 DEFAULT_TZ: Final = "Europe/Brussels"
 
-_SPACED_OFFSET: Final = re.compile(r" (\d\d:?\d\d)$")
-# Instants outside this span cannot be meter readings, and near year 1 or 9999 the local bucket
-# boundaries would not even be representable: refuse them with a clear 422.
-EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST: Final = datetime(3000, 1, 1, tzinfo=UTC)
+# ASCII digits only (``\d`` is any Unicode digit) and ``\Z``: ``$`` would also match before a final newline.
+_SPACED_OFFSET: Final = re.compile(r" ([0-9]{2}:?[0-9]{2})\Z")
+# The names a time zone may have (openapi.yaml's Tz pattern), checked before the zone database is asked.
+_TZ_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*")
 _QUARTER: Final = timedelta(minutes=15)
 _FIXED: Final = {"1m": timedelta(minutes=1), "15m": _QUARTER, "1h": timedelta(hours=1)}
 
@@ -40,6 +40,8 @@ def parse_bucket(value: str, allowed: tuple[str, ...] = BUCKETS, name: str = "bu
 
 def parse_tz(name: str) -> ZoneInfo:
     try:
+        if _TZ_NAME.fullmatch(name) is None:
+            raise ValueError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         # ValueError: a path-like key ("../x"); OSError: a directory name such as "Europe".
@@ -72,15 +74,11 @@ def parse_instant(value: str, name: str) -> datetime:
                 )
             ]
         )
-    try:
-        instant = parsed.astimezone(UTC)
-    except OverflowError:
-        instant = None
-    if instant is None or not EARLIEST <= instant < LATEST:
-        raise Unprocessable(
-            [FieldError(("query", name), "must be between 1970-01-01 and 2999-12-31 (UTC)", "range")]
-        )
-    return instant
+    # The supported range (p1_contracts.timerange): near year 1 or 9999 the local bucket boundaries
+    # would not even be representable. in_range never raises, even where UTC would overflow.
+    if not timerange.in_range(parsed):
+        raise Unprocessable([FieldError(("query", name), f"must be {timerange.DESCRIPTION}", "range")])
+    return parsed.astimezone(UTC)
 
 
 def check_range(start: datetime, end: datetime) -> None:

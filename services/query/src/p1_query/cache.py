@@ -9,6 +9,18 @@ the answer comes from PostgreSQL and the lookup counts as ``error``.
 
 Each process also keeps recent answers by key (32 MB at most): a hit then costs no Redis round trip
 instead of transferring the answer again — a month of quarter-hours is ~800 kB of JSON.
+
+Redis is shared by every reader and holds ingest's latest readings, so no reader may fill it:
+- an answer larger than ``MAX_ENTRY_BYTES`` never goes to Redis (it is served, and kept in the process);
+- each read token has a byte budget per window of an entry's lifetime (24 h for answers about the past,
+  10 s for the others), counted in Redis itself (``p1:qbudget:*``, INCRBY, with a TTL) so that every
+  process and worker shares it; beyond it answers are served but not cached in Redis. Entries stored in
+  one window live at most into the next, so a token holds at most 2 × budget per lifetime class.
+- every key written here has a TTL, so that Redis under ``maxmemory-policy volatile-lru`` evicts cache
+  entries and never the latest readings (``p1:latest:*``, written by ingest without TTL).
+
+What Redis returns is checked before it is served: an entry whose ETag is not its body's (truncated,
+overwritten, not written by us) is a miss, recomputed from PostgreSQL and written again.
 """
 
 import hashlib
@@ -29,6 +41,19 @@ PAST_MAX_AGE_S: Final = 300
 PRESENT_MAX_AGE_S: Final = 5
 # Answers kept in each process besides Redis (see _LocalAnswers).
 LOCAL_MAX_BYTES: Final = 32 * 1024 * 1024
+# The largest answer stored in Redis: a month of quarter-hours (~800 kB) fits; a week by the minute
+# (~2 MB) does not, it would take a quarter of a token's budget at once.
+MAX_ENTRY_BYTES: Final = 1024 * 1024
+
+# Charges the token's budget of this window and stores the entry only while the budget holds; one
+# round trip, atomic across processes. KEYS: entry, budget; ARGV: value, ttl, charge, budget, budget ttl.
+_STORE_SCRIPT: Final = """
+local used = redis.call('INCRBY', KEYS[2], ARGV[3])
+if redis.call('TTL', KEYS[2]) < 0 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
+if used > tonumber(ARGV[4]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
 
 
 def etag_of(body: bytes) -> str:
@@ -50,12 +75,9 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-def _bytes(value: object) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    raise TypeError(f"unexpected Redis reply {type(value).__name__}")
+def budget_key(owner: str, ttl: int, now: float) -> str:
+    """The counter of ``owner``'s bytes stored with lifetime ``ttl`` in the current window of ``ttl``."""
+    return f"p1:qbudget:{owner}:{ttl}:{int(now // ttl)}"
 
 
 def cache_control(final: bool) -> str:
@@ -66,6 +88,20 @@ def cache_control(final: bool) -> str:
 class Cached:
     etag: str
     body: bytes
+
+
+def decode_entry(value: object) -> Cached | None:
+    """An entry as ``ResponseCache.store`` writes it (ETag, newline, body), or None for anything else."""
+    if not isinstance(value, bytes):
+        return None
+    raw_tag, newline, body = value.partition(b"\n")
+    try:
+        tag = raw_tag.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if not newline or tag != etag_of(body):
+        return None
+    return Cached(tag, body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +149,27 @@ class _LocalAnswers:
 
 
 class ResponseCache:
-    def __init__(self, redis: RedisGuard, registry: CollectorRegistry) -> None:
+    def __init__(self, redis: RedisGuard, registry: CollectorRegistry, budget_bytes: int) -> None:
         self._redis = redis
+        self._budget = budget_bytes
         total = Counter(
             "p1_query_cache",
-            "Cache lookups by result (error: Redis unavailable, answered from PostgreSQL).",
+            "Cache lookups by result (error: Redis unavailable, answered from PostgreSQL; corrupt: an "
+            "entry that is not what we wrote, answered from PostgreSQL).",
             ["result"],
             registry=registry,
         )
         self._hit, self._miss, self._error = total.labels("hit"), total.labels("miss"), total.labels("error")
+        self._corrupt = total.labels("corrupt")
+        stores = Counter(
+            "p1_query_cache_stores",
+            "Answers offered to Redis by result (over_budget: the token's cache budget is spent; "
+            "too_large: above the largest entry).",
+            ["result"],
+            registry=registry,
+        )
+        self._stored, self._over_budget = stores.labels("stored"), stores.labels("over_budget")
+        self._too_large = stores.labels("too_large")
         self._local = _LocalAnswers(LOCAL_MAX_BYTES)
 
     async def lookup(self, device_id: str, version: str, kind: str, params: str, final: bool) -> Lookup:
@@ -142,17 +190,31 @@ class ResponseCache:
         if value is None:
             self._miss.inc()
             return Lookup(key, None)
-        etag, _, body = _bytes(value).partition(b"\n")
-        entry = Cached(etag.decode(), body)
+        entry = decode_entry(value)
+        if entry is None:
+            self._corrupt.inc()
+            return Lookup(key, None)  # recomputed, and the store overwrites what was there
         self._local.put(key, entry, now + _ttl(final))
         self._hit.inc()
         return Lookup(key, entry)
 
-    async def store(self, key: str, entry: Cached, final: bool) -> None:
+    async def store(self, key: str, entry: Cached, final: bool, owner: str) -> None:
+        """Keeps the answer in this process, and in Redis within ``owner``'s budget (a Reader.key)."""
         ttl = _ttl(final)
         self._local.put(key, entry, time.monotonic() + ttl)
         value = entry.etag.encode() + b"\n" + entry.body
-        await self._redis.run(lambda r: r.set(key, value, ex=ttl))
+        if len(value) > MAX_ENTRY_BYTES:
+            self._too_large.inc()
+            return
+        budget = budget_key(owner, ttl, time.time())
+        args = (value, ttl, len(value), self._budget, 2 * ttl)
+        stored = await self._redis.run(lambda r: _store(r, key, budget, args))
+        if stored is not None:
+            (self._stored if stored else self._over_budget).inc()
+
+
+async def _store(r: Redis, key: str, budget: str, args: tuple[bytes, int, int, int, int]) -> bool:
+    return bool(await r.eval(_STORE_SCRIPT, 2, key, budget, *args))
 
 
 async def _get(r: Redis, key: str) -> tuple[bytes | str | None]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from p1_contracts import timerange
 from p1_contracts.models import Capacity, CapacityMonth, Quarter
 from p1_servicekit.errors import FieldError, Unprocessable
 
@@ -27,7 +28,8 @@ TOP_QUARTERS: Final = 5
 METER_AVG_MAX_GAP_S: Final = 60.0
 DIFFERS_RATIO: Final = 0.02
 
-_MONTH: Final = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
+# Matched whole (fullmatch): ``$`` would also accept a final newline. The years are timerange's.
+_MONTH: Final = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 # "sql": computed by store.QUARTER_DEMAND_SQL, which applies the same three rules in the database.
 Method = Literal["meter_avg", "counter", "mean_power", "sql"]
@@ -202,9 +204,15 @@ def ledger(
 
 
 def parse_month(value: str) -> tuple[int, int]:
-    m = _MONTH.match(value)
-    if m is None:
+    m = _MONTH.fullmatch(value)
+    if m is None or not timerange.month_in_range(int(m.group(1))):
         raise Unprocessable(
-            [FieldError(("query", "month"), "must be a month as YYYY-MM, e.g. 2026-11", "month")]
+            [
+                FieldError(
+                    ("query", "month"),
+                    f"must be {timerange.MONTHS_DESCRIPTION}, as YYYY-MM, e.g. 2026-11",
+                    "month",
+                )
+            ]
         )
     return int(m.group(1)), int(m.group(2))

@@ -10,6 +10,10 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import asyncpg
+
+from p1_servicekit.errors import FieldError, Unprocessable
+
 from . import capacity as cap
 from .buckets import month_bounds
 from .cache import Cached, ResponseCache, etag_of
@@ -28,8 +32,10 @@ async def window_tops(
     month: int,
     zone: ZoneInfo,
     tz_name: str,
+    owner: str,
 ) -> Tops:
-    """The top ``cap.TOP_QUARTERS`` quarters of each of the 12 months of ``month``'s window."""
+    """The top ``cap.TOP_QUARTERS`` quarters of each of the 12 months of ``month``'s window; what is
+    stored in the cache is charged to ``owner`` (a Reader.key)."""
     months = cap.months_back(year, month, 12)
     bounds: list[tuple[datetime, datetime]] = [month_bounds(y, m, zone) for y, m in months]
     found: list[Tops | None] = []
@@ -42,14 +48,11 @@ async def window_tops(
             continue
         look = await cache.lookup(device_id, tag, "capacity-month", f"{y:04d}-{m:02d}|{tz_name}", True)
         keys.append(look.key)
-        found.append(None if look.hit is None else [(s, kw) for s, kw in json.loads(look.hit.body)])
+        found.append(None if look.hit is None else _tops(look.hit.body))
     missing = [i for i, tops in enumerate(found) if tops is None]
     if missing:
         first, last = missing[0], missing[-1]
-        async with db.time("capacity"):
-            computed = await top_quarters(
-                conn, device_id, bounds[first][0], bounds[last][1], zone.key, cap.TOP_QUARTERS
-            )
+        computed = await _top_quarters(conn, db, device_id, bounds[first][0], bounds[last][1], zone)
         for i in range(first, last + 1):
             lo, hi = bounds[i][0].timestamp(), bounds[i][1].timestamp()
             mine = [t for t in computed if lo <= t[0] < hi]
@@ -58,5 +61,28 @@ async def window_tops(
                 key = keys[i]
                 if key is not None:
                     body = json.dumps(mine).encode()
-                    await cache.store(key, Cached(etag_of(body), body), True)
+                    await cache.store(key, Cached(etag_of(body), body), True, owner)
     return [t for tops in found if tops is not None for t in tops]
+
+
+def _tops(body: bytes) -> Tops | None:
+    """A cached month's tops as ``window_tops`` writes them, or None (computed again) for anything else."""
+    try:
+        tops = [(float(s), float(kw)) for s, kw in json.loads(body)]
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return tops
+
+
+async def _top_quarters(
+    conn: Conn, db: DbTimer, device_id: str, start: datetime, end: datetime, zone: ZoneInfo
+) -> Tops:
+    try:
+        async with db.time("capacity"):
+            return await top_quarters(conn, device_id, start, end, zone.key, cap.TOP_QUARTERS)
+    except asyncpg.InvalidParameterValueError as exc:
+        # A zone of Python's time zone data that PostgreSQL's (older) data does not have yet.
+        if "time zone" not in str(exc):
+            raise
+        msg = f"time zone '{zone.key}' is unknown to the database's time zone data; use an older name"
+        raise Unprocessable([FieldError(("query", "tz"), msg, "tz")]) from None

@@ -15,7 +15,10 @@ from datetime import datetime
 from typing import Final
 
 import asyncpg
+from pydantic import ValidationError
 
+from p1_contracts import timerange
+from p1_contracts.models import Sample
 from p1_servicekit.redis_guard import RedisGuard
 
 from .store import SAMPLE_FIELDS, DbTimer, latest_sample
@@ -36,6 +39,23 @@ def _latest(device_id: str, sample: dict[str, object], ts: datetime) -> Latest:
     body = {**sample, "device_id": device_id}
     text = json.dumps(body, separators=(",", ":"))
     return Latest(ts.timestamp(), text[:-1].encode())
+
+
+def parse_latest(device_id: str, raw: object) -> Latest | None:
+    """The reading ingest wrote (a Sample as JSON), or None for anything else — then the answer comes from
+    PostgreSQL. A key that is not what ingest writes must never become a 500 or a malformed answer."""
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        # The contract's own check (types, ranges, finite numbers): ~4 µs, and only once per memo_s.
+        ts = Sample.model_validate_json(raw).ts
+    except ValidationError:
+        return None
+    if not timerange.in_range(ts):  # ingest never stores a reading outside the supported range
+        return None
+    data = json.loads(raw)
+    sample = {k: data[k] for k in SAMPLE_FIELDS if data.get(k) is not None}
+    return _latest(device_id, sample, ts)
 
 
 class LatestReadings:
@@ -68,13 +88,7 @@ class LatestReadings:
 
     async def _from_redis(self, device_id: str) -> Latest | None:
         raw = await self._redis.run(lambda r: r.get(f"p1:latest:{device_id}"))
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        if not isinstance(data, dict) or not isinstance(data.get("ts"), str):
-            return None
-        sample = {k: data[k] for k in SAMPLE_FIELDS if data.get(k) is not None}
-        return _latest(device_id, sample, datetime.fromisoformat(data["ts"]))
+        return None if raw is None else parse_latest(device_id, raw)
 
     async def _from_postgres(self, device_id: str) -> Latest | None:
         async with self._acquire() as conn, self._db.time("realtime"):

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 from fastapi import FastAPI, Header, Path, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import TypeAdapter
 
 from p1_contracts.models import Device, Meter, Series
@@ -34,7 +34,15 @@ from .buckets import (
     source_for,
 )
 from .cache import Cached, ResponseCache, cache_control, etag_matches, etag_of
-from .export import MEDIA_TYPES, Format, bucket_export, filename, raw_export
+from .export import (
+    MEDIA_TYPES,
+    Format,
+    PageReader,
+    bucket_export,
+    check_export_size,
+    filename,
+    raw_export,
+)
 from .month_tops import window_tops
 from .realtime import LatestReadings
 from .series import build_points
@@ -50,6 +58,7 @@ from .store import (
     list_devices,
     meter_month_peak_w,
 )
+from .streaming import ExportResponse, ExportSlots
 
 DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _DEVICES: Final = TypeAdapter(list[Device])
@@ -65,6 +74,8 @@ class QueryState:
     cache: ResponseCache
     db: DbTimer
     latest: LatestReadings
+    exports: ExportSlots
+    export_reads: PageReader
     daily: DailyZone = field(default_factory=DailyZone)
 
     def acquire(self) -> "asyncpg.pool.PoolAcquireContext":
@@ -83,7 +94,8 @@ _DEVICE_ID_RE: Final = re.compile(DEVICE_ID_PATTERN)
 
 
 def _device_id(value: str) -> str:
-    if not _DEVICE_ID_RE.match(value):
+    # fullmatch: the pattern's ``$`` would also let a final newline through re.match.
+    if _DEVICE_ID_RE.fullmatch(value) is None:
         raise Unprocessable(
             [
                 FieldError(
@@ -105,6 +117,7 @@ _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     503: {"description": "database unavailable"},
 }
 _CACHED: Final[dict[int | str, dict[str, Any]]] = {304: {"description": "not modified"}, **_ERRORS}
+_EXPORT: Final[dict[int | str, dict[str, Any]]] = {429: {"description": "too many exports"}, **_ERRORS}
 
 
 def _server_timing(started: float) -> str:
@@ -114,6 +127,7 @@ def _server_timing(started: float) -> str:
 async def _cached_answer(
     st: QueryState,
     *,
+    reader: Reader,
     device_id: str,
     kind: str,
     params: str,
@@ -137,7 +151,7 @@ async def _cached_answer(
             body = await compute(conn, version)
             entry = Cached(etag_of(body), body)
     if found.hit is None and found.key is not None:
-        await st.cache.store(found.key, entry, final)
+        await st.cache.store(found.key, entry, final, reader.key())
     headers = {
         "ETag": entry.etag,
         "Cache-Control": cache_control(final),
@@ -232,6 +246,7 @@ def add_query_routes(router: FastAPI) -> None:
 
         return await _cached_answer(
             st,
+            reader=reader,
             device_id=device_id,
             kind="series",
             params=f"{first.isoformat()}|{last.isoformat()}|{b}|{tz}",
@@ -259,7 +274,9 @@ def add_query_routes(router: FastAPI) -> None:
 
         async def compute(conn: Conn, version: DeviceVersion) -> bytes:
             m_start, m_end = month_bounds(year, mon, zone)
-            tops = await window_tops(conn, st.cache, st.db, version, device_id, year, mon, zone, tz)
+            tops = await window_tops(
+                conn, st.cache, st.db, version, device_id, year, mon, zone, tz, reader.key()
+            )
             async with st.db.time("capacity"):
                 peak_w = await meter_month_peak_w(conn, device_id, m_start, m_end)
             answer = cap.ledger(
@@ -276,6 +293,7 @@ def add_query_routes(router: FastAPI) -> None:
 
         return await _cached_answer(
             st,
+            reader=reader,
             device_id=device_id,
             kind="capacity",
             # The price is part of the answer: a new price must not be hidden by old cached answers.
@@ -286,7 +304,7 @@ def add_query_routes(router: FastAPI) -> None:
             compute=compute,
         )
 
-    @router.get("/v1/devices/{device_id}/export", responses=_ERRORS)
+    @router.get("/v1/devices/{device_id}/export", responses=_EXPORT)
     async def export(
         request: Request,
         device_id: DeviceId,
@@ -295,7 +313,7 @@ def add_query_routes(router: FastAPI) -> None:
         bucket: Annotated[str, Query(max_length=16)] = "raw",
         format: Annotated[str, Query(max_length=16)] = "csv",
         tz: Tz = DEFAULT_TZ,
-    ) -> StreamingResponse:
+    ) -> Response:
         st, reader = _caller(request)
         require_device(reader, device_id)
         b = parse_bucket(bucket, ("raw", "15m", "1h", "1d"))
@@ -303,18 +321,22 @@ def add_query_routes(router: FastAPI) -> None:
         zone = parse_tz(tz)
         s, e = parse_instant(start, "start"), parse_instant(end, "end")
         check_range(s, e)
+        check_export_size(s, e, b)
         # Checked before the first byte: once streaming has begun the status can no longer change.
         async with st.acquire() as conn, st.db.time("exists"):
             if not await device_exists(conn, device_id):
                 raise unknown_device(device_id)
+        end_export = st.exports.take(reader.key())  # 429 beyond the limits
         if b == "raw":
-            body = raw_export(st.acquire, st.db, device_id, s, e, fmt)
+            body = raw_export(st.export_reads, device_id, s, e, fmt)
         else:
             # 15m and 1h in UTC; days are calendar days of tz.
             grid = zone if b == "1d" else ZoneInfo("UTC")
-            body = bucket_export(st.acquire, st.db, st.daily, device_id, s, e, b, grid, fmt)
-        return StreamingResponse(
+            body = bucket_export(st.export_reads, st.daily, device_id, s, e, b, grid, fmt)
+        return ExportResponse(
             body,
             media_type=MEDIA_TYPES[fmt],
             headers={"Content-Disposition": f'attachment; filename="{filename(device_id, b, s, e, fmt)}"'},
+            send_timeout_s=st.settings.export_send_timeout_s,
+            end=end_export,
         )

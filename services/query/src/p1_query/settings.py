@@ -8,10 +8,22 @@ from p1_servicekit.tokens import parse_read_tokens
 
 class QuerySettings(ServiceSettings):
     # Required, no default: there is no anonymous read access.
-    read_tokens: str = Field(description="token:devA|devB or token:*, comma-separated; sha256:<hex> allowed")
+    read_tokens: str = Field(
+        description="token:devA|devB or token:*, comma-separated; sha256:<hex> allowed", repr=False
+    )
     capacity_price_eur_per_kw_year: float = Field(default=53.25, ge=0)
     # How long one process reuses a device's newest reading for realtime answers (0: never).
     realtime_memo_s: float = Field(default=0.25, ge=0, le=5)
+    # Exports in progress at once, per read token and per process; more get 429 with Retry-After.
+    export_max_per_token: int = Field(default=2, ge=1)
+    export_max_per_process: int = Field(default=4, ge=1)
+    # An export whose client has taken no data for this long is aborted and its slot freed.
+    export_send_timeout_s: float = Field(default=30.0, gt=0)
+    # The last line: no single export statement (one page, one chunk of buckets) may run longer.
+    export_statement_timeout_s: float = Field(default=15.0, gt=0)
+    # Bytes of new Redis cache entries per read token per window of their lifetime (24 h for answers
+    # about the past, 10 s for the others); beyond it answers are served but not cached in Redis.
+    cache_budget_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
 
     @field_validator("read_tokens")
     @classmethod

@@ -369,4 +369,5 @@ _RAW_RANGE: Final = "FROM samples WHERE device_id = $1 AND ts >= $2 AND ts < $3 
 # The raw export gives every stored reading, with ingest's integrity flag last (empty/null: good;
 # 'suspect' or 'glitch': counted nowhere), so a reader can see why a reading was ignored.
 RAW_EXPORT_COLUMNS: Final = (*SAMPLE_FIELDS, "flag")
-RAW_EXPORT_SQL: Final = f"SELECT {', '.join(RAW_EXPORT_COLUMNS)} {_RAW_RANGE}"
+# One page of an export ($4 rows at most); the next page starts just after this one's last ts.
+RAW_EXPORT_SQL: Final = f"SELECT {', '.join(RAW_EXPORT_COLUMNS)} {_RAW_RANGE} LIMIT $4"
