@@ -168,3 +168,87 @@ def test_one_table_rows_name_contract_fields_once() -> None:
     assert len(targets) == len(set(targets))
     assert set(targets) <= set(Sample.model_fields)
     assert all(row.v1 or row.v2 for row in TABLE)
+
+
+# --- the supported time range (p1_contracts.timerange): nothing ingest would refuse is spooled ---
+
+
+@pytest.mark.parametrize(
+    "polled",
+    [
+        datetime(1970, 1, 1, 0, 0, 5, tzinfo=UTC),  # a Pi without a clock, before NTP
+        datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2100, 1, 1, tzinfo=UTC),  # the end is exclusive
+    ],
+)
+def test_a_v1_reading_time_outside_the_range_makes_the_reading_unusable(polled: datetime) -> None:
+    with pytest.raises(UnusableReading, match="2000-01-01"):
+        to_sample(load("v1_data_all_fields.json"), V1_FIELDS, BRUSSELS, polled)
+
+
+def test_the_range_ends_are_as_the_contract_says() -> None:
+    first = to_sample(load("v1_data_all_fields.json"), V1_FIELDS, BRUSSELS, datetime(2000, 1, 1, tzinfo=UTC))
+    assert first.ts == datetime(2000, 1, 1, tzinfo=UTC)
+    last = datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert to_sample(load("v1_data_all_fields.json"), V1_FIELDS, BRUSSELS, last).ts == last
+
+
+@pytest.mark.parametrize(
+    "meter_time",
+    [
+        "1999-12-31T23:59:59",  # Brussels: 22:59:59Z, 1999
+        "2100-01-01T01:00:00",  # Brussels: 2100-01-01T00:00:00Z, the exclusive end
+        "0001-01-01T00:00:00",  # would overflow on the way to UTC
+    ],
+)
+def test_a_v2_meter_time_outside_the_range_makes_the_reading_unusable(meter_time: str) -> None:
+    payload = load("v2_measurement_3_phase_gas_water.json")
+    payload["timestamp"] = meter_time
+    with pytest.raises(UnusableReading, match="not between"):
+        to_sample(payload, V2_FIELDS, BRUSSELS, POLLED)
+
+
+def test_a_v2_meter_time_just_inside_the_range_is_kept() -> None:
+    payload = load("v2_measurement_3_phase_gas_water.json")
+    payload["timestamp"] = "2000-01-01T01:00:00"  # Brussels (+01:00): 2000-01-01T00:00:00Z exactly
+    assert to_sample(payload, V2_FIELDS, BRUSSELS, POLLED).ts == datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def test_v1_auxiliary_times_outside_the_range_are_dropped_with_their_values() -> None:
+    payload = load("v1_data_all_fields.json")
+    payload["montly_power_peak_timestamp"] = 991231080010  # %y: 1999
+    entries = payload["external"]
+    assert isinstance(entries, list)
+    for entry in entries:
+        if entry["type"] == "gas_meter":
+            entry["timestamp"] = 990606140010
+    payload["gas_timestamp"] = 990606140010
+    s = to_sample(payload, V1_FIELDS, BRUSSELS, POLLED)
+    assert (s.month_peak_w, s.month_peak_ts) == (None, None)
+    assert (s.gas_m3, s.gas_ts) == (None, None)
+    # Everything else of the reading is kept, the water meter (dated 2021) included.
+    assert (s.power_w, s.import_kwh, s.avg_power_15m_w) == (-543.0, 13779.338, 123.0)
+    assert (s.water_m3, s.water_ts) == (444.444, local(2021, 6, 6, 14, 0, 10))
+
+
+def test_v2_auxiliary_times_outside_the_range_are_dropped_with_their_values() -> None:
+    payload = load("v2_measurement_3_phase_gas_water.json")
+    payload["monthly_power_peak_timestamp"] = "2100-06-04T10:11:22"
+    entries = payload["external"]
+    assert isinstance(entries, list)
+    for entry in entries:
+        entry["timestamp"] = "1990-01-01T00:00:00"
+    s = to_sample(payload, V2_FIELDS, BRUSSELS, POLLED)
+    assert (s.month_peak_w, s.month_peak_ts) == (None, None)
+    assert (s.gas_m3, s.gas_ts, s.water_m3, s.water_ts) == (None, None, None, None)
+    assert s.ts == local(2024, 6, 28, 14, 12, 34)
+    assert s.power_w is not None
+
+
+@pytest.mark.parametrize("serial", ["4E47\x0047", "4E\n47", "\x7f", "a\x85b"])
+def test_a_meter_identity_with_control_characters_is_left_out(serial: str) -> None:
+    # The contract refuses control characters (PostgreSQL cannot store a NUL): such a meter is not
+    # spooled, so no batch of it can be refused for it.
+    payload = load("v1_data_all_fields.json")
+    payload["unique_id"] = serial
+    assert to_meter(payload) is None

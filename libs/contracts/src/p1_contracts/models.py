@@ -13,11 +13,18 @@ class Meter(ContractModel):
     The smart meter behind the P1 port (not the P1 dongle). Unknown properties are ignored.
     """
 
-    serial: Annotated[str, Field(max_length=128, min_length=1)]
+    serial: Annotated[
+        str, Field(max_length=128, min_length=1, pattern='^[^\\x00-\\x1F\\x7F-\\x9F]*$')
+    ]
     """
-    The meter's equipment id (`unique_id` of the P1 API).
+    The meter's equipment id (`unique_id` of the P1 API); no control characters.
     """
-    model: Annotated[str | None, Field(max_length=128)] = None
+    model: Annotated[
+        str | None, Field(max_length=128, pattern='^[^\\x00-\\x1F\\x7F-\\x9F]*$')
+    ] = None
+    """
+    The meter's model name; no control characters.
+    """
     protocol_version: Annotated[
         float | None, Field(ge=0.0, le=1000.0, multiple_of=1.0)
     ] = None
@@ -36,7 +43,10 @@ class Sample(ContractModel):
 
     ts: AwareDatetime
     """
-    When the meter took the reading; RFC 3339 with an offset, at most 5 minutes ahead.
+    When the meter took the reading; RFC 3339 with an offset, at most 5 minutes ahead, and inside the
+    supported range (2000-01-01T00:00:00Z inclusive to 2100-01-01T00:00:00Z exclusive), as is every
+    date-time of a Sample: a value outside it is refused with 422 naming the reading and the field.
+
     """
     power_w: Annotated[float, Field(ge=-1000000.0, le=1000000.0)]
     """

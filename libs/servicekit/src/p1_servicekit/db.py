@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
+from .logging import describe_error, mask_url
 from .settings import ServiceSettings
 
 log = logging.getLogger("p1.db")
@@ -39,7 +40,10 @@ async def open_pool(
     try:
         return await create(settings.db_pool_min)
     except (OSError, asyncpg.PostgresError) as exc:
-        log.warning("database unreachable at start-up; connecting on demand", extra={"error": repr(exc)})
+        log.warning(
+            "database unreachable at start-up; connecting on demand",
+            extra={"database": mask_url(settings.database_url), "error": describe_error(exc)},
+        )
         return await create(0)
 
 

@@ -11,6 +11,7 @@ ServiceError
 ├── Unprocessable         422  invalid input; ``errors`` names each field
 ├── TooManyRequests       429  with Retry-After
 └── ServiceUnavailable    503  with Retry-After (database down or overloaded)
+    └── RequestAborted    503  the body stopped arriving (client gone, server shutting down)
 """
 
 from collections.abc import Sequence
@@ -104,6 +105,14 @@ class ServiceUnavailable(ServiceError):
 
     def __init__(self, retry_after_s: int, detail: str = "The database is unavailable; retry later.") -> None:
         super().__init__(detail, {"Retry-After": str(max(1, retry_after_s))})
+
+
+class RequestAborted(ServiceUnavailable):
+    """The body was cut off before its end. Usually nobody hears the answer, but a server that is
+    shutting down says so (the protocol answers for it), and either way it is no server error."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(retry_after_s, "The request body was cut off before its end; retry later.")
 
 
 def _dotted(loc: Sequence[str | int]) -> str:

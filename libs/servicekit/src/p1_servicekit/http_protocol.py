@@ -4,34 +4,53 @@ line + headers) and the time a client may take to send it.
 Without them one client can make a worker buffer megabytes of headers, or hold connections open
 forever by sending a byte now and then (slowloris): httptools has no header limit, and uvicorn's
 keep-alive timer is reset by every byte received. Bodies are bounded by the services themselves.
-Limits come from the environment (HTTP_MAX_HEAD_BYTES, HTTP_HEAD_TIMEOUT_S), read once per process:
-uvicorn's worker processes are spawned, so nothing set in the parent would reach them.
+Limits come from the environment (``HttpSettings``), read once per process: uvicorn's worker processes
+are spawned, so nothing set in the parent would reach them.
+
+Every answer the protocol gives itself (431, 408, a malformed request's 400, 503 over the concurrency
+limit or at shutdown) is problem+json like the apps' own errors, never uvicorn's plain text.
 """
 
 import asyncio
 import functools
 import logging
-import os
-from dataclasses import dataclass
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from .problems import PROBLEM_JSON, problem_json, title_of
+from .settings import HttpSettings
 
 log = logging.getLogger("p1.http")
 
 
-@dataclass(frozen=True)
-class HeadLimits:
-    max_bytes: int
-    timeout_s: float
-
-
 @functools.cache
-def head_limits() -> HeadLimits:
-    return HeadLimits(
-        max_bytes=int(os.environ.get("HTTP_MAX_HEAD_BYTES", 32 * 1024)),
-        timeout_s=float(os.environ.get("HTTP_HEAD_TIMEOUT_S", 10.0)),
-    )
+def head_limits() -> HttpSettings:
+    return HttpSettings()
+
+
+def _raw_problem(status: int, detail: str, extra_headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """A whole HTTP/1.1 answer that closes the connection, for a protocol that has no app to ask."""
+    body = problem_json(status, detail)
+    head = [f"HTTP/1.1 {status} {title_of(status)}", f"content-type: {PROBLEM_JSON}"]
+    head += [f"content-length: {len(body)}", "connection: close"]
+    head += [f"{name}: {value}" for name, value in extra_headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def _over_capacity(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    """uvicorn's answer beyond ``limit_concurrency``, as problem+json with Retry-After."""
+    body = problem_json(503, "The server is at its connection limit; retry later.")
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(head_limits().retry_after_s).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class _HeadTooLarge(Exception):
@@ -42,6 +61,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limits = head_limits()
+        self._retry_after = (("retry-after", str(self._limits.retry_after_s)),)
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_too_large = False
@@ -74,19 +94,36 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         # httptools reports our own _HeadTooLarge as a parser error; answer it as what it is.
         if self._head_too_large:
-            self._send_and_close(b"431 Request Header Fields Too Large", "Request head too large.")
+            self._send_and_close(
+                431, f"The request head is larger than {self._limits.http_max_head_bytes} bytes."
+            )
         else:
-            super().send_400_response(msg)
+            self._send_and_close(400, "The request is not valid HTTP/1.1.")
+
+    def shutdown(self) -> None:
+        # A body still arriving when the server stops would keep the shutdown waiting (up to the
+        # grace period) and then be cut off with a plain-text 500: answer 503 with Retry-After now,
+        # and let the app see a disconnect. A request whose body is in is left to finish.
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_started:
+            self._send_and_close(503, "The server is shutting down; retry later.", self._retry_after)
+            cycle.disconnected = True
+            cycle.message_event.set()
+            return
+        super().shutdown()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        super()._start_asgi_task(cycle, _over_capacity if app is service_unavailable else app)
 
     def _count(self, n: int) -> None:
         self._head_bytes += n
-        if self._head_bytes > self._limits.max_bytes:
+        if self._head_bytes > self._limits.http_max_head_bytes:
             self._head_too_large = True
             raise _HeadTooLarge
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self._limits.timeout_s, self._head_timed_out)
+            self._head_timer = self.loop.call_later(self._limits.http_head_timeout_s, self._head_timed_out)
 
     def _disarm_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -99,12 +136,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self.cycle is None or self.cycle.response_complete:
             # Between requests, or a head still arriving: nothing is being served on this connection.
-            self._send_and_close(b"408 Request Timeout", "Request head not received in time.")
+            timeout = self._limits.http_head_timeout_s
+            self._send_and_close(408, f"The request head did not arrive within {timeout:g} s.")
 
-    def _send_and_close(self, status: bytes, msg: str) -> None:
-        body = msg.encode()
-        self.transport.write(
-            b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
-        )
-        self.transport.close()
+    def _send_and_close(self, status: int, detail: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(_raw_problem(status, detail, headers))
+            self.transport.close()

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from p1_contracts.models import Problem, ProblemError
 
 from .errors import FieldError, ServiceError, ServiceUnavailable, Unprocessable
+from .logging import describe_error
 
 PROBLEM_JSON: Final = "application/problem+json"
 log = logging.getLogger("p1.errors")
@@ -30,6 +31,10 @@ DB_UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.QueryCanceledError,
+    # The server refuses us (wrong password, database missing): no request of a client can fix that,
+    # and the operator sees it in /readyz and the log, so it is a 503 too, not a 500.
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
 )
 
 _TITLES: Final = {
@@ -44,9 +49,28 @@ _TITLES: Final = {
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+def title_of(status: int) -> str:
+    return _TITLES.get(status, "Error")
+
+
+def problem_json(
+    status: int, detail: str, *, title: str | None = None, errors: Sequence[FieldError] = ()
+) -> bytes:
+    """The problem+json body of an answer (also written by the HTTP protocol itself, before any app)."""
+    body = Problem(
+        type="about:blank",
+        title=title or title_of(status),
+        status=status,
+        detail=detail,
+        errors=[ProblemError(loc=list(e.loc), msg=e.msg, type=e.type) for e in errors] or None,
+    )
+    return body.model_dump_json(exclude_none=True).encode()
 
 
 def problem_response(
@@ -57,15 +81,8 @@ def problem_response(
     errors: Sequence[FieldError] = (),
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = Problem(
-        type="about:blank",
-        title=title or _TITLES.get(status, "Error"),
-        status=status,
-        detail=detail,
-        errors=[ProblemError(loc=list(e.loc), msg=e.msg, type=e.type) for e in errors] or None,
-    )
     return Response(
-        content=body.model_dump_json(exclude_none=True),
+        content=problem_json(status, detail, title=title, errors=errors),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
@@ -102,7 +119,7 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int = 5) -> None:
         return problem_response(exc.status_code, detail, headers=headers)
 
     async def _db_unavailable(request: Request, exc: Exception) -> Response:
-        log.warning("database unavailable", extra={"path": request.url.path, "error": repr(exc)})
+        log.warning("database unavailable", extra={"path": request.url.path, "error": describe_error(exc)})
         return _service_error_response(ServiceUnavailable(retry_after_s))
 
     # Registered per class (not under Exception) so they are answered inside the app and never

@@ -10,6 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from .logging import describe_error
+
 log = logging.getLogger("p1.redis")
 T = TypeVar("T")
 
@@ -50,7 +52,9 @@ class RedisGuard:
             self._up.set(0)
             if not self._down:
                 self._down = True
-                log.warning("redis unavailable; falling back to PostgreSQL", extra={"error": repr(exc)})
+                log.warning(
+                    "redis unavailable; falling back to PostgreSQL", extra={"error": describe_error(exc)}
+                )
             return None
         if self._down:
             self._down = False

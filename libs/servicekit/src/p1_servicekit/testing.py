@@ -4,6 +4,7 @@ Imported only by tests and benchmarks; nothing in a service imports it.
 """
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -194,7 +195,8 @@ class PgCluster:
     It starts with the lane's server options (``TEST_PG_OPTIONS``), e.g. TimescaleDB preloaded.
     """
 
-    def __init__(self, bindir: Path | None = None) -> None:
+    def __init__(self, bindir: Path | None = None, password: str | None = None) -> None:
+        """With ``password``, TCP connections need it (scram-sha-256); the Unix socket stays trust."""
         found = bindir or pg_bindir()
         if found is None:
             raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql")
@@ -203,7 +205,9 @@ class PgCluster:
         self.dir = Path(tempfile.mkdtemp(prefix="p1-pg-", dir="/tmp"))  # nosec B108
         self.data = self.dir / "data"
         self.port = free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.password = password
+        user = "postgres" if password is None else f"postgres:{quote(password, safe='')}"
+        self.url = f"postgresql://{user}@127.0.0.1:{self.port}/postgres"
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
 
@@ -214,7 +218,14 @@ class PgCluster:
         subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
 
     def init(self) -> "PgCluster":
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        auth = ["-A", "trust"]
+        if self.password is not None:
+            pwfile = self.dir / "pw"
+            pwfile.write_text(self.password + "\n")
+            if os.geteuid() == 0:
+                shutil.chown(pwfile, "postgres", "postgres")
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", *auth, "--no-sync")
         return self
 
     def start(self) -> "PgCluster":
@@ -242,3 +253,17 @@ def redis_server(port: int | None = None) -> ServiceProcess:
     p = port or free_port()
     argv = ["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     return ServiceProcess(argv, {}, p, ready_path=None)
+
+
+def secret_spellings(secret: str) -> set[str]:
+    """The ways a secret could show in output: as is, URL-encoded (path or form), JSON-escaped."""
+    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+
+
+def assert_no_secret(outputs: Mapping[str, str | bytes], secrets: Sequence[str]) -> None:
+    """Fails naming the output and the secret when any spelling of a secret is in any output."""
+    for where, text in outputs.items():
+        data = text if isinstance(text, bytes) else text.encode(errors="replace")
+        for secret in secrets:
+            for spelling in secret_spellings(secret):
+                assert spelling.encode() not in data, f"secret {secret[:4]}… appears in {where}"

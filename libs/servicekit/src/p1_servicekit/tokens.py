@@ -73,7 +73,8 @@ def parse_device_tokens(raw: str, variable: str = "DEVICE_TOKENS") -> TokenTable
     entries = []
     for n, token, scope in _split(raw, variable):
         if not _DEVICE_ID.match(scope):
-            raise TokenConfigError(f"{variable} entry {n}: '{scope}' is not a valid device id")
+            # Not even the scope is quoted: in an entry written the wrong way round it is the token.
+            raise TokenConfigError(f"{variable} entry {n}: the part after the last ':' is not a device id")
         entries.append(TokenEntry(_entry(token), frozenset({scope})))
     return TokenTable(entries)
 

@@ -5,9 +5,15 @@ import asyncio
 import zlib
 from typing import Final
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from p1_servicekit.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from p1_servicekit.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RequestAborted,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 
 # Inflating in a worker thread keeps the event loop free; below this size it is not worth a thread hop.
 _THREAD_FROM: Final = 64 * 1024
@@ -24,7 +30,7 @@ def check_content_headers(request: Request) -> bool:
     return encoding == "gzip"
 
 
-async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+async def read_body(request: Request, limit: int, timeout_s: float, retry_after_s: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
@@ -38,6 +44,8 @@ async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
                     raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
     except TimeoutError:
         raise RequestTimeout(f"The body did not arrive within {timeout_s:g} s.") from None
+    except ClientDisconnect:  # the client went away, or the server is shutting down (see http_protocol)
+        raise RequestAborted(retry_after_s) from None
     return bytes(chunks)
 
 

@@ -1,18 +1,28 @@
-"""``p1-ingest serve | migrate | maintain``."""
+"""``p1-ingest serve | migrate | maintain``.
+
+A configuration error is one line per problem naming the variable (exit 2); a database that cannot be
+reached is one line with its URL's password masked (exit 1). Neither prints a value or a traceback."""
 
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable
+from typing import Final, TypeVar
 
-from pydantic import ValidationError
+import asyncpg
 
-from p1_servicekit.logging import configure_logging
+from p1_servicekit.logging import configure_logging, describe_error, mask_url
 from p1_servicekit.serve import serve
-from p1_servicekit.settings import ServiceSettings
+from p1_servicekit.settings import ConfigError, ServiceSettings, load_settings
+
+PROG: Final = "p1-ingest"
+T = TypeVar("T")
+# Failures of a one-shot command's connection: unreachable, refused, timed out, wrong credentials.
+_CONNECT_FAILURES: Final = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="p1-ingest", description="p1-telemetry ingest service")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="p1-telemetry ingest service")
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="serve the ingest HTTP API")
     p_serve.add_argument("--host", default="127.0.0.1")
@@ -24,46 +34,73 @@ def main(argv: list[str] | None = None) -> int:
         help="raw-data retention (RAW_RETENTION_DAYS): partitions ahead and old ones dropped on plain "
         "PostgreSQL; on TimescaleDB the retention policy set and both policies (retention, compression) run",
     )
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
-        settings = ServiceSettings()
-    except ValidationError as exc:
-        print(f"p1-ingest: configuration error:\n{exc}", file=sys.stderr)
-        return 2
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "maintain":
+            return _maintain()
+        return _migrate()
+    except ConfigError as exc:
+        return exc.report(PROG)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .settings import IngestSettings
+
+    settings = load_settings(IngestSettings)  # fail fast, before uvicorn starts workers
     configure_logging(settings.log_level)
-    if args.command == "serve":
-        from .settings import IngestSettings
+    serve(
+        "p1_ingest.app:app_from_env",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level,
+    )
+    return 0
 
-        try:
-            IngestSettings()  # fail fast, before uvicorn starts workers
-        except ValidationError as exc:
-            print(f"p1-ingest: configuration error:\n{exc}", file=sys.stderr)
-            return 2
-        serve(
-            "p1_ingest.app:app_from_env",
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=settings.log_level,
-        )
-        return 0
-    if args.command == "maintain":
-        from .maintain import MaintainSettings, maintain
 
-        try:
-            days = MaintainSettings().raw_retention_days
-        except ValidationError as exc:
-            print(f"p1-ingest: configuration error:\n{exc}", file=sys.stderr)
-            return 2
-        report = asyncio.run(maintain(settings.database_url, days))
-        print(f"p1-ingest: maintenance done; {report.summary()}")
-        for warning in report.warnings():
-            print(f"p1-ingest: warning: {warning}", file=sys.stderr)
-        return 0
+def _maintain() -> int:
+    from .maintain import MaintainSettings, maintain
+
+    settings = load_settings(MaintainSettings)
+    configure_logging(settings.log_level)
+    report = _run_on_database(settings, maintain(settings.database_url, settings.raw_retention_days))
+    if report is None:
+        return 1
+    print(f"{PROG}: maintenance done; {report.summary()}")
+    for warning in report.warnings():
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _migrate() -> int:
     from .migrate import migrate
 
-    applied = asyncio.run(migrate(settings.database_url))
-    names = ", ".join(applied) or "none pending"
-    print(f"p1-ingest: {len(applied)} migration(s) applied: {names}")
+    settings = load_settings(ServiceSettings)
+    configure_logging(settings.log_level)
+    applied = _run_on_database(settings, migrate(settings.database_url))
+    if applied is None:
+        return 1
+    print(f"{PROG}: {len(applied)} migration(s) applied: {', '.join(applied) or 'none pending'}")
     return 0
+
+
+def _run_on_database(settings: ServiceSettings, work: Awaitable[T]) -> T | None:
+    """Runs a one-shot command's work; None (after one line on stderr) when the database fails it."""
+
+    async def run() -> T:
+        return await work
+
+    try:
+        return asyncio.run(run())
+    except _CONNECT_FAILURES as exc:
+        print(
+            f"{PROG}: database {mask_url(settings.database_url)} failed: {describe_error(exc)}",
+            file=sys.stderr,
+        )
+        return None

@@ -9,24 +9,27 @@ contract model (``SampleBatch.model_validate_json``), which is the judge: it acc
 field. So a rejection always comes from the contract model, and ``tests/test_parse.py`` checks on a set
 of edge cases that the fast path never accepts what the model rejects, and agrees on the values.
 
-Rules beyond the schema (``ts`` at most 5 minutes ahead) are applied to either path's result.
+Rules beyond the schema are applied to either path's result: no key twice in one object
+(``jsonkeys``), every date-time inside ``p1_contracts.timerange``, ``ts`` at most 5 minutes ahead.
 """
 
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, NamedTuple
 
 import msgspec
 from pydantic import ValidationError
 
+from p1_contracts import timerange
 from p1_contracts.models import Meter, SampleBatch
 from p1_servicekit.errors import BadRequest, FieldError, Forbidden, Unprocessable
 from p1_servicekit.problems import field_errors
 
 from .batch import ColumnBatch, Value, model_columns, model_json
 from .fields import FIELDS, SampleField
+from .jsonkeys import check_duplicates, may_have_duplicates
 
 MAX_FUTURE: Final = timedelta(minutes=5)
 MAX_READINGS: Final = 5000
@@ -87,9 +90,13 @@ _DECODE: Final = msgspec.json.Decoder(_BatchIn).decode
 _DECODE_DEVICE: Final = msgspec.json.Decoder(_DeviceOnly).decode
 _ENCODE: Final = msgspec.json.Encoder().encode
 _GETTERS: Final = [(f, attrgetter(f.name)) for f in FIELDS]
+_DATETIMES: Final = tuple(f.name for f in FIELDS if f.kind == "datetime")
+# Bodies nested beyond a decoder's limit: msgspec raises RecursionError, not a DecodeError.
+_UNDECODABLE: Final = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
-def _timestamps(col: list[Any]) -> list[Value]:
+def _timestamps(col: list[Any]) -> tuple[list[Value], int]:
+    """The column parsed, and how many colons its spellings hold at least (for ``jsonkeys``)."""
     # Repeated values (month_peak_ts, gas_ts change rarely) are checked and parsed once. fullmatch over
     # the values joined by newlines; a value with a newline inside would pass it, but fromisoformat
     # refuses such a value.
@@ -102,24 +109,36 @@ def _timestamps(col: list[Any]) -> list[Value]:
     except ValueError:  # a date that does not exist, e.g. 2026-02-30
         raise _Unsure from None
     parsed[None] = None
-    return list(map(parsed.__getitem__, col))
+    # Each spelling has hh:mm:ss, and an offset ±hh:mm unless it ends in Z; with both kinds in one
+    # column the offsets' colons are left uncounted (a lower bound is all jsonkeys needs).
+    present = len(col) - col.count(None)
+    offsets = present if not any(t.endswith("Z") for t in unique) else 0
+    return list(map(parsed.__getitem__, col)), 2 * present + offsets
 
 
-# device_id, meter, columns in body order, a maker of the samples' JSON
-Parsed = tuple[str, Meter | None, dict[str, list[Value]], Callable[[], str]]
+class Parsed(NamedTuple):
+    device_id: str
+    meter: Meter | None
+    columns: dict[str, list[Value]]  # in body order
+    samples_json: Callable[[], str]  # a maker of the samples' JSON
+    string_colons: int | None  # colons inside the body's strings, at least; None: not known
 
 
 def fast_parse(body: bytes) -> Parsed:
     """The fast path; raises ``_Unsure`` for anything it does not vouch for."""
     try:
         batch = _DECODE(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except _UNDECODABLE:
         raise _Unsure from None
     samples = batch.samples
     columns: dict[str, list[Value]] = {}
+    string_colons = 0
     for f, get in _GETTERS:
         col = list(map(get, samples))
-        columns[f.name] = _timestamps(col) if f.kind == "datetime" else col
+        if f.kind == "datetime":
+            col, colons = _timestamps(col)
+            string_colons += colons
+        columns[f.name] = col
     m = batch.meter
     meter = (
         None
@@ -128,7 +147,7 @@ def fast_parse(body: bytes) -> Parsed:
     )
     # Re-encoded from the decoded values: the database gets exactly what was checked (known fields
     # only, one value per key, numbers in shortest round-trip form), whatever the body's spelling was.
-    return batch.device_id, meter, columns, lambda: _ENCODE(samples).decode()
+    return Parsed(batch.device_id, meter, columns, lambda: _ENCODE(samples).decode(), string_colons)
 
 
 def model_parse(body: bytes) -> Parsed:
@@ -140,7 +159,7 @@ def model_parse(body: bytes) -> Parsed:
         if any(e["type"] == "json_invalid" for e in errors):
             raise BadRequest("The body is not valid JSON.") from None
         raise Unprocessable(field_errors(errors, ("body",))) from None
-    return batch.device_id, batch.meter, model_columns(batch), model_json(batch)
+    return Parsed(batch.device_id, batch.meter, model_columns(batch), model_json(batch), None)
 
 
 def parse_batch(
@@ -157,26 +176,31 @@ def parse_batch(
     except _Unsure:
         try:  # for the 403 below: even an invalid batch of another device is refused as such
             device_id = _DECODE_DEVICE(body).device_id
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except _UNDECODABLE:
             device_id = None
         if device_id is not None and not may_write(device_id):
             raise Forbidden(f"This token may not write device {device_id[:64]!r}.") from None
     else:
-        if not may_write(parsed[0]):
-            raise Forbidden(f"This token may not write device {parsed[0]!r}.")
+        if not may_write(parsed.device_id):
+            raise Forbidden(f"This token may not write device {parsed.device_id!r}.")
     if on_fast is not None:
         on_fast(parsed is not None)
     if parsed is None:
         parsed = model_parse(body)
-        if not may_write(parsed[0]):
-            raise Forbidden(f"This token may not write device {parsed[0]!r}.")
-    device_id, meter, columns, samples_json = parsed
+        if not may_write(parsed.device_id):
+            raise Forbidden(f"This token may not write device {parsed.device_id!r}.")
+    device_id, meter, columns, samples_json, string_colons = parsed
+    if may_have_duplicates(body, meter, columns.values(), string_colons):
+        check_duplicates(body)
     check_rules(columns, now)
     return ColumnBatch(device_id, meter, columns, samples_json)
 
 
 def check_rules(columns: dict[str, list[Value]], now: datetime) -> None:
     """Rules that the schema cannot express, on the readings in body order (indexes as sent)."""
+    out_of_range = [e for name in _DATETIMES for e in _outside_timerange(name, columns[name])]
+    if out_of_range:
+        raise Unprocessable(out_of_range)
     ts: list[datetime] = columns["ts"]  # type: ignore[assignment]  # required: never None
     limit = now + MAX_FUTURE
     if ts and max(ts) > limit:
@@ -187,3 +211,22 @@ def check_rules(columns: dict[str, list[Value]], now: datetime) -> None:
                 if t > limit
             ]
         )
+
+
+def _outside_timerange(name: str, col: list[Value]) -> list[FieldError]:
+    """A FieldError for each value of a date-time column outside the supported range."""
+    values: list[datetime] = [t for t in col if t is not None]  # type: ignore[misc]  # a datetime column
+    try:  # the usual case: two comparisons per reading, in C
+        if not values or (min(values) >= timerange.EARLIEST and max(values) < timerange.LATEST):
+            return []
+    except OverflowError:  # an offset that takes a value past year 1 or 9999: look one by one
+        pass
+    return [
+        FieldError(
+            ("body", "samples", i, name),
+            f"outside the supported range: {timerange.DESCRIPTION}",
+            "out_of_range",
+        )
+        for i, t in enumerate(col)
+        if isinstance(t, datetime) and not timerange.in_range(t)
+    ]

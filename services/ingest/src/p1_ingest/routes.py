@@ -14,17 +14,7 @@ import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from p1_servicekit.errors import (
-    BadRequest,
-    Forbidden,
-    PayloadTooLarge,
-    RequestTimeout,
-    ServiceError,
-    TooManyRequests,
-    Unauthorized,
-    Unprocessable,
-    UnsupportedMediaType,
-)
+from p1_servicekit.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized, Unprocessable
 from p1_servicekit.problems import DB_UNAVAILABLE
 from p1_servicekit.tokens import TokenTable, bearer_token
 
@@ -33,21 +23,12 @@ from .latest import LatestWriter
 from .metrics import IngestMetrics
 from .parse import parse_batch
 from .ratelimit import RateLimiter
+from .reasons import UNAVAILABLE, reason_of
 from .settings import IngestSettings
 from .store import write_columns
 
 log = logging.getLogger("p1.ingest")
 
-_REASON: Final[dict[type[ServiceError], str]] = {
-    Unauthorized: "unauthorized",
-    Forbidden: "forbidden",
-    PayloadTooLarge: "too_large",
-    RequestTimeout: "timeout",
-    UnsupportedMediaType: "unsupported_media_type",
-    BadRequest: "bad_request",
-    Unprocessable: "invalid",
-    TooManyRequests: "too_many_requests",
-}
 _DB_FAILURES: Final[tuple[type[Exception], ...]] = (*DB_UNAVAILABLE, asyncpg.PostgresError)
 # The statuses POST /v1/samples may answer, as documented in openapi.yaml (checked by the
 # route-vs-spec test); the bodies are the shared problem+json ones.
@@ -100,7 +81,8 @@ class Ingestor:
             if wait_s:
                 raise TooManyRequests(wait_s, "Rate limit of this token exceeded; retry later.")
             gzipped = check_content_headers(request)
-            body = await read_body(request, self.settings.max_body_bytes, self.settings.body_timeout_s)
+            s = self.settings
+            body = await read_body(request, s.max_body_bytes, s.body_timeout_s, s.retry_after_s)
             if gzipped:
                 body = await inflate(body, self.settings.max_decompressed_bytes)
             now = datetime.now(UTC)
@@ -118,11 +100,11 @@ class Ingestor:
                 except _DB_FAILURES as exc:
                     m.db_errors.inc()
                     if isinstance(exc, DB_UNAVAILABLE):  # answered 503 by servicekit's handlers
-                        m.reject("unavailable", readings)
+                        m.reject(UNAVAILABLE, readings)
                     raise
                 m.db_write.observe(time.perf_counter() - started)
         except ServiceError as exc:
-            m.reject(_REASON.get(type(exc), "invalid"), readings)
+            m.reject(reason_of(exc), readings)
             raise
         m.batch_size.observe(readings)
         m.accepted.inc(result.accepted)
@@ -145,7 +127,7 @@ def _count_readings(body: bytes) -> int:
     """How many readings a refused body holds, for the rejected-readings metric (0 when unknown)."""
     try:
         return len(msgspec.json.decode(body, type=_Readings).samples)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return 0
 
 

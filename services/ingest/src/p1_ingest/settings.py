@@ -8,7 +8,10 @@ from p1_servicekit.tokens import parse_device_tokens
 
 class IngestSettings(ServiceSettings):
     # Required, no default: a service that accepts writes must never run with a default secret.
-    device_tokens: str = Field(description="token:device_id pairs, comma-separated; sha256:<hex> allowed")
+    # Plain tokens: never in the settings' repr, and a malformed entry is named by position only.
+    device_tokens: str = Field(
+        description="token:device_id pairs, comma-separated; sha256:<hex> allowed", repr=False
+    )
     raw_retention_days: int = Field(default=400, ge=1)
     # A full batch (5,000 readings with every field) is about 4.5 MB of JSON; gzip makes it ~10× smaller.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="request body as sent")

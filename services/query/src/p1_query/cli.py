@@ -1,12 +1,10 @@
 """``p1-query serve``."""
 
 import argparse
-import sys
-
-from pydantic import ValidationError
 
 from p1_servicekit.logging import configure_logging
 from p1_servicekit.serve import serve
+from p1_servicekit.settings import ConfigError, load_settings
 
 from .settings import QuerySettings
 
@@ -21,10 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        settings = QuerySettings()  # required fields come from the environment
-    except ValidationError as exc:
-        print(f"p1-query: configuration error:\n{exc}", file=sys.stderr)
-        return 2
+        settings = load_settings(QuerySettings)  # required fields come from the environment
+    except ConfigError as exc:  # one line per variable, never its value
+        return exc.report("p1-query")
     configure_logging(settings.log_level)
     serve(
         "p1_query.app:app_from_env",

@@ -7,7 +7,10 @@ The few rules that are not a one-to-one copy sit below the table, each with its 
 * null and absent are the same (older v1 firmware sends ``null`` for missing phases);
 * a total missing from the meter is the sum of its tariff registers;
 * local meter times (v1 ``YYMMDDhhmmss`` integers, v2 ISO 8601 without offset) get the meter's zone;
-* gas and water come from ``external[]`` (complete entries only) or v1's legacy gas fields.
+* gas and water come from ``external[]`` (complete entries only) or v1's legacy gas fields;
+* a time outside ``p1_contracts.timerange`` (a Pi whose clock is not set yet says 1970; a meter's
+  two-digit year may read 1999) is never spooled, since ingest would refuse the whole batch for it: the
+  reading's own time makes the reading unusable, an auxiliary time is dropped with its value.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from p1_contracts import timerange
 from p1_contracts.models import Meter, Sample
 
 
@@ -105,6 +109,12 @@ TOTALS_FROM_TARIFFS: Final[Mapping[str, tuple[str, ...]]] = {
     "export_kwh": tuple(f"export_t{n}_kwh" for n in (1, 2, 3, 4)),
 }
 
+# Auxiliary meter times → the value each one dates (dropped together when the time is out of range).
+DATED_VALUES: Final[Mapping[str, str]] = {
+    "month_peak_ts": "month_peak_w",
+    **{when: value for value, when in EXTERNAL_TYPES.values()},
+}
+
 # v1/v2 meter identity fields → Meter fields.
 METER_FIELDS: Final[Mapping[str, str]] = {
     "unique_id": "serial",
@@ -148,10 +158,23 @@ def to_sample(
     missing = [f for f in ("power_w", "import_kwh", "export_kwh") if f not in values]
     if missing:
         raise UnusableReading(f"meter gave no {', '.join(missing)}")
+    _drop_out_of_range(values)
     try:
         return Sample.model_validate(values)
     except ValidationError as exc:
         raise UnusableReading(str(exc)) from exc
+
+
+def _drop_out_of_range(values: Values) -> None:
+    """Applies the supported time range: see the module doc."""
+    ts = values["ts"]
+    if isinstance(ts, datetime) and not timerange.in_range(ts):
+        raise UnusableReading(f"reading time {ts.isoformat()} is not {timerange.DESCRIPTION}")
+    for when, value in DATED_VALUES.items():
+        at = values.get(when)
+        if isinstance(at, datetime) and not timerange.in_range(at):
+            del values[when]
+            values.pop(value, None)
 
 
 def to_meter(payload: Mapping[str, JsonValue]) -> Meter | None:
