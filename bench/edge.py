@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -33,7 +33,7 @@ import asyncpg
 import httpx
 
 from p1_contracts.models import Meter, SampleBatch
-from p1_edge.spool import Spool
+from p1_edge.spool import Spool, depth_of_file
 from p1_ingest.migrate import migrate
 from p1_servicekit.testing import (
     ServiceProcess,
@@ -96,9 +96,9 @@ def fill_spool(path: Path, n: int) -> float:
     if rows:
         spool.append_json(DEVICE, meter, rows)
     # one reading through the contract model, so the fill cannot drift from it silently
-    first = spool.peek(1)
+    first = spool.peek_gzip(1)
     assert first is not None
-    SampleBatch.model_validate_json(first.payload)
+    SampleBatch.model_validate_json(gzip.decompress(first.payload))
     spool.close()
     return time.perf_counter() - t0
 
@@ -136,20 +136,6 @@ def edge_only_venv() -> str:
         check=True,
     )
     return str(venv / "bin" / "p1-edge")
-
-
-def depth(path: Path) -> int:
-    """Readings in the spool; -1 while the edge has not created it yet."""
-    if not path.exists():
-        return -1
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        (count,) = db.execute("SELECT COUNT(*) FROM readings").fetchone()
-    except sqlite3.OperationalError:
-        return -1
-    finally:
-        db.close()
-    return int(count)
 
 
 def spool_depth(http: httpx.Client, metrics_url: str) -> int | None:
@@ -298,7 +284,7 @@ def steady(edge_bin: str, tmp: Path, ingest_url: str, seconds: float, **extra: s
         meter = f"127.0.0.1:{sim_port}"
         env = edge_env(spool, ingest_url, meter, DEVICE + "-steady", TOKEN + "-s", **extra)
         edge = subprocess.Popen([edge_bin, "run"], env=env)
-        wait_for(lambda: depth(spool) >= 1, 60, "the edge's first reading")
+        wait_for(lambda: depth_of_file(spool) >= 1, 60, "the edge's first reading")
         time.sleep(5)  # warm-up: imports and first connections are not the steady state
         cpu0, t0 = cpu_seconds(edge.pid), time.monotonic()
         time.sleep(seconds)

@@ -33,7 +33,8 @@ CONFIG_ERRORS = [
     {"P1_API": "v3"},
     {"DEVICE_ID": "not a device id"},
     {"P1_TIMEOUT_S": "soon"},
-    {"P1_HOST": ""},  # missing: `run` refuses to start
+    {"INGEST_URL": ""},  # missing: `run` refuses to start (an unset P1_HOST is mDNS discovery)
+    {"P1_SERIAL": "not-a-serial"},
 ]
 
 

@@ -8,9 +8,7 @@ of a minute, a full spool, an invalid reading and a wrong token.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +20,8 @@ from edge_testkit import EdgeProcess, edge_env, eventually
 
 from p1_contracts.models import Meter, Sample
 from p1_edge.simulator.server import Simulator
-from p1_edge.spool import Spool
+from p1_edge.spool import Spool, read_stats_from_file, readings_in_file
+from p1_edge.spool import depth_of_file as depth
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
 
 DEVICES = ("e2ekill", "e2eoutage", "e2efull", "e2equar", "e2e401")
@@ -91,22 +90,8 @@ async def stored(db: asyncpg.Connection, device: str) -> dict[float, tuple[float
     return {r["ts"].timestamp(): (r["power_w"], r["import_kwh"]) for r in rows}
 
 
-def spooled(path: Path) -> dict[float, dict[str, float]]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute("SELECT ts, body FROM readings").fetchall()
-    finally:
-        conn.close()
-    return {float(ts): json.loads(body) for ts, body in rows}
-
-
-def depth(path: Path) -> int:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        (count,) = conn.execute("SELECT COUNT(*) FROM readings").fetchone()
-    finally:
-        conn.close()
-    return int(count)
+def spooled(path: Path) -> dict[float, dict[str, object]]:
+    return dict(readings_in_file(path) or [])
 
 
 def backlog(path: Path, device: str, n: int, *, future: int | None = None) -> dict[float, Sample]:
@@ -259,11 +244,10 @@ async def test_invalid_reading_quarantined_rest_stored_once(
     edges.append(await EdgeProcess(env).start())
     await eventually(lambda: depth(spool) == 0, 60, "the spool to empty")
     assert set(await stored(db, device)) == set(expected)
-    conn = sqlite3.connect(spool)
-    quarantined = conn.execute("SELECT status, detail FROM quarantine").fetchall()
-    conn.close()
-    assert len(quarantined) == 1
-    assert quarantined[0][0] == 422
+    stats = read_stats_from_file(spool)
+    assert stats.quarantined == 1
+    assert stats.last_error is not None
+    assert stats.last_error.startswith("HTTP 422")
 
 
 async def test_wrong_token_stops_uploads_polling_goes_on(

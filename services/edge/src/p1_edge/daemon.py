@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import generate_latest
@@ -20,6 +21,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from p1_edge.httpserver import HttpServer, Request, Response
 from p1_edge.meter.client import MeterClient
 from p1_edge.meter.detect import connect
+from p1_edge.meter.discovery import Discovery, choose
+from p1_edge.meter.errors import MeterError
+from p1_edge.meter.localtime import STATE_KEY, ClockState, LocalClock
 from p1_edge.metrics import EdgeMetrics
 from p1_edge.poller import Poller
 from p1_edge.settings import EdgeSettings
@@ -38,7 +42,9 @@ class Edge:
         self.metrics = EdgeMetrics()
         self.stopping = asyncio.Event()
         self.spooled = asyncio.Event()
-        self.spool = Spool(settings.SPOOL_PATH, settings.SPOOL_MAX_ROWS)
+        self.spool = Spool(settings.SPOOL_PATH, settings.SPOOL_MAX_ROWS, settings.SPOOL_SYNC)
+        self.discovery = None if settings.P1_HOST else Discovery()
+        self.poller: Poller | None = None
         self.metrics.watch_spool(lambda: self.spool.depth, self.spool.oldest_ts)
         token = settings.DEVICE_TOKEN.get_secret_value() if settings.DEVICE_TOKEN else ""
         self.uplink = Uplink(
@@ -49,10 +55,25 @@ class Edge:
         )
         self.metrics_server = HttpServer(self._serve_metrics, settings.METRICS_HOST, settings.METRICS_PORT)
 
+    def _discovered_host(self) -> str:
+        """The discovered meter's host:port; raises MeterError while there is none to choose."""
+        assert self.discovery is not None
+        s = self.settings
+        return choose(self.discovery.found, s.P1_SERIAL, s.DEVICE_ID).host
+
+    def _meter_moved(self, client: MeterClient) -> bool:
+        if self.discovery is None:
+            return False
+        try:
+            return self._discovered_host() != client.host
+        except MeterError:
+            return False  # gone from mDNS for now: keep trying the address it last had
+
     async def _connect_meter(self) -> tuple[MeterClient, str]:
         s = self.settings
+        host = s.P1_HOST or self._discovered_host()
         client, device = await connect(
-            s.P1_HOST,
+            host,
             s.P1_API,
             s.meter_tz,
             token=s.P1_TOKEN.get_secret_value() if s.P1_TOKEN else None,
@@ -70,7 +91,25 @@ class Edge:
             return Response(200, body, CONTENT_TYPE_LATEST)
         if request.path == "/healthz":
             return Response(200, json.dumps({"status": "ok"}).encode())
+        if request.path == "/readyz":
+            problem = self._not_ready()
+            status = 503 if problem else 200
+            return Response(status, json.dumps({"status": problem or "ready"}).encode())
         return Response(404, b'{"error":"not found"}')
+
+    def _not_ready(self) -> str | None:
+        """Why the edge is not ready, or None. Ready: the spool is open and the poller finished a poll
+        (whatever its result: an absent meter is reported by the metrics, not by readiness) within
+        the last ``3 × POLL_INTERVAL_S + 2 × P1_TIMEOUT_S`` (a slow meter and a telegram read)."""
+        if not self.spool.is_open:
+            return "spool closed"
+        last = self.poller.last_run if self.poller is not None else None
+        if last is None:
+            return "starting: no poll yet"
+        s = self.settings
+        if time.monotonic() - last > 3 * s.POLL_INTERVAL_S + 2 * s.P1_TIMEOUT_S:
+            return "poller stalled"
+        return None
 
     async def run(self) -> int:
         """Runs until SIGTERM/SIGINT (exit code 0) or until a task fails (1: let a supervisor restart
@@ -93,17 +132,27 @@ class Edge:
             return 2
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig)
+        if self.discovery is not None:
+            await self.discovery.start()
         log.info(
             "p1-edge running: meter %s, ingest %s, spool %s (%d readings waiting), metrics on :%d",
-            self.settings.P1_HOST,
+            self.settings.P1_HOST or "found by mDNS",
             self.settings.INGEST_URL,
             self.settings.SPOOL_PATH,
             self.spool.depth,
             self.metrics_server.port,
         )
         s = self.settings
-        poller = Poller(
-            self._connect_meter, self.spool, self.metrics, s.POLL_INTERVAL_S, self.stopping, self.spooled
+        clock = LocalClock(s.meter_tz, ClockState.loads(self.spool.meta(STATE_KEY)))
+        poller = self.poller = Poller(
+            self._connect_meter,
+            self.spool,
+            self.metrics,
+            s.POLL_INTERVAL_S,
+            self.stopping,
+            self.spooled,
+            clock,
+            self._meter_moved,
         )
         uploader = Uploader(
             self.spool,
@@ -150,6 +199,8 @@ class Edge:
                         await task
             await self.uplink.aclose()
             await self.metrics_server.close()
+            if self.discovery is not None:
+                await self.discovery.close()
             self.spool.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
