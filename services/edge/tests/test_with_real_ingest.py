@@ -14,45 +14,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
-from edge_testkit import EdgeProcess, edge_env, eventually
+from edge_testkit import EdgeProcess, edge_env, eventually, ingest_process, ready
 
 from p1_contracts.models import Meter, Sample
 from p1_edge.simulator.server import Simulator
 from p1_edge.spool import Spool, read_stats_from_file, readings_in_file
 from p1_edge.spool import depth_of_file as depth
-from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, free_port
 
 DEVICES = ("e2ekill", "e2eoutage", "e2efull", "e2equar", "e2e401")
 TOKENS = ",".join(f"tok-{d}:{d}" for d in DEVICES)
 OUTAGE_S = float(os.environ.get("EDGE_TEST_OUTAGE_S", "60"))
-
-
-def ingest_process(database_url: str, port: int) -> ServiceProcess:
-    return ServiceProcess(
-        [console_script("p1-ingest"), "serve", "--port", str(port)],
-        {"DATABASE_URL": database_url, "DEVICE_TOKENS": TOKENS, "LOG_LEVEL": "WARNING"},
-        port,
-        ready_path=None,  # readiness is awaited below without blocking the event loop
-    )
-
-
-async def ready(proc: ServiceProcess, timeout_s: float = 30) -> ServiceProcess:
-    async def answers() -> bool:
-        try:
-            async with httpx.AsyncClient() as http:
-                return (await http.get(proc.base_url + "/readyz", timeout=1)).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await answers():
-        assert proc.proc is not None
-        assert proc.proc.poll() is None, proc.logs()
-        assert asyncio.get_running_loop().time() < deadline, "ingest not ready:\n" + proc.logs()
-        await asyncio.sleep(0.05)
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +40,7 @@ def outage_port() -> int:
 
 @pytest.fixture(scope="module")
 async def ingest(database_url: str, ingest_port: int) -> AsyncIterator[ServiceProcess]:
-    proc = await ready(ingest_process(database_url, ingest_port).start())
+    proc = await ready(ingest_process(database_url, ingest_port, TOKENS).start())
     yield proc
     assert proc.stop() in CLEAN_EXITS, proc.logs()
 
@@ -161,7 +134,7 @@ async def test_ingest_outage_of_a_minute(
 ) -> None:
     device, spool = "e2eoutage", tmp_path / "spool.sqlite"
     sim = await simulator(device)
-    proc = await ready(ingest_process(database_url, outage_port).start())
+    proc = await ready(ingest_process(database_url, outage_port, TOKENS).start())
     try:
         env = edge_env(
             meter=sim.host_port,
@@ -178,7 +151,7 @@ async def test_ingest_outage_of_a_minute(
         await eventually(lambda: asyncio.get_running_loop().time() >= outage_end, OUTAGE_S + 5, "the outage")
         during = spooled(spool)
         assert len(during) >= OUTAGE_S * 0.5  # polling went on: readings piled up
-        proc = await ready(ingest_process(database_url, outage_port).start())  # same port back
+        proc = await ready(ingest_process(database_url, outage_port, TOKENS).start())  # same port back
         await eventually_db_has(db, device, set(during), 60 + OUTAGE_S)
         assert await edge.terminate(30) == 0
         rows = await stored(db, device)

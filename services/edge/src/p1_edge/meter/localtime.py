@@ -20,8 +20,10 @@ fold 0) and the second (winter time, fold 1). Which one, by these rules, in orde
 
 **The times a reading carries** (peak, gas, water): a value the previous reading carried keeps the instant
 it was given (a peak set in the first pass stays there in the second); a new one is the latest instant
-not after the reading (the meter stamps an event once it has happened); at the first reading of a process
-a time that could still be either is settled by the telegram's flag for that time when it carries one.
+not after the reading (the meter stamps an event once it has happened). Gas and water are captured at
+least hourly, so their time is always the latest instant not after the reading; a month's peak can be
+weeks old, so at the first reading of a process a peak time that could still be either is settled by
+the telegram's flag for that time (``1-0:1.6.0``).
 
 So the telegram is read only when a process starts (or readings resume after an hour) with a time inside
 the repeated hour that the state cannot place: never every second.
@@ -51,6 +53,9 @@ CONTINUITY_S: Final = 3600.0
 # A meter stamps an event (a quarter's end, a gas capture) a little before the edge's poll sees it; a
 # v1 reading's time is the edge's clock, which may lag the meter's by this much.
 EVENT_SLACK: Final = timedelta(seconds=60)
+# M-Bus values (gas, water) are captured every 5 minutes (DSMR 5) or every hour (DSMR 4): their time is
+# less than an hour before the reading, so never in doubt.
+CAPTURED: Final = frozenset({"gas_ts", "water_ts"})
 # DSMR times: YYMMDDhhmmss and S (summer time) or W (winter time).
 _DSMR_TIME = re.compile(r"\((\d{12})([SW])\)")
 _TELEGRAM_TIME = re.compile(r"^0-0:1\.0\.0\((\d{12})([SW])\)", re.MULTILINE)
@@ -218,7 +223,7 @@ class LocalClock:
         if reading is None:
             return choices[0]
         past = [c for c in choices if c <= reading + EVENT_SLACK]
-        if len(past) <= 1 or self._continuous():
+        if len(past) <= 1 or self._continuous() or name in CAPTURED:
             return past[-1] if past else choices[0]
         flag = telegram.flags.get(local.replace(tzinfo=None)) if telegram else None
         flagged = by_flag(choices, flag, self._tz)
