@@ -267,3 +267,38 @@ async def test_metrics_port_in_use_is_a_clear_exit(
         assert edge.proc is not None
         assert await asyncio.wait_for(edge.proc.wait(), 30) == 2
     assert f"cannot serve metrics on 127.0.0.1:{port}" in edge.logs()
+
+
+async def test_readyz_once_the_spool_is_open_and_a_poll_has_run(
+    tmp_path: Path, sim: Simulator, ingest: FakeIngest, edges: list[EdgeProcess]
+) -> None:
+    """Not ready until the first poll has finished (here: a meter that never answers, 3 s timeout);
+    ready after it, whatever its result, since the edge is doing its work (the metrics say the meter
+    is away)."""
+    sim.faults.timeout = True
+    port = free_port()
+    env = edge_env(
+        meter=sim.host_port,
+        ingest_url=ingest.url,
+        token="tok",
+        spool=tmp_path / "s.sqlite",
+        metrics_port=port,
+    )
+    await start_edge(edges, {**env, "P1_TIMEOUT_S": "3"})
+    seen: list[tuple[int, str]] = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+        async def readyz() -> bool:
+            try:
+                answer = await http.get("/readyz", timeout=1)
+            except httpx.HTTPError:
+                return False
+            seen.append((answer.status_code, answer.json()["status"]))
+            return answer.status_code == 200
+
+        deadline = asyncio.get_running_loop().time() + 30
+        while not await readyz():
+            assert asyncio.get_running_loop().time() < deadline, seen
+            await asyncio.sleep(0.05)
+    assert (503, "starting: no poll yet") in seen
+    assert seen[-1] == (200, "ready")
