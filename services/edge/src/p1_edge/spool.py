@@ -3,9 +3,9 @@
 A reading counts once its INSERT is committed. How far a commit survives is ``SPOOL_SYNC``:
 
 * ``normal`` (``synchronous=NORMAL``): a commit survives a crash of the process (kill -9, OOM) at once,
-  without an fsync per reading; an OS crash or a power cut loses the readings committed since the last
-  checkpoint (SQLite syncs the WAL when it checkpoints, every 1,000 pages: a few minutes of readings).
-  The spool itself is never corrupted: WAL replay stops at the last synced commit.
+  without an fsync per reading; an OS crash or a power cut can lose the readings committed since SQLite
+  last synced the WAL, which it does at each checkpoint (every 1,000 WAL pages: minutes at 1 Hz). The
+  spool itself is never corrupted: WAL recovery stops at the last intact commit.
 * ``full`` (``synchronous=FULL``): every commit is fsynced before it returns: a power cut loses at
   most the reading being written. One fsync per reading (per second) on the SD card.
 
