@@ -34,13 +34,19 @@ _MAX_KEY_IN_LOC: Final = 64
 
 
 def may_have_duplicates(
-    body: bytes, meter: Meter | None, columns: Iterable[Sequence[Value]], string_colons: int | None
+    body: bytes,
+    meter: Meter | None,
+    required_values: int,
+    optional_columns: Iterable[Sequence[Value]],
+    string_colons: int | None,
 ) -> bool:
-    """False only when the body certainly has no two equal keys in one object (see the module doc)."""
+    """False only when the body certainly has no two equal keys in one object (see the module doc).
+    ``required_values``: how many values the readings' required fields hold (never null)."""
     if string_colons is None or b"\\" in body:
         return True
     members_at_least = body.count(b":") - string_colons
-    known = 2 + sum(len(col) - col.count(None) for col in columns)  # device_id, samples, values
+    # device_id, samples, then the values
+    known = 2 + required_values + sum(len(col) - col.count(None) for col in optional_columns)
     if meter is not None:
         known += 1 + sum(v is not None for v in (meter.serial, meter.model, meter.protocol_version))
     extra = members_at_least - known

@@ -91,6 +91,8 @@ _DECODE_DEVICE: Final = msgspec.json.Decoder(_DeviceOnly).decode
 _ENCODE: Final = msgspec.json.Encoder().encode
 _GETTERS: Final = [(f, attrgetter(f.name)) for f in FIELDS]
 _DATETIMES: Final = tuple(f.name for f in FIELDS if f.kind == "datetime")
+_REQUIRED: Final = sum(f.required for f in FIELDS)
+_OPTIONAL: Final = tuple(f.name for f in FIELDS if not f.required)
 # Bodies nested beyond a decoder's limit: msgspec raises RecursionError, not a DecodeError.
 _UNDECODABLE: Final = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
@@ -190,7 +192,8 @@ def parse_batch(
         if not may_write(parsed.device_id):
             raise Forbidden(f"This token may not write device {parsed.device_id!r}.")
     device_id, meter, columns, samples_json, string_colons = parsed
-    if may_have_duplicates(body, meter, columns.values(), string_colons):
+    optional = (columns[name] for name in _OPTIONAL)
+    if may_have_duplicates(body, meter, _REQUIRED * len(columns["ts"]), optional, string_colons):
         check_duplicates(body)
     check_rules(columns, now)
     return ColumnBatch(device_id, meter, columns, samples_json)
