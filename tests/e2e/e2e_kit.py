@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 
-from p1_edge.spool import readings_in_file
+from p1_edge.spoolfile import readings_in_file
 from p1_servicekit.testing import ServiceProcess, console_script, free_port, port_open, wait_until
 
 METER_TOKEN = "e2e-meter-token"

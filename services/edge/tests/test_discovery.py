@@ -22,7 +22,7 @@ from edge_testkit import console_script, eventually
 
 from p1_edge.meter.discovery import Announcement, choose
 from p1_edge.meter.errors import MeterNeedsUser, MeterUnreachable
-from p1_edge.spool import readings_in_file
+from p1_edge.spoolfile import readings_in_file
 
 ANNOUNCER = Path(__file__).with_name("mdns_announcer.py")
 WANTED, OTHER = "5c2fafaabbc1", "5c2fafaabbc2"

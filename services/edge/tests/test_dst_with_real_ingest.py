@@ -22,7 +22,7 @@ import pytest
 from edge_testkit import EdgeProcess, edge_env, eventually, ingest_process, ready
 
 from p1_edge.simulator.server import Simulator
-from p1_edge.spool import depth_of_file, readings_in_file
+from p1_edge.spoolfile import depth_of_file, readings_in_file
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, free_port
 
 TOKEN = "0123456789ABCDEF0123456789ABCDEF"

@@ -17,8 +17,8 @@ import pytest
 from edge_testkit import EdgeProcess, FakeIngest, console_script, edge_env, eventually
 
 from p1_edge.simulator.server import Simulator
-from p1_edge.spool import depth_of_file as depth
-from p1_edge.spool import read_stats_from_file, readings_in_file
+from p1_edge.spoolfile import depth_of_file as depth
+from p1_edge.spoolfile import read_stats_from_file, readings_in_file
 
 DEVICE = "3c39e7aabbcc"  # the v1 simulator's serial: DEVICE_ID defaults to it
 

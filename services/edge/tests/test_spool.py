@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from p1_contracts.models import Meter, Sample
-from p1_edge.spool import Batch, Spool, SpoolSync, depth_of_file, read_stats_from_file, readings_in_file
+from p1_edge.spool import Batch, Spool, SpoolSync
+from p1_edge.spoolfile import depth_of_file, read_stats_from_file, readings_in_file
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 METER = Meter(serial="4E47475955", model="ISKRA", protocol_version=50)

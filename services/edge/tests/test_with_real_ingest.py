@@ -19,8 +19,9 @@ from edge_testkit import EdgeProcess, edge_env, eventually, ingest_process, read
 
 from p1_contracts.models import Meter, Sample
 from p1_edge.simulator.server import Simulator
-from p1_edge.spool import Spool, read_stats_from_file, readings_in_file
-from p1_edge.spool import depth_of_file as depth
+from p1_edge.spool import Spool
+from p1_edge.spoolfile import depth_of_file as depth
+from p1_edge.spoolfile import read_stats_from_file, readings_in_file
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, free_port
 
 DEVICES = ("e2ekill", "e2eoutage", "e2efull", "e2equar", "e2e401")

@@ -97,7 +97,7 @@ def _ago(epoch: float | None) -> str:
 
 
 def _status(settings: EdgeSettings) -> int:
-    from p1_edge.spool import read_stats_from_file
+    from p1_edge.spoolfile import read_stats_from_file
 
     try:
         stats = read_stats_from_file(settings.SPOOL_PATH)

@@ -118,17 +118,7 @@ class Edge:
         # One worker thread, not asyncio's default pool of up to 32: the spool is serialised by its
         # lock anyway, and every extra thread costs a malloc arena (megabytes of RSS on a Pi).
         loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="p1-edge-io"))
-        try:
-            await self.metrics_server.start()
-        except OSError as exc:
-            log.critical(
-                "cannot serve metrics on %s:%d: %s",
-                self.settings.METRICS_HOST,
-                self.settings.METRICS_PORT,
-                exc,
-            )
-            await self.uplink.aclose()
-            self.spool.close()
+        if not await self._serve_metrics_or_fail():
             return 2
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig)
@@ -142,9 +132,40 @@ class Edge:
             self.spool.depth,
             self.metrics_server.port,
         )
+        poller, uploader = self._workers()
+        poll_task = asyncio.create_task(poller.run(), name="poll")
+        upload_task = asyncio.create_task(uploader.run(), name="upload")
+        stop_task = asyncio.create_task(self.stopping.wait(), name="stop")
+        try:
+            exit_code = await self._until_stopped(poll_task, upload_task, stop_task)
+        finally:
+            stop_task.cancel()
+            for task in (poll_task, upload_task):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await self._close()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        log.info("p1-edge stopped; %d readings stay spooled", self.spool.depth)
+        return exit_code
+
+    async def _serve_metrics_or_fail(self) -> bool:
+        try:
+            await self.metrics_server.start()
+        except OSError as exc:
+            s = self.settings
+            log.critical("cannot serve metrics on %s:%d: %s", s.METRICS_HOST, s.METRICS_PORT, exc)
+            await self.uplink.aclose()
+            self.spool.close()
+            return False
+        return True
+
+    def _workers(self) -> tuple[Poller, Uploader]:
         s = self.settings
         clock = LocalClock(s.meter_tz, ClockState.loads(self.spool.meta(STATE_KEY)))
-        poller = self.poller = Poller(
+        self.poller = Poller(
             self._connect_meter,
             self.spool,
             self.metrics,
@@ -165,47 +186,39 @@ class Edge:
             stopping=self.stopping,
             spooled=self.spooled,
         )
-        poll_task = asyncio.create_task(poller.run(), name="poll")
-        upload_task = asyncio.create_task(uploader.run(), name="upload")
-        stop_task = asyncio.create_task(self.stopping.wait(), name="stop")
+        return self.poller, uploader
+
+    async def _until_stopped(
+        self, poll_task: asyncio.Task[None], upload_task: asyncio.Task[None], stop_task: asyncio.Task[bool]
+    ) -> int:
+        """Waits for a stop request or a task's end; 1 when a task ended on its own (a failure)."""
         exit_code = 0
-        try:
-            done, _ = await asyncio.wait(
-                {poll_task, upload_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in (poll_task, upload_task):
-                # A task may end in the same tick as a stop request, because of it: not a failure.
-                if task in done and (task.exception() is not None or not self.stopping.is_set()):
-                    exit_code = 1
-                    log.critical(
-                        "the %s task ended unexpectedly: stopping the edge (readings stay spooled)",
-                        task.get_name(),
-                        exc_info=task.exception(),
-                    )
-            self.stopping.set()
-            # The poller only ever waits on the meter or the clock: stop it at once. The uploader
-            # gets to finish the batch in flight (its answer decides whether it leaves the spool).
-            poll_task.cancel()
-            await asyncio.wait({poll_task})
-            _, busy = await asyncio.wait({upload_task}, timeout=STOP_GRACE_S)
-            if busy:
-                log.warning("upload still busy after %.0f s: abandoning it (it will be resent)", STOP_GRACE_S)
-        finally:
-            stop_task.cancel()
-            for task in (poll_task, upload_task):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            await self.uplink.aclose()
-            await self.metrics_server.close()
-            if self.discovery is not None:
-                await self.discovery.close()
-            self.spool.close()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-        log.info("p1-edge stopped; %d readings stay spooled", self.spool.depth)
+        done, _ = await asyncio.wait({poll_task, upload_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (poll_task, upload_task):
+            # A task may end in the same tick as a stop request, because of it: not a failure.
+            if task in done and (task.exception() is not None or not self.stopping.is_set()):
+                exit_code = 1
+                log.critical(
+                    "the %s task ended unexpectedly: stopping the edge (readings stay spooled)",
+                    task.get_name(),
+                    exc_info=task.exception(),
+                )
+        self.stopping.set()
+        # The poller only ever waits on the meter or the clock: stop it at once. The uploader gets to
+        # finish the batch in flight (its answer decides whether it leaves the spool).
+        poll_task.cancel()
+        await asyncio.wait({poll_task})
+        _, busy = await asyncio.wait({upload_task}, timeout=STOP_GRACE_S)
+        if busy:
+            log.warning("upload still busy after %.0f s: abandoning it (it will be resent)", STOP_GRACE_S)
         return exit_code
+
+    async def _close(self) -> None:
+        await self.uplink.aclose()
+        await self.metrics_server.close()
+        if self.discovery is not None:
+            await self.discovery.close()
+        self.spool.close()
 
     def _request_stop(self, sig: signal.Signals) -> None:
         if not self.stopping.is_set():

@@ -98,7 +98,6 @@ class Discovery:
         self._browser: AsyncServiceBrowser | None = None
         self._found: dict[str, Announcement] = {}
         self._lookups: set[asyncio.Task[None]] = set()
-        self.changed = asyncio.Event()  # set whenever a device appears, moves or leaves
 
     @property
     def found(self) -> list[Announcement]:
@@ -123,7 +122,6 @@ class Discovery:
             gone = self._found.pop(name, None)
             if gone is not None:
                 log.info("%s %s left the LAN (mDNS)", gone.product_type, gone.serial)
-                self.changed.set()
             return
         task = asyncio.get_running_loop().create_task(self._look_up(service_type, name))
         self._lookups.add(task)
@@ -142,4 +140,3 @@ class Discovery:
         self._found[name] = found
         if before is not None and before.host != found.host:
             log.info("%s %s moved: %s → %s", found.product_type, found.serial, before.host, found.host)
-        self.changed.set()
