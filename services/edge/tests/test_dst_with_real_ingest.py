@@ -114,6 +114,14 @@ async def assert_every_reading_stored_at_its_second(run: Run, db: asyncpg.Connec
     assert sorted(rows) == sorted(served), (sorted(set(served) - set(rows)), sorted(set(rows) - set(served)))
     for second, reading in served.items():
         assert rows[second] == (reading["power_w"], reading["import_kwh"]), second
+    # The times a reading carries are placed too: gas is captured every 5 minutes (so at most 5 minutes
+    # before its reading, in the same pass), and a month's peak is never after its reading.
+    events = await db.fetch(
+        "SELECT ts, gas_ts, month_peak_ts FROM samples WHERE device_id = $1 ORDER BY ts", run.device
+    )
+    for row in events:
+        assert timedelta(0) <= row["ts"] - row["gas_ts"] < timedelta(minutes=5), dict(row)
+        assert row["month_peak_ts"] <= row["ts"], dict(row)
 
 
 def utc(text: str) -> datetime:
