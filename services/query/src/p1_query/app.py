@@ -18,11 +18,13 @@ from .routes import QueryState, add_query_routes
 from .settings import QuerySettings
 from .store import DbTimer
 from .streaming import ExportSlots, install_log_filter
+from .zones import load as load_zones
 
 SERVICE = "query"
 
 
 def create_app(settings: QuerySettings) -> FastAPI:
+    load_zones()  # the contract's zones from the pinned tzdata, or no start at all
     registry = CollectorRegistry()
     tokens = parse_read_tokens(settings.read_tokens)
     db = DbTimer(registry)

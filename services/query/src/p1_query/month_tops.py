@@ -85,4 +85,4 @@ async def _top_quarters(
         if "time zone" not in str(exc):
             raise
         msg = f"time zone '{zone.key}' is unknown to the database's time zone data; use an older name"
-        raise Unprocessable([FieldError(("query", "tz"), msg, "tz")]) from None
+        raise Unprocessable([FieldError(("query", "tz"), msg, "tz_unknown_to_database")]) from None
