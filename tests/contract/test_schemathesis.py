@@ -330,3 +330,54 @@ def test_query_conforms(case: schemathesis.Case, query: str) -> None:
 def test_ops_routes_conform_on_both_services(case: schemathesis.Case, ingest: str, query: str) -> None:
     for base in (ingest, query):
         _call(case, base, None)
+
+
+# ---- the check itself: it must refuse every rejection the contract does not explain -----------------------
+
+SERIES = SCHEMA["/v1/devices/{device_id}/series"]["GET"]
+SAMPLES = SCHEMA["/v1/samples"]["POST"]
+DAY_AFTER = {"start": "2026-01-02T00:00:00Z", "end": "2026-01-03T00:00:00Z", "bucket": "1h"}
+BACKWARDS = {**DAY_AFTER, "end": "2026-01-01T00:00:00Z"}
+
+
+def _problem(*errors: tuple[str, list[Any]]) -> bytes:
+    return json.dumps(
+        {"status": 422, "errors": [{"type": t, "loc": loc, "msg": "…"} for t, loc in errors]}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("query", "errors", "explained"),
+    [
+        (BACKWARDS, [("end_not_after_start", ["query", "end"])], True),
+        (DAY_AFTER, [("end_not_after_start", ["query", "end"])], False),  # the reason does not hold
+        (BACKWARDS, [("end_not_after_start", ["query", "start"])], False),  # not where it is documented
+        (DAY_AFTER, [("datetime", ["query", "start"])], False),  # a schema rule: never for a valid request
+        ({**DAY_AFTER, "start": "2000-01-01T00:30:00+01:00"}, [("out_of_range", ["query", "start"])], True),
+        (DAY_AFTER, [("out_of_range", ["query", "start"])], False),
+        (
+            {**DAY_AFTER, "start": "2000-01-01T00:00:00Z", "bucket": "1m"},
+            [("too_many_points", ["query", "bucket"])],
+            True,
+        ),
+        ({**DAY_AFTER, "bucket": "1m"}, [("too_many_points", ["query", "bucket"])], False),
+        (BACKWARDS, [("end_not_after_start", ["query", "end"]), ("enum", ["query", "tz"])], False),
+        (BACKWARDS, [], False),
+    ],
+)
+def test_the_check_takes_only_documented_rejections_whose_reason_holds(
+    query: dict[str, str], errors: list[tuple[str, list[Any]]], explained: bool
+) -> None:
+    case = SERIES.Case(query=query, path_parameters={"device_id": DEVICE})
+    assert (_unexplained(case, 422, _problem(*errors)) == []) == explained
+
+
+def test_a_rejection_without_errors_is_explained_only_by_its_documented_reason() -> None:
+    small = SAMPLES.Case(body={"device_id": DEVICE, "samples": []}, media_type="application/json")
+    assert _unexplained(small, 413, b"{}") != []  # documented, but the body is small
+    series = SERIES.Case(query=DAY_AFTER, path_parameters={"device_id": DEVICE})
+    assert _unexplained(series, 413, b"{}") != []  # not documented for this operation
+    ahead = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    future = SAMPLES.Case(body={"samples": [{"ts": ahead}]}, media_type="application/json")
+    assert _unexplained(future, 422, _problem(("ts_in_future", ["body", "samples", 0, "ts"]))) == []
+    assert _unexplained(future, 422, _problem(("duplicate_key", ["body", "samples"]))) != []

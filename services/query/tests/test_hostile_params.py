@@ -5,15 +5,21 @@ trailing slash is a 404, never a redirect built from the client's Host header.""
 
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
-from query_scenes import query_env
+from prometheus_client import CollectorRegistry
+from query_scenes import Meter, const, query_env, utc
 
 from p1_contracts import timerange
 from p1_query.capacity import parse_month
+from p1_query.month_tops import _top_quarters
+from p1_query.store import DbTimer
 from p1_servicekit.errors import Unprocessable
 from p1_servicekit.spec import load_spec
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
@@ -89,7 +95,7 @@ def _month_patterns(node: object) -> list[str]:
     out = []
     if isinstance(node, dict):
         pattern = node.get("pattern")
-        if isinstance(pattern, str) and pattern.startswith("^20"):
+        if isinstance(pattern, str) and pattern.startswith("^20") and pattern.endswith("(0[1-9]|1[0-2])$"):
             out.append(pattern)
         for value in node.values():
             out += _month_patterns(value)
@@ -97,6 +103,26 @@ def _month_patterns(node: object) -> list[str]:
         for value in node:
             out += _month_patterns(value)
     return out
+
+
+async def test_the_ledger_of_the_first_month_leaves_out_the_months_before_it(
+    loaded: str, api: ServiceProcess
+) -> None:
+    """Found by the unsteered schemathesis run: readings of 2000-01-01 that lie in a local 1999-12 west of
+    UTC (America/Adak, −10:00) made the ledger of 2000-01 list month 1999-12, which CapacityMonth.month
+    cannot say; the answer broke its own model (a 422 about "body.month"). The window starts in 2000-01."""
+    meter = Meter("q-first")
+    meter.scene(utc(2000, 1, 1, 2), 16, const(2000))  # 1999-12-31 16:00 in Adak
+    meter.scene(utc(2000, 1, 1, 12), 16, const(1000))  # 2000-01-01 02:00 in Adak
+    conn = await asyncpg.connect(loaded)
+    try:
+        await meter.load(conn)
+    finally:
+        await conn.close()
+    r = _get(api, "/v1/devices/q-first/capacity", {"month": "2000-01", "tz": "America/Adak"})
+    assert r.status_code == 200, r.text
+    assert [m["month"] for m in r.json()["months"]] == ["2000-01"]
+    assert r.json()["peak_kw"] == 1.0  # 1 kW for whole quarters; the 2 kW of local 1999-12 count nowhere
 
 
 RANGE = timerange.DESCRIPTION
@@ -163,23 +189,46 @@ def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_host_header(api: Servic
     assert "evil.example" not in r.text
 
 
-def test_a_zone_python_knows_but_postgresql_does_not_is_a_422(loaded: str, tmp_path: Path) -> None:
-    """Capacity hands the zone to PostgreSQL (months in local time). When the service's time zone data
-    is newer than the database's, a valid name can be unknown there: a 422 naming tz, not a 500. Here a
-    zone only the query process knows: a copy of Europe/Brussels under a new name on PYTHONTZPATH."""
+def test_zones_come_from_the_pinned_tzdata_never_from_the_host(loaded: str, tmp_path: Path) -> None:
+    """A host whose Europe/Brussels has Tokyo's rules and which knows one zone more (on PYTHONTZPATH, read
+    before /usr/share/zoneinfo): the service still answers with the pinned tzdata's Brussels, and the
+    extra zone, not in the contract's enum, is a 422."""
     zone_dir = tmp_path / "zoneinfo"
-    (zone_dir / "Test").mkdir(parents=True)
+    (zone_dir / "Europe").mkdir(parents=True)
+    (zone_dir / "Test").mkdir()
+    shutil.copy(Path("/usr/share/zoneinfo/Asia/Tokyo"), zone_dir / "Europe" / "Brussels")
     shutil.copy(Path("/usr/share/zoneinfo/Europe/Brussels"), zone_dir / "Test" / "Nowhere")
     port = free_port()
     env = {**query_env(loaded, None), "PYTHONTZPATH": f"{zone_dir}:/usr/share/zoneinfo"}
     proc = ServiceProcess([console_script("p1-query"), "serve", "--port", str(port)], env, port).start()
     try:
+        series = {**DAY, "bucket": "1h", "tz": "Europe/Brussels"}
+        ok = httpx.get(proc.base_url + "/v1/devices/q-dst/series", params=series, headers=ALL, timeout=30)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["start"] == "2026-03-29T00:00:00+01:00"  # Tokyo's would be +09:00
         params = {"month": "2026-02", "tz": "Test/Nowhere"}
         r = httpx.get(proc.base_url + "/v1/devices/q-cap/capacity", params=params, headers=ALL, timeout=30)
-        body = _refused_at(r, ["query", "tz"])
-        assert "unknown to the database" in body["detail"]
-        series = {**DAY, "bucket": "1h", "tz": "Test/Nowhere"}  # series never hands the zone to SQL
-        ok = httpx.get(proc.base_url + "/v1/devices/q-dst/series", params=series, headers=ALL, timeout=30)
-        assert ok.status_code == 200
+        assert _refused_at(r, ["query", "tz"])["errors"][0]["type"] == "enum"
     finally:
         assert proc.stop() in CLEAN_EXITS, proc.logs()
+
+
+def _brussels_as(key: str) -> ZoneInfo:
+    with Path("/usr/share/zoneinfo/Europe/Brussels").open("rb") as data:
+        return ZoneInfo.from_file(data, key=key)
+
+
+async def test_a_zone_postgresql_does_not_know_is_a_422_naming_tz(loaded: str) -> None:
+    """Capacity hands the zone's name to PostgreSQL, whose time zone data may be older than the pinned
+    tzdata: a name of the contract that it lacks is a 422 (listed in x-semantic-rejections), not a 500."""
+    zone, db = _brussels_as("Test/Nowhere"), DbTimer(CollectorRegistry())
+    start = datetime(
+        2026, 2, 1, tzinfo=UTC
+    )  # the month of q-cap's quarters: PostgreSQL reads the zone per row
+    conn = await asyncpg.connect(loaded)
+    try:
+        with pytest.raises(Unprocessable) as info:
+            await _top_quarters(conn, db, "q-cap", start, start + timedelta(days=28), zone)
+    finally:
+        await conn.close()
+    assert [(e.loc, e.type) for e in info.value.errors] == [(("query", "tz"), "tz_unknown_to_database")]
