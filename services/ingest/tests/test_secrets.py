@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from p1_servicekit.settings import CONFIG_EXIT
+from p1_config.errors import CONFIG_EXIT
 from p1_servicekit.testing import (
     CLEAN_EXITS,
     PgCluster,

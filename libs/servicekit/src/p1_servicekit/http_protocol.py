@@ -20,10 +20,10 @@ from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallab
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from .problems import PROBLEM_JSON, problem_json, title_of
-from .settings import HttpSettings
+from p1_servicekit.problems import PROBLEM_JSON, problem_json, title_of
+from p1_servicekit.settings import HttpSettings
 
-log = logging.getLogger("p1.http")
+log = logging.getLogger(__name__)
 
 
 @functools.cache

@@ -12,13 +12,12 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from p1_config.redact import describe_error
 from p1_contracts.models import Problem, ProblemError
-
-from .errors import FieldError, ServiceError, ServiceUnavailable, Unprocessable
-from .logging import describe_error
+from p1_servicekit.errors import FieldError, ServiceError, ServiceUnavailable, Unprocessable
 
 PROBLEM_JSON: Final = "application/problem+json"
-log = logging.getLogger("p1.errors")
+log = logging.getLogger(__name__)
 
 # Failures that mean "the database cannot serve now" rather than "this request is wrong".
 DB_UNAVAILABLE: Final[tuple[type[Exception], ...]] = (

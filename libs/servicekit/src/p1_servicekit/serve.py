@@ -6,8 +6,8 @@ import tempfile
 
 import uvicorn
 
-from .http_protocol import BoundedHttpToolsProtocol
-from .metrics import MULTIPROC_ENV, multiprocess_dir
+from p1_servicekit.http_protocol import BoundedHttpToolsProtocol
+from p1_servicekit.metrics import MULTIPROC_ENV, multiprocess_dir
 
 
 def serve(

@@ -18,8 +18,7 @@ from typing import Any, Final
 from pydantic import TypeAdapter
 
 from p1_contracts.models import Meter, Sample, SampleBatch
-
-from .fields import FIELD_NAMES
+from p1_ingest.fields import FIELD_NAMES
 
 Value = float | int | datetime | None
 _SAMPLES: Final = TypeAdapter(list[Sample])

@@ -17,10 +17,10 @@ from typing import Final
 
 import asyncpg
 
-from .integrity import Limits
-from .rebuild import rebuild_queued
+from p1_ingest.integrity import Limits
+from p1_ingest.rebuild import rebuild_queued
 
-log = logging.getLogger("p1.migrate")
+log = logging.getLogger(__name__)
 
 # Arbitrary but fixed: "p1mg" in ASCII.
 ADVISORY_LOCK_KEY: Final = 0x70316D67

@@ -24,12 +24,11 @@ from pydantic import ValidationError
 
 from p1_contracts import timerange
 from p1_contracts.models import Meter, SampleBatch
+from p1_ingest.batch import ColumnBatch, Value, model_columns, model_json
+from p1_ingest.fields import FIELDS, SampleField
+from p1_ingest.jsonkeys import check_duplicates, may_have_duplicates
 from p1_servicekit.errors import BadRequest, FieldError, Forbidden, Unprocessable
 from p1_servicekit.problems import field_errors
-
-from .batch import ColumnBatch, Value, model_columns, model_json
-from .fields import FIELDS, SampleField
-from .jsonkeys import check_duplicates, may_have_duplicates
 
 MAX_FUTURE: Final = timedelta(minutes=5)
 MAX_READINGS: Final = 5000

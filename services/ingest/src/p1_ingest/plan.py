@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .batch import ColumnBatch
-from .integrity import GLITCH, GOOD, SUSPECT, Anchor, Flag, Level, Limits, Replay, late_fits, steady
+from p1_ingest.batch import ColumnBatch
+from p1_ingest.integrity import GLITCH, GOOD, SUSPECT, Anchor, Flag, Level, Limits, Replay, late_fits, steady
 
 
 @dataclass

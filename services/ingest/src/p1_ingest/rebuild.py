@@ -25,14 +25,13 @@ import asyncpg
 
 from p1_contracts.models import Meter
 from p1_contracts.timerange import EARLIEST
+from p1_ingest.batch import ColumnBatch
+from p1_ingest.fields import FIELD_NAMES
+from p1_ingest.integrity import Limits
+from p1_ingest.sql import INGEST_WRITER, STAGE_DDL
+from p1_ingest.store import POWER_SETTING, Conn, write_columns
 
-from .batch import ColumnBatch
-from .fields import FIELD_NAMES
-from .integrity import Limits
-from .sql import INGEST_WRITER, STAGE_DDL
-from .store import POWER_SETTING, Conn, write_columns
-
-log = logging.getLogger("p1.rebuild")
+log = logging.getLogger(__name__)
 
 CHUNK: Final = 5000
 _ONE_US: Final = timedelta(microseconds=1)

@@ -7,7 +7,7 @@ One statement inserts a batch's raw rows and folds *only the good rows it insert
 
 from typing import Final
 
-from .fields import FIELDS, VALUE_FIELDS
+from p1_ingest.fields import FIELDS, VALUE_FIELDS
 
 # date_bin origin: buckets are aligned to UTC quarters and hours.
 _ORIGIN: Final = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"

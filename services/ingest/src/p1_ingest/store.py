@@ -19,12 +19,11 @@ from asyncpg.pool import PoolConnectionProxy
 
 from p1_contracts.models import Sample, SampleBatch
 from p1_contracts.timerange import EARLIEST, LATEST
-
-from .batch import ColumnBatch, from_model
-from .copybin import STAGE_COLUMNS, encode
-from .integrity import Anchor, Limits
-from .plan import DeviceState, Plan, Surroundings, Suspect, late_cutoff, plan_batch
-from .sql import (
+from p1_ingest.batch import ColumnBatch, from_model
+from p1_ingest.copybin import STAGE_COLUMNS, encode
+from p1_ingest.integrity import Anchor, Limits
+from p1_ingest.plan import DeviceState, Plan, Surroundings, Suspect, late_cutoff, plan_batch
+from p1_ingest.sql import (
     CREATE_SQL,
     EPOCHS_SQL,
     INSERT_SQL,

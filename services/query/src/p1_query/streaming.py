@@ -19,7 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 from p1_servicekit.errors import TooManyRequests
 from p1_servicekit.problems import DB_UNAVAILABLE
 
-log = logging.getLogger("p1.export")
+log = logging.getLogger(__name__)
 
 # The results an export ends with (the label of p1_query_exports_total).
 DONE: Final = "done"
