@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from p1_servicekit.testing import (
+from p1_servicekit.testing_db import (
     create_database,
     drop_database,
     has_timescaledb,

@@ -41,14 +41,8 @@ from p1_contracts.models import Meter, SampleBatch
 from p1_edge.spool import Spool
 from p1_edge.spoolfile import depth_of_file
 from p1_ingest.migrate import migrate
-from p1_servicekit.testing import (
-    ServiceProcess,
-    console_script,
-    create_database,
-    drop_database,
-    free_port,
-    pg_server_url,
-)
+from p1_servicekit.testing import ServiceProcess, console_script, free_port
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 DEVICE = "bench-edge"
 TOKEN = "bench-edge-token"

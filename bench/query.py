@@ -31,14 +31,8 @@ import asyncpg
 import httpx
 
 from p1_contracts.models import SampleBatch
-from p1_servicekit.testing import (
-    ServiceProcess,
-    console_script,
-    create_database,
-    drop_database,
-    free_port,
-    pg_server_url,
-)
+from p1_servicekit.testing import ServiceProcess, console_script, free_port
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 DEVICE = "bench-1"
 TOKEN = "bench-token"

@@ -26,12 +26,12 @@ def test_tasks_ending_with_the_stop_request_exit_0(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(Poller, "run", _until_stopped)
     monkeypatch.setattr(Uploader, "run", _until_stopped)
     settings = EdgeSettings(
-        P1_HOST="127.0.0.1:9",
-        INGEST_URL="http://127.0.0.1:9",
-        DEVICE_TOKEN="t",  # type: ignore[arg-type]
-        SPOOL_PATH=tmp_path / "spool.sqlite",
-        METRICS_HOST="127.0.0.1",
-        METRICS_PORT=0,
+        p1_host="127.0.0.1:9",
+        ingest_url="http://127.0.0.1:9",
+        device_token="t",  # type: ignore[arg-type]
+        spool_path=tmp_path / "spool.sqlite",
+        metrics_host="127.0.0.1",
+        metrics_port=0,
     )
 
     async def main() -> int:

@@ -17,15 +17,8 @@ import httpx
 import pytest
 
 from p1_ingest.migrate import migrate
-from p1_servicekit.testing import (
-    CLEAN_EXITS,
-    PgCluster,
-    ServiceProcess,
-    console_script,
-    free_port,
-    pg_bindir,
-    wait_until,
-)
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port, wait_until
+from p1_servicekit.testing_db import PgCluster, pg_bindir
 
 
 def batch(device: str, n: int, start: datetime) -> bytes:

@@ -16,7 +16,7 @@ from p1_contracts.models import SampleBatch
 from p1_ingest.maintain import _add_months
 from p1_ingest.migrate import migrate
 from p1_ingest.store import write_batch
-from p1_servicekit.testing import create_database, drop_database, pg_server_url
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 
 @pytest.fixture

@@ -20,15 +20,8 @@ from p1_ingest.integrity import Limits
 from p1_ingest.migrate import available_migrations, migrate
 from p1_ingest.rebuild import rebuild_device
 from p1_ingest.store import write_batch
-from p1_servicekit.testing import (
-    CLEAN_EXITS,
-    ServiceProcess,
-    console_script,
-    create_database,
-    drop_database,
-    free_port,
-    pg_server_url,
-)
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 YEAR_1 = datetime(1, 1, 1, tzinfo=UTC)  # asyncpg sends it as -infinity

@@ -24,7 +24,7 @@ from p1_contracts.models import SampleBatch
 from p1_ingest.maintain import COMPRESSION, policy_job
 from p1_ingest.migrate import available_migrations, migrate
 from p1_ingest.store import write_batch
-from p1_servicekit.testing import create_database, drop_database, pg_server_url
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 VERSIONS = [m.version for m in available_migrations()]
 STEP = timedelta(minutes=10)

@@ -17,16 +17,8 @@ from ingest_kit import assert_rollups_exact, chunks, run_compression_policy, run
 
 from p1_ingest.maintain import COMPRESSION, policy_job
 from p1_ingest.migrate import migrate
-from p1_servicekit.testing import (
-    CLEAN_EXITS,
-    PgCluster,
-    ServiceProcess,
-    console_script,
-    create_database,
-    drop_database,
-    free_port,
-    pg_server_url,
-)
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
+from p1_servicekit.testing_db import PgCluster, create_database, drop_database, pg_server_url
 
 pytestmark = pytest.mark.usefixtures("needs_timescaledb")
 

@@ -144,9 +144,8 @@ class Spool:
                 self._recount()
                 raise
         if dropped:
-            log.warning(
-                "spool full (SPOOL_MAX_ROWS=%d): dropped the %d oldest readings", self.max_rows, dropped
-            )
+            where = {"spool_max_rows": self.max_rows, "dropped": dropped}
+            log.warning("spool full: dropped the oldest readings", extra=where)
         return dropped
 
     def _origin(self, device_id: str, meter: Meter | None) -> int:
