@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from edge_testkit import console_script, eventually
 
 from p1_edge.meter.discovery import Announcement, choose
 from p1_edge.meter.errors import MeterNeedsUser, MeterUnreachable
 from p1_edge.spoolfile import readings_in_file
+from p1_servicekit.testing import console_script, eventually
 
 ANNOUNCER = Path(__file__).with_name("mdns_announcer.py")
 WANTED, OTHER = "5c2fafaabbc1", "5c2fafaabbc2"

@@ -6,26 +6,19 @@ ingest that refuses ours or is unreachable; the logs, stdout/stderr, /metrics an
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
-from edge_testkit import EdgeProcess, FakeIngest, console_script, edge_env, eventually
+from edge_testkit import EdgeProcess, FakeIngest, edge_env
 
 from p1_edge.simulator.server import Simulator
-from p1_servicekit.testing import assert_no_secret
+from p1_servicekit.testing import assert_no_secret, console_script, eventually, free_port
 
 DEVICE_TOKEN = "edgeDevTok+/=4c1f9a2b"
 P1_TOKEN = "0A1B2C3D4E5F60718293A4B5C6D7E8F9"
 SECRETS = (DEVICE_TOKEN, P1_TOKEN)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # (the environment's mistake, the lines p1-edge prints for it). A secret put in the wrong variable is

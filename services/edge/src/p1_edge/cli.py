@@ -97,12 +97,11 @@ def _ago(epoch: float | None) -> str:
 
 
 def _status(settings: EdgeSettings) -> int:
-    from p1_edge.spoolfile import read_stats_from_file
+    from p1_edge.spoolfile import stats_in_file
 
-    try:
-        stats = read_stats_from_file(settings.spool_path)
-    except FileNotFoundError as exc:
-        print(f"p1-edge status: {exc} (set SPOOL_PATH)", file=sys.stderr)
+    stats = stats_in_file(settings.spool_path)
+    if stats is None:
+        print(f"p1-edge status: no spool at {settings.spool_path} (set SPOOL_PATH)", file=sys.stderr)
         return 1
     print(f"spool:             {settings.spool_path}")
     print(f"readings waiting:  {stats.depth}")

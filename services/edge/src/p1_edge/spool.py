@@ -111,10 +111,6 @@ class Spool:
         row = (sample.ts.timestamp(), sample.model_dump_json(exclude_none=True))
         return self.append_json(device_id, meter, [row], meta)
 
-    def append_many(self, device_id: str, meter: Meter | None, samples: Iterable[Sample]) -> int:
-        rows = [(s.ts.timestamp(), s.model_dump_json(exclude_none=True)) for s in samples]
-        return self.append_json(device_id, meter, rows)
-
     def append_json(
         self,
         device_id: str,
