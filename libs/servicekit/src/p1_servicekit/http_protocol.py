@@ -20,7 +20,8 @@ from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallab
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from p1_servicekit.problems import PROBLEM_JSON, problem_json, title_of
+from p1_servicekit.errors import title_of
+from p1_servicekit.problems import PROBLEM_JSON, problem_json
 from p1_servicekit.settings import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ async def _over_capacity(scope: Scope, receive: ASGIReceiveCallable, send: ASGIS
 
 
 class _HeadTooLarge(Exception):
-    pass
+    """The request head went past ``HTTP_MAX_HEAD_BYTES``: answered 431."""
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):

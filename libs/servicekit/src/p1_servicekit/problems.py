@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from p1_config.redact import describe_error
 from p1_contracts.models import Problem, ProblemError
-from p1_servicekit.errors import FieldError, ServiceError, ServiceUnavailable, Unprocessable
+from p1_servicekit.errors import FieldError, ServiceError, ServiceUnavailable, Unprocessable, title_of
 
 PROBLEM_JSON: Final = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -35,27 +35,6 @@ DB_UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
     asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.InvalidCatalogNameError,
 )
-
-_TITLES: Final = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    408: "Request Timeout",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
-def title_of(status: int) -> str:
-    return _TITLES.get(status, "Error")
 
 
 def problem_json(
@@ -114,7 +93,7 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int = 5) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(exc.headers or {})
-        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+        detail = exc.detail if isinstance(exc.detail, str) else title_of(exc.status_code)
         return problem_response(exc.status_code, detail, headers=headers)
 
     async def _db_unavailable(request: Request, exc: Exception) -> Response:
