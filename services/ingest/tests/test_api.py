@@ -4,7 +4,6 @@ import asyncio
 import gzip
 import hashlib
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from ingest_kit import until_a_request_waits_on_a_lock
 from redis.asyncio import Redis
 
 from p1_ingest.app import create_app
@@ -328,13 +328,7 @@ async def test_too_many_in_flight_for_one_device_is_429(
                 headers=headers(dev),
             )
         )
-        deadline = time.monotonic() + 10
-        while not await db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ):
-            assert time.monotonic() < deadline, "the first batch never reached the row lock"
-            await asyncio.sleep(0.02)
+        await until_a_request_waits_on_a_lock(db, "the first batch to reach the row lock")
         second = await client.post("/v1/samples", content=body(dev, readings(1)), headers=headers(dev))
         assert_problem(second, 429)
         assert int(second.headers["retry-after"]) >= 1
