@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from urllib.parse import quote, quote_plus
 
 import httpx
@@ -34,36 +34,64 @@ def free_port() -> int:
 
 
 Because = str | Callable[[], str]  # what is awaited; a callable is asked only on failure (for the state)
+T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: Because, step_s: float = 0.05) -> None:
-    """Polls ``predicate`` until it is true; fails with ``what`` after ``timeout_s``."""
+def wait_until(
+    predicate: Callable[[], T],
+    timeout_s: float,
+    what: Because,
+    step_s: float = 0.05,
+    ignoring: tuple[type[Exception], ...] = (),
+) -> T:
+    """Polls ``predicate`` until it answers something truthy, and returns that; fails with ``what`` (and
+    the last answer) after ``timeout_s``. An error of the ``ignoring`` types counts as "not yet"."""
     deadline = time.monotonic() + timeout_s
-    while not predicate():
-        _check(deadline, timeout_s, what)
+    while True:
+        try:
+            answer = predicate()
+        except ignoring as exc:
+            last: object = exc
+        else:
+            if answer:
+                return answer
+            last = answer
+        _check(deadline, timeout_s, what, last)
         time.sleep(step_s)
 
 
 async def eventually(
-    predicate: Callable[[], bool | Awaitable[bool]], timeout_s: float, what: Because, step_s: float = 0.05
-) -> None:
+    predicate: Callable[[], T | Awaitable[T]],
+    timeout_s: float,
+    what: Because,
+    step_s: float = 0.05,
+    ignoring: tuple[type[Exception], ...] = (),
+) -> T:
     """:func:`wait_until` for a test on an event loop: ``predicate`` may be a coroutine function, and
     the loop runs (servers, fakes) between polls."""
     deadline = time.monotonic() + timeout_s
-    while not await _answer(predicate()):
-        _check(deadline, timeout_s, what)
+    while True:
+        try:
+            answer: T = await _settle(predicate())
+        except ignoring as exc:
+            last: object = exc
+        else:
+            if answer:
+                return answer
+            last = answer
+        _check(deadline, timeout_s, what, last)
         await asyncio.sleep(step_s)
 
 
-async def _answer(value: bool | Awaitable[bool]) -> bool:
-    return await value if inspect.isawaitable(value) else value
+async def _settle(answer: T | Awaitable[T]) -> T:
+    return await answer if inspect.isawaitable(answer) else answer
 
 
-def _check(deadline: float, timeout_s: float, what: Because) -> None:
+def _check(deadline: float, timeout_s: float, what: Because, last: object) -> None:
     if time.monotonic() > deadline:
-        raise TimeoutError(
-            f"timed out after {timeout_s:g} s waiting for {what if isinstance(what, str) else what()}"
-        )
+        said = what if isinstance(what, str) else what()
+        state = "" if last is None or last is False else f" (last: {last!r})"
+        raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {said}{state}")
 
 
 def log_records(text: str) -> list[dict[str, Any]]:
