@@ -21,7 +21,7 @@ from p1_contracts.models import Meter, Sample
 from p1_edge.simulator.server import Simulator
 from p1_edge.spool import Spool
 from p1_edge.spoolfile import readings_in_file, stats_in_file
-from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, eventually, free_port
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, eventually, free_port, logged
 
 DEVICES = ("e2ekill", "e2eoutage", "e2efull", "e2equar", "e2e401")
 TOKENS = ",".join(f"tok-{d}:{d}" for d in DEVICES)
@@ -186,7 +186,11 @@ async def test_full_spool_keeps_the_newest(
         )
         edge = await EdgeProcess(down).start()
         edges.append(edge)
-        await eventually(lambda: "spool full (SPOOL_MAX_ROWS=5)" in edge.logs(), 30, "readings dropped")
+        await eventually(
+            lambda: logged(edge.logs(), "spool full: dropped the oldest readings", spool_max_rows=5),
+            30,
+            "readings dropped",
+        )
         assert await edge.terminate(30) == 0
         kept = spooled(spool)
         assert len(kept) == 5
