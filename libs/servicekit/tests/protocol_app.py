@@ -31,6 +31,23 @@ async def _cut_off(send: Any) -> None:
             return
 
 
+async def _read_body(receive: Any, send: Any) -> None:
+    """Reads the whole body, then answers its length; says nothing to a client that went away."""
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = str(size).encode()
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
@@ -41,6 +58,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     path = scope["path"]
     if path == "/cut":
         await _cut_off(send)
+    elif path == "/body":
+        await _read_body(receive, send)
     elif path == "/raise":
         raise RuntimeError("a bug before any answer")
     elif path == "/silent":

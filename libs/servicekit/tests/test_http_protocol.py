@@ -45,6 +45,10 @@ def exchange(port: int, data: bytes) -> tuple[str, dict[str, str], bytes]:
         answer = b""
         while chunk := s.recv(65536):
             answer += chunk
+    return parse(answer)
+
+
+def parse(answer: bytes) -> tuple[str, dict[str, str], bytes]:
     head, _, body = answer.partition(b"\r\n\r\n")
     status, *lines = head.decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
@@ -108,6 +112,26 @@ def test_an_app_that_fails_before_answering_gets_a_500_problem_json(
     server: ServiceProcess, path: str
 ) -> None:
     assert_problem(exchange(server.port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()), 500)
+
+
+def test_a_client_that_shuts_down_its_side_mid_body_hears_503_with_retry_after(
+    server: ServiceProcess,
+) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        s.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    status, headers, body = parse(answer)
+    assert_problem((status, headers, body), 503)
+    assert headers["retry-after"] == "5"
+    # A whole body on the same route is answered as usual.
+    whole = exchange(
+        server.port, b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+    )
+    assert whole[0].startswith("HTTP/1.1 200")
+    assert whole[2] == b"3"
 
 
 def test_a_cut_off_response_does_not_keep_its_connection(server: ServiceProcess) -> None:

@@ -150,13 +150,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # A body still arriving when the server stops would keep the shutdown waiting (up to the
         # grace period) and then be cut off with a plain-text 500: answer 503 with Retry-After now,
         # and let the app see a disconnect. A request whose body is in is left to finish.
+        if not self._refuse_cut_body("The server is shutting down; retry later."):
+            super().shutdown()
+
+    def eof_received(self) -> bool | None:
+        # A client that shuts down its sending side mid-body will send no more of it: it hears 503 with
+        # Retry-After (its upload was not taken) before the connection closes, not silence.
+        self._refuse_cut_body("The request body ended before its declared length; retry later.")
+        return None  # the transport closes itself
+
+    def _refuse_cut_body(self, detail: str) -> bool:
+        """Answers 503 for a request whose body is still arriving, and lets its app see a disconnect;
+        False when no request is in that state."""
         cycle = self.cycle
-        if cycle is not None and cycle.more_body and not cycle.response_started:
-            self._send_and_close(503, "The server is shutting down; retry later.", self._retry_after)
-            cycle.disconnected = True
-            cycle.message_event.set()
-            return
-        super().shutdown()
+        if cycle is None or not cycle.more_body or cycle.response_started:
+            return False
+        self._send_and_close(503, detail, self._retry_after)
+        cycle.disconnected = True
+        cycle.message_event.set()
+        return True
 
     def _unsupported_upgrade_warning(self) -> None:
         # An Upgrade header (websocket, h2c) is ignored and the request served as HTTP/1.1; uvicorn's
