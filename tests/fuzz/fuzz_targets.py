@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from p1_contracts import timerange
 from p1_ingest.body import gunzip
+from p1_ingest.fields import FIELDS
 from p1_ingest.parse import parse_batch
 from p1_query import capacity as cap
 from p1_query.buckets import (
@@ -109,7 +110,9 @@ def device_id(data: bytes) -> None:
         checked = check_device_id(value)
     except Unprocessable:
         return
-    assert checked.isascii() and "\n" not in checked and 1 <= len(checked) <= 64
+    assert checked.isascii()
+    assert "\n" not in checked
+    assert 1 <= len(checked) <= 64
 
 
 def series_params(data: bytes) -> None:
@@ -126,7 +129,8 @@ def series_params(data: bytes) -> None:
         return
     assert b in BUCKETS
     assert (bounds[0], bounds[-1]) == (first, last)
-    assert bounds[0] <= s and bounds[-1] >= e
+    assert bounds[0] <= s
+    assert bounds[-1] >= e
 
 
 def export_params(data: bytes) -> None:
@@ -142,7 +146,8 @@ def export_params(data: bytes) -> None:
         return
     assert f in FORMATS
     name = filename("fuzz", b, s, e, f)  # type: ignore[arg-type]  # parse_bucket checked it
-    assert name.isascii() and '"' not in name
+    assert name.isascii()
+    assert '"' not in name
     if b != "raw":
         grid = zone if b == "1d" else ZoneInfo("UTC")
         first = list(itertools.islice(iter_boundaries(s, e, b, grid), CHUNK + 1))
@@ -194,14 +199,15 @@ _BODIES: Final = [
     _body(),
     _body(meter={"serial": "E0031234", "model": "HWE-P1", "protocol_version": 50}),
     _body(meter={"serial": "A\x00B"}),
-    _body(meter=None, samples=[_reading(0, export_kwh=0.0, gas_m3=None, month_peak_ts="2026-05-01T09:00:00+02:00")]),
+    _body(meter=None, samples=[_reading(0, gas_m3=None, month_peak_ts="2026-05-01T09:00:00+02:00")]),
     _body(samples=[_reading(0, ts="0001-01-01T00:00:00Z")]),
     _body(samples=[_reading(0, ts="0001-01-01T00:00:00+01:00")]),
     _body(samples=[_reading(0, ts="9999-12-31T23:59:59-01:00")]),
     _body(samples=[_reading(0, ts="2026-05-01T10:00:00.123456+05:30")]),
     _body(samples=[_reading(0, import_kwh=0)]),
     _body(device_id="other"),
-    b'{"device_id":"dev-1","device_id":"dev-1","samples":[{"ts":"2026-05-01T10:00:00Z","power_w":1,"import_kwh":1}]}',
+    b'{"device_id":"dev-1","device_id":"dev-1","samples":[{"ts":"2026-05-01T10:00:00Z","power_w":1,'
+    b'"import_kwh":1}]}',
     b'{"device_id":"dev-1","samples":[{"ts":"2026-05-01T10:00:00Z","ts":"2026-05-01T10:00:01Z","power_w":1,'
     b'"import_kwh":1}]}',
     b'{"device_id":"dev-1","x":' + b"[" * 3000 + b"]" * 3000 + b',"samples":[]}',
@@ -220,18 +226,33 @@ _INSTANTS: Final = [
     "2099-12-31T23:59:59-12:00",
     "2000-01-01T00:00:00+14:00",
 ]
-_ZONES: Final = ["Europe/Brussels", "UTC", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Kiritimati", "../etc"]
-_MONTHS: Final = ["2026-01", "0000-01", "0001-01", "9999-12", "2000-01", "2099-12", "2026-01\n", "٢٠٢٦-01"]
+_ZONES: Final = [
+    "Europe/Brussels",
+    "UTC",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",
+    "Pacific/Kiritimati",
+    "../etc",
+]
+_MONTHS: Final = [
+    "2026-01",
+    "0000-01",
+    "0001-01",
+    "9999-12",
+    "2000-01",
+    "2099-12",
+    "2026-01\n",
+    "٢٠٢٦-01",
+]
 
 
 def dictionary() -> list[bytes]:
     """Tokens the mutator may splice in (libFuzzer's ``-dict``): the keys, names and spellings the parsers
     look for, so that inputs reach past the first check."""
-    from p1_ingest.fields import FIELDS
-
-    words = [f.name for f in FIELDS] + ["device_id", "samples", "meter", "serial", "model", "protocol_version"]
+    words = [f.name for f in FIELDS] + ["device_id", "samples", "meter", "serial", "model"]
     words += [*BUCKETS, *EXPORT_BUCKETS, *FORMATS, *_ZONES, *_MONTHS, *_INSTANTS]
-    words += ["T", "Z", "+01:00", "-12:00", "+14:00", ".123456", "2000-01-01", "2099-12-31", "\\u0000", "null"]
+    words += ["T", "Z", "+01:00", "-12:00", "+14:00", ".123456", "2000-01-01", "2099-12-31", "null"]
+    words += ["protocol_version", "\\u0000"]
     return sorted({w.encode() for w in words} | {SEP, b'":', b'",', b"},{", b"[{", b"}]"})
 
 
