@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import httpx
 import pytest
 
 _HERE = Path(__file__).parent
@@ -108,7 +109,11 @@ def stack(hostile_database: str, redis_url: str) -> Iterator[Stack]:
     try:
         ingest.wait_ready()
         query.wait_ready()
-        yield Stack(ingest, query, hostile_database, redis_url)
+        with (
+            httpx.Client(base_url=ingest.base_url, timeout=30) as to_ingest,
+            httpx.Client(base_url=query.base_url, timeout=30) as to_query,
+        ):
+            yield Stack(ingest, query, hostile_database, redis_url, to_ingest, to_query)
     finally:
         codes = (query.stop(), ingest.stop())
     assert codes[0] in CLEAN_EXITS, query.logs()

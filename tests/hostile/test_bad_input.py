@@ -2,9 +2,7 @@
 
 import json
 import socket
-import time
 
-import httpx
 import pytest
 from hostile_kit import (
     RETRY_AFTER_S,
@@ -143,7 +141,7 @@ def test_a_client_gone_mid_body_is_no_server_error(stack: Stack, meter: Meter) -
     with writes_nothing(stack, DEVICE):
         with socket.create_connection(("127.0.0.1", stack.ingest.port), timeout=15) as s:
             s.sendall(_samples_head(len(body)) + body[:20])
-            assert httpx.get(stack.ingest.base_url + "/healthz").status_code == 200  # the bytes are read
+            assert stack.to_ingest.get("/healthz").status_code == 200  # by now the bytes are read
         wait_until(
             lambda: (
                 metric(stack.ingest.base_url, 'p1_ingest_batches_rejected_total{reason="aborted"}')
@@ -158,11 +156,11 @@ def test_a_client_gone_mid_body_is_no_server_error(stack: Stack, meter: Meter) -
 
 @pytest.mark.parametrize("service", ["ingest", "query"])
 def test_an_oversized_head_is_a_431_problem_json(stack: Stack, service: str) -> None:
-    proc = stack.ingest if service == "ingest" else stack.query
-    r = httpx.get(proc.base_url + "/healthz", headers={"X-Padding": "a" * 100_000}, timeout=10)
+    client = stack.to_ingest if service == "ingest" else stack.to_query
+    r = client.get("/healthz", headers={"X-Padding": "a" * 100_000})
     body = assert_problem(r, 431)
     assert "larger than" in body["detail"]
-    assert httpx.get(proc.base_url + "/healthz").status_code == 200
+    assert client.get("/healthz").status_code == 200
 
 
 def test_a_head_with_a_del_byte_is_a_400_problem_json(stack: Stack) -> None:
@@ -174,6 +172,4 @@ def test_a_head_with_a_del_byte_is_a_400_problem_json(stack: Stack) -> None:
         )
         assert answer.status == 400
         assert answer.problem["detail"] == "The request is not valid HTTP/1.1."
-    started = time.monotonic()
-    assert httpx.get(stack.query.base_url + "/healthz").status_code == 200
-    assert time.monotonic() - started < 5
+    assert stack.to_query.get("/healthz").status_code == 200
