@@ -25,6 +25,7 @@ from hostile_kit import (  # noqa: E402
     EXPORT_SEND_TIMEOUT_S,
     HEAD_TIMEOUT_S,
     RETRY_AFTER_S,
+    SECRETS,
     STALLED_EXPORTS,
     Stack,
     device_tokens,
@@ -34,6 +35,7 @@ from hostile_kit import (  # noqa: E402
 from p1_servicekit.testing import (  # noqa: E402
     CLEAN_EXITS,
     ServiceProcess,
+    assert_no_secret,
     console_script,
     create_database,
     drop_database,
@@ -103,7 +105,9 @@ def query_process(database_url: str, redis_url: str) -> ServiceProcess:
 
 
 @pytest.fixture(scope="session")
-def stack(hostile_database: str, redis_url: str) -> Iterator[Stack]:
+def stack(hostile_database: str, redis_url: str, redis_client: object) -> Iterator[Stack]:
+    """``redis_client``: the session's Redis database is emptied first (cache keys of an earlier run
+    would answer for this run's new database)."""
     ingest = ingest_process(hostile_database, redis_url).start(wait=False)
     query = query_process(hostile_database, redis_url).start(wait=False)
     try:
@@ -118,5 +122,8 @@ def stack(hostile_database: str, redis_url: str) -> Iterator[Stack]:
         codes = (query.stop(), ingest.stop())
     assert codes[0] in CLEAN_EXITS, query.logs()
     assert codes[1] in CLEAN_EXITS, ingest.logs()
-    for proc in (ingest, query):
-        assert "Traceback" not in proc.log_path.read_text(errors="replace")
+    # Whatever the probes did: no traceback, and no secret in either log from start-up to shutdown.
+    logs = {f"{p.argv[0]} log": p.log_path.read_bytes() for p in (ingest, query)}
+    for where, text in logs.items():
+        assert b"Traceback" not in text, where
+    assert_no_secret(logs, SECRETS)
