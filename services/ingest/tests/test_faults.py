@@ -29,11 +29,14 @@ from p1_servicekit.testing import (
 
 
 def batch(device: str, n: int, start: datetime) -> bytes:
+    """``n`` readings a second from ``start``; the counter is the same function of time in every batch
+    (3.6 kW from 2026-01-01), so batches of one device continue each other."""
+    origin = datetime(2026, 1, 1, tzinfo=UTC)
     samples = [
         {
             "ts": (start + timedelta(seconds=i)).isoformat(),
             "power_w": 10,
-            "import_kwh": 1 + i,
+            "import_kwh": 1 + ((start - origin).total_seconds() + i) / 1000,
             "export_kwh": 0,
         }
         for i in range(n)

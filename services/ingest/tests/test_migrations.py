@@ -67,7 +67,7 @@ async def load(conn: Any, start: datetime, n: int) -> None:
     )
     for table, bucket in BUCKETS:
         if await conn.fetchval("SELECT to_regclass($1)", table) is not None:
-            from_raw = rollup_from_raw_sql(bucket)
+            from_raw = rollup_from_raw_sql(bucket, good_only=False)
             await conn.execute(
                 f"INSERT INTO {table} (device_id, {ROLLUP_COLS}) SELECT $1, * FROM ({from_raw}) r", DEVICE
             )

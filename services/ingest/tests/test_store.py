@@ -2,84 +2,29 @@
 identical batches, counter epochs — and the rollups always equal to what the stored raw rows say."""
 
 import asyncio
+import json
 import random
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
-from ingest_kit import BUCKETS, ROLLUP_COLS, assert_rollups_exact
+from store_kit import (
+    BUCKETS,
+    NOW,
+    ROLLUP_COLS,
+    T0,
+    Store,
+    assert_rollups_exact,
+    count,
+    device,
+    make,
+    readings,
+)
 
 from p1_contracts.models import SampleBatch
 from p1_ingest.batch import from_model
-from p1_ingest.store import WriteResult, prepare_connection, write_batch, write_columns
-
-T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
-NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-
-
-def readings(n: int, start: datetime = T0, step_s: int = 7, imp0: float = 100.0) -> list[dict[str, Any]]:
-    """Integer-valued powers, so that sums are exact whatever the order of addition."""
-    out = []
-    imp, exp = imp0, 50.0
-    for i in range(n):
-        p = (i * 37) % 900 - 300
-        imp += max(p, 0) / 1000
-        exp += max(-p, 0) / 1000
-        out.append(
-            {
-                "ts": (start + timedelta(seconds=i * step_s)).isoformat(),
-                "power_w": p,
-                "import_kwh": round(imp, 3),
-                "export_kwh": round(exp, 3),
-                "avg_power_15m_w": i % 500,
-                "month_peak_w": 4000 + i,
-                "gas_m3": 10 + i // 100 if i % 3 else None,
-            }
-        )
-    return out
-
-
-def make(device: str, samples: list[dict[str, Any]], serial: str | None = "S1") -> SampleBatch:
-    body: dict[str, Any] = {"device_id": device, "samples": samples}
-    if serial is not None:
-        body["meter"] = {"serial": serial, "model": "ISKRA", "protocol_version": 50}
-    return SampleBatch.model_validate_json(__import__("json").dumps(body))
-
-
-def device() -> str:
-    return f"dev-{uuid.uuid4().hex[:10]}"
-
-
-@dataclass
-class Store:
-    """One of the two ways rows reach the database: JSON parameter (``write_batch``) or binary COPY
-    into the session's staging table (what the service uses). Every test below runs with both."""
-
-    pool: "asyncpg.Pool[asyncpg.Record]"
-    staged: bool
-
-    async def write(self, conn: Any, batch: SampleBatch, now: datetime) -> WriteResult:
-        if self.staged:
-            return await write_columns(conn, from_model(batch), now, staged=True)
-        return await write_batch(conn, batch, now)
-
-
-@pytest.fixture(params=["json", "staged"])
-async def store(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    staged = request.param == "staged"
-    p = await asyncpg.create_pool(
-        database_url, min_size=1, max_size=6, init=prepare_connection if staged else None
-    )
-    yield Store(p, staged)
-    await p.close()
-
-
-async def count(conn: Any, dev: str) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM samples WHERE device_id = $1", dev))
+from p1_ingest.store import prepare_connection, write_batch, write_columns
 
 
 async def test_replay_stores_nothing_twice(store: Store) -> None:
@@ -277,7 +222,7 @@ async def test_whole_numbers_sent_as_floats(store: Store) -> None:
         ],
     }
     async with store.pool.acquire() as conn:
-        await store.write(conn, SampleBatch.model_validate_json(__import__("json").dumps(body)), NOW)
+        await store.write(conn, SampleBatch.model_validate_json(json.dumps(body)), NOW)
         assert await conn.fetchval("SELECT tariff FROM samples WHERE device_id = $1", dev) == 3
         assert (
             await conn.fetchval("SELECT meter_protocol_version FROM devices WHERE device_id = $1", dev) == 50

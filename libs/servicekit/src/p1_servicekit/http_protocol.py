@@ -153,11 +153,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self._refuse_cut_body("The server is shutting down; retry later."):
             super().shutdown()
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> None:
         # A client that shuts down its sending side mid-body will send no more of it: it hears 503 with
         # Retry-After (its upload was not taken) before the connection closes, not silence.
         self._refuse_cut_body("The request body ended before its declared length; retry later.")
-        return None  # the transport closes itself
+        # Returning None: the transport closes itself.
 
     def _refuse_cut_body(self, detail: str) -> bool:
         """Answers 503 for a request whose body is still arriving, and lets its app see a disconnect;

@@ -13,7 +13,7 @@ from .latest import LatestWriter
 from .metrics import IngestMetrics
 from .routes import Ingestor, ingest_router
 from .settings import IngestSettings
-from .store import prepare_connection
+from .store import power_settings, prepare_connection
 
 SERVICE = "ingest"
 
@@ -34,7 +34,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
         on_start=on_start,
         # JIT compiling the insert-and-rollup statement costs more than running it (measured: 30% of
         # the write time on 1,000-reading batches); ingest runs only short, planned statements.
-        server_settings={"jit": "off"},
+        # MAX_POWER_W travels with the connection to the write path (store.POWER_SETTING).
+        server_settings={"jit": "off", **power_settings(settings.limits)},
         init=prepare_connection,
     )
     app.include_router(ingest_router())

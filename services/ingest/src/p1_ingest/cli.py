@@ -1,4 +1,4 @@
-"""``p1-ingest serve | migrate | maintain``.
+"""``p1-ingest serve | migrate | maintain | rebuild DEVICE…``.
 
 A configuration error is one line per problem naming the variable (exit 2); a database that cannot be
 reached is one line with its URL's password masked (exit 1). Neither prints a value or a traceback."""
@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 import asyncpg
@@ -34,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
         help="raw-data retention (RAW_RETENTION_DAYS): partitions ahead and old ones dropped on plain "
         "PostgreSQL; on TimescaleDB the retention policy set and both policies (retention, compression) run",
     )
+    p_rebuild = sub.add_parser(
+        "rebuild", help="rebuild devices' counter epochs, integrity flags and rollups from their raw readings"
+    )
+    p_rebuild.add_argument("device_ids", nargs="+", metavar="DEVICE")
     return parser
 
 
@@ -44,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "maintain":
             return _maintain()
+        if args.command == "rebuild":
+            return _rebuild(args.device_ids)
         return _migrate()
     except ConfigError as exc:
         return exc.report(PROG)
@@ -80,13 +87,40 @@ def _maintain() -> int:
 
 def _migrate() -> int:
     from .migrate import migrate
+    from .settings import IntegritySettings
 
-    settings = load_settings(ServiceSettings)
+    # A migration may rebuild devices (0005): it judges readings by MAX_POWER_W like the service.
+    settings = load_settings(IntegritySettings)
     configure_logging(settings.log_level)
-    applied = _run_on_database(settings, migrate(settings.database_url))
+    applied = _run_on_database(settings, migrate(settings.database_url, settings.limits))
     if applied is None:
         return 1
     print(f"{PROG}: {len(applied)} migration(s) applied: {', '.join(applied) or 'none pending'}")
+    return 0
+
+
+def _rebuild(device_ids: list[str]) -> int:
+    from .rebuild import rebuild_device
+    from .settings import IntegritySettings
+
+    settings = load_settings(IntegritySettings)
+    configure_logging(settings.log_level)
+
+    async def work() -> list[str]:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            lines = []
+            for device_id in device_ids:
+                report = await rebuild_device(conn, device_id, settings.limits, datetime.now(UTC))
+                lines.append(f"{PROG}: {device_id}: {report.outcome}, {report.readings} reading(s) replayed")
+            return lines
+        finally:
+            await conn.close()
+
+    lines = _run_on_database(settings, work())
+    if lines is None:
+        return 1
+    print("\n".join(lines))
     return 0
 
 

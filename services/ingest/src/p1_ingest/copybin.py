@@ -33,8 +33,9 @@ _PACKERS: Final = {
     "smallint": (struct.Struct(">ih").pack, 2),
     "timestamptz": (struct.Struct(">iq").pack, 8),
 }
-# Staging columns: the reading's position in the body, its counter epoch, then the Sample fields.
-STAGE_COLUMNS: Final = ("ord", "epoch", *(f.name for f in FIELDS))
+# Staging columns: the reading's position in the body, its counter epoch, its integrity flag (NULL:
+# good), then the Sample fields.
+STAGE_COLUMNS: Final = ("ord", "epoch", "flag", *(f.name for f in FIELDS))
 _ROW_HEADER: Final = struct.pack(">h", len(STAGE_COLUMNS))
 
 
@@ -62,7 +63,7 @@ _SIZES: Final = {"float8": 8, "smallint": 2, "timestamptz": 8}
 
 def _row_struct(layout: tuple[bool, ...]) -> struct.Struct:
     """One row's format when each field is either always NULL (False) or never (True)."""
-    fmt = ">hiiii" + "".join(
+    fmt = ">hiiiii" + "".join(
         _FORMATS[f.pg_type] if present else "i" for f, present in zip(FIELDS, layout, strict=True)
     )
     return struct.Struct(fmt)
@@ -71,8 +72,18 @@ def _row_struct(layout: tuple[bool, ...]) -> struct.Struct:
 _ROW_STRUCTS: dict[tuple[bool, ...], struct.Struct] = {}
 
 
-def encode(batch: ColumnBatch, epochs: Sequence[int] | None, single_epoch: int) -> bytes:
-    """The rows of ``batch`` in body order, as a complete binary COPY stream for ``STAGE_COLUMNS``."""
+def _text(values: Sequence[str | None]) -> Iterable[bytes]:
+    return [NULL if v is None else struct.pack(">i", len(b := v.encode())) + b for v in values]
+
+
+def encode(
+    batch: ColumnBatch,
+    epochs: Sequence[int] | None,
+    single_epoch: int,
+    flags: Sequence[str | None] | None = None,
+) -> bytes:
+    """The rows of ``batch`` in body order, as a complete binary COPY stream for ``STAGE_COLUMNS``;
+    ``flags`` None means every reading is good (the usual batch: the struct path below)."""
     n = len(batch)
     values = [batch.columns[f.name] for f in FIELDS]
     # The usual batch: every column is always present or always absent, as its first reading shows.
@@ -80,7 +91,9 @@ def encode(batch: ColumnBatch, epochs: Sequence[int] | None, single_epoch: int) 
     # An absent column is checked to be all None (identity compares: cheap); a present column that
     # has a None somewhere makes the packing raise, and the value-by-value path below takes over.
     layout = tuple(col[0] is not None for col in values)
-    if all(present or col.count(None) == n for col, present in zip(values, layout, strict=True)):
+    if flags is None and all(
+        present or col.count(None) == n for col, present in zip(values, layout, strict=True)
+    ):
         row = _ROW_STRUCTS.get(layout)
         if row is None:
             row = _ROW_STRUCTS.setdefault(layout, _row_struct(layout))
@@ -90,6 +103,7 @@ def encode(batch: ColumnBatch, epochs: Sequence[int] | None, single_epoch: int) 
             range(n),
             repeat(4, n),
             repeat(single_epoch, n) if epochs is None else epochs,
+            repeat(-1, n),  # flag: NULL
         ]
         for f, col, present in zip(FIELDS, values, layout, strict=True):
             if not present:
@@ -101,11 +115,12 @@ def encode(batch: ColumnBatch, epochs: Sequence[int] | None, single_epoch: int) 
             return b"".join(chain((HEADER,), map(row.pack, *args), (TRAILER,)))
         except (struct.error, TypeError):
             pass  # a None in a column whose first value was present
-    # Some column has NULLs in some rows only: pack value by value.
+    # Some column has NULLs in some rows only, or some reading is flagged: pack value by value.
     columns: list[Iterable[bytes]] = [
         repeat(_ROW_HEADER, n),
         map(_INT4, repeat(4), range(n)),
         repeat(_INT4(4, single_epoch), n) if epochs is None else map(_INT4, repeat(4), epochs),
+        repeat(NULL, n) if flags is None else _text(flags),
     ]
     columns += [_column(batch.columns[f.name], f.pg_type) for f in FIELDS]
     return b"".join(chain((HEADER,), chain.from_iterable(zip(*columns, strict=True)), (TRAILER,)))

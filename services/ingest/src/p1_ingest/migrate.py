@@ -2,15 +2,23 @@
 
 A session-level advisory lock serialises concurrent runs, so replicas (or a migration Job racing
 a restarted pod) can all call ``migrate`` at start-up: the first applies, the others find nothing.
+
+A migration may queue devices in ``device_rebuilds`` (0005); they are rebuilt from their raw readings
+(``rebuild.py``) in that migration's transaction, right after its SQL, so the version is recorded only
+once they are.
 """
 
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Final
 
 import asyncpg
+
+from .integrity import Limits
+from .rebuild import rebuild_queued
 
 log = logging.getLogger("p1.migrate")
 
@@ -39,9 +47,10 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(database_url: str, up_to: int | None = None) -> list[str]:
+async def migrate(database_url: str, limits: Limits | None = None, up_to: int | None = None) -> list[str]:
     """Applies pending migrations (those up to version ``up_to`` when given: tests build a database of
-    an older schema that way); returns the names applied by this call."""
+    an older schema that way); returns the names applied by this call. ``limits``: what the rebuilds
+    judge readings by (MAX_POWER_W)."""
     conn = await asyncpg.connect(database_url)
     applied: list[str] = []
     try:
@@ -59,6 +68,10 @@ async def migrate(database_url: str, up_to: int | None = None) -> list[str]:
                     continue
                 async with conn.transaction():
                     await conn.execute(mig.sql)
+                    for report in await rebuild_queued(conn, limits or Limits(), datetime.now(UTC)):
+                        log.info(
+                            "device rebuilt", extra={"device_id": report.device_id, "outcome": report.outcome}
+                        )
                     await conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                         mig.version,

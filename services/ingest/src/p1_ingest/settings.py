@@ -5,8 +5,22 @@ from pydantic import Field, field_validator, model_validator
 from p1_servicekit.settings import ServiceSettings
 from p1_servicekit.tokens import parse_device_tokens
 
+from .integrity import DEFAULT_MAX_POWER_W, Limits
 
-class IngestSettings(ServiceSettings):
+
+class IntegritySettings(ServiceSettings):
+    """What judges counter readings: the service, ``migrate`` (its rebuilds) and ``rebuild`` read it."""
+
+    # The connection's largest possible power (W): no two readings may differ by more energy than this
+    # power delivers in the time between them (plus one telegram interval). Default 3 × 63 A × 230 V.
+    max_power_w: float = Field(default=DEFAULT_MAX_POWER_W, gt=0, le=10_000_000)
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_power_w)
+
+
+class IngestSettings(IntegritySettings):
     # Required, no default: a service that accepts writes must never run with a default secret.
     # Plain tokens: never in the settings' repr, and a malformed entry is named by position only.
     device_tokens: str = Field(

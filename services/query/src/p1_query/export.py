@@ -30,7 +30,7 @@ from p1_servicekit.errors import FieldError, Unprocessable
 
 from .buckets import estimate_points, iter_boundaries, source_for
 from .series import build_points
-from .store import RAW_EXPORT_SQL, SAMPLE_FIELDS, Conn, DailyZone, DbTimer, fetch_groups
+from .store import RAW_EXPORT_COLUMNS, RAW_EXPORT_SQL, Conn, DailyZone, DbTimer, fetch_groups
 
 Format = Literal["csv", "ndjson"]
 Acquire = Callable[[], "asyncpg.pool.PoolAcquireContext"]
@@ -139,7 +139,7 @@ class PageReader:
 async def raw_export(
     reads: PageReader, device_id: str, start: datetime, end: datetime, fmt: Format
 ) -> AsyncGenerator[bytes, None]:
-    enc = Encoder(fmt, SAMPLE_FIELDS, ("ts", "month_peak_ts", "gas_ts", "water_ts"))
+    enc = Encoder(fmt, RAW_EXPORT_COLUMNS, ("ts", "month_peak_ts", "gas_ts", "water_ts"))
     yield enc.header()
     since = start
     while since < end:

@@ -152,15 +152,18 @@ def _groups_sql(source: Source) -> str:
     # One round trip: the range's buckets (width_bucket maps a time to its bucket by binary search
     # over the boundaries), plus the last reading group before and the first after the range, which
     # anchor the interpolation at the range's own ends.
+    # Raw readings flagged by ingest's integrity check (suspect, glitch) count nowhere; rollups never
+    # hold them.
+    good = " AND flag IS NULL" if source == "raw" else ""
     return f"""
     (SELECT width_bucket({tcol}, $2::timestamptz[]) - 1 AS i, epoch, {agg}
-       FROM {table} WHERE device_id = $1 AND {tcol} >= $3 AND {tcol} < $4
+       FROM {table} WHERE device_id = $1 AND {tcol} >= $3 AND {tcol} < $4{good}
       GROUP BY 1, 2)
     UNION ALL
-    (SELECT -1 AS i, epoch, {row} FROM {table} WHERE device_id = $1 AND {tcol} < $3
+    (SELECT -1 AS i, epoch, {row} FROM {table} WHERE device_id = $1 AND {tcol} < $3{good}
       ORDER BY {tcol} DESC, epoch DESC LIMIT 1)
     UNION ALL
-    (SELECT $5::int AS i, epoch, {row} FROM {table} WHERE device_id = $1 AND {tcol} >= $4
+    (SELECT $5::int AS i, epoch, {row} FROM {table} WHERE device_id = $1 AND {tcol} >= $4{good}
       ORDER BY {tcol}, epoch LIMIT 1)
     ORDER BY i, epoch"""
 
@@ -353,7 +356,8 @@ async def list_devices(conn: Conn, scope: frozenset[str] | None) -> list[asyncpg
 
 
 _LATEST_SQL: Final = (
-    f"SELECT {', '.join(SAMPLE_FIELDS)} FROM samples WHERE device_id = $1 ORDER BY ts DESC LIMIT 1"
+    f"SELECT {', '.join(SAMPLE_FIELDS)} FROM samples WHERE device_id = $1 AND flag IS NULL"
+    " ORDER BY ts DESC LIMIT 1"
 )
 
 
@@ -362,5 +366,8 @@ async def latest_sample(conn: Conn, device_id: str) -> asyncpg.Record | None:
 
 
 _RAW_RANGE: Final = "FROM samples WHERE device_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts"
+# The raw export gives every stored reading, with ingest's integrity flag last (empty/null: good;
+# 'suspect' or 'glitch': counted nowhere), so a reader can see why a reading was ignored.
+RAW_EXPORT_COLUMNS: Final = (*SAMPLE_FIELDS, "flag")
 # One page of an export ($4 rows at most); the next page starts just after this one's last ts.
-RAW_EXPORT_SQL: Final = f"SELECT {', '.join(SAMPLE_FIELDS)} {_RAW_RANGE} LIMIT $4"
+RAW_EXPORT_SQL: Final = f"SELECT {', '.join(RAW_EXPORT_COLUMNS)} {_RAW_RANGE} LIMIT $4"
