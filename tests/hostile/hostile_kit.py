@@ -27,8 +27,10 @@ from p1_servicekit.testing import ServiceProcess
 # One device per group of probes, so that no probe depends on what another left behind.
 DEVICES: Final = (
     "h-range",
-    "h-counter",
-    "h-glitch",
+    "h-zero",
+    "h-down",
+    "h-33",
+    "h-jump",
     "h-alternate",
     "h-late",
     "h-export",
