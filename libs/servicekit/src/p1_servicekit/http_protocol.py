@@ -8,9 +8,10 @@ Limits come from the environment (``HttpSettings``), read once per process: uvic
 are spawned, so nothing set in the parent would reach them.
 
 Every answer the protocol gives itself (431, 408, a malformed request's 400, 503 over the concurrency
-limit or at shutdown, the 500 of an app that fails before it answers) is problem+json like the apps' own
-errors, never uvicorn's plain text. WebSocket upgrades are not offered (``serve`` runs uvicorn with
-``ws="none"``): an ``Upgrade`` header is ignored and the request answered as plain HTTP.
+limit, at shutdown or to a client that shuts down its side mid-body, the 500 of an app that fails before
+it answers) is problem+json like the apps' own errors, never uvicorn's plain text. WebSocket upgrades are
+not offered (``serve`` runs uvicorn with ``ws="none"``): an ``Upgrade`` header is ignored and the request
+answered as plain HTTP.
 
 A response the app cut off mid-body (an export whose client stopped reading, see p1_query.streaming) is
 worthless to its client; uvicorn then calls ``transport.close()``, which waits for the unsent buffer to
@@ -25,13 +26,14 @@ import functools
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from .problems import PROBLEM_JSON, problem_json, title_of
+from .problems import PROBLEM_JSON, UNEXPECTED, problem_json, title_of
 from .settings import HttpSettings
 
 log = logging.getLogger("p1.http")
@@ -40,7 +42,6 @@ log = logging.getLogger("p1.http")
 # for the FIN to follow bytes already on their way, short enough that a stalled client holds nothing.
 CUT_OFF_GRACE_S: Final = 1.0
 _LINGER_ZERO: Final = struct.pack("ii", 1, 0)
-_SERVER_ERROR: Final = "An unexpected error occurred; it has been logged."
 
 
 @functools.cache
@@ -79,7 +80,7 @@ class _Cycle(RequestResponseCycle):
     uvicorn creates becomes one (``BoundedHttpToolsProtocol._start_asgi_task``): uvicorn builds it
     inside ``on_headers_complete`` and offers no factory."""
 
-    on_cut_off: Any  # set with the class: the protocol's _abort_later
+    on_cut_off: Callable[[], None]  # set with the class: the protocol's _abort_later
 
     async def run_asgi(self, app: ASGI3Application) -> None:
         await super().run_asgi(app)
@@ -87,7 +88,7 @@ class _Cycle(RequestResponseCycle):
             self.on_cut_off()
 
     async def send_500_response(self) -> None:
-        body = problem_json(500, _SERVER_ERROR)
+        body = problem_json(500, UNEXPECTED)
         headers = [
             (b"content-type", PROBLEM_JSON.encode()),
             (b"content-length", str(len(body)).encode()),
