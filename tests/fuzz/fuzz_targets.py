@@ -36,9 +36,11 @@ from p1_query.buckets import (
     parse_instant,
     parse_tz,
 )
+from p1_query.cache import etag_matches, etag_of
 from p1_query.export import CHUNK, check_export_size, filename
 from p1_query.routes import check_device_id
 from p1_servicekit.errors import BadRequest, Forbidden, PayloadTooLarge, Unprocessable
+from p1_servicekit.tokens import bearer_token, parse_read_tokens
 
 NOW: Final = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 WRITABLE: Final = frozenset({"dev-1", "fuzz"})
@@ -115,6 +117,25 @@ def device_id(data: bytes) -> None:
     assert 1 <= len(checked) <= 64
 
 
+_ETAG: Final = etag_of(b"fuzz")
+_TABLE: Final = parse_read_tokens("tok-a:dev-1,sha256:" + "ab" * 32 + ":*")
+
+
+def headers(data: bytes) -> None:
+    """If-None-Match and Authorization, as Starlette hands them over (latin-1)."""
+    parts = data.split(SEP, 1)
+    inm, authorization = parts[0].decode("latin-1"), parts[-1].decode("latin-1")
+    matched = etag_matches(inm, _ETAG)
+    assert not matched or _ETAG in inm or "*" in inm
+    token = bearer_token(authorization)
+    if token is not None:
+        assert token
+        assert token == token.strip()
+        assert authorization.split(" ", 1)[0].lower() == "bearer"
+    scope = _TABLE.scope_of(token or authorization)
+    assert scope is None or (token or authorization) == "tok-a"
+
+
 def series_params(data: bytes) -> None:
     """What GET /series does with its parameters before any database work, in the route's order."""
     start, end, bucket, tz = params(data, 4)
@@ -181,6 +202,7 @@ TARGETS: Final[dict[str, Target]] = {
     "ingest_body": ingest_body,
     "ingest_gzip": ingest_gzip,
     "device_id": device_id,
+    "headers": headers,
     "series_params": series_params,
     "export_params": export_params,
     "capacity_params": capacity_params,
@@ -263,6 +285,12 @@ def _join(*values: str) -> bytes:
 SEEDS: Final[dict[str, list[bytes]]] = {
     "ingest_body": _BODIES,
     "ingest_gzip": [bytes([mode]) + body for mode in (0, 1, 2) for body in _BODIES[:4]],
+    "headers": [
+        _ETAG.encode() + SEP + b"Bearer tok-a",
+        b'W/"x", *' + SEP + b"bearer   tok-a",
+        b"" + SEP + b"Bearer",
+        b"\xff\xfe" + SEP + b"Basic tok-a",
+    ],
     "device_id": [v.encode() for v in ("dev-1", "q-cap\n", "a" * 65, "../x", "dev 1", "' OR 1=1 --", "%s%n")],
     "series_params": [
         _join(s, e, b, z)
