@@ -8,6 +8,10 @@
 2. Steady: ``p1-edge run`` polls ``p1-edge simulate`` at 1 Hz and uploads to the same ingest for
    ``--steady-s`` seconds. Reported: the edge's CPU seconds per hour (user + system, from /proc),
    % of one core and RSS. Goals: under 1 % of one core, under 50 MB RSS.
+3. ``--sync-cost`` (only this): the steady run once per ``SPOOL_SYNC`` (normal, full) into a stub ingest:
+   CPU at 1 Hz, bytes the edge made the kernel write to the disk (/proc/<pid>/io ``write_bytes``) and
+   fsync/fdatasync calls per second (counted by ``strace -f`` attached afterwards for up to 30 s, so
+   the CPU figure is measured without it).
 
 Only 127.0.0.1 is contacted. Every loop is bounded by a deadline.
 """
@@ -16,16 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +39,7 @@ import httpx
 
 from p1_contracts.models import Meter, SampleBatch
 from p1_edge.spool import Spool
+from p1_edge.spoolfile import depth_of_file
 from p1_ingest.migrate import migrate
 from p1_servicekit.testing import (
     ServiceProcess,
@@ -96,9 +102,9 @@ def fill_spool(path: Path, n: int) -> float:
     if rows:
         spool.append_json(DEVICE, meter, rows)
     # one reading through the contract model, so the fill cannot drift from it silently
-    first = spool.peek(1)
+    first = spool.peek_gzip(1)
     assert first is not None
-    SampleBatch.model_validate_json(first.payload)
+    SampleBatch.model_validate_json(gzip.decompress(first.payload))
     spool.close()
     return time.perf_counter() - t0
 
@@ -136,20 +142,6 @@ def edge_only_venv() -> str:
         check=True,
     )
     return str(venv / "bin" / "p1-edge")
-
-
-def depth(path: Path) -> int:
-    """Readings in the spool; -1 while the edge has not created it yet."""
-    if not path.exists():
-        return -1
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        (count,) = db.execute("SELECT COUNT(*) FROM readings").fetchone()
-    except sqlite3.OperationalError:
-        return -1
-    finally:
-        db.close()
-    return int(count)
 
 
 def spool_depth(http: httpx.Client, metrics_url: str) -> int | None:
@@ -278,7 +270,42 @@ def drain(
     return seconds, peak, cpu
 
 
-def steady(edge_bin: str, tmp: Path, ingest_url: str, seconds: float, **extra: str) -> tuple[float, int, int]:
+@dataclass(frozen=True)
+class Steady:
+    cpu_s_per_hour: float
+    rss_kb: int
+    hwm_kb: int
+    disk_write_kb_s: float
+    fsyncs_s: float | None  # None: not counted (no strace, or not asked)
+
+
+def io_write_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
+def count_fsyncs(pid: int, seconds: float) -> float | None:
+    """fsync/fdatasync calls per second of ``pid`` (all threads), by strace; None without strace."""
+    strace = shutil.which("strace")
+    if strace is None:
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".strace") as out:
+        tracer = subprocess.Popen(
+            [strace, "-f", "-qq", "-e", "trace=fsync,fdatasync", "-o", out.name, "-p", str(pid)],
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(seconds)
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(10)
+        calls = [line for line in Path(out.name).read_text().splitlines() if "sync(" in line]
+    return len(calls) / seconds
+
+
+def steady(
+    edge_bin: str, tmp: Path, ingest_url: str, seconds: float, *, fsyncs: bool = False, **extra: str
+) -> Steady:
     sim_port = free_port()
     sim = subprocess.Popen(
         [console_script("p1-edge"), "simulate", "--port", str(sim_port)],
@@ -298,15 +325,16 @@ def steady(edge_bin: str, tmp: Path, ingest_url: str, seconds: float, **extra: s
         meter = f"127.0.0.1:{sim_port}"
         env = edge_env(spool, ingest_url, meter, DEVICE + "-steady", TOKEN + "-s", **extra)
         edge = subprocess.Popen([edge_bin, "run"], env=env)
-        wait_for(lambda: depth(spool) >= 1, 60, "the edge's first reading")
+        wait_for(lambda: depth_of_file(spool) >= 1, 60, "the edge's first reading")
         time.sleep(5)  # warm-up: imports and first connections are not the steady state
-        cpu0, t0 = cpu_seconds(edge.pid), time.monotonic()
+        cpu0, io0, t0 = cpu_seconds(edge.pid), io_write_bytes(edge.pid), time.monotonic()
         time.sleep(seconds)
-        cpu = cpu_seconds(edge.pid) - cpu0
+        cpu, io = cpu_seconds(edge.pid) - cpu0, io_write_bytes(edge.pid) - io0
         elapsed = time.monotonic() - t0
         rss = proc_status(edge.pid, "VmRSS")
         hwm = proc_status(edge.pid, "VmHWM")
-        return cpu / elapsed * 3600, rss, hwm
+        synced = count_fsyncs(edge.pid, min(seconds, 30.0)) if fsyncs else None
+        return Steady(cpu / elapsed * 3600, rss, hwm, io / 1024 / elapsed, synced)
     finally:
         if edge is not None:
             stop(edge)
@@ -319,9 +347,12 @@ async def main() -> int:
     ap.add_argument("--batch", type=int, default=5000, help="UPLOAD_BATCH_MAX for the drain")
     ap.add_argument("--steady-s", type=float, default=120.0)
     ap.add_argument("--upload-interval", default=None, help="UPLOAD_INTERVAL_S for the steady run")
+    ap.add_argument("--sync-cost", action="store_true", help="only: steady 1 Hz per SPOOL_SYNC value")
     args = ap.parse_args()
 
     edge_bin = edge_only_venv()
+    if args.sync_cost:
+        return sync_cost(edge_bin, args.steady_s)
     url = await create_database(pg_server_url(), "p1_bench_edge")
     try:
         await migrate(url)
@@ -357,7 +388,8 @@ async def main() -> int:
                 rows = await _count(url, DEVICE)
                 assert rows == args.readings, f"ingest stored {rows} of {args.readings}"
                 extra = {"UPLOAD_INTERVAL_S": args.upload_interval} if args.upload_interval else {}
-                cpu_h, rss_kb, hwm_kb = steady(edge_bin, Path(tmp), ingest.base_url, args.steady_s, **extra)
+                run = steady(edge_bin, Path(tmp), ingest.base_url, args.steady_s, **extra)
+                cpu_h, rss_kb, hwm_kb = run.cpu_s_per_hour, run.rss_kb, run.hwm_kb
         finally:
             ingest.stop()
     finally:
@@ -383,6 +415,29 @@ async def main() -> int:
     for name, value, goal, ratio in table:
         print(f"{name:<22} {value:<34} {goal:<10} {ratio:.2f}")
     return 0 if all(r <= 1 for *_, r in table) else 1
+
+
+def sync_cost(edge_bin: str, seconds: float) -> int:
+    """The steady 1 Hz run once per SPOOL_SYNC into a stub ingest; prints one line each."""
+    print(f"\n{'SPOOL_SYNC':<11} {'CPU s/hour':>10} {'% core':>7} {'disk kB/s':>9} {'fsyncs/s':>8}")
+    on_disk = Path(__file__).resolve().parent.parent / ".bench"  # the repo's disk, not a tmpfs
+    with NullIngest() as null, tempfile.TemporaryDirectory(prefix="p1-bench-sync-", dir=on_disk) as tmp:
+        for mode in ("normal", "full"):
+            run = steady(
+                edge_bin,
+                Path(tmp) / mode,
+                f"http://127.0.0.1:{null.port}",
+                seconds,
+                fsyncs=True,
+                SPOOL_SYNC=mode,
+            )
+            fsyncs = "n/a" if run.fsyncs_s is None else f"{run.fsyncs_s:.2f}"
+            print(
+                f"{mode:<11} {run.cpu_s_per_hour:>10.1f} {run.cpu_s_per_hour / 36:>7.2f} "
+                f"{run.disk_write_kb_s:>9.1f} {fsyncs:>8}",
+                flush=True,
+            )
+    return 0
 
 
 async def _count(url: str, device: str) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import sqlite3
 import ssl
 import subprocess
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import httpx
 
+from p1_edge.spoolfile import readings_in_file
 from p1_servicekit.testing import ServiceProcess, console_script, free_port, port_open, wait_until
 
 METER_TOKEN = "e2e-meter-token"
@@ -67,15 +67,7 @@ def _metrics(url: str) -> str:
 
 def spooled(path: Path) -> dict[int, dict[str, object]]:
     """The readings committed in a spool file, by second (read as another process would)."""
-    if not path.exists():
-        return {}
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        db.execute("PRAGMA busy_timeout=5000")
-        rows = db.execute("SELECT ts, body FROM readings").fetchall()
-    finally:
-        db.close()
-    return {round(float(ts)): json.loads(body) for ts, body in rows}
+    return {round(ts): body for ts, body in readings_in_file(path) or []}
 
 
 def spool_depth(path: Path) -> int:

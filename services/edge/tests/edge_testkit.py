@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from pydantic import ValidationError
 
 from p1_contracts.models import SampleBatch
 from p1_edge.httpserver import HttpServer, Request, Response
 from p1_edge.simulator.tls import make_certificates
+from p1_servicekit.testing import ServiceProcess
+from p1_servicekit.testing import console_script as service_script
 
 
 async def eventually(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -201,3 +204,30 @@ def private_ca_server_context(directory: Path) -> tuple[ssl.SSLContext, Path]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(files.cert, files.key)
     return context, files.ca
+
+
+def ingest_process(database_url: str, port: int, tokens: str) -> ServiceProcess:
+    """The real ``p1-ingest serve`` (``tokens``: its DEVICE_TOKENS); start it, then await :func:`ready`."""
+    return ServiceProcess(
+        [service_script("p1-ingest"), "serve", "--port", str(port)],
+        {"DATABASE_URL": database_url, "DEVICE_TOKENS": tokens, "LOG_LEVEL": "WARNING"},
+        port,
+        ready_path=None,  # readiness is awaited by ready() without blocking the event loop
+    )
+
+
+async def ready(proc: ServiceProcess, timeout_s: float = 30) -> ServiceProcess:
+    async def answers() -> bool:
+        try:
+            async with httpx.AsyncClient() as http:
+                return (await http.get(proc.base_url + "/readyz", timeout=1)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await answers():
+        assert proc.proc is not None
+        assert proc.proc.poll() is None, proc.logs()
+        assert asyncio.get_running_loop().time() < deadline, "ingest not ready:\n" + proc.logs()
+        await asyncio.sleep(0.05)
+    return proc

@@ -8,9 +8,7 @@ duplicates), whatever happened in between: SIGKILL mid-upload, an outage, a full
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +17,8 @@ import pytest
 from edge_testkit import EdgeProcess, FakeIngest, console_script, edge_env, eventually
 
 from p1_edge.simulator.server import Simulator
+from p1_edge.spoolfile import depth_of_file as depth
+from p1_edge.spoolfile import read_stats_from_file, readings_in_file
 
 DEVICE = "3c39e7aabbcc"  # the v1 simulator's serial: DEVICE_ID defaults to it
 
@@ -31,18 +31,7 @@ def free_port() -> int:
 
 def spooled(path: Path) -> dict[float, dict[str, object]]:
     """The committed readings still in the spool, read by another connection (as after a crash)."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT ts, body FROM readings").fetchall()
-    finally:
-        db.close()
-    return {float(ts): json.loads(body) for ts, body in rows}
-
-
-def depth(path: Path) -> int:
-    if not path.exists():
-        return -1
-    return len(spooled(path))
+    return dict(readings_in_file(path) or [])
 
 
 @pytest.fixture
@@ -180,10 +169,7 @@ async def test_full_spool_drops_oldest_and_says_so(
     )
     await eventually(lambda: depth(spool) == 0, 30, "the kept readings delivered")
     assert stored_ts(ingest) == set(kept)
-    db = sqlite3.connect(spool)
-    (dropped,) = db.execute("SELECT value FROM state WHERE key = 'dropped_total'").fetchone()
-    db.close()
-    assert int(dropped) >= 1
+    assert read_stats_from_file(spool).dropped_total >= 1
 
 
 async def test_401_stops_uploads_but_polling_goes_on(
@@ -258,7 +244,7 @@ async def test_run_refuses_to_start_without_configuration(tmp_path: Path) -> Non
     )
     _, err = await proc.communicate()
     assert proc.returncode == 2
-    assert b"P1_HOST" in err
+    assert b"P1_HOST" not in err  # unset: the meter is found by mDNS
     assert b"INGEST_URL" in err
     assert b"DEVICE_TOKEN" in err
 
@@ -281,3 +267,38 @@ async def test_metrics_port_in_use_is_a_clear_exit(
         assert edge.proc is not None
         assert await asyncio.wait_for(edge.proc.wait(), 30) == 2
     assert f"cannot serve metrics on 127.0.0.1:{port}" in edge.logs()
+
+
+async def test_readyz_once_the_spool_is_open_and_a_poll_has_run(
+    tmp_path: Path, sim: Simulator, ingest: FakeIngest, edges: list[EdgeProcess]
+) -> None:
+    """Not ready until the first poll has finished (here: a meter that never answers, 3 s timeout);
+    ready after it, whatever its result, since the edge is doing its work (the metrics say the meter
+    is away)."""
+    sim.faults.timeout = True
+    port = free_port()
+    env = edge_env(
+        meter=sim.host_port,
+        ingest_url=ingest.url,
+        token="tok",
+        spool=tmp_path / "s.sqlite",
+        metrics_port=port,
+    )
+    await start_edge(edges, {**env, "P1_TIMEOUT_S": "3"})
+    seen: list[tuple[int, str]] = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+        async def readyz() -> bool:
+            try:
+                answer = await http.get("/readyz", timeout=1)
+            except httpx.HTTPError:
+                return False
+            seen.append((answer.status_code, answer.json()["status"]))
+            return answer.status_code == 200
+
+        deadline = asyncio.get_running_loop().time() + 30
+        while not await readyz():
+            assert asyncio.get_running_loop().time() < deadline, seen
+            await asyncio.sleep(0.05)
+    assert (503, "starting: no poll yet") in seen
+    assert seen[-1] == (200, "ready")

@@ -33,7 +33,8 @@ CONFIG_ERRORS = [
     {"P1_API": "v3"},
     {"DEVICE_ID": "not a device id"},
     {"P1_TIMEOUT_S": "soon"},
-    {"P1_HOST": ""},  # missing: `run` refuses to start
+    {"INGEST_URL": ""},  # missing: `run` refuses to start (an unset P1_HOST is mDNS discovery)
+    {"P1_SERIAL": "not-a-serial"},
 ]
 
 
@@ -79,7 +80,8 @@ async def test_a_running_edge_never_shows_a_secret(tmp_path: Path, edges: list[E
         edge = await EdgeProcess(env).start()
         edges.append(edge)
         await eventually(lambda: sim.requests >= 3, 30, "polls refused by the meter")
-        sim.token = P1_TOKEN  # the meter accepts our token now: readings, uploads refused with 401
+        sim.appliance.users.tokens["local/edge"] = P1_TOKEN  # the meter accepts our token now: readings,
+        # uploads refused with 401
         await eventually(lambda: 401 in ingest.answers, 30, "an upload refused by ingest")
         await ingest.close()  # and now ingest is gone altogether
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from p1_contracts.models import Meter, Sample
-from p1_edge.spool import Spool, read_stats_from_file
+from p1_edge.spool import Batch, Spool, SpoolSync
+from p1_edge.spoolfile import depth_of_file, read_stats_from_file, readings_in_file
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 METER = Meter(serial="4E47475955", model="ISKRA", protocol_version=50)
@@ -21,13 +22,44 @@ def sample(i: int) -> Sample:
     return Sample(ts=T0 + timedelta(seconds=i), power_w=100.0 + i, import_kwh=1.0 + i, export_kwh=0.0)
 
 
-def test_wal_and_synchronous_normal(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "s.sqlite", 100)
+def body(batch: Batch | None) -> dict[str, Any]:
+    assert batch is not None
+    decoded: dict[str, Any] = json.loads(gzip.decompress(batch.payload))
+    return decoded
+
+
+@pytest.mark.parametrize(("sync", "level"), [("normal", 1), ("full", 2)])
+def test_wal_and_the_chosen_synchronous(tmp_path: Path, sync: SpoolSync, level: int) -> None:
+    spool = Spool(tmp_path / "s.sqlite", 100, sync)
     try:
         assert spool._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert spool._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert spool._db.execute("PRAGMA synchronous").fetchone()[0] == level  # 1 NORMAL, 2 FULL
     finally:
         spool.close()
+
+
+def test_meta_is_committed_with_the_reading(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    spool = Spool(path, 100)
+    assert spool.meta("meter_clock") is None
+    spool.append("dev1", METER, sample(0), {"meter_clock": "x"})
+    spool.close()
+    reopened = Spool(path, 100)
+    assert reopened.meta("meter_clock") == "x"
+    reopened.close()
+
+
+def test_file_helpers_read_what_another_process_committed(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    assert depth_of_file(path) == -1
+    assert readings_in_file(path) is None
+    spool = Spool(path, 100)
+    spool.append_many("dev1", METER, [sample(i) for i in range(3)])
+    assert depth_of_file(path) == 3
+    readings = readings_in_file(path)
+    assert readings is not None
+    assert [(ts, r["power_w"]) for ts, r in readings] == [(T0.timestamp() + i, 100.0 + i) for i in range(3)]
+    spool.close()
 
 
 def test_a_committed_reading_is_visible_to_another_connection(tmp_path: Path) -> None:
@@ -35,9 +67,7 @@ def test_a_committed_reading_is_visible_to_another_connection(tmp_path: Path) ->
     spool = Spool(path, 100)
     spool.append("dev1", METER, sample(0))
     # a second connection (another process, or the edge after a crash) sees it at once
-    other = sqlite3.connect(path)
-    assert other.execute("SELECT COUNT(*) FROM readings").fetchone()[0] == 1
-    other.close()
+    assert depth_of_file(path) == 1
     spool.close()
     reopened = Spool(path, 100)
     assert reopened.depth == 1
@@ -49,52 +79,47 @@ def test_batches_are_oldest_first_and_split_by_origin(tmp_path: Path) -> None:
     spool.append_many("dev1", METER, [sample(i) for i in range(5)])
     replaced = Meter(serial="NEW", model="ISKRA", protocol_version=50)
     spool.append_many("dev1", replaced, [sample(i) for i in range(5, 8)])
-    batch = spool.peek(100)
+    batch = spool.peek_gzip(100)
     assert batch is not None
     assert batch.count == 5
-    body = json.loads(batch.payload)
-    assert body["device_id"] == "dev1"
-    assert body["meter"] == {"serial": "4E47475955", "model": "ISKRA", "protocol_version": 50}
-    assert [s["power_w"] for s in body["samples"]] == [100.0, 101.0, 102.0, 103.0, 104.0]
-    three = spool.peek(3)
+    first = body(batch)
+    assert first["device_id"] == "dev1"
+    assert first["meter"] == {"serial": "4E47475955", "model": "ISKRA", "protocol_version": 50}
+    assert [s["power_w"] for s in first["samples"]] == [100.0, 101.0, 102.0, 103.0, 104.0]
+    three = spool.peek_gzip(3)
     assert three is not None
     assert three.count == 3
     assert spool.ack(batch) == 5
-    nxt = spool.peek(100)
-    assert nxt is not None
-    assert json.loads(nxt.payload)["meter"]["serial"] == "NEW"
+    assert body(spool.peek_gzip(100))["meter"]["serial"] == "NEW"
     assert spool.depth == 3
     spool.close()
 
 
-def test_gzip_batches_are_the_same_batches_compressed(tmp_path: Path) -> None:
-    """peek_gzip builds the body piece by piece into the compressor: the same bytes as peek, gzipped,
-    for every batch size and start, across an origin change and with a device id that needs escaping."""
+def test_gzip_batches_are_whole_batches_for_every_size_and_start(tmp_path: Path) -> None:
+    """peek_gzip builds the body piece by piece into the compressor: for every batch size and start,
+    across an origin change, with a device id that needs escaping and past one compress slice, the
+    body decompresses to the batch's readings in order, as one JSON document."""
     spool = Spool(tmp_path / "s.sqlite", 1000)
     spool.append_many('dev"1', METER, [sample(i) for i in range(7)])
     spool.append_many('dev"1', None, [sample(i) for i in range(7, 10)])
     for limit in (1, 2, 6, 7, 100):
         for after_id in (0, 3, 7, 9):
-            plain, packed = spool.peek(limit, after_id), spool.peek_gzip(limit, after_id)
-            assert plain is not None
-            assert packed is not None
-            assert (packed.first_id, packed.last_id, packed.count) == (
-                plain.first_id,
-                plain.last_id,
-                plain.count,
-            )
-            assert packed.gzipped
-            assert not plain.gzipped
-            assert gzip.decompress(packed.payload) == plain.payload
-            json.loads(plain.payload)
+            batch = spool.peek_gzip(limit, after_id)
+            assert batch is not None
+            first = after_id + 1
+            last = min(after_id + limit, 7 if after_id < 7 else 10)  # origins split at id 7
+            assert (batch.first_id, batch.last_id, batch.count) == (first, last, last - first + 1)
+            decoded = body(batch)
+            assert decoded["device_id"] == 'dev"1'
+            assert decoded["meter"] == (METER.model_dump(exclude_none=True) if after_id < 7 else None)
+            assert [s["power_w"] for s in decoded["samples"]] == [99.0 + i for i in range(first, last + 1)]
     assert spool.peek_gzip(100, 10) is None
     # More readings than one compress slice holds.
     spool.append_many('dev"1', None, [sample(i) for i in range(10, 700)])
-    plain, packed = spool.peek(5000, 7), spool.peek_gzip(5000, 7)
-    assert plain is not None
+    packed = spool.peek_gzip(5000, 7)
     assert packed is not None
     assert packed.count == 693
-    assert gzip.decompress(packed.payload) == plain.payload
+    assert [s["power_w"] for s in body(packed)["samples"]] == [100.0 + i for i in range(7, 700)]
     spool.close()
 
 
@@ -104,9 +129,7 @@ def test_bound_drops_oldest_counts_and_logs(tmp_path: Path, caplog: pytest.LogCa
     assert dropped == 15
     assert "spool full (SPOOL_MAX_ROWS=10): dropped the 1 oldest readings" in caplog.text
     assert spool.depth == 10
-    batch = spool.peek(100)
-    assert batch is not None
-    assert next(s["power_w"] for s in json.loads(batch.payload)["samples"]) == 115.0  # newest 10 kept
+    assert body(spool.peek_gzip(100))["samples"][0]["power_w"] == 115.0  # newest 10 kept
     assert spool.stats().dropped_total == 15
     spool.close()
 
@@ -115,7 +138,7 @@ def test_quarantine_moves_rows_and_records_the_error(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     spool = Spool(path, 100)
     spool.append_many("dev1", METER, [sample(i) for i in range(4)])
-    batch = spool.peek(2)
+    batch = spool.peek_gzip(2)
     assert batch is not None
     assert spool.quarantine(batch, 422, "samples[0].ts is in the future") == 2
     stats = read_stats_from_file(path)
@@ -123,7 +146,7 @@ def test_quarantine_moves_rows_and_records_the_error(tmp_path: Path) -> None:
     assert stats.last_error is not None
     assert "422" in stats.last_error
     assert stats.last_upload_at is None
-    rest = spool.peek(100)
+    rest = spool.peek_gzip(100)
     assert rest is not None
     assert rest.count == 2
     spool.ack(rest)
@@ -137,7 +160,7 @@ def test_quarantine_moves_rows_and_records_the_error(tmp_path: Path) -> None:
 def test_ack_of_a_batch_partly_dropped_meanwhile(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.sqlite", 5)
     spool.append_many("dev1", METER, [sample(i) for i in range(5)])
-    batch = spool.peek(5)
+    batch = spool.peek_gzip(5)
     assert batch is not None
     spool.append_many("dev1", METER, [sample(i) for i in range(5, 8)])  # drops 3 of the batch
     assert spool.ack(batch) == 2

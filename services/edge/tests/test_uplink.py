@@ -12,7 +12,16 @@ import pytest
 from edge_testkit import FakeIngest, private_ca_server_context
 from tenacity import RetryCallState, wait_fixed
 
-from p1_edge.uplink import TransientUploadError, Uplink, Verdict, parse_retry_after
+from p1_edge.uplink import (
+    Rejected,
+    Retry,
+    Stored,
+    TooLarge,
+    Unauthorized,
+    Uplink,
+    Verdict,
+    parse_retry_after,
+)
 from p1_edge.uploader import RETRY_AFTER_MAX_S, WaitRetryAfter
 
 PAYLOAD = b'{"device_id":"d","meter":null,"samples":[]}'
@@ -34,8 +43,7 @@ def uplink_answering(
 
 async def test_posts_gzip_with_bearer_to_v1_samples() -> None:
     uplink, seen = uplink_answering(200, b'{"accepted": 3, "duplicates": 1}')
-    result = await uplink.post(BODY)
-    assert (result.verdict, result.accepted, result.duplicates) == (Verdict.STORED, 3, 1)
+    assert await uplink.post(BODY) == Stored(200)
     request = seen[0]
     assert str(request.url) == "http://ingest.test/base/v1/samples"
     assert request.headers["authorization"] == "Bearer tok"
@@ -44,30 +52,30 @@ async def test_posts_gzip_with_bearer_to_v1_samples() -> None:
     assert gzip.decompress(request.content) == PAYLOAD
 
 
+WHY = "why it failed"
+
+
 @pytest.mark.parametrize(
     ("status", "verdict"),
     [
-        (401, Verdict.UNAUTHORIZED),
-        (403, Verdict.UNAUTHORIZED),
-        (413, Verdict.TOO_LARGE),
-        (400, Verdict.INVALID),
-        (415, Verdict.INVALID),
-        (422, Verdict.INVALID),
+        (401, Unauthorized(401, WHY)),
+        (403, Unauthorized(403, WHY)),
+        (413, TooLarge(WHY)),
+        (400, Rejected(400, WHY, bisect=False)),
+        (415, Rejected(415, WHY, bisect=False)),
+        (422, Rejected(422, WHY, bisect=True)),
     ],
 )
 async def test_final_answers(status: int, verdict: Verdict) -> None:
-    problem = {"type": "about:blank", "title": "t", "status": status, "detail": "why it failed"}
+    problem = {"type": "about:blank", "title": "t", "status": status, "detail": WHY}
     uplink, _ = uplink_answering(status, json.dumps(problem).encode())
-    result = await uplink.post(BODY)
-    assert (result.verdict, result.status, result.detail) == (verdict, status, "why it failed")
+    assert await uplink.post(BODY) == verdict
 
 
 @pytest.mark.parametrize("status", [404, 405, 408, 429, 500, 502, 503, 504])
-async def test_transient_answers_raise_with_retry_after(status: int) -> None:
+async def test_transient_answers_are_retry_with_retry_after(status: int) -> None:
     uplink, _ = uplink_answering(status, b"busy", {"Retry-After": "7"})
-    with pytest.raises(TransientUploadError) as info:
-        await uplink.post(BODY)
-    assert (info.value.status, info.value.retry_after) == (status, 7.0)
+    assert await uplink.post(BODY) == Retry(f"HTTP {status}: busy", status, 7.0)
 
 
 async def test_transport_error_is_transient() -> None:
@@ -77,8 +85,10 @@ async def test_transport_error_is_transient() -> None:
     uplink = Uplink(
         "http://ingest.test", "tok", http=httpx.AsyncClient(transport=httpx.MockTransport(refuse))
     )
-    with pytest.raises(TransientUploadError, match="refused"):
-        await uplink.post(BODY)
+    verdict = await uplink.post(BODY)
+    assert isinstance(verdict, Retry)
+    assert (verdict.status, verdict.retry_after) == (None, None)
+    assert "refused" in verdict.reason
 
 
 def test_parse_retry_after() -> None:
@@ -89,20 +99,12 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(None) is None
 
 
-class _Outcome:
-    def __init__(self, exc: BaseException) -> None:
-        self._exc = exc
-
-    def exception(self) -> BaseException:
-        return self._exc
-
-
 @pytest.mark.parametrize(
     ("retry_after", "expected"), [(5.0, 5.0), (None, 0.25), (10_000.0, RETRY_AFTER_MAX_S)]
 )
 def test_wait_honours_retry_after_and_caps_it(retry_after: float | None, expected: float) -> None:
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
-    state.outcome = _Outcome(TransientUploadError("x", 503, retry_after))  # type: ignore[assignment]
+    state.set_result(Retry("x", 503, retry_after))
     assert WaitRetryAfter(wait_fixed(0.25))(state) == expected
 
 
@@ -116,10 +118,11 @@ async def test_https_ingest_behind_a_private_ca_needs_ca_bundle(tmp_path: Path) 
     trusted = Uplink(ingest.url, "tok", ca_bundle=ca)
     untrusted = Uplink(ingest.url, "tok")
     try:
-        result = await trusted.post(gzip.compress(body))
-        assert (result.verdict, result.accepted) == (Verdict.STORED, 1)
-        with pytest.raises(TransientUploadError, match=r"(?i)certificate"):
-            await untrusted.post(gzip.compress(body))
+        assert await trusted.post(gzip.compress(body)) == Stored(200)
+        assert ingest.count("d") == 1
+        refused = await untrusted.post(gzip.compress(body))
+        assert isinstance(refused, Retry)
+        assert "certificate" in refused.reason.lower()
     finally:
         await trusted.aclose()
         await untrusted.aclose()

@@ -8,52 +8,25 @@ of a minute, a full spool, an invalid reading and a wrong token.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
-from edge_testkit import EdgeProcess, edge_env, eventually
+from edge_testkit import EdgeProcess, edge_env, eventually, ingest_process, ready
 
 from p1_contracts.models import Meter, Sample
 from p1_edge.simulator.server import Simulator
 from p1_edge.spool import Spool
-from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
+from p1_edge.spoolfile import depth_of_file as depth
+from p1_edge.spoolfile import read_stats_from_file, readings_in_file
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, free_port
 
 DEVICES = ("e2ekill", "e2eoutage", "e2efull", "e2equar", "e2e401")
 TOKENS = ",".join(f"tok-{d}:{d}" for d in DEVICES)
 OUTAGE_S = float(os.environ.get("EDGE_TEST_OUTAGE_S", "60"))
-
-
-def ingest_process(database_url: str, port: int) -> ServiceProcess:
-    return ServiceProcess(
-        [console_script("p1-ingest"), "serve", "--port", str(port)],
-        {"DATABASE_URL": database_url, "DEVICE_TOKENS": TOKENS, "LOG_LEVEL": "WARNING"},
-        port,
-        ready_path=None,  # readiness is awaited below without blocking the event loop
-    )
-
-
-async def ready(proc: ServiceProcess, timeout_s: float = 30) -> ServiceProcess:
-    async def answers() -> bool:
-        try:
-            async with httpx.AsyncClient() as http:
-                return (await http.get(proc.base_url + "/readyz", timeout=1)).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await answers():
-        assert proc.proc is not None
-        assert proc.proc.poll() is None, proc.logs()
-        assert asyncio.get_running_loop().time() < deadline, "ingest not ready:\n" + proc.logs()
-        await asyncio.sleep(0.05)
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +41,7 @@ def outage_port() -> int:
 
 @pytest.fixture(scope="module")
 async def ingest(database_url: str, ingest_port: int) -> AsyncIterator[ServiceProcess]:
-    proc = await ready(ingest_process(database_url, ingest_port).start())
+    proc = await ready(ingest_process(database_url, ingest_port, TOKENS).start())
     yield proc
     assert proc.stop() in CLEAN_EXITS, proc.logs()
 
@@ -91,22 +64,8 @@ async def stored(db: asyncpg.Connection, device: str) -> dict[float, tuple[float
     return {r["ts"].timestamp(): (r["power_w"], r["import_kwh"]) for r in rows}
 
 
-def spooled(path: Path) -> dict[float, dict[str, float]]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute("SELECT ts, body FROM readings").fetchall()
-    finally:
-        conn.close()
-    return {float(ts): json.loads(body) for ts, body in rows}
-
-
-def depth(path: Path) -> int:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        (count,) = conn.execute("SELECT COUNT(*) FROM readings").fetchone()
-    finally:
-        conn.close()
-    return int(count)
+def spooled(path: Path) -> dict[float, dict[str, object]]:
+    return dict(readings_in_file(path) or [])
 
 
 def backlog(path: Path, device: str, n: int, *, future: int | None = None) -> dict[float, Sample]:
@@ -176,7 +135,7 @@ async def test_ingest_outage_of_a_minute(
 ) -> None:
     device, spool = "e2eoutage", tmp_path / "spool.sqlite"
     sim = await simulator(device)
-    proc = await ready(ingest_process(database_url, outage_port).start())
+    proc = await ready(ingest_process(database_url, outage_port, TOKENS).start())
     try:
         env = edge_env(
             meter=sim.host_port,
@@ -193,7 +152,7 @@ async def test_ingest_outage_of_a_minute(
         await eventually(lambda: asyncio.get_running_loop().time() >= outage_end, OUTAGE_S + 5, "the outage")
         during = spooled(spool)
         assert len(during) >= OUTAGE_S * 0.5  # polling went on: readings piled up
-        proc = await ready(ingest_process(database_url, outage_port).start())  # same port back
+        proc = await ready(ingest_process(database_url, outage_port, TOKENS).start())  # same port back
         await eventually_db_has(db, device, set(during), 60 + OUTAGE_S)
         assert await edge.terminate(30) == 0
         rows = await stored(db, device)
@@ -259,11 +218,10 @@ async def test_invalid_reading_quarantined_rest_stored_once(
     edges.append(await EdgeProcess(env).start())
     await eventually(lambda: depth(spool) == 0, 60, "the spool to empty")
     assert set(await stored(db, device)) == set(expected)
-    conn = sqlite3.connect(spool)
-    quarantined = conn.execute("SELECT status, detail FROM quarantine").fetchall()
-    conn.close()
-    assert len(quarantined) == 1
-    assert quarantined[0][0] == 422
+    stats = read_stats_from_file(spool)
+    assert stats.quarantined == 1
+    assert stats.last_error is not None
+    assert stats.last_error.startswith("HTTP 422")
 
 
 async def test_wrong_token_stops_uploads_polling_goes_on(

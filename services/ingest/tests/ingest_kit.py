@@ -23,10 +23,9 @@ BUCKETS: Final = (
 )
 
 
-def rollup_from_raw_sql(bucket: str, good_only: bool = True) -> str:
-    """A rollup of one device ($1) computed afresh from its raw rows, in ROLLUP_COLS order: from its good
-    rows (flagged readings count nowhere), or from all of them for a schema before flags (0005)."""
-    good = " AND flag IS NULL" if good_only else ""
+def rollup_from_raw_sql(bucket: str, flagged: bool = True) -> str:
+    """A rollup of one device ($1) computed afresh from its good raw rows (flagged readings count
+    nowhere), in ROLLUP_COLS order; ``flagged`` False for a schema from before flags (migration 0005)."""
     return f"""
     SELECT {bucket} AS bucket, epoch, count(*)::int AS n,
            sum(power_w) AS power_sum, min(power_w) AS power_min, max(power_w) AS power_max,
@@ -37,7 +36,7 @@ def rollup_from_raw_sql(bucket: str, good_only: bool = True) -> str:
            min(water_m3) AS water_m3_min, max(water_m3) AS water_m3_max,
            (array_agg(avg_power_15m_w ORDER BY ts DESC))[1] AS avg_power_15m_w,
            (array_agg(month_peak_w ORDER BY ts DESC))[1] AS month_peak_w
-    FROM samples WHERE device_id = $1{good} GROUP BY 1, 2 ORDER BY 1, 2"""
+    FROM samples WHERE device_id = $1{" AND flag IS NULL" if flagged else ""} GROUP BY 1, 2 ORDER BY 1, 2"""
 
 
 async def assert_rollups_exact(conn: Any, dev: str) -> None:

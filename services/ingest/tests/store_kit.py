@@ -1,6 +1,5 @@
-"""What the store tests share: readings that are physically possible, batches, the two routes to the
-database; and, from ``ingest_kit``, the check that every rollup equals a fresh aggregation of the good
-raw rows."""
+"""What the store tests share: readings that are physically possible, batches, and the two routes to the
+database (the rollup checks are ``ingest_kit``'s)."""
 
 import json
 import uuid
@@ -9,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from ingest_kit import BUCKETS, ROLLUP_COLS, assert_rollups_exact
 
 from p1_contracts.models import SampleBatch
 from p1_ingest.batch import from_model
@@ -69,17 +67,3 @@ class Store:
 
 async def count(conn: Any, dev: str) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM samples WHERE device_id = $1", dev))
-
-
-__all__ = [
-    "BUCKETS",
-    "NOW",
-    "ROLLUP_COLS",
-    "T0",
-    "Store",
-    "assert_rollups_exact",
-    "count",
-    "device",
-    "make",
-    "readings",
-]

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from store_kit import NOW, Store, assert_rollups_exact, device, make
+from ingest_kit import assert_rollups_exact
+from store_kit import NOW, Store, device, make
 
 from p1_contracts.models import SampleBatch
 from p1_ingest.integrity import DEFAULT_MAX_POWER_W, SLACK_S

@@ -65,9 +65,13 @@ async def load(conn: Any, start: datetime, n: int) -> None:
         DEVICE,
         start,
     )
+    flagged = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
+        " WHERE table_name = 'samples' AND column_name = 'flag')"
+    )
     for table, bucket in BUCKETS:
         if await conn.fetchval("SELECT to_regclass($1)", table) is not None:
-            from_raw = rollup_from_raw_sql(bucket, good_only=False)
+            from_raw = rollup_from_raw_sql(bucket, flagged)
             await conn.execute(
                 f"INSERT INTO {table} (device_id, {ROLLUP_COLS}) SELECT $1, * FROM ({from_raw}) r", DEVICE
             )

@@ -9,18 +9,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from store_kit import (
-    BUCKETS,
-    NOW,
-    ROLLUP_COLS,
-    T0,
-    Store,
-    assert_rollups_exact,
-    count,
-    device,
-    make,
-    readings,
-)
+from ingest_kit import BUCKETS, ROLLUP_COLS, assert_rollups_exact
+from store_kit import NOW, T0, Store, count, device, make, readings
 
 from p1_contracts.models import SampleBatch
 from p1_ingest.batch import from_model

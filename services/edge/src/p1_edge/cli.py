@@ -1,4 +1,4 @@
-"""``p1-edge``: run · status · simulate · pair."""
+"""``p1-edge``: run · status · discover · simulate · pair."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="poll the meter, spool and upload (configured by environment)")
     sub.add_parser("status", help="spool depth, oldest reading, last upload and error (SPOOL_PATH)")
+    discover = sub.add_parser("discover", help="list the HomeWizard devices announcing themselves (mDNS)")
+    discover.add_argument("--wait", type=float, default=3.0, help="seconds to listen (default 3)")
     sim = sub.add_parser("simulate", help="serve a simulated HomeWizard P1 meter")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8090)
@@ -67,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(settings)
     if args.command == "status":
         return _status(settings)
+    if args.command == "discover":
+        return asyncio.run(_discover(args.wait, settings))
     if args.command == "simulate":
         return asyncio.run(_simulate(args))
     return asyncio.run(_pair(args, settings))
@@ -93,7 +97,7 @@ def _ago(epoch: float | None) -> str:
 
 
 def _status(settings: EdgeSettings) -> int:
-    from p1_edge.spool import read_stats_from_file
+    from p1_edge.spoolfile import read_stats_from_file
 
     try:
         stats = read_stats_from_file(settings.SPOOL_PATH)
@@ -109,6 +113,32 @@ def _status(settings: EdgeSettings) -> int:
     error = "none" if stats.last_error is None else f"{stats.last_error} — {_ago(stats.last_error_at)}"
     print(f"last error:        {error}")
     return 0
+
+
+async def _discover(wait_s: float, settings: EdgeSettings) -> int:
+    """Lists what answers on mDNS and which P1 meter `p1-edge run` would read (exit 1: no P1 meter)."""
+    from p1_edge.meter.discovery import Discovery, choose
+    from p1_edge.meter.errors import MeterError
+
+    discovery = Discovery()
+    await discovery.start()
+    try:
+        await asyncio.sleep(min(max(wait_s, 0.5), 60.0))
+    finally:
+        await discovery.close()
+    found = sorted(discovery.found, key=lambda a: (a.product_type, a.serial))
+    try:
+        chosen: str | None = choose(found, settings.P1_SERIAL, settings.DEVICE_ID).name
+        verdict = "p1-edge run reads the meter marked *"
+    except MeterError as exc:
+        chosen, verdict = None, f"p1-edge run reads none: {exc}"
+    print(f"  {'serial':<14}{'product':<10}{'address':<24}{'local API':<11}name")
+    for a in found:
+        api = "on" if a.api_enabled else "off"
+        mark = "*" if a.name == chosen else " "
+        print(f"{mark} {a.serial:<14}{a.product_type:<10}{a.host:<24}{api:<11}{a.name}")
+    print(f"{len(found)} device(s) in {wait_s:g} s; {verdict}")
+    return 0 if any(a.is_p1 for a in found) else 1
 
 
 def _aware_time(text: str) -> datetime:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import generate_latest
@@ -20,6 +21,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from p1_edge.httpserver import HttpServer, Request, Response
 from p1_edge.meter.client import MeterClient
 from p1_edge.meter.detect import connect
+from p1_edge.meter.discovery import Discovery, choose
+from p1_edge.meter.errors import MeterError
+from p1_edge.meter.localtime import STATE_KEY, ClockState, LocalClock
 from p1_edge.metrics import EdgeMetrics
 from p1_edge.poller import Poller
 from p1_edge.settings import EdgeSettings
@@ -38,7 +42,9 @@ class Edge:
         self.metrics = EdgeMetrics()
         self.stopping = asyncio.Event()
         self.spooled = asyncio.Event()
-        self.spool = Spool(settings.SPOOL_PATH, settings.SPOOL_MAX_ROWS)
+        self.spool = Spool(settings.SPOOL_PATH, settings.SPOOL_MAX_ROWS, settings.SPOOL_SYNC)
+        self.discovery = None if settings.P1_HOST else Discovery()
+        self.poller: Poller | None = None
         self.metrics.watch_spool(lambda: self.spool.depth, self.spool.oldest_ts)
         token = settings.DEVICE_TOKEN.get_secret_value() if settings.DEVICE_TOKEN else ""
         self.uplink = Uplink(
@@ -49,10 +55,25 @@ class Edge:
         )
         self.metrics_server = HttpServer(self._serve_metrics, settings.METRICS_HOST, settings.METRICS_PORT)
 
+    def _discovered_host(self) -> str:
+        """The discovered meter's host:port; raises MeterError while there is none to choose."""
+        assert self.discovery is not None
+        s = self.settings
+        return choose(self.discovery.found, s.P1_SERIAL, s.DEVICE_ID).host
+
+    def _meter_moved(self, client: MeterClient) -> bool:
+        if self.discovery is None:
+            return False
+        try:
+            return self._discovered_host() != client.host
+        except MeterError:
+            return False  # gone from mDNS for now: keep trying the address it last had
+
     async def _connect_meter(self) -> tuple[MeterClient, str]:
         s = self.settings
+        host = s.P1_HOST or self._discovered_host()
         client, device = await connect(
-            s.P1_HOST,
+            host,
             s.P1_API,
             s.meter_tz,
             token=s.P1_TOKEN.get_secret_value() if s.P1_TOKEN else None,
@@ -70,7 +91,25 @@ class Edge:
             return Response(200, body, CONTENT_TYPE_LATEST)
         if request.path == "/healthz":
             return Response(200, json.dumps({"status": "ok"}).encode())
+        if request.path == "/readyz":
+            problem = self._not_ready()
+            status = 503 if problem else 200
+            return Response(status, json.dumps({"status": problem or "ready"}).encode())
         return Response(404, b'{"error":"not found"}')
+
+    def _not_ready(self) -> str | None:
+        """Why the edge is not ready, or None. Ready: the spool is open and the poller finished a poll
+        (whatever its result: an absent meter is reported by the metrics, not by readiness) within
+        the last ``3 × POLL_INTERVAL_S + 2 × P1_TIMEOUT_S`` (a slow meter and a telegram read)."""
+        if not self.spool.is_open:
+            return "spool closed"
+        last = self.poller.last_run if self.poller is not None else None
+        if last is None:
+            return "starting: no poll yet"
+        s = self.settings
+        if time.monotonic() - last > 3 * s.POLL_INTERVAL_S + 2 * s.P1_TIMEOUT_S:
+            return "poller stalled"
+        return None
 
     async def run(self) -> int:
         """Runs until SIGTERM/SIGINT (exit code 0) or until a task fails (1: let a supervisor restart
@@ -79,31 +118,62 @@ class Edge:
         # One worker thread, not asyncio's default pool of up to 32: the spool is serialised by its
         # lock anyway, and every extra thread costs a malloc arena (megabytes of RSS on a Pi).
         loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="p1-edge-io"))
-        try:
-            await self.metrics_server.start()
-        except OSError as exc:
-            log.critical(
-                "cannot serve metrics on %s:%d: %s",
-                self.settings.METRICS_HOST,
-                self.settings.METRICS_PORT,
-                exc,
-            )
-            await self.uplink.aclose()
-            self.spool.close()
+        if not await self._serve_metrics_or_fail():
             return 2
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig)
+        if self.discovery is not None:
+            await self.discovery.start()
         log.info(
             "p1-edge running: meter %s, ingest %s, spool %s (%d readings waiting), metrics on :%d",
-            self.settings.P1_HOST,
+            self.settings.P1_HOST or "found by mDNS",
             self.settings.INGEST_URL,
             self.settings.SPOOL_PATH,
             self.spool.depth,
             self.metrics_server.port,
         )
+        poller, uploader = self._workers()
+        poll_task = asyncio.create_task(poller.run(), name="poll")
+        upload_task = asyncio.create_task(uploader.run(), name="upload")
+        stop_task = asyncio.create_task(self.stopping.wait(), name="stop")
+        try:
+            exit_code = await self._until_stopped(poll_task, upload_task, stop_task)
+        finally:
+            stop_task.cancel()
+            for task in (poll_task, upload_task):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await self._close()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        log.info("p1-edge stopped; %d readings stay spooled", self.spool.depth)
+        return exit_code
+
+    async def _serve_metrics_or_fail(self) -> bool:
+        try:
+            await self.metrics_server.start()
+        except OSError as exc:
+            s = self.settings
+            log.critical("cannot serve metrics on %s:%d: %s", s.METRICS_HOST, s.METRICS_PORT, exc)
+            await self.uplink.aclose()
+            self.spool.close()
+            return False
+        return True
+
+    def _workers(self) -> tuple[Poller, Uploader]:
         s = self.settings
-        poller = Poller(
-            self._connect_meter, self.spool, self.metrics, s.POLL_INTERVAL_S, self.stopping, self.spooled
+        clock = LocalClock(s.meter_tz, ClockState.loads(self.spool.meta(STATE_KEY)))
+        self.poller = Poller(
+            self._connect_meter,
+            self.spool,
+            self.metrics,
+            s.POLL_INTERVAL_S,
+            self.stopping,
+            self.spooled,
+            clock,
+            self._meter_moved,
         )
         uploader = Uploader(
             self.spool,
@@ -116,45 +186,39 @@ class Edge:
             stopping=self.stopping,
             spooled=self.spooled,
         )
-        poll_task = asyncio.create_task(poller.run(), name="poll")
-        upload_task = asyncio.create_task(uploader.run(), name="upload")
-        stop_task = asyncio.create_task(self.stopping.wait(), name="stop")
+        return self.poller, uploader
+
+    async def _until_stopped(
+        self, poll_task: asyncio.Task[None], upload_task: asyncio.Task[None], stop_task: asyncio.Task[bool]
+    ) -> int:
+        """Waits for a stop request or a task's end; 1 when a task ended on its own (a failure)."""
         exit_code = 0
-        try:
-            done, _ = await asyncio.wait(
-                {poll_task, upload_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in (poll_task, upload_task):
-                # A task may end in the same tick as a stop request, because of it: not a failure.
-                if task in done and (task.exception() is not None or not self.stopping.is_set()):
-                    exit_code = 1
-                    log.critical(
-                        "the %s task ended unexpectedly: stopping the edge (readings stay spooled)",
-                        task.get_name(),
-                        exc_info=task.exception(),
-                    )
-            self.stopping.set()
-            # The poller only ever waits on the meter or the clock: stop it at once. The uploader
-            # gets to finish the batch in flight (its answer decides whether it leaves the spool).
-            poll_task.cancel()
-            await asyncio.wait({poll_task})
-            _, busy = await asyncio.wait({upload_task}, timeout=STOP_GRACE_S)
-            if busy:
-                log.warning("upload still busy after %.0f s: abandoning it (it will be resent)", STOP_GRACE_S)
-        finally:
-            stop_task.cancel()
-            for task in (poll_task, upload_task):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            await self.uplink.aclose()
-            await self.metrics_server.close()
-            self.spool.close()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-        log.info("p1-edge stopped; %d readings stay spooled", self.spool.depth)
+        done, _ = await asyncio.wait({poll_task, upload_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (poll_task, upload_task):
+            # A task may end in the same tick as a stop request, because of it: not a failure.
+            if task in done and (task.exception() is not None or not self.stopping.is_set()):
+                exit_code = 1
+                log.critical(
+                    "the %s task ended unexpectedly: stopping the edge (readings stay spooled)",
+                    task.get_name(),
+                    exc_info=task.exception(),
+                )
+        self.stopping.set()
+        # The poller only ever waits on the meter or the clock: stop it at once. The uploader gets to
+        # finish the batch in flight (its answer decides whether it leaves the spool).
+        poll_task.cancel()
+        await asyncio.wait({poll_task})
+        _, busy = await asyncio.wait({upload_task}, timeout=STOP_GRACE_S)
+        if busy:
+            log.warning("upload still busy after %.0f s: abandoning it (it will be resent)", STOP_GRACE_S)
         return exit_code
+
+    async def _close(self) -> None:
+        await self.uplink.aclose()
+        await self.metrics_server.close()
+        if self.discovery is not None:
+            await self.discovery.close()
+        self.spool.close()
 
     def _request_stop(self, sig: signal.Signals) -> None:
         if not self.stopping.is_set():

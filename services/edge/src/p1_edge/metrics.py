@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from p1_edge.uplink import VERDICT_LABELS
+
 POLL_RESULTS = ("ok", "unreachable", "bad_response", "needs_user")
-UPLOAD_RESULTS = ("ok", "too_large", "unauthorized", "invalid", "error")
 
 
 class EdgeMetrics:
@@ -38,7 +39,7 @@ class EdgeMetrics:
         # Pre-create label values so every series exists from the first scrape (rate() needs it).
         for result in POLL_RESULTS:
             self.polls.labels(result)
-        for result in UPLOAD_RESULTS:
+        for result in VERDICT_LABELS:
             self.upload_batches.labels(result)
 
     def watch_spool(self, depth: Callable[[], int], oldest_ts: Callable[[], float | None]) -> None:

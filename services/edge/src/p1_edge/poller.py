@@ -1,7 +1,9 @@
-"""Polls the meter every ``POLL_INTERVAL_S`` and commits each reading to the spool.
+"""Polls the meter every ``POLL_INTERVAL_S`` and commits each new reading to the spool.
 
 Failures are counted per poll but logged only when their kind changes, so a meter that is away for
 a night writes two log lines, not 30,000. Errors only the user can fix get one clear line with a hint.
+Each telegram is stored once (``meter/repeats.py``); the meter's local times are placed by one
+:class:`~p1_edge.meter.localtime.LocalClock`, whose state is committed with every reading.
 """
 
 from __future__ import annotations
@@ -15,12 +17,19 @@ from datetime import UTC, datetime
 from p1_edge.aio import sleep_unless
 from p1_edge.meter.client import MeterClient
 from p1_edge.meter.errors import MeterError, MeterNeedsUser, MeterUnreachable
+from p1_edge.meter.localtime import STATE_KEY, LocalClock
+from p1_edge.meter.repeats import Repeats
 from p1_edge.metrics import EdgeMetrics
 from p1_edge.spool import Spool
 
 log = logging.getLogger(__name__)
 
 Connect = Callable[[], Awaitable[tuple[MeterClient, str]]]
+Moved = Callable[[MeterClient], bool]  # the meter is now elsewhere (mDNS): reconnect
+
+
+def _never_moves(_client: MeterClient) -> bool:
+    return False
 
 
 class Poller:
@@ -32,15 +41,20 @@ class Poller:
         interval_s: float,
         stopping: asyncio.Event,
         spooled: asyncio.Event,
+        clock: LocalClock,
+        moved: Moved = _never_moves,
     ) -> None:
         self._connect = connect
+        self._moved = moved
         self._spool = spool
         self._metrics = metrics
         self._interval = interval_s
         self._stopping = stopping
         self._spooled = spooled
+        self._clock = clock
+        self._repeats = Repeats()
         self._last_problem: str | None = None
-        self._last_ts: datetime | None = None
+        self.last_run: float | None = None  # monotonic end of the last poll, whatever its result
 
     async def run(self) -> None:
         client: MeterClient | None = None
@@ -50,11 +64,15 @@ class Poller:
         try:
             while not self._stopping.is_set():
                 try:
+                    if client is not None and self._moved(client):
+                        await client.aclose()
+                        client = None
                     if client is None:
                         client, device_id = await self._connect()
                     await self._poll_once(client, device_id)
                 except MeterError as exc:
                     self._failed(exc)
+                self.last_run = time.monotonic()
                 next_at += self._interval
                 now = loop.time()
                 if next_at < now:  # we fell behind (slow meter): skip, don't burst
@@ -68,12 +86,13 @@ class Poller:
         # Whole seconds: the meter refreshes once per second, so two polls in one second are one
         # reading (v1 has no reading time of its own; v2's is in whole seconds too).
         polled_at = datetime.fromtimestamp(int(time.time()), UTC)
-        reading = await client.reading(polled_at)
+        reading = await client.reading(polled_at, self._clock)
         self._metrics.polls.labels("ok").inc()
-        if reading.sample.ts == self._last_ts:
-            return  # the same telegram again (polling faster than 1 Hz): nothing new to keep
-        self._last_ts = reading.sample.ts
-        dropped = await asyncio.to_thread(self._spool.append, device_id, reading.meter, reading.sample)
+        if self._repeats.is_repeat(reading):
+            return  # the same telegram again: nothing new to keep
+        state = self._clock.state
+        meta = {STATE_KEY: state.dumps()} if state is not None else None
+        dropped = await asyncio.to_thread(self._spool.append, device_id, reading.meter, reading.sample, meta)
         if dropped:
             self._metrics.spool_dropped.inc(dropped)
         self._spooled.set()

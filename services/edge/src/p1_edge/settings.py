@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from p1_edge.spool import SpoolSync
+
 # The contract allows 5,000 readings per request; we default to that maximum because a backlog
 # (7 days = 604,800 readings) must drain fast, and steady-state batches are small anyway.
 # A 413 from a proxy halves the size at run time.
@@ -22,7 +24,9 @@ class EdgeSettings(BaseSettings):
     # Empty variables (as in an env file with `P1_API=`) mean "not set", not an invalid value.
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", env_ignore_empty=True)
 
+    # Unset: the meter is found by mDNS (meter/discovery.py), P1_SERIAL or DEVICE_ID choosing among several.
     P1_HOST: str = Field(default="", description="host[:port] of the P1 meter")
+    P1_SERIAL: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{12}$")
     P1_API: Literal["v1", "v2"] | None = None
     P1_TOKEN: SecretStr | None = None
     # v2 TLS: by default only the HomeWizard CA plus the appliance hostname rule is trusted.
@@ -36,6 +40,9 @@ class EdgeSettings(BaseSettings):
     POLL_INTERVAL_S: float = Field(default=1.0, ge=0.5, le=3600)
     SPOOL_PATH: Path = Path("p1-edge-spool.sqlite")
     SPOOL_MAX_ROWS: int = Field(default=DEFAULT_SPOOL_MAX_ROWS, ge=1)
+    # normal: a commit survives a crash of the edge, a power cut may lose the last minutes of readings;
+    # full: an fsync per reading. See spool.py and README ("What survives what") for the choice.
+    SPOOL_SYNC: SpoolSync = "normal"
     UPLOAD_BATCH_MAX: int = Field(default=DEFAULT_UPLOAD_BATCH_MAX, ge=1, le=5000)
     # Pause between two uploads once caught up (a backlog drains without pauses). 5 s keeps the edge
     # under 1 % of a core at 1 Hz polling (bench/edge.py: ~0.7 % vs ~1.2 % with 1 s) while the
@@ -64,8 +71,6 @@ class EdgeSettings(BaseSettings):
     def problems_for_run(self) -> list[str]:
         """What `p1-edge run` cannot do without; reported all at once, before anything starts."""
         missing = []
-        if not self.P1_HOST:
-            missing.append("P1_HOST (host[:port] of the P1 meter)")
         if not self.INGEST_URL:
             missing.append("INGEST_URL (base URL of ingest, e.g. https://p1.example.org)")
         if self.DEVICE_TOKEN is None or not self.DEVICE_TOKEN.get_secret_value():

@@ -1,8 +1,13 @@
 """The durable queue between meter and ingest: SQLite in WAL mode, one small transaction per reading.
 
-A reading counts once its INSERT is committed. ``synchronous=NORMAL`` in WAL mode makes a commit
-survive a process crash (kill -9) without an fsync per reading; only an OS crash or power cut can
-lose the last moments, which is the trade DESIGN §8 chooses for an SD card.
+A reading counts once its INSERT is committed. How far a commit survives is ``SPOOL_SYNC``:
+
+* ``normal`` (``synchronous=NORMAL``): a commit survives a crash of the process (kill -9, OOM) at once,
+  without an fsync per reading; an OS crash or a power cut can lose the readings committed since SQLite
+  last synced the WAL, which it does at each checkpoint (every 1,000 WAL pages: minutes at 1 Hz). The
+  spool itself is never corrupted: WAL recovery stops at the last intact commit.
+* ``full`` (``synchronous=FULL``): every commit is fsynced before it returns: a power cut loses at
+  most the reading being written. One fsync per reading (per second) on the SD card.
 
 Rows leave ``readings`` only through :meth:`Spool.ack` (ingest answered 2xx), :meth:`Spool.quarantine`
 (ingest called them invalid) or the ``SPOOL_MAX_ROWS`` bound (oldest first, counted). Every method is
@@ -18,11 +23,13 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from p1_contracts.models import Meter, Sample
+from p1_edge.spoolfile import SpoolStats, read_stats
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +59,11 @@ CREATE TABLE IF NOT EXISTS quarantine (
     detail TEXT NOT NULL,             -- ingest's problem detail
     at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);  -- meta: counters, errors,
+                                                                           -- the meter clock (localtime.py)
 """
+SpoolSync = Literal["normal", "full"]
+_SYNCHRONOUS: dict[SpoolSync, str] = {"normal": "NORMAL", "full": "FULL"}
 
 
 @dataclass(frozen=True)
@@ -63,23 +73,11 @@ class Batch:
     first_id: int
     last_id: int
     count: int
-    payload: bytes  # the SampleBatch JSON, built from the stored text without re-parsing
-    gzipped: bool = False  # payload is that JSON gzip-compressed (``peek_gzip``)
-
-
-@dataclass(frozen=True)
-class SpoolStats:
-    depth: int
-    oldest_ts: float | None
-    quarantined: int
-    dropped_total: int
-    last_upload_at: float | None
-    last_error: str | None
-    last_error_at: float | None
+    payload: bytes  # the SampleBatch JSON (built from the stored text without re-parsing), gzipped
 
 
 class Spool:
-    def __init__(self, path: Path, max_rows: int) -> None:
+    def __init__(self, path: Path, max_rows: int, sync: SpoolSync = "normal") -> None:
         self.path = path
         self.max_rows = max_rows
         self._lock = threading.Lock()
@@ -87,31 +85,43 @@ class Spool:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[sync]}")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
         for origin_id, device_id, meter in self._db.execute("SELECT id, device_id, meter FROM origins"):
             self._origins[(device_id, meter)] = origin_id
         self._depth = 0
         self._recount()
+        self.is_open = True
 
     def close(self) -> None:
         with self._lock:
+            self.is_open = False
             self._db.close()
 
     @property
     def depth(self) -> int:
         return self._depth
 
-    def append(self, device_id: str, meter: Meter | None, sample: Sample) -> int:
-        """Commits one reading; returns how many of the oldest were dropped to stay bounded."""
-        return self.append_many(device_id, meter, [sample])
+    def append(
+        self, device_id: str, meter: Meter | None, sample: Sample, meta: Mapping[str, str] | None = None
+    ) -> int:
+        """Commits one reading (and ``meta`` keys with it, in the same transaction); returns how many of
+        the oldest were dropped to stay bounded."""
+        row = (sample.ts.timestamp(), sample.model_dump_json(exclude_none=True))
+        return self.append_json(device_id, meter, [row], meta)
 
     def append_many(self, device_id: str, meter: Meter | None, samples: Iterable[Sample]) -> int:
         rows = [(s.ts.timestamp(), s.model_dump_json(exclude_none=True)) for s in samples]
         return self.append_json(device_id, meter, rows)
 
-    def append_json(self, device_id: str, meter: Meter | None, rows: Sequence[tuple[float, str]]) -> int:
+    def append_json(
+        self,
+        device_id: str,
+        meter: Meter | None,
+        rows: Sequence[tuple[float, str]],
+        meta: Mapping[str, str] | None = None,
+    ) -> int:
         """Commits readings given as (epoch ts, Sample JSON) in one transaction; returns drops.
 
         The JSON must be a valid Sample: it is sent as is (the bench fills 604,800 readings this way).
@@ -126,6 +136,8 @@ class Spool:
                 )
                 self._depth += len(rows)
                 dropped = self._enforce_bound()
+                for key, value in (meta or {}).items():
+                    self._set(key, value)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -170,18 +182,10 @@ class Spool:
         (count,) = self._db.execute("SELECT COUNT(*) FROM readings").fetchone()
         self._depth = int(count)
 
-    def peek(self, limit: int, after_id: int = 0) -> Batch | None:
-        """The oldest ``limit`` readings after ``after_id`` that share one origin, as a request body."""
-        found = self._read(limit, after_id)
-        if found is None:
-            return None
-        rows, head = found
-        payload = b"".join((head, b",".join(body for _, body in rows), b"]}"))
-        return Batch(first_id=rows[0][0], last_id=rows[-1][0], count=len(rows), payload=payload)
-
     def peek_gzip(self, limit: int, after_id: int = 0, level: int = 5) -> Batch | None:
-        """``peek``, with the body gzip-compressed piece by piece: the whole JSON of a batch (megabytes
-        at 5,000 readings) is never held at once, which bounds the edge's memory while it drains."""
+        """The oldest ``limit`` readings after ``after_id`` that share one origin, as a gzip-compressed
+        request body. Compressed piece by piece: the whole JSON of a batch (megabytes at 5,000
+        readings) is never held at once, which bounds the edge's memory while it drains."""
         found = self._read(limit, after_id)
         if found is None:
             return None
@@ -194,9 +198,7 @@ class Spool:
             parts.append(packer.compress(b"," + piece if k else piece))
         parts.append(packer.compress(b"]}"))
         parts.append(packer.flush())
-        return Batch(
-            first_id=rows[0][0], last_id=rows[-1][0], count=len(rows), payload=b"".join(parts), gzipped=True
-        )
+        return Batch(first_id=rows[0][0], last_id=rows[-1][0], count=len(rows), payload=b"".join(parts))
 
     def _read(self, limit: int, after_id: int) -> tuple[list[tuple[int, bytes]], bytes] | None:
         """(id, Sample JSON) of the readings of a batch, and the body's head up to the samples array."""
@@ -263,6 +265,11 @@ class Spool:
             (key, value),
         )
 
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
     def oldest_ts(self) -> float | None:
         with self._lock:
             row = self._db.execute("SELECT ts FROM readings ORDER BY id LIMIT 1").fetchone()
@@ -278,35 +285,3 @@ def _takewhile_origin(rows: list[tuple[int, int, bytes]], origin: int) -> Iterab
         if row[1] != origin:
             return
         yield row
-
-
-def read_stats(db: sqlite3.Connection) -> SpoolStats:
-    (depth,) = db.execute("SELECT COUNT(*) FROM readings").fetchone()
-    oldest = db.execute("SELECT ts FROM readings ORDER BY id LIMIT 1").fetchone()
-    (quarantined,) = db.execute("SELECT COUNT(*) FROM quarantine").fetchone()
-    state = dict(db.execute("SELECT key, value FROM state").fetchall())
-
-    def num(key: str) -> float | None:
-        return float(state[key]) if key in state else None
-
-    return SpoolStats(
-        depth=int(depth),
-        oldest_ts=None if oldest is None else float(oldest[0]),
-        quarantined=int(quarantined),
-        dropped_total=int(state.get("dropped_total", 0)),
-        last_upload_at=num("last_upload_at"),
-        last_error=state.get("last_error"),
-        last_error_at=num("last_error_at"),
-    )
-
-
-def read_stats_from_file(path: Path) -> SpoolStats:
-    """For ``p1-edge status``: reads the spool file of a running (or stopped) edge, changes nothing."""
-    if not path.exists():
-        raise FileNotFoundError(f"no spool at {path}")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        db.execute("PRAGMA busy_timeout=5000")
-        return read_stats(db)
-    finally:
-        db.close()

@@ -1,13 +1,16 @@
-"""One POST of a batch to ingest, and what its answer means for the spool.
+"""One POST of a batch to ingest, and its answer as one :data:`Verdict` the uploader matches on.
 
-    UplinkError
-    └── TransientUploadError   network error, timeout, 408, 429, 5xx, 404/405: retry later
-                                (``retry_after`` from the server when it sent one)
+    Stored        2xx: the readings leave the spool
+    Retry         network error, timeout, 408, 429, 5xx, 404/405: try again later (``retry_after``
+                  from the server when it sent one)
+    TooLarge      413: halve the batch
+    Unauthorized  401/403: stop uploading, tell the user
+    Rejected      any other 4xx: ingest calls the batch invalid; ``bisect`` (422) when it names a
+                  reading, so the batch is split until that reading is alone
 
-Everything else is an :class:`UploadResult` whose verdict tells the uploader what to do:
-STORED (2xx: drop from the spool), TOO_LARGE (413: halve), UNAUTHORIZED (401/403: stop, tell the
-user), INVALID (any other 4xx: quarantine). 404/405 count as transient on purpose: they mean a wrong
-``INGEST_URL`` or a proxy in the way, and quarantining the whole spool for a typo would lose data.
+404/405 count as Retry on purpose: they mean a wrong ``INGEST_URL`` or a proxy in the way, and
+quarantining the whole spool for a typo would lose data. ``post`` never raises for an answer or a
+network failure: every outcome is a verdict.
 """
 
 from __future__ import annotations
@@ -17,44 +20,55 @@ import json
 import ssl
 import time
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
 _DETAIL_MAX = 500
-
-
 # gzip level 5 (Spool.peek_gzip compresses with it): most of level 9's ratio on this JSON at a fraction
 # of the CPU.
 GZIP_LEVEL = 5
-
-
-class Verdict(Enum):
-    STORED = "ok"
-    TOO_LARGE = "too_large"
-    UNAUTHORIZED = "unauthorized"
-    INVALID = "invalid"
+_RETRY_STATUSES = frozenset({404, 405, 408, 429})
 
 
 @dataclass(frozen=True)
-class UploadResult:
-    verdict: Verdict
+class Stored:
+    label: ClassVar[str] = "ok"  # the p1_edge_upload_batches_total{result} of this verdict
     status: int
-    detail: str = ""
-    accepted: int = 0
-    duplicates: int = 0
 
 
-class UplinkError(Exception):
-    pass
+@dataclass(frozen=True)
+class Retry:
+    label: ClassVar[str] = "error"
+    reason: str
+    status: int | None = None  # None: no answer at all (network error, timeout)
+    retry_after: float | None = None
 
 
-class TransientUploadError(UplinkError):
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
+@dataclass(frozen=True)
+class TooLarge:
+    label: ClassVar[str] = "too_large"
+    detail: str
+
+
+@dataclass(frozen=True)
+class Unauthorized:
+    label: ClassVar[str] = "unauthorized"
+    status: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    label: ClassVar[str] = "invalid"
+    status: int
+    detail: str
+    bisect: bool  # 422: a reading of the batch is at fault, the others may be fine
+
+
+Verdict = Stored | Retry | TooLarge | Unauthorized | Rejected
+VERDICT_LABELS = tuple(v.label for v in (Stored, TooLarge, Unauthorized, Rejected, Retry))
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -104,49 +118,31 @@ class Uplink:
         if self._owns_http:
             await self._http.aclose()
 
-    async def post(self, body: bytes) -> UploadResult:
+    async def post(self, body: bytes) -> Verdict:
         """Posts a gzip-compressed SampleBatch body (``Spool.peek_gzip`` makes it in a worker thread,
         off the event loop, while the previous batch is on the wire)."""
         try:
             response = await self._http.post(self._url, content=body, headers=self._headers)
-        except httpx.TimeoutException as exc:
-            raise TransientUploadError(f"{self._url}: timed out") from exc
+        except httpx.TimeoutException:
+            return Retry(f"{self._url}: timed out")
         except httpx.TransportError as exc:
-            raise TransientUploadError(f"{self._url}: {exc!r}") from exc
+            return Retry(f"{self._url}: {exc!r}")
         return classify(response)
 
 
-def classify(response: httpx.Response) -> UploadResult:
+def classify(response: httpx.Response) -> Verdict:
     status = response.status_code
     if 200 <= status < 300:
-        accepted, duplicates = _counts(response)
-        return UploadResult(Verdict.STORED, status, accepted=accepted, duplicates=duplicates)
+        return Stored(status)
     detail = _detail(response)
-    if status in (408, 429, 404, 405) or status >= 500:
-        raise TransientUploadError(
-            f"HTTP {status}: {detail}",
-            status=status,
-            retry_after=parse_retry_after(response.headers.get("retry-after")),
-        )
+    if status in _RETRY_STATUSES or status >= 500:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return Retry(f"HTTP {status}: {detail}", status, retry_after)
     if status in (401, 403):
-        return UploadResult(Verdict.UNAUTHORIZED, status, detail)
+        return Unauthorized(status, detail)
     if status == 413:
-        return UploadResult(Verdict.TOO_LARGE, status, detail)
-    return UploadResult(Verdict.INVALID, status, detail)
-
-
-def _counts(response: httpx.Response) -> tuple[int, int]:
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return 0, 0
-    if not isinstance(body, dict):
-        return 0, 0
-    accepted, duplicates = body.get("accepted"), body.get("duplicates")
-    return (
-        accepted if isinstance(accepted, int) else 0,
-        duplicates if isinstance(duplicates, int) else 0,
-    )
+        return TooLarge(detail)
+    return Rejected(status, detail, bisect=status == 422)
 
 
 def _detail(response: httpx.Response) -> str:

@@ -1,12 +1,12 @@
 """Moves readings from the spool to ingest: oldest first, full batches, until told to stop.
 
-Decisions per answer (see :mod:`p1_edge.uplink`): 2xx → ack; 413 → halve the batch size (and keep it
-halved: a proxy's limit does not go away); 422 → bisect down to the offending reading(s) so valid ones
-still get through, quarantine a single bad reading, then double the size again after each
-success (many bad readings cost one request each, not a bisection each); any other invalid
-4xx → quarantine the batch; 401/403 → stop uploading, say so loudly, try again only every
-``AUTH_RETRY_S``; transient → tenacity's exponential backoff with jitter, capped, or the
-server's ``Retry-After``.
+Decisions per verdict (see :mod:`p1_edge.uplink`): Stored → ack; TooLarge → halve the batch size (and
+keep it halved: a proxy's limit does not go away); Rejected with ``bisect`` (422) → bisect down to the
+offending reading(s) so valid ones still get through, quarantine a single bad reading, then double the
+size again after each success (many bad readings cost one request each, not a bisection each); any other
+Rejected → quarantine the batch; Unauthorized → stop uploading, say so loudly, try again only every
+``AUTH_RETRY_S``; Retry → tenacity's exponential backoff with jitter, capped, or the server's
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -16,26 +16,26 @@ import contextlib
 import logging
 import time
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    wait_exponential_jitter,
-)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, wait_exponential_jitter
 from tenacity.wait import wait_base
 
 from p1_edge.aio import sleep_unless, wait_any
 from p1_edge.metrics import EdgeMetrics
 from p1_edge.spool import Batch, Spool
-from p1_edge.uplink import GZIP_LEVEL, TransientUploadError, Uplink, UploadResult, Verdict
+from p1_edge.uplink import (
+    GZIP_LEVEL,
+    Rejected,
+    Retry,
+    Stored,
+    TooLarge,
+    Unauthorized,
+    Uplink,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_MAX_S = 900.0  # a server asking for more than 15 minutes is ignored beyond that
-
-
-class _Stopped(Exception):
-    """Raised inside a retry attempt when a stop was requested during the back-off."""
 
 
 class WaitRetryAfter(wait_base):
@@ -45,11 +45,18 @@ class WaitRetryAfter(wait_base):
         self._fallback = fallback
 
     def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        if isinstance(exc, TransientUploadError) and exc.retry_after is not None:
-            return min(exc.retry_after, RETRY_AFTER_MAX_S)
+        verdict = _last_verdict(retry_state)
+        if isinstance(verdict, Retry) and verdict.retry_after is not None:
+            return min(verdict.retry_after, RETRY_AFTER_MAX_S)
         return self._fallback(retry_state)
+
+
+def _last_verdict(state: RetryCallState) -> Verdict | None:
+    outcome = state.outcome
+    if outcome is None or outcome.failed:
+        return None
+    verdict: Verdict = outcome.result()
+    return verdict
 
 
 class Uploader:
@@ -95,12 +102,11 @@ class Uploader:
                     continue
                 if batch.count == size:
                     ahead = asyncio.ensure_future(asyncio.to_thread(self._prepare, size, batch.last_id))
-                try:
-                    result = await self._send(batch)
-                except (_Stopped, TransientUploadError):
-                    return  # TransientUploadError only escapes when a stop cut the retries short
-                await self._handle(batch, size, result)
-                if result.verdict is not Verdict.STORED or min(self._size_limit, self._probe) != size:
+                verdict = await self._send(batch)
+                if isinstance(verdict, Retry):
+                    return  # only when a stop cut the retries short
+                await self._handle(batch, size, verdict)
+                if not isinstance(verdict, Stored) or min(self._size_limit, self._probe) != size:
                     await _discard(ahead)  # read with the old size or before a quarantine
                     ahead = None
         finally:
@@ -109,72 +115,84 @@ class Uploader:
     def _prepare(self, size: int, after_id: int) -> Batch | None:
         return self._spool.peek_gzip(size, after_id, GZIP_LEVEL)
 
-    async def _send(self, batch: Batch) -> UploadResult:
+    async def _send(self, batch: Batch) -> Verdict:
+        """The batch's verdict, after retrying while it says Retry; a Retry only when stopping."""
+        attempts = 0
+
+        async def attempt() -> Verdict:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and self._stopping.is_set():
+                return Retry("stopping")  # a stop came during the back-off: post nothing more
+            verdict = await self._uplink.post(batch.payload)
+            if isinstance(verdict, Retry):
+                self._metrics.upload_batches.labels(verdict.label).inc()
+            return verdict
+
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientUploadError),
+            retry=retry_if_result(lambda verdict: isinstance(verdict, Retry)),
             wait=WaitRetryAfter(wait_exponential_jitter(initial=1, max=self._backoff_max, jitter=1)),
             stop=lambda _state: self._stopping.is_set(),
             sleep=self._sleep,
             before_sleep=self._log_retry,
-            reraise=True,
+            retry_error_callback=lambda state: _last_verdict(state),
         )
-        async for attempt in retrying:
-            with attempt:
-                if attempt.retry_state.attempt_number > 1 and self._stopping.is_set():
-                    raise _Stopped
-                try:
-                    return await self._uplink.post(batch.payload)
-                except TransientUploadError:
-                    self._metrics.upload_batches.labels("error").inc()
-                    raise
-        raise AssertionError("unreachable: tenacity either returns or re-raises")
+        verdict: Verdict = await retrying(attempt)
+        return verdict
 
-    async def _handle(self, batch: Batch, size: int, result: UploadResult) -> None:
-        self._metrics.upload_batches.labels(result.verdict.value).inc()
-        if result.verdict is Verdict.STORED:
-            # after a bisection, grow back step by step: if many readings are bad (a meter clock
-            # far ahead), each costs one request instead of a new bisection from full size
-            self._probe = min(self._batch_max, self._probe * 2)
-            await asyncio.to_thread(self._spool.ack, batch)
-            self._metrics.uploaded_samples.inc(batch.count)
-            self._metrics.last_upload.set(time.time())
-            if batch.count < size:  # caught up: no need to hammer ingest, one request per interval
-                await self._sleep(self._interval)
-            return
-        if result.verdict is Verdict.UNAUTHORIZED:
-            message = (
-                f"ingest refused DEVICE_TOKEN (HTTP {result.status}: {result.detail}). UPLOADS STOPPED; "
-                "readings keep being spooled. Check DEVICE_TOKEN on the edge and DEVICE_TOKENS on "
-                f"ingest; retrying in {self._auth_retry:.0f} s"
-            )
-            log.error(message)
-            await asyncio.to_thread(self._spool.record_error, message)
-            await self._sleep(self._auth_retry)
-            return
-        if result.verdict is Verdict.TOO_LARGE and batch.count > 1:
-            self._size_limit = max(1, batch.count // 2)
-            log.warning("ingest says 413 too large: batch size now %d", self._size_limit)
-            return
-        if result.status == 422 and batch.count > 1:
-            self._probe = max(1, batch.count // 2)  # find the bad reading(s), deliver the rest
-            return
-        quarantined = await asyncio.to_thread(self._spool.quarantine, batch, result.status, result.detail)
+    async def _handle(self, batch: Batch, size: int, verdict: Verdict) -> None:
+        self._metrics.upload_batches.labels(verdict.label).inc()
+        match verdict:
+            case Stored():
+                await self._stored(batch, size)
+            case Unauthorized(status=status, detail=detail):
+                message = (
+                    f"ingest refused DEVICE_TOKEN (HTTP {status}: {detail}). UPLOADS STOPPED; "
+                    "readings keep being spooled. Check DEVICE_TOKEN on the edge and DEVICE_TOKENS on "
+                    f"ingest; retrying in {self._auth_retry:.0f} s"
+                )
+                log.error(message)
+                await asyncio.to_thread(self._spool.record_error, message)
+                await self._sleep(self._auth_retry)
+            case TooLarge() if batch.count > 1:
+                self._size_limit = max(1, batch.count // 2)
+                log.warning("ingest says 413 too large: batch size now %d", self._size_limit)
+            case Rejected(bisect=True) if batch.count > 1:
+                self._probe = max(1, batch.count // 2)  # find the bad reading(s), deliver the rest
+            case TooLarge(detail=detail):
+                await self._quarantine(batch, 413, detail)
+            case Rejected(status=status, detail=detail):
+                await self._quarantine(batch, status, detail)
+            case Retry():
+                raise AssertionError("a Retry verdict is handled by _send")
+
+    async def _stored(self, batch: Batch, size: int) -> None:
+        # after a bisection, grow back step by step: if many readings are bad (a meter clock far
+        # ahead), each costs one request instead of a new bisection from full size
+        self._probe = min(self._batch_max, self._probe * 2)
+        await asyncio.to_thread(self._spool.ack, batch)
+        self._metrics.uploaded_samples.inc(batch.count)
+        self._metrics.last_upload.set(time.time())
+        if batch.count < size:  # caught up: no need to hammer ingest, one request per interval
+            await self._sleep(self._interval)
+
+    async def _quarantine(self, batch: Batch, status: int, detail: str) -> None:
+        quarantined = await asyncio.to_thread(self._spool.quarantine, batch, status, detail)
         self._metrics.quarantined.inc(quarantined)
         log.error(
-            "ingest rejected %d readings (HTTP %d: %s): moved to quarantine",
-            quarantined,
-            result.status,
-            result.detail,
+            "ingest rejected %d readings (HTTP %d: %s): moved to quarantine", quarantined, status, detail
         )
 
     async def _log_retry(self, state: RetryCallState) -> None:
-        outcome = state.outcome
-        exc = outcome.exception() if outcome is not None else None
+        verdict = _last_verdict(state)
+        reason = verdict.reason if isinstance(verdict, Retry) else "unknown"
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         # The first failure and then every tenth: an outage of an hour must not flood the log.
         if state.attempt_number == 1 or state.attempt_number % 10 == 0:
-            log.warning("upload failed (attempt %d), retrying in %.1f s: %s", state.attempt_number, wait, exc)
-            await asyncio.to_thread(self._spool.record_error, f"upload failed: {exc}")
+            log.warning(
+                "upload failed (attempt %d), retrying in %.1f s: %s", state.attempt_number, wait, reason
+            )
+            await asyncio.to_thread(self._spool.record_error, f"upload failed: {reason}")
 
     async def _wait_for_readings(self) -> None:
         await wait_any(self._spooled, self._stopping, at_most_s=max(self._interval, 1.0))

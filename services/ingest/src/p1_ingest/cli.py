@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable
-from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 import asyncpg
@@ -89,10 +88,10 @@ def _migrate() -> int:
     from .migrate import migrate
     from .settings import IntegritySettings
 
-    # A migration may rebuild devices (0005): it judges readings by MAX_POWER_W like the service.
+    # MAX_POWER_W: the rebuilds a migration queues judge readings by it.
     settings = load_settings(IntegritySettings)
     configure_logging(settings.log_level)
-    applied = _run_on_database(settings, migrate(settings.database_url, settings.limits))
+    applied = _run_on_database(settings, migrate(settings.database_url, limits=settings.limits))
     if applied is None:
         return 1
     print(f"{PROG}: {len(applied)} migration(s) applied: {', '.join(applied) or 'none pending'}")
@@ -100,27 +99,16 @@ def _migrate() -> int:
 
 
 def _rebuild(device_ids: list[str]) -> int:
-    from .rebuild import rebuild_device
+    from .rebuild import rebuild_devices
     from .settings import IntegritySettings
 
     settings = load_settings(IntegritySettings)
     configure_logging(settings.log_level)
-
-    async def work() -> list[str]:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            lines = []
-            for device_id in device_ids:
-                report = await rebuild_device(conn, device_id, settings.limits, datetime.now(UTC))
-                lines.append(f"{PROG}: {device_id}: {report.outcome}, {report.readings} reading(s) replayed")
-            return lines
-        finally:
-            await conn.close()
-
-    lines = _run_on_database(settings, work())
-    if lines is None:
+    reports = _run_on_database(settings, rebuild_devices(settings.database_url, device_ids, settings.limits))
+    if reports is None:
         return 1
-    print("\n".join(lines))
+    for r in reports:
+        print(f"{PROG}: {r.device_id}: {r.outcome}, {r.readings} reading(s) replayed")
     return 0
 
 

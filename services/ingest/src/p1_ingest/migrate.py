@@ -47,10 +47,10 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(database_url: str, limits: Limits | None = None, up_to: int | None = None) -> list[str]:
+async def migrate(database_url: str, up_to: int | None = None, limits: Limits | None = None) -> list[str]:
     """Applies pending migrations (those up to version ``up_to`` when given: tests build a database of
-    an older schema that way); returns the names applied by this call. ``limits``: what the rebuilds
-    judge readings by (MAX_POWER_W)."""
+    an older schema that way); returns the names applied by this call. ``limits``: what the rebuilds a
+    migration queues judge readings by (MAX_POWER_W)."""
     conn = await asyncpg.connect(database_url)
     applied: list[str] = []
     try:

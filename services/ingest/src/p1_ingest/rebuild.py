@@ -16,9 +16,12 @@ caller's transaction when there is one (a migration), else in its own.
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+
+import asyncpg
 
 from p1_contracts.models import Meter
 from p1_contracts.timerange import EARLIEST
@@ -210,3 +213,14 @@ async def rebuild_queued(conn: Conn, limits: Limits, now: datetime) -> list[Rebu
         reports.append(await rebuild_device(conn, row["device_id"], limits, now))
         await conn.execute("DELETE FROM device_rebuilds WHERE device_id = $1", row["device_id"])
     return reports
+
+
+async def rebuild_devices(
+    database_url: str, device_ids: Sequence[str], limits: Limits
+) -> list[RebuildReport]:
+    """``p1-ingest rebuild DEVICE…``: each device in its own transaction."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return [await rebuild_device(conn, d, limits, datetime.now(UTC)) for d in device_ids]
+    finally:
+        await conn.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,17 +25,23 @@ from p1_edge.meter.errors import (
     MeterUnauthorized,
     MeterUnreachable,
 )
+from p1_edge.meter.localtime import LocalClock, TelegramTimes
 from p1_edge.meter.mapping import (
     V1_FIELDS,
     V2_FIELDS,
     FieldMap,
     UnusableReading,
+    build_sample,
+    map_values,
     to_meter,
-    to_sample,
 )
+
+log = logging.getLogger(__name__)
 
 ApiVersion = Literal["v1", "v2"]
 JsonObject = dict[str, object]
+READING_PATHS: dict[ApiVersion, str] = {"v1": "/api/v1/data", "v2": "/api/measurement"}
+TELEGRAM_PATHS: dict[ApiVersion, str] = {"v1": "/api/v1/telegram", "v2": "/api/telegram"}
 
 # The hostname the HomeWizard CA puts in a device certificate's CN: appliance/<type>/<serial>.
 _APPLIANCE_TYPES = {
@@ -77,6 +84,7 @@ class DeviceInfo:
 class Reading:
     sample: Sample
     meter: Meter | None
+    timed_by_meter: bool  # the sample's ts is the meter's (v2), not the poll's (v1)
 
 
 def split_host(host: str, default_port: int) -> tuple[str, int]:
@@ -134,6 +142,7 @@ class MeterClient:
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.api: ApiVersion = api
+        self.host = host
         self._tz = tz
         self._token = token
         self._table: tuple[FieldMap, ...] = V1_FIELDS if api == "v1" else V2_FIELDS
@@ -194,25 +203,46 @@ class MeterClient:
         except KeyError as exc:
             raise MeterBadResponse("GET /api gave no serial") from exc
 
-    async def reading(self, polled_at: datetime) -> Reading:
-        path = "/api/v1/data" if self.api == "v1" else "/api/measurement"
+    async def reading(self, polled_at: datetime, clock: LocalClock | None = None) -> Reading:
+        """The meter's current reading; ``clock`` places its local times (the repeated autumn hour),
+        reading the telegram when only the telegram can (see ``meter/localtime.py``)."""
+        path = READING_PATHS[self.api]
         body = await self._get_json(path)
+        values = map_values(body, self._table, self._tz, polled_at)
+        if clock is not None:
+            telegram = await self.telegram_times() if clock.needs_telegram(values) else None
+            clock.place(values, telegram)
         try:
-            sample = to_sample(body, self._table, self._tz, polled_at)
+            sample = build_sample(values)
         except UnusableReading as exc:
             raise MeterBadResponse(f"{path}: {exc}") from exc
-        return Reading(sample=sample, meter=to_meter(body))
+        return Reading(sample=sample, meter=to_meter(body), timed_by_meter=self.api == "v2")
+
+    async def telegram_times(self) -> TelegramTimes | None:
+        """The times in the meter's DSMR telegram with their season flags; None when it cannot be read."""
+        path = TELEGRAM_PATHS[self.api]
+        try:
+            response = await self._get(path)
+        except MeterUnreachable as exc:
+            log.warning("cannot read the telegram to place a time in the repeated hour: %s", exc)
+            return None
+        if response.status_code != 200:
+            log.warning("cannot read the telegram (%s: HTTP %d)", path, response.status_code)
+            return None
+        return TelegramTimes.parse(response.text)
 
     async def _get_json(self, path: str) -> JsonObject:
+        return self._decode(path, await self._get(path))
+
+    async def _get(self, path: str) -> httpx.Response:
         extensions = {"sni_hostname": self._sni} if self._sni else None
         async with self._lock:
             try:
-                response = await self._http.get(path, extensions=extensions)
+                return await self._http.get(path, extensions=extensions)
             except httpx.TimeoutException as exc:
                 raise MeterUnreachable(f"{self._base}{path}: timed out") from exc
             except httpx.TransportError as exc:
                 raise MeterUnreachable(f"{self._base}{path}: {exc!r}") from exc
-        return self._decode(path, response)
 
     def _decode(self, path: str, response: httpx.Response) -> JsonObject:
         if response.status_code == 401:

@@ -18,22 +18,24 @@ class MeterError(Exception):
 
 
 class MeterUnreachable(MeterError):
-    pass
+    """No answer: timeout, refused connection, TLS failure; the next poll tries again."""
 
 
 class MeterBadResponse(MeterError):
-    pass
+    """An answer the edge cannot use: not JSON, not an object, an unexpected status, an unusable reading."""
 
 
 class MeterNeedsUser(MeterError):
+    """Only the user can fix it; ``hint`` says how (logged once)."""
+
     def __init__(self, message: str, hint: str) -> None:
         super().__init__(message)
         self.hint = hint
 
 
 class MeterApiDisabled(MeterNeedsUser):
-    pass
+    """v1 answered 403: the local API is switched off in the HomeWizard app."""
 
 
 class MeterUnauthorized(MeterNeedsUser):
-    pass
+    """v2 answered 401: the token is missing or was revoked."""

@@ -153,8 +153,21 @@ def to_sample(
     payload: Mapping[str, JsonValue], table: tuple[FieldMap, ...], tz: ZoneInfo, polled_at: datetime
 ) -> Sample:
     """One Sample; ``polled_at`` (aware) is the reading's time when the meter gives none (v1)."""
+    return build_sample(map_values(payload, table, tz, polled_at))
+
+
+def map_values(
+    payload: Mapping[str, JsonValue], table: tuple[FieldMap, ...], tz: ZoneInfo, polled_at: datetime
+) -> Values:
+    """:func:`map_fields` with the reading's time: the meter's, else (v1) ``polled_at``. Local times are
+    still in the meter's zone, first pass of a repeated hour (``meter/localtime.py`` places them)."""
     values: Values = {"ts": polled_at}
     values.update(map_fields(payload, table, tz))
+    return values
+
+
+def build_sample(values: Values) -> Sample:
+    """The Sample of mapped values; raises UnusableReading when they break the contract."""
     missing = [f for f in ("power_w", "import_kwh", "export_kwh") if f not in values]
     if missing:
         raise UnusableReading(f"meter gave no {', '.join(missing)}")

@@ -201,7 +201,7 @@ class MeterModel:
             import_wh=(st.import_j[0] // 3600, st.import_j[1] // 3600),
             export_wh=(st.export_j[0] // 3600, st.export_j[1] // 3600),
             phases=phases,
-            frequency_chz=5000 + round(3 * math.sin(st.second / 47)) if self.flavour.frequency else None,
+            frequency_chz=self._frequency_chz() if self.flavour.frequency else None,
             power_failures=events.power_failures,
             long_power_failures=events.long_power_failures,
             failure_log=tuple(PowerFailure(self.local(end), d) for end, d in events.failure_log),
@@ -216,9 +216,13 @@ class MeterModel:
         powers = [st.load.l1, st.load.l2, st.load.l3] if self.profile.three_phase else [st.load.l1]
         out = []
         for n, watts in enumerate(powers, start=1):
-            dv = round(2300 + 30 * math.sin(st.second / 600 + n)) if self.flavour.voltages else None
+            ripple = 0 if self.profile.quiet_grid else round(30 * math.sin(st.second / 600 + n))
+            dv = NOMINAL_DV + ripple if self.flavour.voltages else None
             out.append(Phase(n, watts, dv, self._current(watts, dv or NOMINAL_DV)))
         return tuple(out)
+
+    def _frequency_chz(self) -> int:
+        return 5000 if self.profile.quiet_grid else 5000 + round(3 * math.sin(self.state.second / 47))
 
     def _current(self, watts: int, dv: int) -> Decimal:
         """|P| / V at the flavour's resolution, signed like the power (as HomeWizard reports it)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -40,8 +40,14 @@ class Profile:
     ev_w: float
     has_gas: bool
     has_water: bool
+    # A grid without ripple: voltages and frequency stay at their nominal values, so with nothing
+    # switched on every telegram repeats the last one's values (what a repeat detector must not drop).
+    quiet_grid: bool = field(default=False, kw_only=True)
+    idle: bool = field(default=False, kw_only=True)  # nothing switched on: 0 W all day
 
     def load(self, local: datetime) -> Load:
+        if self.idle:
+            return Load(0, 0, 0, 0, 0)
         hour = local.hour + local.minute / 60 + local.second / 3600
         base = 180.0 + (90.0 if (local.minute // 20) % 3 == 0 else 0.0)  # fridge cycling
         cooking = 0.0
@@ -86,5 +92,16 @@ PROFILES: dict[str, Profile] = {
         Profile("single-phase", "1-phase flat, no solar, no gas", False, 0.0, 0.0, False, False),
         Profile("ev", "3-phase with an 11 kW EV charging at night, gas", True, 0.0, 11000.0, True, False),
         Profile("solar", "1-phase with 6 kW solar: long export at midday", False, 6000.0, 0.0, False, False),
+        Profile(
+            "idle",
+            "1-phase, nothing on, a quiet grid: every telegram's values equal the last one's",
+            False,
+            0.0,
+            0.0,
+            False,
+            False,
+            quiet_grid=True,
+            idle=True,
+        ),
     )
 }

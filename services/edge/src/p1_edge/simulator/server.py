@@ -12,7 +12,7 @@ import secrets
 import ssl
 import tempfile
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +76,7 @@ class Simulator:
         self.device = Device(self.clock, self.model, self.appliance, self._remember_served)
         self.faults = Faults()
         self.requests = 0
+        self.paths: Counter[str] = Counter()  # meter requests by path (a test counts telegram reads)
         self.served: deque[dict[str, object]] = deque(maxlen=SERVED_MAX)
         self.served_total = 0
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -129,6 +130,7 @@ class Simulator:
         if request.path.startswith("/_sim/"):
             return control.handle(self, request)
         self.requests += 1
+        self.paths[request.path] += 1
         if self.faults.timeout:
             await asyncio.sleep(3600)  # cancelled when the client hangs up or the server closes
         if self.faults.api_disabled:

@@ -1,0 +1,83 @@
+"""A spool file read from outside the edge: ``p1-edge status``, and tests and benchmarks that look at what
+another process (a running or killed edge) committed. Read-only; the schema is :mod:`p1_edge.spool`'s."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SpoolStats:
+    depth: int
+    oldest_ts: float | None
+    quarantined: int
+    dropped_total: int
+    last_upload_at: float | None
+    last_error: str | None
+    last_error_at: float | None
+
+
+def read_stats(db: sqlite3.Connection) -> SpoolStats:
+    (depth,) = db.execute("SELECT COUNT(*) FROM readings").fetchone()
+    oldest = db.execute("SELECT ts FROM readings ORDER BY id LIMIT 1").fetchone()
+    (quarantined,) = db.execute("SELECT COUNT(*) FROM quarantine").fetchone()
+    state = dict(db.execute("SELECT key, value FROM state").fetchall())
+
+    def num(key: str) -> float | None:
+        return float(state[key]) if key in state else None
+
+    return SpoolStats(
+        depth=int(depth),
+        oldest_ts=None if oldest is None else float(oldest[0]),
+        quarantined=int(quarantined),
+        dropped_total=int(state.get("dropped_total", 0)),
+        last_upload_at=num("last_upload_at"),
+        last_error=state.get("last_error"),
+        last_error_at=num("last_error_at"),
+    )
+
+
+def read_stats_from_file(path: Path) -> SpoolStats:
+    """For ``p1-edge status``: reads the spool file of a running (or stopped) edge, changes nothing."""
+    if not path.exists():
+        raise FileNotFoundError(f"no spool at {path}")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.execute("PRAGMA busy_timeout=5000")
+        return read_stats(db)
+    finally:
+        db.close()
+
+
+def readings_in_file(path: Path) -> list[tuple[float, dict[str, object]]] | None:
+    """(epoch ts, Sample) of every reading a spool file holds, oldest first, read as another process
+    sees them (after a crash, in tests and benchmarks); None while there is no spool (yet)."""
+    if not path.exists():
+        return None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.execute("PRAGMA busy_timeout=5000")
+        rows = db.execute("SELECT ts, body FROM readings ORDER BY id").fetchall()
+    except sqlite3.OperationalError:  # created, but its schema not yet committed
+        return None
+    finally:
+        db.close()
+    return [(float(ts), json.loads(body)) for ts, body in rows]
+
+
+def depth_of_file(path: Path) -> int:
+    """Readings waiting in a spool file; -1 while there is no spool (yet)."""
+    if not path.exists():
+        return -1
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.execute("PRAGMA busy_timeout=5000")
+        (count,) = db.execute("SELECT COUNT(*) FROM readings").fetchone()
+    except sqlite3.OperationalError:
+        return -1
+    finally:
+        db.close()
+    return int(count)
