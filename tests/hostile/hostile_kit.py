@@ -58,7 +58,7 @@ SECRETS: Final = (*WRITE_TOKENS.values(), HASHED_WRITE, READ_ALL, READ_RANGE, RE
 HEAD_TIMEOUT_S: Final = 1.5
 BODY_TIMEOUT_S: Final = 2.0
 RETRY_AFTER_S: Final = 7
-EXPORT_SEND_TIMEOUT_S: Final = 6
+EXPORT_SEND_TIMEOUT_S: Final = 8  # long enough to measure while every export is stalled
 # The first failure: ten stalled exports pinned the pool. Fifty, with 60,000 raw readings each,
 # are services/query/tests/test_export_stall.py (each stalled export makes ~1.7 MB before it blocks).
 STALLED_EXPORTS: Final = 10
