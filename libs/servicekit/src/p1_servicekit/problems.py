@@ -17,6 +17,8 @@ from p1_contracts.models import Problem, ProblemError
 from p1_servicekit.errors import FieldError, ServiceError, ServiceUnavailable, Unprocessable, title_of
 
 PROBLEM_JSON: Final = "application/problem+json"
+# The detail of every 500, whoever answers it (the app's last handler, or the HTTP protocol).
+UNEXPECTED: Final = "An unexpected error occurred; it has been logged."
 log = logging.getLogger(__name__)
 
 # Failures that mean "the database cannot serve now" rather than "this request is wrong".
@@ -108,7 +110,7 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int = 5) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-        return problem_response(500, "An unexpected error occurred; it has been logged.")
+        return problem_response(500, UNEXPECTED)
 
 
 def _service_error_response(exc: ServiceError) -> Response:

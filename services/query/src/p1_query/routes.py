@@ -93,7 +93,7 @@ def _caller(request: Request) -> tuple[QueryState, Reader]:
 _DEVICE_ID_RE: Final = re.compile(DEVICE_ID_PATTERN)
 
 
-def _device_id(value: str) -> str:
+def check_device_id(value: str) -> str:
     # fullmatch: the pattern's ``$`` would also let a final newline through re.match.
     if _DEVICE_ID_RE.fullmatch(value) is None:
         raise Unprocessable(
@@ -191,7 +191,7 @@ def add_query_routes(router: FastAPI) -> None:
     async def realtime(request: Request) -> Response:
         started = time.perf_counter()
         st, reader = _caller(request)
-        device_id = _device_id(request.path_params["device_id"])
+        device_id = check_device_id(request.path_params["device_id"])
         require_device(reader, device_id)
         latest = await st.latest.get(device_id)
         if latest is None:
