@@ -37,13 +37,6 @@ async def ingest(database_url: str) -> AsyncIterator[ServiceProcess]:
     assert proc.stop() in CLEAN_EXITS, proc.logs()
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()
-
-
 class Run:
     """One frozen v2 simulator, the edges reading it in turn, and the test's hand on the clock."""
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from edge_testkit import EdgeProcess, FakeIngest, edge_env, spool_depth
+from sim_testkit import running
 
 from p1_edge.simulator.server import Simulator
 from p1_edge.spoolfile import readings_in_file, stats_in_file
@@ -30,10 +31,8 @@ def spooled(path: Path) -> dict[float, dict[str, object]]:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(api="v1", profile="home")
-    await simulator.start()
-    yield simulator
-    await simulator.close()
+    async with running(api="v1", profile="home") as simulator:
+        yield simulator
 
 
 @pytest.fixture
@@ -47,6 +46,15 @@ async def start_edge(edges: list[EdgeProcess], env: dict[str, str]) -> EdgeProce
     edge = await EdgeProcess(env).start()
     edges.append(edge)
     return edge
+
+
+async def edge_between(
+    edges: list[EdgeProcess], meter: str, ingest: FakeIngest, spool: Path, **extra: str
+) -> EdgeProcess:
+    """`p1-edge run` reading ``meter`` into ``spool``, uploading to the fake ingest with its token."""
+    return await start_edge(
+        edges, edge_env(meter=meter, ingest_url=ingest.url, token="tok", spool=spool, **extra)
+    )
 
 
 def stored_ts(ingest: FakeIngest) -> set[float]:
@@ -128,9 +136,7 @@ async def test_ingest_outage_then_drain(
 ) -> None:
     spool = tmp_path / "spool.sqlite"
     ingest.down = True
-    edge = await start_edge(
-        edges, edge_env(meter=sim.host_port, ingest_url=ingest.url, token="tok", spool=spool)
-    )
+    edge = await edge_between(edges, sim.host_port, ingest, spool)
     await eventually(
         lambda: ingest.answers.count(503) >= 3 and spool_depth(spool) >= 6,
         30,
@@ -150,10 +156,7 @@ async def test_full_spool_drops_oldest_and_says_so(
 ) -> None:
     spool = tmp_path / "spool.sqlite"
     ingest.down = True
-    edge = await start_edge(
-        edges,
-        edge_env(meter=sim.host_port, ingest_url=ingest.url, token="tok", spool=spool, SPOOL_MAX_ROWS="4"),
-    )
+    edge = await edge_between(edges, sim.host_port, ingest, spool, SPOOL_MAX_ROWS="4")
     await eventually(
         lambda: logged(edge.logs(), "spool full: dropped the oldest readings", spool_max_rows=4),
         30,
@@ -164,9 +167,7 @@ async def test_full_spool_drops_oldest_and_says_so(
     assert len(kept) == 4
     ingest.down = False
     no_meter = f"127.0.0.1:{free_port()}"  # no new readings: the test sees exactly the kept ones
-    await start_edge(
-        edges, edge_env(meter=no_meter, ingest_url=ingest.url, token="tok", spool=spool, SPOOL_MAX_ROWS="4")
-    )
+    await edge_between(edges, no_meter, ingest, spool, SPOOL_MAX_ROWS="4")
     await eventually(lambda: spool_depth(spool) == 0, 30, "the kept readings delivered")
     assert stored_ts(ingest) == set(kept)
     stats = stats_in_file(spool)
@@ -179,9 +180,7 @@ async def test_401_stops_uploads_but_polling_goes_on(
 ) -> None:
     spool = tmp_path / "spool.sqlite"
     ingest.unauthorized = True
-    edge = await start_edge(
-        edges, edge_env(meter=sim.host_port, ingest_url=ingest.url, token="tok", spool=spool)
-    )
+    edge = await edge_between(edges, sim.host_port, ingest, spool)
     await eventually(lambda: "UPLOADS STOPPED" in edge.logs(), 30, "the loud 401 line")
     first = spool_depth(spool)
     await eventually(lambda: spool_depth(spool) >= first + 3, 30, "polling to go on")
@@ -195,7 +194,7 @@ async def test_401_stops_uploads_but_polling_goes_on(
     # the token is fixed: the next run delivers everything that was committed, once
     ingest.unauthorized = False
     committed = spooled(spool)
-    await start_edge(edges, edge_env(meter=sim.host_port, ingest_url=ingest.url, token="tok", spool=spool))
+    await edge_between(edges, sim.host_port, ingest, spool)
     await eventually(lambda: set(committed) <= stored_ts(ingest), 30, "the backlog after the fix")
     assert ingest.duplicates == 0
 
@@ -226,9 +225,7 @@ async def test_api_disabled_logs_one_clear_line_and_recovers(
     tmp_path: Path, sim: Simulator, ingest: FakeIngest, edges: list[EdgeProcess]
 ) -> None:
     sim.faults.api_disabled = True
-    edge = await start_edge(
-        edges, edge_env(meter=sim.host_port, ingest_url=ingest.url, token="tok", spool=tmp_path / "s.sqlite")
-    )
+    edge = await edge_between(edges, sim.host_port, ingest, tmp_path / "s.sqlite")
     await eventually(lambda: sim.requests >= 4, 30, "several polls against the disabled API")
     assert edge.logs().count("enable 'Local API'") == 1
     sim.faults.api_disabled = False
@@ -309,10 +306,7 @@ async def test_logs_json_lines_by_default_and_one_readable_line_for_a_terminal(
 ) -> None:
     """LOG_FORMAT as on the services: JSON objects (``extra=`` fields as fields, loggers named by
     module) by default; with ``text``, one line a person reads, the same fields as key=value."""
-    env = edge_env(meter=sim.host_port, ingest_url=ingest.url, token="tok", spool=tmp_path / "s.sqlite")
-    if log_format == "text":
-        env["LOG_FORMAT"] = "text"
-    edge = await start_edge(edges, env)
+    edge = await edge_between(edges, sim.host_port, ingest, tmp_path / "s.sqlite", LOG_FORMAT=log_format)
     await eventually(lambda: len(stored_ts(ingest)) >= 1, 30, "a reading at ingest")
     assert await edge.terminate(20) == 0
     lines = edge.logs().splitlines()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sim_testkit import TZ
+from sim_testkit import TZ, running
 
 from p1_edge.meter.client import MeterClient
 from p1_edge.meter.detect import connect
@@ -27,18 +27,14 @@ def now() -> datetime:
 
 @pytest.fixture
 async def sim_v1() -> AsyncIterator[Simulator]:
-    sim = Simulator(api="v1", profile="home")
-    await sim.start()
-    yield sim
-    await sim.close()
+    async with running(api="v1", profile="home") as sim:
+        yield sim
 
 
 @pytest.fixture
 async def sim_v2() -> AsyncIterator[Simulator]:
-    sim = Simulator(api="v2", profile="ev", token="sim-token")
-    await sim.start()
-    yield sim
-    await sim.close()
+    async with running(api="v2", profile="ev", token="sim-token") as sim:
+        yield sim
 
 
 SIM_TOKEN = "sim-token"

@@ -45,13 +45,6 @@ async def ingest(database_url: str, ingest_port: int) -> AsyncIterator[ServicePr
     assert proc.stop() in CLEAN_EXITS, proc.logs()
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()
-
-
 async def simulator(serial: str) -> Simulator:
     sim = Simulator(api="v1", profile="home", serial=serial)
     await sim.start()
@@ -108,19 +101,24 @@ def no_meter() -> str:
     return f"127.0.0.1:{free_port()}"  # nothing listens: polling fails, the backlog still drains
 
 
-async def test_sigkill_mid_upload_then_restart(
-    tmp_path: Path, ingest: ServiceProcess, db: asyncpg.Connection, edges: list[EdgeProcess]
-) -> None:
-    device, spool = "e2ekill", tmp_path / "spool.sqlite"
-    expected = backlog(spool, device, 30_000)
-    env = edge_env(
+def drain_env(ingest: ServiceProcess, device: str, spool: Path, **extra: str) -> dict[str, str]:
+    """An edge with no meter that only drains ``spool``'s backlog of ``device`` into the real ingest."""
+    return edge_env(
         meter=no_meter(),
         ingest_url=ingest.base_url,
         token=f"tok-{device}",
         spool=spool,
         DEVICE_ID=device,
-        UPLOAD_BATCH_MAX="1000",
+        **extra,
     )
+
+
+async def test_sigkill_mid_upload_then_restart(
+    tmp_path: Path, ingest: ServiceProcess, db: asyncpg.Connection, edges: list[EdgeProcess]
+) -> None:
+    device, spool = "e2ekill", tmp_path / "spool.sqlite"
+    expected = backlog(spool, device, 30_000)
+    env = drain_env(ingest, device, spool, UPLOAD_BATCH_MAX="1000")
     edge = await EdgeProcess(env).start()
     edges.append(edge)
     await eventually(lambda: spool_depth(spool) <= 25_000, 60, "a few batches delivered")
@@ -207,14 +205,7 @@ async def test_invalid_reading_quarantined_rest_stored_once(
 ) -> None:
     device, spool = "e2equar", tmp_path / "spool.sqlite"
     expected = backlog(spool, device, 3000, future=1234)
-    env = edge_env(
-        meter=no_meter(),
-        ingest_url=ingest.base_url,
-        token=f"tok-{device}",
-        spool=spool,
-        DEVICE_ID=device,
-    )
-    edges.append(await EdgeProcess(env).start())
+    edges.append(await EdgeProcess(drain_env(ingest, device, spool)).start())
     await eventually(lambda: spool_depth(spool) == 0, 60, "the spool to empty")
     assert set(await stored(db, device)) == set(expected)
     stats = stats_in_file(spool)
