@@ -74,29 +74,20 @@ def stack(
         for name in ("ingest", "query", "meter", "edge", "prometheus"):
             st.ports[name] = testing.free_port()
         st.ports["edge_metrics"] = testing.free_port()
-        ingest = testing.ServiceProcess(
-            [
-                testing.console_script("p1-ingest"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(st.ports["ingest"]),
-            ],
-            server_env,
-            st.ports["ingest"],
-        )
-        query = testing.ServiceProcess(
-            [
-                testing.console_script("p1-query"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(st.ports["query"]),
-            ],
-            server_env,
-            st.ports["query"],
+        ingest, query = (
+            testing.ServiceProcess(
+                [
+                    testing.console_script(f"p1-{name}"),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(st.ports[name]),
+                ],
+                server_env,
+                st.ports[name],
+            )
+            for name in ("ingest", "query")
         )
         meter = testing.ServiceProcess(
             [

@@ -136,22 +136,27 @@ class Unprocessable(ServiceError):
         super().__init__(detail or summary or "Invalid input.")
 
 
-class TooManyRequests(ServiceError):
-    """Over a rate or concurrency limit; Retry-After says when to come back."""
+class _RetryLater(ServiceError):
+    """Base of the answers that say when to come back (Retry-After, at least 1 s)."""
+
+    default_detail: ClassVar[str]
+
+    def __init__(self, retry_after_s: int, detail: str | None = None) -> None:
+        super().__init__(detail or self.default_detail, {"Retry-After": str(max(1, retry_after_s))})
+
+
+class TooManyRequests(_RetryLater):
+    """Over a rate or concurrency limit."""
 
     status = 429
-
-    def __init__(self, retry_after_s: int, detail: str = "Rate limit exceeded; retry later.") -> None:
-        super().__init__(detail, {"Retry-After": str(max(1, retry_after_s))})
+    default_detail = "Rate limit exceeded; retry later."
 
 
-class ServiceUnavailable(ServiceError):
-    """The database is down or overloaded; Retry-After says when to come back."""
+class ServiceUnavailable(_RetryLater):
+    """The database is down or overloaded."""
 
     status = 503
-
-    def __init__(self, retry_after_s: int, detail: str = "The database is unavailable; retry later.") -> None:
-        super().__init__(detail, {"Retry-After": str(max(1, retry_after_s))})
+    default_detail = "The database is unavailable; retry later."
 
 
 class RequestAborted(ServiceUnavailable):
