@@ -8,11 +8,13 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, TypeVar
 
+from p1_config.errors import load_settings
 from p1_config.redact import redact
-from p1_config.settings import LogFormat
+from p1_config.settings import LogFormat, ProcessSettings
 
+S = TypeVar("S", bound=ProcessSettings)
 _RESERVED: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 # Libraries whose INFO lines are noise here: uvicorn's access line carries the full path with its query
 # string (our metrics count requests instead); httpx logs one line per request (one per poll on the Pi).
@@ -75,3 +77,11 @@ def configure_logging(level: str, fmt: LogFormat = "json") -> None:
         logger.propagate = True
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def configured(cls: type[S]) -> S:
+    """A command's settings, read once from the environment (``load_settings``: raises ``ConfigError``),
+    and logging configured by them."""
+    settings = load_settings(cls)
+    configure_logging(settings.log_level, settings.log_format)
+    return settings

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from p1_config.errors import load_settings, run_command
-from p1_config.logging import configure_logging
+from p1_config.errors import run_command
+from p1_config.logging import configured
 from p1_edge.settings import EdgeSettings
 
 PROG = "p1-edge"
@@ -66,8 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _command(args: argparse.Namespace) -> int:
     """Runs the command with the settings read once; raises ConfigError (reported by ``run_command``)."""
-    settings = load_settings(EdgeSettings)
-    configure_logging(settings.log_level, settings.log_format)
+    settings = configured(EdgeSettings)
     if args.command == "run":
         return _run(settings)
     if args.command == "status":

@@ -4,7 +4,7 @@ import asyncpg
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from p1_config.logging import configure_logging
+from p1_config.logging import configured
 from p1_ingest.latest import LatestWriter
 from p1_ingest.metrics import IngestMetrics
 from p1_ingest.routes import Ingestor, ingest_router
@@ -43,6 +43,4 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """The factory uvicorn calls in each worker: settings read once, at that worker's start."""
-    settings = IngestSettings()  # required fields come from the environment
-    configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return create_app(configured(IngestSettings))

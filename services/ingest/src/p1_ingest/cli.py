@@ -12,16 +12,14 @@ from typing import Final, TypeVar
 
 import asyncpg
 
-from p1_config.errors import load_settings, run_command
-from p1_config.logging import configure_logging
+from p1_config.errors import run_command
+from p1_config.logging import configured
 from p1_config.redact import describe_error, redact
-from p1_config.settings import ProcessSettings
-from p1_servicekit.serve import serve
+from p1_servicekit.serve import add_serve_command, serve_command
 from p1_servicekit.settings import ServiceSettings
 
 PROG: Final = "p1-ingest"
 T = TypeVar("T")
-S = TypeVar("S", bound=ProcessSettings)
 # Failures of a one-shot command's connection: unreachable, refused, timed out, wrong credentials.
 _CONNECT_FAILURES: Final = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
@@ -29,10 +27,7 @@ _CONNECT_FAILURES: Final = (OSError, TimeoutError, asyncpg.PostgresError, asyncp
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="p1-telemetry ingest service")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_serve = sub.add_parser("serve", help="serve the ingest HTTP API")
-    p_serve.add_argument("--host", default="127.0.0.1")
-    p_serve.add_argument("--port", type=int, default=8001)
-    p_serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    add_serve_command(sub, "ingest", 8001)
     sub.add_parser("migrate", help="apply pending schema migrations (safe to run concurrently)")
     sub.add_parser(
         "maintain",
@@ -57,32 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(PROG, commands[args.command])
 
 
-def _settings(cls: type[S]) -> S:
-    """The command's settings, read once; logging configured by them."""
-    settings = load_settings(cls)
-    configure_logging(settings.log_level, settings.log_format)
-    return settings
-
-
 def _serve(args: argparse.Namespace) -> int:
     from p1_ingest.settings import IngestSettings
 
-    settings = _settings(IngestSettings)  # fail fast, before uvicorn starts workers
-    serve(
-        "p1_ingest.app:app_from_env",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level,
-    )
-    return 0
+    settings = configured(IngestSettings)  # fail fast, before uvicorn starts workers
+    return serve_command(args, "p1_ingest.app:app_from_env", settings.log_level)
 
 
 def _maintain() -> int:
     from p1_ingest.maintain import maintain
     from p1_ingest.settings import MaintainSettings
 
-    settings = _settings(MaintainSettings)
+    settings = configured(MaintainSettings)
     report = _run_on_database(settings, maintain(settings.database_url, settings.raw_retention_days))
     if report is None:
         return 1
@@ -97,7 +78,7 @@ def _migrate() -> int:
     from p1_ingest.settings import IntegritySettings
 
     # MAX_POWER_W: the rebuilds a migration queues judge readings by it.
-    settings = _settings(IntegritySettings)
+    settings = configured(IntegritySettings)
     applied = _run_on_database(settings, migrate(settings.database_url, limits=settings.limits))
     if applied is None:
         return 1
@@ -109,7 +90,7 @@ def _rebuild(device_ids: list[str]) -> int:
     from p1_ingest.rebuild import rebuild_devices
     from p1_ingest.settings import IntegritySettings
 
-    settings = _settings(IntegritySettings)
+    settings = configured(IntegritySettings)
     reports = _run_on_database(settings, rebuild_devices(settings.database_url, device_ids, settings.limits))
     if reports is None:
         return 1
