@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from p1_contracts.patterns import DEVICE_ID_PATTERN
 from p1_edge.spool import SpoolSync
 
 # The contract allows 5,000 readings per request; we default to that maximum because a backlog
@@ -36,7 +37,7 @@ class EdgeSettings(BaseSettings):
     METER_TZ: str = "Europe/Brussels"
     INGEST_URL: str = ""
     DEVICE_TOKEN: SecretStr | None = None
-    DEVICE_ID: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    DEVICE_ID: str | None = Field(default=None, pattern=DEVICE_ID_PATTERN)
     POLL_INTERVAL_S: float = Field(default=1.0, ge=0.5, le=3600)
     SPOOL_PATH: Path = Path("p1-edge-spool.sqlite")
     SPOOL_MAX_ROWS: int = Field(default=DEFAULT_SPOOL_MAX_ROWS, ge=1)

@@ -85,7 +85,7 @@ def _maintain() -> int:
 
 
 def _migrate() -> int:
-    from .migrate import migrate
+    from .rebuild import migrate
     from .settings import IntegritySettings
 
     # MAX_POWER_W: the rebuilds a migration queues judge readings by it.
