@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from p1_ingest.migrate import migrate
+from p1_schema.migrate import migrate
 from p1_servicekit.testing import (
     CLEAN_EXITS,
     PgCluster,
