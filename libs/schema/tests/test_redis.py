@@ -5,7 +5,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-
 from zoneinfo import ZoneInfo
 
 import pytest
