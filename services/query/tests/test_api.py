@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from p1_query.app import create_app
 from p1_query.settings import QuerySettings
+from p1_schema.redis import latest_key
 from p1_servicekit.spec import load_spec, route_mismatches
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
 
@@ -319,13 +320,13 @@ async def test_realtime_from_redis_then_postgres(api: ServiceProcess, redis_clie
         "import_kwh": 1.5,
         "export_kwh": 0.0,
     }
-    await redis_client.set("p1:latest:q-swap", json.dumps(latest))
+    await redis_client.set(latest_key("q-swap"), json.dumps(latest))
     try:
         body = get(api, "/v1/devices/q-swap/realtime").json()
         assert body["power_w"] == 321.0
         assert 0 <= body["age_s"] < 30
     finally:
-        await redis_client.delete("p1:latest:q-swap")
+        await redis_client.delete(latest_key("q-swap"))
     # Without the key: the newest stored reading, its age computed at answer time.
     body = get(api, "/v1/devices/q-swap/realtime").json()
     assert body["ts"] == "2026-05-06T00:00:00+00:00"
@@ -348,7 +349,7 @@ async def test_realtime_memo_serves_one_read_to_many_and_ages_at_answer_time(red
         raise AssertionError("the memo or Redis must answer")
 
     readings = LatestReadings(guard, no_database, DbTimer(registry), memo_s=60.0)
-    key = "p1:latest:q-memo"
+    key = latest_key("q-memo")
     await redis_client.set(
         key,
         json.dumps({"ts": "2026-01-01T00:00:00+00:00", "power_w": 1.0, "import_kwh": 2.0, "export_kwh": 0.0}),
