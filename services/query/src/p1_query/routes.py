@@ -89,7 +89,7 @@ def _caller(request: Request) -> tuple[QueryState, Reader]:
     return st, authenticate(st.tokens, request.headers.get("authorization"))
 
 
-def _device_id(value: str) -> str:
+def check_device_id(value: str) -> str:
     if not is_device_id(value):
         raise Unprocessable(
             [
@@ -186,7 +186,7 @@ def add_query_routes(router: FastAPI) -> None:
     async def realtime(request: Request) -> Response:
         started = time.perf_counter()
         st, reader = _caller(request)
-        device_id = _device_id(request.path_params["device_id"])
+        device_id = check_device_id(request.path_params["device_id"])
         require_device(reader, device_id)
         latest = await st.latest.get(device_id)
         if latest is None:
