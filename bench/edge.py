@@ -40,7 +40,7 @@ import httpx
 from p1_contracts.models import Meter, SampleBatch
 from p1_edge.spool import Spool
 from p1_edge.spoolfile import SpoolStats, stats_in_file
-from p1_ingest.migrate import migrate
+from p1_schema.migrate import migrate
 from p1_servicekit.testing import ServiceProcess, console_script, free_port, port_open, wait_until
 from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 

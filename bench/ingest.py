@@ -28,7 +28,7 @@ import asyncpg
 import httpx
 
 from p1_ingest.fields import FIELDS
-from p1_ingest.migrate import migrate
+from p1_schema.migrate import migrate
 from p1_servicekit.testing import ServiceProcess, console_script, free_port
 from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 

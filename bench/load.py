@@ -210,7 +210,7 @@ async def main_async(args: argparse.Namespace) -> int:
     for level in levels:
         database_url = await create_database(server, "p1_load")
         try:
-            from p1_ingest.migrate import migrate
+            from p1_schema.migrate import migrate
 
             await migrate(database_url)
             with services(database_url, max_edges, args.workers) as (ingest, query):

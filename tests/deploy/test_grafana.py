@@ -99,10 +99,10 @@ def expand_grafana_macros(sql: str) -> str:
 
 
 async def test_sql_panels_run_on_the_migrated_schema(root: Path) -> None:
-    """Each SQL query runs (no error) against the schema the ingest migrations create."""
+    """Each SQL query runs (no error) against the schema the migrations (p1_schema) create."""
     asyncpg = pytest.importorskip("asyncpg")
     testing_db = pytest.importorskip("p1_servicekit.testing_db")
-    migrate_mod = pytest.importorskip("p1_ingest.migrate")
+    migrate_mod = pytest.importorskip("p1_schema.migrate")
     try:
         url = await testing_db.create_database(testing_db.pg_server_url(), prefix="p1_deploy")
     except OSError as exc:  # pragma: no cover - no PostgreSQL here

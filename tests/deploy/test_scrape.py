@@ -54,7 +54,7 @@ def stack(
     prometheus = tool("prometheus", HINT)
     testing = pytest.importorskip("p1_servicekit.testing")
     testing_db = pytest.importorskip("p1_servicekit.testing_db")
-    migrate_mod = pytest.importorskip("p1_ingest.migrate")
+    migrate_mod = pytest.importorskip("p1_schema.migrate")
     for exe in ("p1-ingest", "p1-query", "p1-edge"):
         if not Path(testing.console_script(exe)).exists():
             pytest.skip(f"{exe} is not installed in this venv")

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from ingest_kit import until_a_request_waits_on_a_lock
 
-from p1_ingest.migrate import migrate
+from p1_schema.migrate import migrate
 from p1_servicekit.testing import (
     CLEAN_EXITS,
     ServiceProcess,

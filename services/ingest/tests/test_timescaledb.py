@@ -14,7 +14,7 @@ import pytest
 from ingest_kit import assert_rollups_exact, chunks, run_compression_policy, run_maintain
 
 from p1_ingest.maintain import COMPRESSION, policy_job
-from p1_ingest.migrate import migrate
+from p1_schema.migrate import migrate
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, eventually, free_port
 from p1_servicekit.testing_db import PgCluster, create_database, drop_database, pg_server_url
 

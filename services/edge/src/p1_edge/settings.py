@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from p1_config.errors import ConfigError
 from p1_config.settings import ProcessSettings
+from p1_contracts.patterns import DEVICE_ID_PATTERN
 from p1_edge.spool import SpoolSync
 
 # The contract allows 5,000 readings per request; we default to that maximum because a backlog
@@ -38,7 +39,7 @@ class EdgeSettings(ProcessSettings):
     meter_tz: str = "Europe/Brussels"
     ingest_url: str = ""
     device_token: SecretStr | None = None
-    device_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    device_id: str | None = Field(default=None, pattern=DEVICE_ID_PATTERN)
     poll_interval_s: float = Field(default=1.0, ge=0.5, le=3600)
     spool_path: Path = Path("p1-edge-spool.sqlite")
     spool_max_rows: int = Field(default=DEFAULT_SPOOL_MAX_ROWS, ge=1)

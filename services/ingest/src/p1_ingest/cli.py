@@ -74,7 +74,7 @@ def _maintain() -> int:
 
 
 def _migrate() -> int:
-    from p1_ingest.migrate import migrate
+    from p1_ingest.rebuild import migrate
     from p1_ingest.settings import IntegritySettings
 
     # MAX_POWER_W: the rebuilds a migration queues judge readings by it.

@@ -23,7 +23,6 @@ from p1_ingest.integrity import GLITCH, GOOD, SUSPECT, Anchor, Flag, Level, Limi
 class DeviceState:
     """The ``devices`` row as the batch finds it (locked)."""
 
-    exists: bool
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     meter_serial: str | None = None

@@ -92,7 +92,7 @@ class Ingestor:
                 started = time.perf_counter()
                 try:
                     async with self.pool.acquire(timeout=self.settings.db_acquire_timeout_s) as conn:
-                        result = await write_columns(conn, batch, now, staged=True)
+                        result = await write_columns(conn, batch, now)
                 except _DB_FAILURES as exc:
                     m.db_errors.inc()
                     if isinstance(exc, DB_UNAVAILABLE):  # answered 503 by servicekit's handlers
