@@ -1,5 +1,6 @@
 """The architecture, checked on the source: ingest and query share only the contract and the schema, the
-schema library depends on no service, and the edge carries none of the server side.
+schema library depends on no service, and the edge (and the config library it shares with the services)
+carries none of the server side.
 
 Every ``.py`` file of each area is parsed (ast) and all its imports collected: ``import x``,
 ``from x import y``, and the string given to ``importlib.import_module`` or ``pytest.importorskip``.
@@ -20,6 +21,12 @@ RULES = [
     ("ingest", ["services/ingest/src"], {"p1_query"}),
     ("the schema library", ["libs/schema"], {"p1_ingest", "p1_query", "p1_edge"}),
     ("the edge", ["services/edge/src"], {"fastapi", "asyncpg", "uvicorn", "p1_servicekit", "p1_schema"}),
+    # p1_config is what the edge shares with the services: none of the server side either.
+    (
+        "the config library",
+        ["libs/config/src"],
+        {"fastapi", "asyncpg", "uvicorn", "redis", "p1_servicekit", "p1_schema"},
+    ),
 ]
 _DYNAMIC = {"import_module", "importorskip"}
 
