@@ -36,7 +36,6 @@ Time is bounded by ``EXAMPLES`` per operation (plus the coverage phase's cases) 
 """
 
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -52,6 +51,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import is_unexpected_http_status_case, positive_data_acceptance
 
 from p1_contracts import timerange
+from p1_contracts.patterns import is_device_id
 from p1_ingest.parse import MAX_FUTURE
 from p1_query.buckets import MAX_POINTS
 from p1_query.export import MAX_BUCKETS, RAW_MAX_DAYS
@@ -59,7 +59,6 @@ from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, f
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
-DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEVICE, WRITE, READ = "contract-dev", "contract-write", "contract-read"
 EXAMPLES = 80
 REQUEST_TIMEOUT_S = 60.0
@@ -298,7 +297,7 @@ def _auth_for(case: schemathesis.Case, token: str) -> dict[str, str]:
 
 def _to_our_device(holder: object, key: str) -> None:
     """A valid device id becomes the one the tokens may use (module docstring); an invalid one stays."""
-    if isinstance(holder, dict) and isinstance(holder.get(key), str) and DEVICE_ID.fullmatch(holder[key]):
+    if isinstance(holder, dict) and isinstance(holder.get(key), str) and is_device_id(holder[key]):
         holder[key] = DEVICE
 
 

@@ -12,10 +12,9 @@ from typing import Final
 import msgspec
 
 from p1_contracts import timerange
+from p1_ingest.batch import Value
+from p1_ingest.fields import FIELDS
 from p1_servicekit.errors import BadRequest, FieldError
-
-from .batch import Value
-from .fields import FIELDS
 
 _DATETIMES: Final = tuple(f.name for f in FIELDS if f.kind == "datetime")
 _MESSAGE: Final = f"must be {timerange.INSTANT_DESCRIPTION}"

@@ -1,6 +1,5 @@
 """The query operations of openapi.yaml (tag ``query``). Handlers validate, then delegate."""
 
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter
 
 from p1_contracts.models import Device, Meter, Series
+from p1_contracts.patterns import DEVICE_ID_PATTERN, is_device_id
 from p1_servicekit.errors import FieldError, Unprocessable
 from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.routing import PlainRoute
@@ -60,7 +60,6 @@ from .store import (
 )
 from .streaming import ExportResponse, ExportSlots
 
-DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _DEVICES: Final = TypeAdapter(list[Device])
 JSON: Final = "application/json"
 
@@ -90,12 +89,8 @@ def _caller(request: Request) -> tuple[QueryState, Reader]:
     return st, authenticate(st.tokens, request.headers.get("authorization"))
 
 
-_DEVICE_ID_RE: Final = re.compile(DEVICE_ID_PATTERN)
-
-
-def _device_id(value: str) -> str:
-    # fullmatch: the pattern's ``$`` would also let a final newline through re.match.
-    if _DEVICE_ID_RE.fullmatch(value) is None:
+def check_device_id(value: str) -> str:
+    if not is_device_id(value):
         raise Unprocessable(
             [
                 FieldError(
@@ -191,7 +186,7 @@ def add_query_routes(router: FastAPI) -> None:
     async def realtime(request: Request) -> Response:
         started = time.perf_counter()
         st, reader = _caller(request)
-        device_id = _device_id(request.path_params["device_id"])
+        device_id = check_device_id(request.path_params["device_id"])
         require_device(reader, device_id)
         latest = await st.latest.get(device_id)
         if latest is None:
