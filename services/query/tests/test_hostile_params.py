@@ -106,7 +106,7 @@ def _month_patterns(node: object) -> list[str]:
 
 
 async def test_the_ledger_of_the_first_month_leaves_out_the_months_before_it(
-    loaded: str, api: ServiceProcess
+    ingest_client: httpx.AsyncClient, api: ServiceProcess
 ) -> None:
     """Found by the unsteered schemathesis run: readings of 2000-01-01 that lie in a local 1999-12 west of
     UTC (America/Adak, −10:00) made the ledger of 2000-01 list month 1999-12, which CapacityMonth.month
@@ -114,11 +114,7 @@ async def test_the_ledger_of_the_first_month_leaves_out_the_months_before_it(
     meter = Meter("q-first")
     meter.scene(utc(2000, 1, 1, 2), 16, const(2000))  # 1999-12-31 16:00 in Adak
     meter.scene(utc(2000, 1, 1, 12), 16, const(1000))  # 2000-01-01 02:00 in Adak
-    conn = await asyncpg.connect(loaded)
-    try:
-        await meter.load(conn)
-    finally:
-        await conn.close()
+    await meter.upload(ingest_client)
     r = _get(api, "/v1/devices/q-first/capacity", {"month": "2000-01", "tz": "America/Adak"})
     assert r.status_code == 200, r.text
     assert [m["month"] for m in r.json()["months"]] == ["2000-01"]
