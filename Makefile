@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 30
 # The suites that touch storage: they run once more against TimescaleDB (scripts/timescaledb.sh).
 STORAGE_SUITES := libs/schema services/ingest services/query tests/e2e
 
-.PHONY: help setup uv contracts lint typecheck security audit test test-timescale check bench fuzz demo images-test
+.PHONY: help setup uv contracts lint typecheck security audit test test-timescale check bench fuzz demo demo-reset images-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,8 +62,11 @@ fuzz: setup ## coverage-guided fuzzing (atheris) of ingest's body parser and eve
 			| grep -Ev '^INFO: Instrumenting|^#[0-9]+ +(NEW|REDUCE)' || exit 1; \
 	done
 
-demo: setup ## run simulator → edge → ingest → query on this machine; Ctrl-C stops it all
+demo: setup ## a year of a household backfilled, then simulator → edge → ingest → query live; Ctrl-C stops it all
 	$(BIN)/python scripts/demo.py
+
+demo-reset: setup ## forget what `make demo` kept (its database p1_demo, Redis keys, spool, meter state, logs)
+	$(BIN)/python scripts/demo.py --reset
 
 images-test: setup ## build the three images with podman and run them (needs root; installs podman)
 	P1_INSTALL_PODMAN=1 bash deploy/ci-install.sh

@@ -2,8 +2,10 @@
 
 Storage is found in this order: DATABASE_URL; the local PostgreSQL on 127.0.0.1:5432 (database p1_demo,
 created when missing); a throwaway cluster under .demo/ from the installed PostgreSQL binaries. Redis
-likewise (REDIS_URL; 127.0.0.1:6379; a throwaway redis-server), and Redis is optional. Ctrl-C (or
---duration) stops every process this script started, and nothing is left running.
+likewise (REDIS_URL; 127.0.0.1:6379, logical database 15; a throwaway redis-server), and Redis is
+optional. Before the live readings, the meter's past year goes through ingest (scripts/demo_backfill.py);
+a later run continues the same meter. Ctrl-C (or --duration) stops every process this script started, and
+nothing is left running. `--reset` (`make demo-reset`) removes what the demo keeps between runs.
 """
 
 from __future__ import annotations
@@ -15,20 +17,31 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
-from demo_kit import DEMO, DemoError, Processes, find_postgres, find_redis
+from demo_backfill import PROFILE, backfill, describe
+from demo_kit import DEMO, DemoError, Processes, find_postgres, find_redis, reset
 
+from p1_edge.spoolfile import stats_in_file
 from p1_servicekit.testing import port_open, wait_until
 
 BIN = Path(sys.executable).parent
 DEVICE, WRITE_TOKEN, READ_TOKEN = "demo", "demo-write", "demo-read"
 # The demo's logs (.demo/*.log) are read by a person: one readable line each.
 LOGS = {"LOG_LEVEL": "INFO", "LOG_FORMAT": "text"}
+TZ = ZoneInfo("Europe/Brussels")
+
+
+@dataclass(frozen=True)
+class Storage:
+    database_url: str
+    db_note: str
+    redis_note: str
 
 
 def wait_for(what: str, probe: Callable[[], bool], procs: Processes) -> None:
@@ -46,39 +59,56 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def banner(db_note: str, redis_note: str, ports: argparse.Namespace) -> str:
-    q = f"http://127.0.0.1:{ports.query_port}"
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies inside it (what a user types)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def banner(storage: Storage, args: argparse.Namespace, backfilled: str) -> str:
+    q = f"http://127.0.0.1:{args.query_port}"
+    dev = f"{q}/v1/devices/{DEVICE}"
     auth = f"-H 'Authorization: Bearer {READ_TOKEN}'"
-    midnight = datetime.now(ZoneInfo("Europe/Brussels")).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = quote(midnight.isoformat())
-    end = quote((midnight + timedelta(days=1)).isoformat())
-    series = f"{q}/v1/devices/{DEVICE}/series?start={start}&end={end}&bucket=15m"
+    midnight = datetime.now(TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = f"start={quote(midnight.isoformat())}&end={quote((midnight + timedelta(days=1)).isoformat())}"
+    month = midnight.replace(day=1)
+    year_ago = month.replace(year=month.year - 1)
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    year = f"start={quote(year_ago.isoformat())}&end={quote(next_month.isoformat())}"
+    home = shown_path(args.dir)
     return f"""
 p1-telemetry demo is running
-  meter simulator  http://127.0.0.1:{ports.sim_port}/api/v1/data
-  ingest           http://127.0.0.1:{ports.ingest_port}   (device token {WRITE_TOKEN})
+  meter simulator  http://127.0.0.1:{args.sim_port}/api/v1/data   (profile {PROFILE})
+  ingest           http://127.0.0.1:{args.ingest_port}   (device token {WRITE_TOKEN})
   query            {q}   (read token {READ_TOKEN})
-  edge metrics     http://127.0.0.1:{ports.edge_metrics_port}/metrics
-  PostgreSQL       {db_note}
-  Redis            {redis_note}
-  logs             .demo/*.log
+  edge metrics     http://127.0.0.1:{args.edge_metrics_port}/metrics
+  PostgreSQL       {storage.db_note}
+  Redis            {storage.redis_note}
+  logs             {home}/*.log
+  {backfilled}
 
 Try:
-  curl -s {auth} {q}/v1/devices/{DEVICE}/realtime
-  curl -s {auth} '{series}'
-  curl -s {auth} '{q}/v1/devices/{DEVICE}/capacity?month={midnight:%Y-%m}'
+  curl -s {auth} {dev}/realtime
+  curl -s {auth} '{dev}/series?{day}&bucket=15m'
+  curl -s {auth} '{dev}/series?{year}&bucket=1mo'
+  curl -s {auth} '{dev}/capacity?month={midnight:%Y-%m}'
+  SPOOL_PATH={home}/edge-spool.sqlite {shown_path(BIN)}/p1-edge status
 
-Ctrl-C stops everything.
+Ctrl-C stops everything; `make demo` again continues the same meter, `make demo-reset` starts clean.
 """
 
 
-def ticker(ports: argparse.Namespace, procs: Processes, duration_s: float | None) -> int:
-    url = f"http://127.0.0.1:{ports.query_port}/v1/devices/{DEVICE}/realtime"
+def ticker(args: argparse.Namespace, procs: Processes, after: str | None) -> int:
+    """Shows the newest reading every second; returns how many were live (newer than ``after``)."""
+    url = f"http://127.0.0.1:{args.query_port}/v1/devices/{DEVICE}/realtime"
     headers = {"Authorization": f"Bearer {READ_TOKEN}"}
+    backfilled = datetime.fromisoformat(after) if after else None
     started = time.monotonic()
-    shown = 0
+    live = 0
     with httpx.Client(timeout=2.0) as client:
-        while duration_s is None or time.monotonic() - started < duration_s:
+        while args.duration is None or time.monotonic() - started < args.duration:
             procs.alive()
             try:
                 r = client.get(url, headers=headers)
@@ -88,7 +118,7 @@ def ticker(ports: argparse.Namespace, procs: Processes, duration_s: float | None
                         f"live {s['ts']}  power {s['power_w']:>7.0f} W  import {s['import_kwh']:.3f} kWh  "
                         f"export {s['export_kwh']:.3f} kWh  age {s['age_s']:.1f} s"
                     )
-                    shown += 1
+                    live += backfilled is None or datetime.fromisoformat(s["ts"]) > backfilled
                 else:
                     line = f"waiting for the first reading… (query answered {r.status_code})"
             except httpx.HTTPError as exc:
@@ -97,12 +127,11 @@ def ticker(ports: argparse.Namespace, procs: Processes, duration_s: float | None
             print(f"\r{line:<110}", end=end, flush=True)
             time.sleep(1.0)
     print()
-    return shown
+    return live
 
 
-def start_servers(args: argparse.Namespace, procs: Processes) -> tuple[str, str]:
-    """Storage found or started, the schema migrated, ingest, query and the simulator ready; returns
-    what the banner says about the storage."""
+def start_servers(args: argparse.Namespace, procs: Processes) -> Storage:
+    """Storage found or started, the schema migrated, ingest and query ready."""
     for port in (args.sim_port, args.ingest_port, args.query_port, args.edge_metrics_port):
         if port_open(port):
             raise DemoError(f"port {port} is in use; stop what uses it or pass another --*-port")
@@ -114,7 +143,6 @@ def start_servers(args: argparse.Namespace, procs: Processes) -> tuple[str, str]
     subprocess.run(
         [str(BIN / "p1-ingest"), "migrate"], env={**os.environ, **server_env}, check=True, timeout=120
     )
-    procs.start("simulator", [str(BIN / "p1-edge"), "simulate", "--port", str(args.sim_port)])
     procs.start(
         "ingest",
         [str(BIN / "p1-ingest"), "serve", "--port", str(args.ingest_port)],
@@ -127,23 +155,50 @@ def start_servers(args: argparse.Namespace, procs: Processes) -> tuple[str, str]
     )
     wait_for("ingest", lambda: http_ok(f"http://127.0.0.1:{args.ingest_port}/readyz"), procs)
     wait_for("query", lambda: http_ok(f"http://127.0.0.1:{args.query_port}/readyz"), procs)
-    wait_for("the simulator", lambda: port_open(args.sim_port), procs)
-    return db_note, redis_note
+    return Storage(database_url, db_note, redis_note)
 
 
 def start_edge(args: argparse.Namespace, procs: Processes) -> None:
+    """The edge, before its meter: it first uploads what it kept from the last run (readings that must be
+    stored before the backfill looks for the newest one), then polls once the simulator is up."""
+    spool = args.dir / "edge-spool.sqlite"
     env = {
         "P1_HOST": f"127.0.0.1:{args.sim_port}",
         "P1_API": "v1",
         "INGEST_URL": f"http://127.0.0.1:{args.ingest_port}",
         "DEVICE_TOKEN": WRITE_TOKEN,
         "DEVICE_ID": DEVICE,
-        "SPOOL_PATH": str(DEMO / "edge-spool.sqlite"),
+        "SPOOL_PATH": str(spool),
         "METRICS_PORT": str(args.edge_metrics_port),
         "METRICS_HOST": "127.0.0.1",
         **LOGS,
     }
     procs.start("edge", [str(BIN / "p1-edge"), "run"], env)
+    kept = stats_in_file(spool)
+    if kept is not None and kept.depth:
+        print(f"uploading the {kept.depth} readings the edge kept from the last run…", flush=True)
+        wait_for("the edge's spool to drain", lambda: getattr(stats_in_file(spool), "depth", 1) == 0, procs)
+
+
+def start_simulator(args: argparse.Namespace, procs: Processes, state: Path) -> None:
+    argv = ["simulate", "--port", str(args.sim_port), "--profile", PROFILE, "--state", str(state)]
+    procs.start("simulator", [str(BIN / "p1-edge"), *argv])
+    wait_for("the simulator", lambda: port_open(args.sim_port), procs)
+
+
+def run(args: argparse.Namespace, procs: Processes) -> None:
+    storage = start_servers(args, procs)
+    start_edge(args, procs)
+    print("backfilling the meter's past through ingest…", flush=True)
+    ingest = f"http://127.0.0.1:{args.ingest_port}"
+    sent, registers, continued = backfill(ingest, WRITE_TOKEN, DEVICE, storage.database_url)
+    state = args.dir / "meter-state.json"
+    state.write_text(registers.dumps())
+    start_simulator(args, procs, state)
+    print(banner(storage, args, describe(sent, continued)), flush=True)
+    live = ticker(args, procs, sent.last)
+    if args.duration is not None and live == 0:
+        raise DemoError(f"no live reading came back through the query API; see {args.dir}/*.log")
 
 
 def parse_args() -> argparse.Namespace:
@@ -151,17 +206,28 @@ def parse_args() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--reset", action="store_true", help="remove what the demo keeps, then exit")
+    parser.add_argument("--dir", type=Path, default=DEMO, help="logs, spool and meter state (.demo)")
     parser.add_argument("--sim-port", type=int, default=8090)
     parser.add_argument("--ingest-port", type=int, default=8001)
     parser.add_argument("--query-port", type=int, default=8002)
     parser.add_argument("--edge-metrics-port", type=int, default=9101)
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.dir = args.dir.resolve()
+    return args
 
 
 def main() -> int:
     args = parse_args()
-    DEMO.mkdir(exist_ok=True)
-    procs = Processes()
+    if args.reset:
+        try:
+            print("\n".join(f"make demo-reset: {line}" for line in reset(args.dir)))
+        except DemoError as exc:
+            print(f"make demo-reset: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    args.dir.mkdir(exist_ok=True)
+    procs = Processes(args.dir)
     interrupted = False
 
     def on_signal(_signum: int, _frame: object) -> None:
@@ -169,15 +235,10 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        db_note, redis_note = start_servers(args, procs)
-        start_edge(args, procs)
-        print(banner(db_note, redis_note, args), flush=True)
-        shown = ticker(args, procs, args.duration)
-        if args.duration is not None and shown == 0:
-            raise DemoError("no reading came back through the query API; see .demo/*.log")
+        run(args, procs)
     except KeyboardInterrupt:
         interrupted = True
-    except (DemoError, subprocess.CalledProcessError) as exc:
+    except (DemoError, subprocess.CalledProcessError, httpx.HTTPError, OSError) as exc:
         print(f"\nmake demo: {exc}", file=sys.stderr)
         return 1
     finally:

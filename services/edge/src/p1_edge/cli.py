@@ -51,6 +51,12 @@ def _simulate_arguments(sim: argparse.ArgumentParser) -> None:
         "--installed", type=_aware_time, default=None, help="when the meter was installed (default: long ago)"
     )
     sim.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="start from the registers in this file (JSON; what `make demo`'s backfill leaves)",
+    )
+    sim.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -149,12 +155,14 @@ def _aware_time(text: str) -> datetime:
 
 async def _simulate(args: argparse.Namespace) -> int:
     from p1_edge.simulator.profiles import PROFILES
+    from p1_edge.simulator.registers import Registers
     from p1_edge.simulator.server import Simulator
 
     if args.profile not in PROFILES:
         print(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}", file=sys.stderr)
         return 2
     try:
+        registers = Registers.loads(args.state.read_text()) if args.state else None
         sim = Simulator(
             api=args.api,
             profile=args.profile,
@@ -167,8 +175,9 @@ async def _simulate(args: argparse.Namespace) -> int:
             start=args.start,
             speed=args.speed,
             installed=args.installed,
+            registers=registers,
         )
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"p1-edge simulate: {exc}", file=sys.stderr)
         return 2
     for fault in args.fault:

@@ -24,7 +24,10 @@ from p1_edge.simulator.profiles import Profile
 
 QUARTER_S = 900
 HISTORY_MONTHS = 13  # 0-0:98.1.0 holds this many completed months
-_SAMPLES = (150, 450, 750)  # seconds into a quarter: the middle of each of its five-minute slots
+# The estimate samples the profile in the middle of each five-minute slot of a quarter; `make demo`'s
+# backfill (history.py) integrates the past in the same slots, so its peaks are the meter's own.
+ESTIMATE_SLOT_S = 300
+_SAMPLES = tuple(range(ESTIMATE_SLOT_S // 2, QUARTER_S, ESTIMATE_SLOT_S))  # 150, 450, 750 s into it
 
 Month = tuple[int, int]
 

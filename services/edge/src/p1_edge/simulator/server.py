@@ -29,6 +29,7 @@ from p1_edge.simulator.model import MeterModel
 from p1_edge.simulator.payloads import kwh
 from p1_edge.simulator.profiles import PROFILES, Profile
 from p1_edge.simulator.reading import MeterReading
+from p1_edge.simulator.registers import Registers
 from p1_edge.simulator.tls import make_certificates
 
 SERVED_MAX = 100_000  # readings remembered for GET /_sim/served (~28 h at 1 Hz)
@@ -59,18 +60,23 @@ class Simulator:
         start: datetime | None = None,
         speed: float = 1.0,
         installed: datetime | None = None,
+        registers: Registers | None = None,
     ) -> None:
         self.api = api
         self.serial = serial or ("3c39e7aabbcc" if api == "v1" else "5c2fafaabbcc")
         self.clock = MeterClock(start, speed)
-        begin = datetime.fromtimestamp(self.clock.now(), UTC)
+        begin = self.clock.now() if registers is None else registers.second
+        if begin > self.clock.now():
+            raise ValueError("the meter state is of a second after the meter's clock")
         self.model = MeterModel(
             PROFILES[profile] if isinstance(profile, str) else profile,
             tz or ZoneInfo("Europe/Brussels"),
-            begin,
+            datetime.fromtimestamp(begin, UTC),
             flavour=flavour(country, dsmr),
             installed=installed,
         )
+        if registers is not None:  # the meter goes on from a known state (`make demo`'s history)
+            registers.apply(self.model.state)
         users = Users(token or secrets.token_hex(16).upper())
         self.appliance = Appliance(self.serial, users, booted_at=self.clock.now())
         self.device = Device(self.clock, self.model, self.appliance, self._remember_served)
