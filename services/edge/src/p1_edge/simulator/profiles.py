@@ -62,7 +62,7 @@ class Profile:
             cooking = 2200.0 + 1200.0 * _coin(local, "oven")
         elif 7.0 <= hour < 7.1:
             cooking = 2000.0  # kettle
-        ev = self.ev_w if (hour >= 22.0 or hour < 1.5) and self._ev_night(local) else 0.0
+        ev = self.ev_w if (hour >= 22.0 or hour < 1.5) and self.charges_ev(local) else 0.0
         solar = 0.0
         if self.solar_peak_w:
             # Belgian seasons: ~16 h of daylight in June, ~8 h in December, solar noon ~13:30 local.
@@ -86,7 +86,7 @@ class Profile:
         third = round(ev / 3)
         return Load(round(base - solar) + third, round(cooking) + third, third + round(heat), gas, water)
 
-    def _ev_night(self, local: datetime) -> bool:
+    def charges_ev(self, local: datetime) -> bool:
         """Whether the car charges on the night ``local`` lies in (a night after 00:00 is the evening's)."""
         evening = local.date() - timedelta(days=1) if local.hour < 12 else local.date()
         return self.ev_nights >= 1.0 or _day_coin(evening, "ev") < self.ev_nights
