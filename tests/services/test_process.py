@@ -105,3 +105,30 @@ def test_refuses_to_start_without_its_token_table(service: Service) -> None:
         f"p1-{service.name}: configuration error:",
         f"  {service.tokens_variable}: Field required",
     ]
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_every_wrong_setting_is_one_line_naming_its_variable(service: Service) -> None:
+    """A missing token table, a DATABASE_URL with an unencoded password and a bad number at once: three
+    lines, one per variable, none with a value (what a newcomer's first `serve` shows)."""
+    done = subprocess.run(
+        [console_script(f"p1-{service.name}"), "serve", "--port", str(free_port())],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DATABASE_URL": f"postgresql://p1:{SECRET}/+x@db:5432/p1",
+            "DB_POOL_MAX": "ten",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    head, *problems = done.stderr.splitlines()
+    assert head == f"p1-{service.name}: configuration error:"
+    assert sorted(line.split(":", 1)[0].strip() for line in problems) == sorted(
+        ["DATABASE_URL", "DB_POOL_MAX", service.tokens_variable]
+    )
+    assert all(line.startswith("  ") for line in problems)
+    assert SECRET not in done.stderr
+    assert "'ten'" not in done.stderr
+    assert "Traceback" not in done.stderr
