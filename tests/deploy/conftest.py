@@ -5,18 +5,25 @@ check-jsonschema, hadolint). A missing validator skips its tests with the reason
 them all (deploy/ci-install.sh) and sets P1_DEPLOY_REQUIRE_TOOLS=1, which turns those skips into failures.
 """
 
+import contextlib
 import copy
 import importlib.util
 import os
+import re
 import shutil
+import ssl
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+
+from p1_servicekit.testing import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,3 +151,86 @@ def k8s_render(kustomize_lite: Any) -> Callable[[str], list[dict[str, Any]]]:
         return copy.deepcopy(cache[target])
 
     return render
+
+
+@dataclass(frozen=True)
+class Caddy:
+    """The project's Caddy site block running on test ports, TLS from its internal CA."""
+
+    base: str  # https://localhost:<port>
+    root_ca: Path  # the internal CA's root, as the edge's CA_BUNDLE would get it
+    http_port: int
+
+
+@contextlib.contextmanager
+def project_caddy(exe: str, tmp_path: Path, ingest: str, query: str) -> Iterator[Caddy]:
+    """Runs deploy/caddy/Caddyfile with its global options moved to loopback test ports, upstreams
+    ``ingest`` and ``query`` (host:port); stopped afterwards."""
+    https_port, http_port, admin_port = free_port(), free_port(), free_port()
+    text = (ROOT / "deploy/caddy/Caddyfile").read_text()
+    text = re.sub(r"(?m)^\tadmin .*$", f"\tadmin 127.0.0.1:{admin_port}", text, count=1)
+    text = text.replace(
+        "{\n",
+        "{\n\tdefault_bind 127.0.0.1\n"
+        f"\thttp_port {http_port}\n\thttps_port {https_port}\n\tskip_install_trust\n",
+        1,
+    )
+    conf = tmp_path / "Caddyfile"
+    conf.write_text(text)
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "HOME": str(tmp_path),
+        "P1_DOMAIN": "localhost",
+        "INGEST_UPSTREAM": ingest,
+        "QUERY_UPSTREAM": query,
+    }
+    log_path = tmp_path / "caddy.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [exe, "run", "--config", str(conf), "--adapter", "caddyfile"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            caddy = Caddy(
+                f"https://localhost:{https_port}",
+                tmp_path / "data/caddy/pki/authorities/local/root.crt",
+                http_port,
+            )
+            wait_until(
+                lambda: _serving(proc, caddy, log_path),
+                30,
+                lambda: f"caddy to serve: {log_path.read_text()[-3000:]}",
+                0.2,
+            )
+            yield caddy
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def _serving(proc: subprocess.Popen[bytes], caddy: Caddy, log: Path) -> bool:
+    """True once Caddy answers through its own CA."""
+    if proc.poll() is not None:
+        pytest.fail(f"caddy exited: {log.read_text()[-3000:]}")
+    if not caddy.root_ca.exists():
+        return False
+    try:
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(caddy.root_ca)), timeout=5) as c:
+            c.get(f"{caddy.base}/healthz")
+    except (httpx.HTTPError, ssl.SSLError):
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def caddy_site() -> Callable[..., contextlib.AbstractContextManager[Caddy]]:
+    """project_caddy(exe, tmp_path, ingest, query): the project's site block on test ports."""
+    return project_caddy

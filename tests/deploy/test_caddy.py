@@ -3,10 +3,7 @@
 import gzip
 import json
 import os
-import re
-import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,9 +12,6 @@ from subprocess import CompletedProcess
 from typing import Any
 
 import httpx
-import pytest
-
-from p1_servicekit.testing import wait_until
 
 HINT = "apt-get install caddy"
 Runner = Callable[..., CompletedProcess[str]]
@@ -122,63 +116,21 @@ def _stub_server(name: str) -> ThreadingHTTPServer:
     return server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_real_caddy_terminates_tls_and_routes(
-    root: Path, tmp_path: Path, tool: Callable[[str, str], str]
+    tmp_path: Path, tool: Callable[[str, str], str], caddy_site: Callable[..., Any]
 ) -> None:
     """Runs Caddy with the project's site block (global options moved to loopback test ports):
     TLS from its internal CA, /v1/samples (gzip body untouched) → ingest, the rest → query,
     /metrics → 404, plain HTTP → redirect to HTTPS."""
     exe = tool("caddy", HINT)
     ingest, query = _stub_server("ingest"), _stub_server("query")
-    https_port, http_port, admin_port = _free_port(), _free_port(), _free_port()
-    text = (root / "deploy/caddy/Caddyfile").read_text()
-    text = re.sub(r"(?m)^\tadmin .*$", f"\tadmin 127.0.0.1:{admin_port}", text, count=1)
-    text = text.replace(
-        "{\n",
-        "{\n\tdefault_bind 127.0.0.1\n"
-        f"\thttp_port {http_port}\n\thttps_port {https_port}\n\tskip_install_trust\n",
-        1,
-    )
-    conf = tmp_path / "Caddyfile"
-    conf.write_text(text)
-    env = caddy_env(tmp_path)
-    env["INGEST_UPSTREAM"] = f"127.0.0.1:{ingest.server_address[1]}"
-    env["QUERY_UPSTREAM"] = f"127.0.0.1:{query.server_address[1]}"
-    log = (tmp_path / "caddy.log").open("wb")
-    proc = subprocess.Popen(
-        [exe, "run", "--config", str(conf), "--adapter", "caddyfile"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    upstreams = (f"127.0.0.1:{ingest.server_address[1]}", f"127.0.0.1:{query.server_address[1]}")
     try:
-        root_ca = tmp_path / "data/caddy/pki/authorities/local/root.crt"
-        base = f"https://localhost:{https_port}"
-
-        def serving() -> httpx.Client | None:
-            """A client trusting Caddy's internal CA, once Caddy answers through it."""
-            if proc.poll() is not None:
-                pytest.fail(f"caddy exited: {(tmp_path / 'caddy.log').read_text()[-3000:]}")
-            if not root_ca.exists():
-                return None
-            c = httpx.Client(verify=ssl.create_default_context(cafile=str(root_ca)), timeout=5)
-            try:
-                c.get(f"{base}/healthz")
-            except (httpx.HTTPError, ssl.SSLError):
-                c.close()
-                return None
-            return c
-
-        client = wait_until(
-            serving, 30, lambda: f"caddy to serve: {(tmp_path / 'caddy.log').read_text()[-3000:]}", 0.2
-        )
-        try:
+        with (
+            caddy_site(exe, tmp_path, *upstreams) as caddy,
+            httpx.Client(verify=ssl.create_default_context(cafile=str(caddy.root_ca)), timeout=5) as client,
+        ):
+            base = caddy.base
             gz = gzip.compress(b'{"device_id": "x", "samples": []}')
             r = client.post(
                 f"{base}/v1/samples",
@@ -197,19 +149,10 @@ def test_real_caddy_terminates_tls_and_routes(
             assert r.json()["path"] == "/v1/devices/x/realtime"
             assert client.get(f"{base}/v1/samples/extra").json()["upstream"] == "query"
             assert client.get(f"{base}/metrics").status_code == 404
-            plain = httpx.get(f"http://localhost:{http_port}/v1/devices", timeout=5)
+            plain = httpx.get(f"http://localhost:{caddy.http_port}/v1/devices", timeout=5)
             assert plain.status_code in {301, 302, 307, 308}
             assert plain.headers["location"].startswith("https://")
-        finally:
-            client.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
         ingest.shutdown()
         query.shutdown()
         ingest.server_close()
