@@ -65,6 +65,9 @@ def test_serves_its_part_of_the_spec(running: tuple[Service, ServiceProcess]) ->
     spec = httpx.get(proc.base_url + "/openapi.json").json()
     assert service.own_path in spec["paths"]
     assert service.other_path not in spec["paths"]
+    # the reference is the spec; no Swagger UI page is served (README, "HTTP API", says why)
+    for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert httpx.get(proc.base_url + page).status_code == 404, page
 
 
 @pytest.mark.parametrize("log_format", ["json", "text"])
