@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry
 from p1_config.logging import configured
 from p1_servicekit.app import create_db_service_app
 from p1_servicekit.redis_guard import RedisGuard
-from p1_servicekit.tokens import parse_read_tokens
+from p1_servicekit.token_reload import token_source, watchers
+from p1_servicekit.tokens import READ_TOKENS
 
 from .cache import ResponseCache
 from .export import PageReader
@@ -26,7 +27,7 @@ SERVICE = "query"
 def create_app(settings: QuerySettings) -> FastAPI:
     load_zones()  # the contract's zones from the pinned tzdata, or no start at all
     registry = CollectorRegistry()
-    tokens = parse_read_tokens(settings.read_tokens)
+    tokens = token_source(READ_TOKENS, settings.read_tokens, settings.read_tokens_file, registry, SERVICE)
     db = DbTimer(registry)
     exports = ExportSlots(
         settings.export_max_per_token, settings.export_max_per_process, settings.retry_after_s, registry
@@ -61,7 +62,12 @@ def create_app(settings: QuerySettings) -> FastAPI:
         )
 
     app = create_db_service_app(
-        service=SERVICE, tag="query", settings=settings, registry=registry, on_start=on_start
+        service=SERVICE,
+        tag="query",
+        settings=settings,
+        registry=registry,
+        on_start=on_start,
+        background=watchers(tokens),
     )
     add_query_routes(app)
     return app

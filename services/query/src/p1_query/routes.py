@@ -17,7 +17,7 @@ from p1_contracts.patterns import DEVICE_ID_PATTERN, is_device_id
 from p1_servicekit.errors import FieldError, Unprocessable
 from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.routing import PlainRoute
-from p1_servicekit.tokens import TokenTable
+from p1_servicekit.tokens import TokenLookup
 
 from . import capacity as cap
 from .auth import Reader, authenticate, require_device, unknown_device
@@ -67,7 +67,7 @@ JSON: Final = "application/json"
 @dataclass
 class QueryState:
     settings: QuerySettings
-    tokens: TokenTable
+    tokens: TokenLookup
     pool: "asyncpg.Pool[asyncpg.Record]"
     redis: RedisGuard
     cache: ResponseCache
