@@ -14,15 +14,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 import asyncpg
 import httpx
 import pytest
 from ingest_kit import assert_rollups_exact, chunks, run_compression_policy, run_maintain
 
+from p1_ingest.pgtools import INSTALL_HINT
 from p1_schema.migrate import migrate
-from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port, wait_until
-from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
+from p1_servicekit.testing import (
+    CLEAN_EXITS,
+    ServiceProcess,
+    assert_no_secret,
+    console_script,
+    free_port,
+    wait_until,
+)
+from p1_servicekit.testing_db import PgCluster, create_database, drop_database, pg_server_url, with_database
 
 DEVICES: Final = ("bk-meter-1", "bk-meter-2", "bk-meter-3")
 # History: a reading every 10 minutes (600 W: 0.1 kWh each) from 40 to 15 days ago, uploaded before the
@@ -350,3 +359,127 @@ async def test_a_backup_taken_while_ingest_writes_restores_everything_committed_
         await src.close()
         await dst.close()
     check_restored_takes_uploads(target, live_start, history_start, last)
+
+
+# --- the command's edges: secrets, missing programs, refusals, retention ---------------------------
+
+PASSWORD: Final = "bk/Pw+7%x:y@z"
+
+
+def recording_tools(directory: Path, log: Path) -> str:
+    """A PATH whose pg_dump and pg_restore record their arguments and environment's keys, then run the
+    real programs: what ``ps`` would show of them."""
+    directory.mkdir()
+    for name in ("pg_dump", "pg_restore"):
+        real = subprocess.run(
+            ["sh", "-c", f"command -v {name}"], capture_output=True, text=True
+        ).stdout.strip()
+        assert real, f"{name} is needed for this test"
+        script = directory / name
+        script.write_text(
+            f'#!/bin/sh\nprintf "%s\\n" "$0" "$@" >>{log}\nenv | cut -d= -f1 >>{log}\nexec {real} "$@"\n'
+        )
+        script.chmod(0o755)
+    return f"{directory}:/usr/bin:/bin"
+
+
+async def test_the_password_travels_in_the_environment_never_in_arguments_or_output(tmp_path: Path) -> None:
+    cluster = PgCluster(password=PASSWORD).init().start()
+    try:
+        assert quote(PASSWORD, safe="") in cluster.url
+        conn = await asyncpg.connect(cluster.url)
+        await conn.execute("CREATE DATABASE restored")
+        await conn.close()
+        await migrate(cluster.url)
+        log = tmp_path / "argv.log"
+        path = recording_tools(tmp_path / "bin", log)
+        done = p1_ingest(cluster.url, "backup", str(tmp_path / "one.dump"), path=path)
+        assert done.returncode == 0, done.stderr
+        restored = p1_ingest(
+            with_database(cluster.url, "restored"), "restore", str(tmp_path / "one.dump"), path=path
+        )
+        assert restored.returncode == 0, restored.stderr
+        recorded = log.read_text()
+        assert "--snapshot=" in recorded  # the recording saw the real calls
+        assert "PGPASSWORD" in recorded.splitlines()
+        assert_no_secret(
+            {
+                "argv": recorded,
+                "backup": done.stdout + done.stderr,
+                "restore": restored.stdout + restored.stderr,
+            },
+            [PASSWORD],
+        )
+        assert "postgresql://postgres:***@127.0.0.1" in restored.stdout
+    finally:
+        cluster.remove()
+
+
+def test_missing_client_programs_are_named_with_what_to_install(
+    databases: tuple[str, str], tmp_path: Path
+) -> None:
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    for args, program in (
+        (["backup", str(tmp_path)], "pg_dump"),
+        (["restore", str(tmp_path / "x.dump")], "pg_restore"),
+    ):
+        done = p1_ingest(databases[0], *args, path=str(empty))
+        assert done.returncode == 1
+        assert done.stderr.splitlines() == [f"p1-ingest: {program} not found on PATH: {INSTALL_HINT}"]
+    assert "apt-get install postgresql-client" in INSTALL_HINT
+    assert list_dir(tmp_path) == [empty]  # nothing written
+
+
+async def test_restore_refuses_a_target_it_would_not_restore_into_whole(
+    databases: tuple[str, str], on_timescaledb: bool, tmp_path: Path
+) -> None:
+    source, target = databases
+    archive = tmp_path / "b.dump"
+    assert p1_ingest(source, "backup", str(archive)).returncode == 0
+    again = p1_ingest(source, "backup", str(archive))  # never overwritten
+    assert (again.returncode, again.stderr.strip()) == (
+        1,
+        f"p1-ingest: {archive} exists: a backup never overwrites a file",
+    )
+    into_source = p1_ingest(source, "restore", str(archive))
+    assert into_source.returncode == 1
+    assert "the target database is not empty" in into_source.stderr
+    not_a_backup = tmp_path / "x.dump"
+    not_a_backup.write_bytes(b"PGDMP but not really")
+    bad = p1_ingest(target, "restore", str(not_a_backup))
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("p1-ingest: pg_restore: error:"), bad.stderr
+    if on_timescaledb:
+        # The machine's own PostgreSQL has the extension's files but does not preload it.
+        plain = await create_database("postgresql://postgres@127.0.0.1:5432/postgres", prefix="p1_bk_plain")
+        try:
+            refused = p1_ingest(plain, "restore", str(archive))
+        finally:
+            await drop_database(plain)
+        assert refused.returncode == 1
+        assert (
+            "the backup was taken with TimescaleDB 2.28.3; the target runs no TimescaleDB" in refused.stderr
+        )
+    conn = await asyncpg.connect(target)
+    try:
+        assert await conn.fetchval("SELECT to_regclass('samples')") is None  # nothing was restored
+    finally:
+        await conn.close()
+
+
+def test_keep_days_removes_only_this_commands_old_backups(databases: tuple[str, str], tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    old = [f"p1-{(now - timedelta(days=d)).strftime('%Y%m%dT%H%M%SZ')}.dump" for d in (9, 8)]
+    young = f"p1-{(now - timedelta(days=6)).strftime('%Y%m%dT%H%M%SZ')}.dump"
+    stale_partial = f"p1-{(now - timedelta(days=30)).strftime('%Y%m%dT%H%M%SZ')}.dump.partial"
+    other = "p1-keep-me.dump"
+    for name in (*old, young, stale_partial, other):
+        (tmp_path / name).write_bytes(b"x")
+    done = p1_ingest(databases[0], "backup", "--keep-days", "7", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    names = [p.name for p in list_dir(tmp_path)]
+    (written,) = [n for n in names if n not in (young, other)]
+    assert re.fullmatch(r"p1-\d{8}T\d{6}Z\.dump", written)
+    assert sorted(names) == sorted([written, young, other])
+    assert f"removed 3 older backup(s): {', '.join(sorted([*old, stale_partial]))}" in done.stdout
