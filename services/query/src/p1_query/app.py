@@ -12,11 +12,12 @@ from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.tokens import parse_read_tokens
 
 from .cache import ResponseCache
+from .db import DbTimer
 from .export import PageReader
 from .realtime import LatestReadings
-from .routes import QueryState, add_query_routes
+from .routes import add_query_routes
 from .settings import QuerySettings
-from .store import DbTimer
+from .state import QueryState
 from .streaming import ExportSlots, install_log_filter
 
 SERVICE = "query"
@@ -33,21 +34,17 @@ def create_app(settings: QuerySettings) -> FastAPI:
 
     def on_start(app: FastAPI, pool: "asyncpg.Pool[asyncpg.Record]", redis: RedisGuard) -> None:
         def acquire() -> "asyncpg.pool.PoolAcquireContext":
+            # A bounded wait: a saturated or unreachable database becomes a 503, not a hung request.
             return pool.acquire(timeout=settings.db_acquire_timeout_s)
 
         app.state.query = QueryState(
             settings=settings,
             tokens=tokens,
-            pool=pool,
+            acquire=acquire,
             redis=redis,
             cache=ResponseCache(redis, registry, settings.cache_budget_bytes),
             db=db,
-            latest=LatestReadings(
-                redis,
-                acquire,
-                db,
-                settings.realtime_memo_s,
-            ),
+            latest=LatestReadings(redis, acquire, db, settings.realtime_memo_s),
             exports=exports,
             # Half the pool at most for exports (PageReader), the rest for everything else.
             export_reads=PageReader(
