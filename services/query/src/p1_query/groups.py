@@ -3,7 +3,7 @@
 ``rollup_15m`` / ``rollup_1h`` hold a row per (device, UTC bucket, counter epoch) with the first and last
 reading's time and counter values; ``rollup_1d`` the same per local day of the zone in ``rollup_1d_zone``
 (docs/design.md has the data model). ``Group`` and the statement are one declaration: each field after
-``i`` and ``epoch`` names its expression for each source in ``_COLUMNS``, and the statement selects them
+``i`` and ``epoch`` names its expression for each source in ``GROUP_COLUMNS``, and the statement selects them
 in the field order, so ``fetch_groups`` can build groups by position.
 """
 
@@ -67,7 +67,7 @@ _NONE: Final = "NULL::float8"
 # Merging whole rollup rows into a bigger bucket is exact: sums add, minima/maxima merge. Series do not
 # use the meter's quarter average or month peak (capacity reads rollup_15m rows as they are), so the
 # merged rows leave them out: they cost more than the rest of the statement.
-_COLUMNS: Final[dict[str, Column]] = {
+GROUP_COLUMNS: Final[dict[str, Column]] = {
     "n": Column("sum(n)::int", "n", "count(*)::int", "1"),
     "power_sum": Column("sum(power_sum)", "power_sum", "sum(power_w)", "power_w"),
     "power_min": Column("min(power_min)", "power_min", "min(power_w)", "power_w"),
@@ -94,7 +94,7 @@ GROUP_VALUES: Final = tuple(f.name for f in fields(Group))[2:]
 
 def _select(part: str) -> str:
     """The value columns of one part of the statement (a ``Column`` attribute), in Group's order."""
-    return ", ".join(f"{getattr(_COLUMNS[name], part)} AS {name}" for name in GROUP_VALUES)
+    return ", ".join(f"{getattr(GROUP_COLUMNS[name], part)} AS {name}" for name in GROUP_VALUES)
 
 
 def _groups_sql(source: str) -> str:
