@@ -9,10 +9,12 @@ UV        := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTHON    ?= python3
 CONTRACTS := libs/contracts/src/p1_contracts
 PACKAGES  := libs/contracts/src libs/servicekit/src services/ingest/src services/query/src services/edge/src
+# Seconds of coverage-guided fuzzing per target in `make fuzz` (seven targets: `fuzz.py --list`).
+FUZZ_SECONDS ?= 30
 # The suites that touch storage: they run once more against TimescaleDB (scripts/timescaledb.sh).
 STORAGE_SUITES := services/ingest services/query tests/e2e
 
-.PHONY: help setup uv contracts lint typecheck security audit test test-timescale check bench demo images-test
+.PHONY: help setup uv contracts lint typecheck security audit test test-timescale check bench fuzz demo images-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +51,15 @@ check: setup lint typecheck security test ## lint, types, security checks and te
 
 bench: setup ## every benchmark under bench/, each printing ratios to its baseline
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+fuzz: setup ## coverage-guided fuzzing (atheris) of ingest's body parser and every query parameter parser, FUZZ_SECONDS (30) per target
+	@mkdir -p .fuzz/artifacts
+	@for t in $$($(BIN)/python tests/fuzz/fuzz.py --list); do \
+		echo "== $$t ($(FUZZ_SECONDS) s)"; \
+		$(BIN)/python tests/fuzz/fuzz.py $$t .fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+			-timeout=10 -artifact_prefix=.fuzz/artifacts/ -print_final_stats=1 2>&1 \
+			| grep -Ev '^INFO: Instrumenting|^#[0-9]+ +(NEW|REDUCE)' || exit 1; \
+	done
 
 demo: setup ## run simulator → edge → ingest → query on this machine; Ctrl-C stops it all
 	$(BIN)/python scripts/demo.py

@@ -8,6 +8,7 @@ from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
+from packaging.markers import Marker
 
 SERVICES = {"ingest": 8001, "query": 8002, "edge": 9101}
 Runner = Callable[..., CompletedProcess[str]]
@@ -97,7 +98,19 @@ def test_every_workspace_member_manifest_is_copied(svc: str, root: Path) -> None
 EDGE_ARMV7_FROM_SOURCE = {"cffi"}
 
 
-def _edge_closure(lock: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _edge_closure(lock: dict[str, Any], arch: str) -> dict[str, dict[str, Any]]:
+    """The edge's dependencies as installed on a Pi: dependencies whose environment marker excludes
+    Linux on ``arch`` with CPython 3.12 (e.g. pywin32 for Windows only) are not followed."""
+    env = {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": arch,
+        "python_version": "3.12",
+        "python_full_version": "3.12.0",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+    }
     packages = {p["name"]: p for p in lock["package"]}
     seen: dict[str, dict[str, Any]] = {}
     stack = ["p1-edge"]
@@ -105,7 +118,11 @@ def _edge_closure(lock: dict[str, Any]) -> dict[str, dict[str, Any]]:
         name = stack.pop()
         if name not in seen:
             seen[name] = packages[name]
-            stack.extend(d["name"] for d in packages[name].get("dependencies", []))
+            stack.extend(
+                d["name"]
+                for d in packages[name].get("dependencies", [])
+                if "marker" not in d or Marker(d["marker"]).evaluate(env)
+            )
     return seen
 
 
@@ -115,7 +132,7 @@ def test_edge_dependencies_install_on_the_pi_architectures(arch: str, root: Path
     (the image's Python) on arm64 and armv7, or is a known source build the Dockerfile provides for."""
     lock = tomllib.loads((root / "uv.lock").read_text())
     missing = []
-    for name, pkg in _edge_closure(lock).items():
+    for name, pkg in _edge_closure(lock, arch).items():
         wheels = [w["url"].rsplit("/", 1)[-1] for w in pkg.get("wheels", [])]
         if not wheels or any(w.endswith("-none-any.whl") for w in wheels):
             continue  # workspace member or pure Python

@@ -19,7 +19,15 @@ import pytest
 from query_probes import exports, exports_active, stalled_get, wait_quiet
 from query_scenes import BULK_DEVICE, BULK_ROWS, BULK_START, query_env
 
-from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port, wait_until
+from p1_servicekit.http_protocol import CUT_OFF_GRACE_S
+from p1_servicekit.testing import (
+    CLEAN_EXITS,
+    ServiceProcess,
+    console_script,
+    established_peers,
+    free_port,
+    wait_until,
+)
 
 STALLED = 50
 SEND_TIMEOUT_S = 10
@@ -111,6 +119,14 @@ def test_fifty_stalled_raw_exports_hold_nothing_and_are_cut_off(query: ServicePr
             lambda: exports_active(base) == 0 and exports(base, "slow_client") - aborted_before == STALLED,
             SEND_TIMEOUT_S + 30,
             "the stalled exports to be aborted",
+        )
+        # And their connections are gone from the server (reset after the grace), though every client
+        # still holds its socket: a cut-off export keeps no socket, buffer or connection slot.
+        clients = {s.getsockname()[1] for s in sockets}
+        wait_until(
+            lambda: not clients & established_peers(query.port),
+            CUT_OFF_GRACE_S + 10,
+            "the server to let go of the cut-off connections",
         )
     finally:
         for s in sockets:

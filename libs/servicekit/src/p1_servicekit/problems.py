@@ -18,6 +18,8 @@ from .errors import FieldError, ServiceError, ServiceUnavailable, Unprocessable
 from .logging import describe_error
 
 PROBLEM_JSON: Final = "application/problem+json"
+# The detail of every 500, whoever answers it (the app's last handler, or the HTTP protocol).
+UNEXPECTED: Final = "An unexpected error occurred; it has been logged."
 log = logging.getLogger("p1.errors")
 
 # Failures that mean "the database cannot serve now" rather than "this request is wrong".
@@ -130,7 +132,7 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int = 5) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-        return problem_response(500, "An unexpected error occurred; it has been logged.")
+        return problem_response(500, UNEXPECTED)
 
 
 def _service_error_response(exc: ServiceError) -> Response:

@@ -46,6 +46,9 @@ def _run(factory: str, *, host: str, port: int, workers: int, log_level: str, gr
         workers=workers,
         loop="uvloop",
         http=BoundedHttpToolsProtocol,
+        # No WebSocket routes: an Upgrade request is served as plain HTTP, never handed to a WebSocket
+        # library that would answer in plain text (http_protocol).
+        ws="none",
         log_config=None,
         log_level=log_level.lower(),
         access_log=False,

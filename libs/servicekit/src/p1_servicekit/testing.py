@@ -181,6 +181,21 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+_TCP_ESTABLISHED = "01"
+
+
+def established_peers(port: int) -> set[int]:
+    """The client ports of the established IPv4 TCP connections whose local port is ``port``, as the
+    kernel lists them (/proc/net/tcp): what a server still holds, whatever its own bookkeeping says."""
+    peers = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state = fields[1], fields[2], fields[3]
+        if state == _TCP_ESTABLISHED and int(local.rsplit(":", 1)[1], 16) == port:
+            peers.add(int(remote.rsplit(":", 1)[1], 16))
+    return peers
+
+
 def pg_bindir() -> Path | None:
     """The newest installed PostgreSQL server binaries (Debian layout), or None."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))

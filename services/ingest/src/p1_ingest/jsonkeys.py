@@ -31,6 +31,7 @@ from .batch import Value
 _HEAD: Final = 512
 _MAX_ERRORS: Final = 100
 _MAX_KEY_IN_LOC: Final = 64
+TOO_DEEP: Final = "The body is nested too deeply."
 
 
 def may_have_duplicates(
@@ -61,14 +62,14 @@ def check_duplicates(body: bytes) -> None:
     try:
         tree = json.loads(body, object_pairs_hook=_Pairs)
     except RecursionError:
-        raise BadRequest("The body is nested too deeply.") from None
+        raise BadRequest(TOO_DEEP) from None
     except ValueError:  # both decoders accepted it; json's stricter UTF-8 handling may not
         raise BadRequest("The body is not valid JSON.") from None
     errors: list[FieldError] = []
     try:
         _walk(tree, ("body",), errors)
     except RecursionError:
-        raise BadRequest("The body is nested too deeply.") from None
+        raise BadRequest(TOO_DEEP) from None
     if errors:
         raise Unprocessable(errors[:_MAX_ERRORS])
 

@@ -29,7 +29,7 @@ from p1_servicekit.problems import field_errors
 
 from .batch import ColumnBatch, Value, model_columns, model_json
 from .fields import FIELDS, SampleField
-from .jsonkeys import check_duplicates, may_have_duplicates
+from .jsonkeys import TOO_DEEP, check_duplicates, may_have_duplicates
 
 MAX_FUTURE: Final = timedelta(minutes=5)
 MAX_READINGS: Final = 5000
@@ -158,8 +158,11 @@ def model_parse(body: bytes) -> Parsed:
         batch = SampleBatch.model_validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
-        if any(e["type"] == "json_invalid" for e in errors):
-            raise BadRequest("The body is not valid JSON.") from None
+        invalid = [str(e.get("msg", "")) for e in errors if e["type"] == "json_invalid"]
+        if invalid:
+            # pydantic's parser stops at its depth limit with a json_invalid of its own words.
+            too_deep = any("recursion limit" in msg for msg in invalid)
+            raise BadRequest(TOO_DEEP if too_deep else "The body is not valid JSON.") from None
         raise Unprocessable(field_errors(errors, ("body",))) from None
     return Parsed(batch.device_id, batch.meter, model_columns(batch), model_json(batch), None)
 

@@ -39,7 +39,7 @@ IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", max_length=256
 _UTC: Final = ZoneInfo("UTC")
 
 
-def _device_id(value: str) -> str:
+def check_device_id(value: str) -> str:
     """The path's device id, checked as FastAPI checks ``DeviceId`` (realtime is a plain route)."""
     if DEVICE_ID.fullmatch(value) is None:
         message = f"String should match pattern '{DEVICE_ID_PATTERN}'"
@@ -57,7 +57,7 @@ async def devices(request: Request) -> Response:
 async def realtime(request: Request) -> Response:
     started = time.perf_counter()
     state, reader = caller(request)
-    device_id = _device_id(request.path_params["device_id"])
+    device_id = check_device_id(request.path_params["device_id"])
     require_device(reader, device_id)
     latest = await state.latest.get(device_id)
     if latest is None:
