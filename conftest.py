@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from p1_servicekit.testing import (
+from p1_servicekit.testing_db import (
     create_database,
     drop_database,
     has_timescaledb,
@@ -20,7 +20,7 @@ async def database_url() -> AsyncIterator[str]:
     """A fresh database for this test session, migrated to the latest schema, dropped after."""
     url = await create_database(pg_server_url())
     try:
-        from p1_ingest.migrate import migrate
+        from p1_schema.migrate import migrate
 
         await migrate(url)
         yield url

@@ -39,18 +39,13 @@ import httpx
 
 from p1_contracts.models import Meter, SampleBatch
 from p1_edge.spool import Spool
-from p1_edge.spoolfile import depth_of_file
-from p1_ingest.migrate import migrate
-from p1_servicekit.testing import (
-    ServiceProcess,
-    console_script,
-    create_database,
-    drop_database,
-    free_port,
-    pg_server_url,
-)
+from p1_edge.spoolfile import SpoolStats, stats_in_file
+from p1_schema.migrate import migrate
+from p1_servicekit.testing import ServiceProcess, console_script, free_port, port_open, wait_until
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 DEVICE = "bench-edge"
+NO_STATS = SpoolStats(0, None, 0, 0, None, None, None)  # of a spool not created yet
 TOKEN = "bench-edge-token"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -135,6 +130,8 @@ def edge_only_venv() -> str:
             "-q",
             "--reinstall-package",
             "p1-edge",
+            "--reinstall-package",
+            "p1-config",
         ],
         cwd=root,
         # bytecode compiled at install, as in the edge's image: no compile() at every start
@@ -184,14 +181,6 @@ def edge_env(
         "LOG_LEVEL": "WARNING",
         **extra,
     }
-
-
-def wait_for(predicate, timeout_s: float, what: str, step_s: float = 0.05) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(step_s)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -249,25 +238,26 @@ def drain(
     t0 = time.perf_counter()
     with log.open("wb") as out:
         edge = subprocess.Popen([edge_bin, "run"], env=env, stdout=out, stderr=out)
-    peak, cpu = 0, 0.0
+    peak, cpu = [0], 0.0
     try:
-        deadline = time.monotonic() + 600
         # The edge's own depth gauge (an in-memory count), not COUNT(*) on the file: scanning a
         # 400 MB table every 50 ms would steal a core from the edge and ingest being measured.
         # One client for the whole watch: httpx.get() would build a client (and load the CA
         # bundle) per call, stealing CPU and the GIL from the stub ingest in this process.
         with httpx.Client() as http:
-            while spool_depth(http, metrics) != 0:
+
+            def drained() -> bool:
                 assert edge.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "backlog not drained in 600 s"
-                peak = max(peak, proc_status(edge.pid, "VmHWM"))
-                time.sleep(0.05)
+                peak[0] = max(peak[0], proc_status(edge.pid, "VmHWM"))
+                return spool_depth(http, metrics) == 0
+
+            wait_until(drained, 600, "the backlog to drain")
         seconds = time.perf_counter() - t0
-        peak = max(peak, proc_status(edge.pid, "VmHWM"))
+        peak[0] = max(peak[0], proc_status(edge.pid, "VmHWM"))
         cpu = cpu_seconds(edge.pid)
     finally:
         stop(edge)
-    return seconds, peak, cpu
+    return seconds, peak[0], cpu
 
 
 @dataclass(frozen=True)
@@ -315,17 +305,11 @@ def steady(
     spool = tmp / "steady.sqlite"
     edge: subprocess.Popen[bytes] | None = None
     try:
-        import socket
-
-        def sim_up() -> bool:
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", sim_port)) == 0
-
-        wait_for(sim_up, 30, "the simulator")
+        wait_until(lambda: port_open(sim_port), 30, "the simulator")
         meter = f"127.0.0.1:{sim_port}"
         env = edge_env(spool, ingest_url, meter, DEVICE + "-steady", TOKEN + "-s", **extra)
         edge = subprocess.Popen([edge_bin, "run"], env=env)
-        wait_for(lambda: depth_of_file(spool) >= 1, 60, "the edge's first reading")
+        wait_until(lambda: (stats_in_file(spool) or NO_STATS).depth >= 1, 60, "the edge's first reading")
         time.sleep(5)  # warm-up: imports and first connections are not the steady state
         cpu0, io0, t0 = cpu_seconds(edge.pid), io_write_bytes(edge.pid), time.monotonic()
         time.sleep(seconds)

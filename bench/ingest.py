@@ -28,15 +28,9 @@ import asyncpg
 import httpx
 
 from p1_ingest.fields import FIELDS
-from p1_ingest.migrate import migrate
-from p1_servicekit.testing import (
-    ServiceProcess,
-    console_script,
-    create_database,
-    drop_database,
-    free_port,
-    pg_server_url,
-)
+from p1_schema.migrate import migrate
+from p1_servicekit.testing import ServiceProcess, console_script, free_port
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 CLIENTS = 8
 

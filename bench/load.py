@@ -30,14 +30,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 
-from p1_servicekit.testing import (
-    ServiceProcess,
-    console_script,
-    create_database,
-    drop_database,
-    free_port,
-    pg_server_url,
-)
+from p1_servicekit.testing import ServiceProcess, console_script, free_port
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 BATCH = 10
 
@@ -216,7 +210,7 @@ async def main_async(args: argparse.Namespace) -> int:
     for level in levels:
         database_url = await create_database(server, "p1_load")
         try:
-            from p1_ingest.migrate import migrate
+            from p1_schema.migrate import migrate
 
             await migrate(database_url)
             with services(database_url, max_edges, args.workers) as (ingest, query):

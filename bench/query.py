@@ -1,9 +1,10 @@
 """Query service benchmark: one device with a year of history.
 
-History: raw 1 s readings for the last ``--raw-days`` days (30) written through the ingest storage path
-(``p1_ingest.store.write_batch``, which also maintains the rollups), and for the 11 months before them
-the rollup_15m / rollup_1h / rollup_1d rows that 1 s readings would have produced, written with SQL
-(same columns, same first/last semantics, counters continuing exactly into the raw part).
+History: raw 1 s readings for the last ``--raw-days`` days (30) loaded by the schema's bulk loader
+(``p1_schema.bulk``: COPY, then the rollups folded from the stored rows by the schema's fold, the SQL
+ingest runs on every insert), and for the 11 months before them the rollup_15m rows that 1 s readings
+would have produced, written with SQL (same columns, same first/last semantics, counters continuing
+exactly into the raw part), folded into rollup_1h / rollup_1d by the schema's SQL.
 
 Measured on loopback against real uvicorn processes: p50/p95 latency of series (1 year by day, 30 days
 by 15 min), capacity and realtime, uncached (a query process without Redis) and cached (one with Redis,
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
@@ -30,15 +30,12 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 
-from p1_contracts.models import SampleBatch
-from p1_servicekit.testing import (
-    ServiceProcess,
-    console_script,
-    create_database,
-    drop_database,
-    free_port,
-    pg_server_url,
-)
+from p1_contracts.models import Sample
+from p1_schema.bulk import load_device
+from p1_schema.redis import store_latest
+from p1_schema.rollups import HOURS_AND_DAYS_FROM_QUARTERS_SQL
+from p1_servicekit.testing import ServiceProcess, console_script, free_port
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 DEVICE = "bench-1"
 TOKEN = "bench-token"
@@ -69,71 +66,48 @@ SELECT $1, bucket, 0, 900, p * 900, p - 30, p + 30, p * 900, bucket, bucket + in
   FROM c
 """
 
-HOURLY_SQL = """
-INSERT INTO rollup_1h
-SELECT device_id, date_trunc('hour', bucket), epoch, sum(n), sum(power_sum), min(power_min), max(power_max),
-       sum(power_import_sum), min(first_ts), max(last_ts), min(import_kwh_min), max(import_kwh_max),
-       min(export_kwh_min), max(export_kwh_max), NULL, NULL, NULL, NULL,
-       (array_agg(avg_power_15m_w ORDER BY last_ts DESC))[1], NULL
-  FROM rollup_15m WHERE device_id = $1 AND bucket < $2
- GROUP BY device_id, date_trunc('hour', bucket), epoch
-"""
 
-# The local days of rollup_1d (migration 0002) for the same quarters; the day that holds the start of
-# the raw part is completed by the ingest path, which merges into it.
-DAILY_SQL = """
-INSERT INTO rollup_1d
-SELECT device_id, date_trunc('day', bucket, (SELECT tz FROM rollup_1d_zone)), epoch, sum(n), sum(power_sum),
-       min(power_min), max(power_max), sum(power_import_sum), min(first_ts), max(last_ts),
-       min(import_kwh_min), max(import_kwh_max), min(export_kwh_min), max(export_kwh_max), NULL, NULL, NULL,
-       NULL, (array_agg(avg_power_15m_w ORDER BY last_ts DESC))[1], NULL
-  FROM rollup_15m WHERE device_id = $1 AND bucket < $2
- GROUP BY 1, 2, 3
-"""
+def raw_readings(start: float, end: float, counter: float) -> dict[str, list[Any]]:
+    """1 s readings of [start, end) (UTC seconds), column-wise; the import counter continues ``counter``."""
+    ts, power, imp = [], [], []
+    value = counter + power_at(start - 1) / 3.6e6
+    t = start
+    for _ in range(int(end - start) + 1):  # one per second, the last before end
+        if t >= end:
+            break
+        p = power_at(t)
+        ts.append(datetime.fromtimestamp(t, UTC))
+        power.append(p)
+        imp.append(round(value, 6))
+        value += p / 3.6e6
+        t += 1.0
+    return {
+        "ts": ts,
+        "power_w": power,
+        "import_kwh": imp,
+        "export_kwh": [0.0] * len(ts),
+        "avg_power_15m_w": power,
+    }
 
 
 async def load(url: str, raw_days: int, now: datetime) -> datetime:
-    from p1_ingest.store import write_batch
-
     raw_start = (now - timedelta(days=raw_days)).replace(minute=0, second=0, microsecond=0)
     year_start = raw_start - timedelta(days=365 - raw_days)
     conn = await asyncpg.connect(url)
     try:
         started = time.perf_counter()
         await conn.execute(ROLLUP_SQL, DEVICE, year_start, raw_start, 1000.0)
-        await conn.execute(HOURLY_SQL, DEVICE, raw_start)
-        await conn.execute(DAILY_SQL, DEVICE, raw_start)
+        await conn.fetchrow(HOURS_AND_DAYS_FROM_QUARTERS_SQL, DEVICE, year_start, raw_start)
         counter = await conn.fetchval(
             "SELECT max(import_kwh_max) FROM rollup_15m WHERE device_id = $1", DEVICE
         )
         print(f"rollups for {365 - raw_days} days by SQL: {time.perf_counter() - started:.1f} s", flush=True)
         started = time.perf_counter()
-        t = raw_start.timestamp()
         end = min(now.timestamp(), raw_start.timestamp() + raw_days * 86400)
-        imp = float(counter) + power_at(t - 1) / 3.6e6
-        rows = 0
-        while t < end:
-            samples = []
-            for _ in range(5000):
-                if t >= end:
-                    break
-                p = power_at(t)
-                samples.append(
-                    {
-                        "ts": datetime.fromtimestamp(t, UTC).isoformat(),
-                        "power_w": p,
-                        "import_kwh": round(imp, 6),
-                        "export_kwh": 0.0,
-                        "avg_power_15m_w": p,
-                    }
-                )
-                imp += p / 3.6e6
-                t += 1.0
-            body = {"device_id": DEVICE, "meter": {"serial": "BENCH"}, "samples": samples}
-            await write_batch(conn, SampleBatch.model_validate_json(json.dumps(body)), now)
-            rows += len(samples)
+        readings = raw_readings(raw_start.timestamp(), end, float(counter))
+        rows = await load_device(conn, DEVICE, readings, meter_serial="BENCH")
         elapsed = time.perf_counter() - started
-        print(f"raw 1 s for {raw_days} days through write_batch: {rows} rows in {elapsed:.1f} s", flush=True)
+        print(f"raw 1 s for {raw_days} days by the bulk loader: {rows} rows in {elapsed:.1f} s", flush=True)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -316,7 +290,7 @@ def main() -> int:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from p1_ingest.migrate import migrate
+    from p1_schema.migrate import migrate
 
     now = datetime.now(UTC)
     url = await create_database(pg_server_url(), prefix="p1_bench_query")
@@ -329,14 +303,8 @@ async def run(args: argparse.Namespace) -> int:
 
         redis = Redis.from_url(redis_url)
         await redis.flushdb()
-        latest = {
-            "device_id": DEVICE,
-            "ts": now.isoformat(),
-            "power_w": 412.0,
-            "import_kwh": 1.0,
-            "export_kwh": 0.0,
-        }
-        await redis.set(f"p1:latest:{DEVICE}", json.dumps(latest))
+        latest = Sample(ts=now, power_w=412.0, import_kwh=1.0, export_kwh=0.0)
+        await store_latest(redis, DEVICE, latest)  # as ingest writes it
         await redis.aclose()
 
         def start(env: dict[str, str]) -> ServiceProcess:

@@ -13,7 +13,7 @@
 #                                      lane is skipped (an error when P1_REQUIRE_TIMESCALEDB=1, as in CI)
 #
 # The variables a test session gets: TEST_DATABASE_URL (the cluster; root conftest.py makes its databases
-# there), TEST_PG_OPTIONS (the server options below: p1_servicekit.testing.PgCluster starts the clusters
+# there), TEST_PG_OPTIONS (the server options below: p1_servicekit.testing_db.PgCluster starts the clusters
 # of fault tests with them too) and TEST_TIMESCALEDB=1 (tests that need TimescaleDB fail instead of
 # skipping when it is missing).
 set -euo pipefail
@@ -31,7 +31,7 @@ SERVER_OPTS="-c shared_preload_libraries=timescaledb -c timescaledb.telemetry_le
 
 die() { echo "timescaledb.sh: $*" >&2; exit 1; }
 
-# The newest installed PostgreSQL server (Debian layout), as p1_servicekit.testing.pg_bindir picks it;
+# The newest installed PostgreSQL server (Debian layout), as p1_servicekit.testing_db.pg_bindir picks it;
 # empty when there is none (then there is nothing to build for, and the lane is skipped).
 PG_MAJOR=$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null \
   | awk -F/ '{print $5}' | sort -n | tail -1)

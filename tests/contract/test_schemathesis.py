@@ -26,11 +26,11 @@ from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 
 from p1_contracts import timerange
+from p1_contracts.patterns import is_device_id
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
-DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEVICE, WRITE, READ = "contract-dev", "contract-write", "contract-read"
 EXAMPLES = 80
 SETTINGS = settings(
@@ -102,7 +102,7 @@ def _auth_for(case: schemathesis.Case, token: str) -> dict[str, str]:
 def _steer_ingest_body(body: Any) -> None:
     if not isinstance(body, dict):
         return
-    if isinstance(body.get("device_id"), str) and DEVICE_ID.match(body["device_id"]):
+    if isinstance(body.get("device_id"), str) and is_device_id(body["device_id"]):
         body["device_id"] = DEVICE
     samples = body.get("samples")
     if isinstance(samples, list):
@@ -125,7 +125,7 @@ TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$")
 
 def _steer_query(case: schemathesis.Case) -> None:
     params = case.path_parameters or {}
-    if isinstance(params.get("device_id"), str) and DEVICE_ID.match(params["device_id"]):
+    if isinstance(params.get("device_id"), str) and is_device_id(params["device_id"]):
         params["device_id"] = DEVICE
     query = case.query if isinstance(case.query, dict) else {}
     tz = query.get("tz")

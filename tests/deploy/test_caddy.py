@@ -8,7 +8,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from p1_servicekit.testing import wait_until
 
 HINT = "apt-get install caddy"
 Runner = Callable[..., CompletedProcess[str]]
@@ -159,22 +160,24 @@ def test_real_caddy_terminates_tls_and_routes(
     try:
         root_ca = tmp_path / "data/caddy/pki/authorities/local/root.crt"
         base = f"https://localhost:{https_port}"
-        deadline = time.monotonic() + 30
-        client = None
-        while client is None:
+
+        def serving() -> httpx.Client | None:
+            """A client trusting Caddy's internal CA, once Caddy answers through it."""
             if proc.poll() is not None:
                 pytest.fail(f"caddy exited: {(tmp_path / 'caddy.log').read_text()[-3000:]}")
-            if root_ca.exists():
-                try:
-                    c = httpx.Client(verify=ssl.create_default_context(cafile=str(root_ca)), timeout=5)
-                    c.get(f"{base}/healthz")
-                    client = c
-                except (httpx.HTTPError, ssl.SSLError):
-                    c.close()
-            if client is None:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"caddy not serving: {(tmp_path / 'caddy.log').read_text()[-3000:]}")
-                time.sleep(0.2)
+            if not root_ca.exists():
+                return None
+            c = httpx.Client(verify=ssl.create_default_context(cafile=str(root_ca)), timeout=5)
+            try:
+                c.get(f"{base}/healthz")
+            except (httpx.HTTPError, ssl.SSLError):
+                c.close()
+                return None
+            return c
+
+        client = wait_until(
+            serving, 30, lambda: f"caddy to serve: {(tmp_path / 'caddy.log').read_text()[-3000:]}", 0.2
+        )
         try:
             gz = gzip.compress(b'{"device_id": "x", "samples": []}')
             r = client.post(

@@ -99,12 +99,12 @@ def expand_grafana_macros(sql: str) -> str:
 
 
 async def test_sql_panels_run_on_the_migrated_schema(root: Path) -> None:
-    """Each SQL query runs (no error) against the schema the ingest migrations create."""
+    """Each SQL query runs (no error) against the schema the migrations (p1_schema) create."""
     asyncpg = pytest.importorskip("asyncpg")
-    testing = pytest.importorskip("p1_servicekit.testing")
-    migrate_mod = pytest.importorskip("p1_ingest.migrate")
+    testing_db = pytest.importorskip("p1_servicekit.testing_db")
+    migrate_mod = pytest.importorskip("p1_schema.migrate")
     try:
-        url = await testing.create_database(testing.pg_server_url(), prefix="p1_deploy")
+        url = await testing_db.create_database(testing_db.pg_server_url(), prefix="p1_deploy")
     except OSError as exc:  # pragma: no cover - no PostgreSQL here
         pytest.skip(f"no PostgreSQL: {exc}")
     try:
@@ -127,4 +127,4 @@ async def test_sql_panels_run_on_the_migrated_schema(root: Path) -> None:
         finally:
             await conn.close()
     finally:
-        await testing.drop_database(url)
+        await testing_db.drop_database(url)

@@ -63,6 +63,16 @@ def test_fallback_renderer_matches_kubectl_kustomize(
         assert got[key] == expected[key], key
 
 
+def kubernetes_validate(
+    docs: Docs, version: str, tmp_path: Path, tool: Callable[[str, str], str], runner: Runner
+) -> CompletedProcess[str]:
+    """``kubernetes-validate --strict`` of ``docs`` against Kubernetes ``version``."""
+    exe = tool("kubernetes-validate", "pip install kubernetes-validate")
+    out = tmp_path / "manifests.yaml"
+    out.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return runner([exe, "--strict", "-k", version, "--quiet", str(out)])
+
+
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_rendered_manifests_pass_kubernetes_validate_strict(
@@ -73,10 +83,7 @@ def test_rendered_manifests_pass_kubernetes_validate_strict(
     tool: Callable[[str, str], str],
     runner: Runner,
 ) -> None:
-    exe = tool("kubernetes-validate", "pip install kubernetes-validate")
-    out = tmp_path / "rendered.yaml"
-    out.write_text(yaml.safe_dump_all(rendered[target], sort_keys=False))
-    res = runner([exe, "--strict", "-k", version, "--quiet", str(out)])
+    res = kubernetes_validate(rendered[target], version, tmp_path, tool, runner)
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -87,13 +94,9 @@ def test_kubernetes_validate_rejects_an_unknown_field(
     runner: Runner,
 ) -> None:
     """Negative control: --strict really rejects what a cluster would."""
-    exe = tool("kubernetes-validate", "pip install kubernetes-validate")
     dep = json.loads(json.dumps(by_kind(rendered["overlays/prod"], "Deployment")["p1-ingest"]))
     dep["spec"]["template"]["spec"]["containers"][0]["livenessProb"] = {}
-    out = tmp_path / "bad.yaml"
-    out.write_text(yaml.safe_dump(dep))
-    res = runner([exe, "--strict", "-k", K8S_VERSIONS[-1], "--quiet", str(out)])
-    assert res.returncode != 0
+    assert kubernetes_validate([dep], K8S_VERSIONS[-1], tmp_path, tool, runner).returncode != 0
 
 
 @pytest.mark.parametrize("target", TARGETS)

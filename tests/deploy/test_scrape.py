@@ -12,33 +12,26 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 import yaml
 
+from p1_servicekit.testing import wait_until
+
 HINT = "apt-get install prometheus"
+# What a check raises while the stack is still coming up: no answer yet, or not the answer yet.
+NOT_YET = (httpx.HTTPError, AssertionError, KeyError, IndexError, ValueError)
+T = TypeVar("T")
 DEVICE = "scrape-meter"
 DEVICE_TOKEN = "scrape-device-token"
 READ_TOKEN = "scrape-read-token"
 
 
-def poll(check: Callable[[], Any], timeout_s: float, what: str, step_s: float = 0.5) -> Any:
-    """Calls ``check`` until it returns a truthy value; fails with the last state after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while True:
-        try:
-            last = check()
-        except (httpx.HTTPError, AssertionError, KeyError, IndexError, ValueError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}; last: {last!r}")
-        time.sleep(step_s)
+def poll(check: Callable[[], T], timeout_s: float, what: str, step_s: float = 0.5) -> T:
+    """``wait_until`` for a scrape: errors while targets come up count as "not yet"."""
+    return wait_until(check, timeout_s, what, step_s, ignoring=NOT_YET)
 
 
 class Stack:
@@ -60,13 +53,14 @@ def stack(
 ) -> Iterator[Stack]:
     prometheus = tool("prometheus", HINT)
     testing = pytest.importorskip("p1_servicekit.testing")
-    migrate_mod = pytest.importorskip("p1_ingest.migrate")
+    testing_db = pytest.importorskip("p1_servicekit.testing_db")
+    migrate_mod = pytest.importorskip("p1_schema.migrate")
     for exe in ("p1-ingest", "p1-query", "p1-edge"):
         if not Path(testing.console_script(exe)).exists():
             pytest.skip(f"{exe} is not installed in this venv")
     tmp = tmp_path_factory.mktemp("scrape")
     st = Stack(tmp, prometheus)
-    st.database_url = asyncio.run(testing.create_database(testing.pg_server_url(), "p1_scrape"))
+    st.database_url = asyncio.run(testing_db.create_database(testing_db.pg_server_url(), "p1_scrape"))
     try:
         asyncio.run(migrate_mod.migrate(st.database_url))
         redis_base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -80,29 +74,20 @@ def stack(
         for name in ("ingest", "query", "meter", "edge", "prometheus"):
             st.ports[name] = testing.free_port()
         st.ports["edge_metrics"] = testing.free_port()
-        ingest = testing.ServiceProcess(
-            [
-                testing.console_script("p1-ingest"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(st.ports["ingest"]),
-            ],
-            server_env,
-            st.ports["ingest"],
-        )
-        query = testing.ServiceProcess(
-            [
-                testing.console_script("p1-query"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(st.ports["query"]),
-            ],
-            server_env,
-            st.ports["query"],
+        ingest, query = (
+            testing.ServiceProcess(
+                [
+                    testing.console_script(f"p1-{name}"),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(st.ports[name]),
+                ],
+                server_env,
+                st.ports[name],
+            )
+            for name in ("ingest", "query")
         )
         meter = testing.ServiceProcess(
             [
@@ -172,7 +157,7 @@ def stack(
         yield st
     finally:
         st.stop()
-        asyncio.run(testing.drop_database(st.database_url))
+        asyncio.run(testing_db.drop_database(st.database_url))
 
 
 def prom_query(st: Stack, expr: str) -> list[dict[str, Any]]:

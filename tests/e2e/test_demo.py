@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from p1_servicekit.testing import free_port, port_open, timescaledb_lane
+from p1_servicekit.testing import free_port, port_open
+from p1_servicekit.testing_db import timescaledb_lane
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVE = re.compile(r"^live (\S+)\s+power\s+(-?\d+) W\s+import (\d+\.\d{3}) kWh", re.MULTILINE)

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from e2e_kit import Stack, StackFactory, check_exactly_once, metric_sum, spool_depth
 
-from p1_servicekit.testing import PgCluster, console_script, port_open, redis_server, wait_until
+from p1_servicekit.testing import console_script, port_open, redis_server, wait_until
+from p1_servicekit.testing_db import PgCluster
 
 OUTAGE_S = 30.0
 

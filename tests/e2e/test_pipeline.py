@@ -17,7 +17,7 @@ from e2e_kit import (
     stored_seconds,
 )
 
-from p1_servicekit.testing import wait_until
+from p1_servicekit.testing import logged, wait_until
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -36,8 +36,8 @@ def test_every_served_reading_is_stored_exactly_once_through_a_sigterm(
     assert stack.terminate_edge() == 0, stack.logs()
     assert time.monotonic() - began < 30
     edge_log = (stack.workdir / "edge.log").read_text()
-    assert "SIGTERM: finishing the current batch" in edge_log
-    assert "p1-edge stopped" in edge_log
+    assert logged(edge_log, "finishing the current batch, then stopping", signal="SIGTERM"), edge_log
+    assert logged(edge_log, "p1-edge stopped; readings stay spooled"), edge_log
     stack.sim.faults(api_disabled=True)  # no edge is polling now; nothing new from here on
     served = stack.sim.served()
     assert len(served) >= 6

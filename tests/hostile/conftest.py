@@ -32,16 +32,8 @@ from hostile_kit import (  # noqa: E402
     read_tokens,
 )
 
-from p1_servicekit.testing import (  # noqa: E402
-    CLEAN_EXITS,
-    ServiceProcess,
-    assert_no_secret,
-    console_script,
-    create_database,
-    drop_database,
-    free_port,
-    pg_server_url,
-)
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, assert_no_secret, console_script, free_port  # noqa: E402
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url  # noqa: E402
 
 
 def with_password(url: str, password: str) -> str:
@@ -56,7 +48,7 @@ def with_password(url: str, password: str) -> str:
 async def hostile_database() -> AsyncIterator[str]:
     """A migrated database of this suite's own, as a URL with a password (the test server trusts
     127.0.0.1, so the password is never checked, but the services hold it as a secret)."""
-    from p1_ingest.migrate import migrate
+    from p1_schema.migrate import migrate
 
     url = await create_database(pg_server_url(), prefix="p1_hostile")
     try:

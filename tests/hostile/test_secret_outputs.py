@@ -23,7 +23,7 @@ from hostile_kit import (
     read_tokens,
 )
 
-from p1_servicekit.settings import CONFIG_EXIT
+from p1_config.errors import CONFIG_EXIT
 from p1_servicekit.testing import assert_no_secret, console_script, free_port
 
 TOKEN = WRITE_TOKENS["h-token"]

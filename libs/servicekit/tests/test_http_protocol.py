@@ -12,13 +12,7 @@ from pathlib import Path
 import pytest
 
 from p1_servicekit.http_protocol import CUT_OFF_GRACE_S
-from p1_servicekit.testing import (
-    CLEAN_EXITS,
-    ServiceProcess,
-    established_peers,
-    free_port,
-    wait_until,
-)
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, established_peers, free_port, wait_until
 
 HERE = Path(__file__).parent
 # The smallest receive buffer Linux grants: the client's window closes after a couple of kilobytes.

@@ -5,6 +5,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 _HERE = str(Path(__file__).parent)
@@ -12,6 +13,14 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from edge_testkit import EdgeProcess  # noqa: E402
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the session's database (what the real ingest stored)."""
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ import json
 import os
 import signal
 import ssl
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,20 +23,24 @@ from pathlib import Path
 import httpx
 from pydantic import ValidationError
 
-from p1_contracts.models import SampleBatch
+from p1_contracts.models import Meter, Sample, SampleBatch
 from p1_edge.httpserver import HttpServer, Request, Response
 from p1_edge.simulator.tls import make_certificates
-from p1_servicekit.testing import ServiceProcess
-from p1_servicekit.testing import console_script as service_script
+from p1_edge.spool import Spool
+from p1_edge.spoolfile import stats_in_file
+from p1_servicekit.testing import ServiceProcess, console_script, eventually
 
 
-async def eventually(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Polls ``predicate`` (every 20 ms) until true; fails after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        await asyncio.sleep(0.02)
+def append_many(spool: Spool, device_id: str, meter: Meter | None, samples: Sequence[Sample]) -> int:
+    """Commits readings in one transaction (``Spool.append_json``), as a backlog; returns drops."""
+    rows = [(s.ts.timestamp(), s.model_dump_json(exclude_none=True)) for s in samples]
+    return spool.append_json(device_id, meter, rows)
+
+
+def spool_depth(path: Path) -> int:
+    """Readings waiting in a spool file, as another process sees them; -1 while there is none yet."""
+    stats = stats_in_file(path)
+    return -1 if stats is None else stats.depth
 
 
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
@@ -130,10 +132,6 @@ class FakeIngest:
         return Response(200, json.dumps(result).encode())
 
 
-def console_script(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
-
-
 @dataclass
 class EdgeProcess:
     """`p1-edge run` as a real child process with its own environment."""
@@ -209,7 +207,7 @@ def private_ca_server_context(directory: Path) -> tuple[ssl.SSLContext, Path]:
 def ingest_process(database_url: str, port: int, tokens: str) -> ServiceProcess:
     """The real ``p1-ingest serve`` (``tokens``: its DEVICE_TOKENS); start it, then await :func:`ready`."""
     return ServiceProcess(
-        [service_script("p1-ingest"), "serve", "--port", str(port)],
+        [console_script("p1-ingest"), "serve", "--port", str(port)],
         {"DATABASE_URL": database_url, "DEVICE_TOKENS": tokens, "LOG_LEVEL": "WARNING"},
         port,
         ready_path=None,  # readiness is awaited by ready() without blocking the event loop
@@ -217,17 +215,16 @@ def ingest_process(database_url: str, port: int, tokens: str) -> ServiceProcess:
 
 
 async def ready(proc: ServiceProcess, timeout_s: float = 30) -> ServiceProcess:
+    """Awaits the process's /readyz without blocking the event loop (fakes and the simulator run on it)."""
+
     async def answers() -> bool:
+        assert proc.proc is not None
+        assert proc.proc.poll() is None, proc.logs()
         try:
             async with httpx.AsyncClient() as http:
                 return (await http.get(proc.base_url + "/readyz", timeout=1)).status_code == 200
         except httpx.HTTPError:
             return False
 
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await answers():
-        assert proc.proc is not None
-        assert proc.proc.poll() is None, proc.logs()
-        assert asyncio.get_running_loop().time() < deadline, "ingest not ready:\n" + proc.logs()
-        await asyncio.sleep(0.05)
+    await eventually(answers, timeout_s, lambda: "ingest to be ready:\n" + proc.logs())
     return proc

@@ -16,6 +16,7 @@ from p1_edge.daemon import Edge
 from p1_edge.poller import Poller
 from p1_edge.settings import EdgeSettings
 from p1_edge.uploader import Uploader
+from p1_servicekit.testing import eventually
 
 
 async def _until_stopped(self: Poller | Uploader) -> None:
@@ -26,23 +27,23 @@ def test_tasks_ending_with_the_stop_request_exit_0(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(Poller, "run", _until_stopped)
     monkeypatch.setattr(Uploader, "run", _until_stopped)
     settings = EdgeSettings(
-        P1_HOST="127.0.0.1:9",
-        INGEST_URL="http://127.0.0.1:9",
-        DEVICE_TOKEN="t",  # type: ignore[arg-type]
-        SPOOL_PATH=tmp_path / "spool.sqlite",
-        METRICS_HOST="127.0.0.1",
-        METRICS_PORT=0,
+        p1_host="127.0.0.1:9",
+        ingest_url="http://127.0.0.1:9",
+        device_token="t",  # type: ignore[arg-type]
+        spool_path=tmp_path / "spool.sqlite",
+        metrics_host="127.0.0.1",
+        metrics_port=0,
     )
 
     async def main() -> int:
         edge = Edge(settings)
         run = asyncio.create_task(edge.run())
-        for _ in range(500):  # until the poll, upload and stop tasks exist (bounded: 5 s)
-            if {t.get_name() for t in asyncio.all_tasks()} >= {"poll", "upload", "stop"}:
-                break
-            await asyncio.sleep(0.01)
-        else:
-            raise AssertionError("the edge's tasks never started")
+        await eventually(
+            lambda: {t.get_name() for t in asyncio.all_tasks()} >= {"poll", "upload", "stop"},
+            5,
+            "the edge's poll, upload and stop tasks",
+            step_s=0.01,
+        )
         edge._request_stop(signal.SIGTERM)
         return await run
 

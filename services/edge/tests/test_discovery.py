@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from edge_testkit import console_script, eventually
 
 from p1_edge.meter.discovery import Announcement, choose
 from p1_edge.meter.errors import MeterNeedsUser, MeterUnreachable
 from p1_edge.spoolfile import readings_in_file
+from p1_servicekit.testing import console_script, eventually, logged
 
 ANNOUNCER = Path(__file__).with_name("mdns_announcer.py")
 WANTED, OTHER = "5c2fafaabbc1", "5c2fafaabbc2"
@@ -183,5 +183,6 @@ async def test_the_edge_finds_the_meter_and_follows_its_new_address(inside: Insi
     first.kill()  # the old address is gone for good
     await eventually(lambda: any(phases()[-3:]), 60, "readings from the meter's new address")
     log = inside.log("edge.log")
-    assert f"moved: 127.0.0.1:{PORT} → 127.0.0.2:{PORT}" in log, log
-    assert "found by mDNS" in log
+    moved = {"from": f"127.0.0.1:{PORT}", "to": f"127.0.0.2:{PORT}"}
+    assert logged(log, "meter moved", product="HWE-P1", **moved), log
+    assert logged(log, "p1-edge running", meter="found by mDNS"), log

@@ -12,18 +12,17 @@ spool in the second pass (no state at all: the telegram).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
-from edge_testkit import EdgeProcess, edge_env, eventually, ingest_process, ready
+from edge_testkit import EdgeProcess, edge_env, ingest_process, ready, spool_depth
 
 from p1_edge.simulator.server import Simulator
-from p1_edge.spoolfile import depth_of_file, readings_in_file
-from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, free_port
+from p1_edge.spoolfile import readings_in_file
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, eventually, free_port
 
 TOKEN = "0123456789ABCDEF0123456789ABCDEF"
 DEVICES = ("dstspring", "dstautumn")
@@ -36,13 +35,6 @@ async def ingest(database_url: str) -> AsyncIterator[ServiceProcess]:
     proc = await ready(ingest_process(database_url, free_port(), TOKENS).start())
     yield proc
     assert proc.stop() in CLEAN_EXITS, proc.logs()
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()
 
 
 class Run:
@@ -86,12 +78,12 @@ class Run:
         """Waits until the edge has committed the telegram of the simulator's current second (in the
         spool, or already at ingest), so a kill after it loses nothing the test counts."""
         second = self.sim.clock.now()
-        deadline = asyncio.get_running_loop().time() + 20
-        while second not in {round(ts) for ts, _ in readings_in_file(self.spool) or []}:
-            if second in await stored(self.db, self.device):
-                return
-            assert asyncio.get_running_loop().time() < deadline, f"the edge did not commit {second}"
-            await asyncio.sleep(0.05)
+
+        async def committed() -> bool:
+            in_spool = {round(ts) for ts, _ in readings_in_file(self.spool) or []}
+            return second in in_spool or second in await stored(self.db, self.device)
+
+        await eventually(committed, 20, f"the edge to commit {second}")
 
     async def step_to(self, instant: datetime) -> None:
         self.step_to_unread(instant)
@@ -109,7 +101,7 @@ async def stored(db: asyncpg.Connection, device: str) -> dict[int, tuple[float, 
 
 async def assert_every_reading_stored_at_its_second(run: Run, db: asyncpg.Connection) -> None:
     served = {int(str(r["second"])): r for r in run.sim.served}
-    await eventually(lambda: depth_of_file(run.spool) == 0, 30, "the spool to drain")
+    await eventually(lambda: spool_depth(run.spool) == 0, 30, "the spool to drain")
     rows = await stored(db, run.device)
     assert sorted(rows) == sorted(served), (sorted(set(served) - set(rows)), sorted(set(rows) - set(served)))
     for second, reading in served.items():
@@ -177,7 +169,7 @@ async def test_fall_back_with_restarts_inside_the_repeated_hour(
         run.step_to_unread(second + 10 * MINUTE)
         await run.start_edge()
         await run.step_to(second + 15 * MINUTE)
-        await eventually(lambda: depth_of_file(run.spool) == 0, 30, "the spool to drain")
+        await eventually(lambda: spool_depth(run.spool) == 0, 30, "the spool to drain")
         await run.kill_edge()
         assert sim.paths["/api/telegram"] == 1  # the restart in the first pass only
         for suffix in ("", "-wal", "-shm"):

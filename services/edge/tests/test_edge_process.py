@@ -14,19 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from edge_testkit import EdgeProcess, FakeIngest, console_script, edge_env, eventually
+from edge_testkit import EdgeProcess, FakeIngest, edge_env, spool_depth
+from sim_testkit import running
 
 from p1_edge.simulator.server import Simulator
-from p1_edge.spoolfile import depth_of_file as depth
-from p1_edge.spoolfile import read_stats_from_file, readings_in_file
+from p1_edge.spoolfile import readings_in_file, stats_in_file
+from p1_servicekit.testing import console_script, eventually, free_port, log_records, logged
 
 DEVICE = "3c39e7aabbcc"  # the v1 simulator's serial: DEVICE_ID defaults to it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def spooled(path: Path) -> dict[float, dict[str, object]]:
@@ -36,10 +31,8 @@ def spooled(path: Path) -> dict[float, dict[str, object]]:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(api="v1", profile="home")
-    await simulator.start()
-    yield simulator
-    await simulator.close()
+    async with running(api="v1", profile="home") as simulator:
+        yield simulator
 
 
 @pytest.fixture
@@ -53,6 +46,15 @@ async def start_edge(edges: list[EdgeProcess], env: dict[str, str]) -> EdgeProce
     edge = await EdgeProcess(env).start()
     edges.append(edge)
     return edge
+
+
+async def edge_between(
+    edges: list[EdgeProcess], meter: str, ingest: FakeIngest, spool: Path, **extra: str
+) -> EdgeProcess:
+    """`p1-edge run` reading ``meter`` into ``spool``, uploading to the fake ingest with its token."""
+    return await start_edge(
+        edges, edge_env(meter=meter, ingest_url=ingest.url, token="tok", spool=spool, **extra)
+    )
 
 
 def stored_ts(ingest: FakeIngest) -> set[float]:
@@ -134,17 +136,17 @@ async def test_ingest_outage_then_drain(
 ) -> None:
     spool = tmp_path / "spool.sqlite"
     ingest.down = True
-    edge = await start_edge(
-        edges, edge_env(meter=sim.host_port, ingest_url=ingest.url, token="tok", spool=spool)
-    )
+    edge = await edge_between(edges, sim.host_port, ingest, spool)
     await eventually(
-        lambda: ingest.answers.count(503) >= 3 and depth(spool) >= 6, 30, "an outage with readings piling up"
+        lambda: ingest.answers.count(503) >= 3 and spool_depth(spool) >= 6,
+        30,
+        "an outage with readings piling up",
     )
     assert not stored_ts(ingest)
     before = spooled(spool)
     ingest.down = False
     await eventually(lambda: set(before) <= stored_ts(ingest), 30, "the backlog to drain")
-    await eventually(lambda: depth(spool) <= 2, 30, "the spool to be near empty")
+    await eventually(lambda: spool_depth(spool) <= 2, 30, "the spool to be near empty")
     assert ingest.duplicates == 0
     assert await edge.terminate(20) == 0
 
@@ -154,22 +156,23 @@ async def test_full_spool_drops_oldest_and_says_so(
 ) -> None:
     spool = tmp_path / "spool.sqlite"
     ingest.down = True
-    edge = await start_edge(
-        edges,
-        edge_env(meter=sim.host_port, ingest_url=ingest.url, token="tok", spool=spool, SPOOL_MAX_ROWS="4"),
+    edge = await edge_between(edges, sim.host_port, ingest, spool, SPOOL_MAX_ROWS="4")
+    await eventually(
+        lambda: logged(edge.logs(), "spool full: dropped the oldest readings", spool_max_rows=4),
+        30,
+        "a dropped reading",
     )
-    await eventually(lambda: "spool full (SPOOL_MAX_ROWS=4)" in edge.logs(), 30, "a dropped reading")
     assert await edge.terminate(20) == 0
     kept = spooled(spool)  # the newest 4: the only committed readings still owed to ingest
     assert len(kept) == 4
     ingest.down = False
     no_meter = f"127.0.0.1:{free_port()}"  # no new readings: the test sees exactly the kept ones
-    await start_edge(
-        edges, edge_env(meter=no_meter, ingest_url=ingest.url, token="tok", spool=spool, SPOOL_MAX_ROWS="4")
-    )
-    await eventually(lambda: depth(spool) == 0, 30, "the kept readings delivered")
+    await edge_between(edges, no_meter, ingest, spool, SPOOL_MAX_ROWS="4")
+    await eventually(lambda: spool_depth(spool) == 0, 30, "the kept readings delivered")
     assert stored_ts(ingest) == set(kept)
-    assert read_stats_from_file(spool).dropped_total >= 1
+    stats = stats_in_file(spool)
+    assert stats is not None
+    assert stats.dropped_total >= 1
 
 
 async def test_401_stops_uploads_but_polling_goes_on(
@@ -177,12 +180,10 @@ async def test_401_stops_uploads_but_polling_goes_on(
 ) -> None:
     spool = tmp_path / "spool.sqlite"
     ingest.unauthorized = True
-    edge = await start_edge(
-        edges, edge_env(meter=sim.host_port, ingest_url=ingest.url, token="tok", spool=spool)
-    )
+    edge = await edge_between(edges, sim.host_port, ingest, spool)
     await eventually(lambda: "UPLOADS STOPPED" in edge.logs(), 30, "the loud 401 line")
-    first = depth(spool)
-    await eventually(lambda: depth(spool) >= first + 3, 30, "polling to go on")
+    first = spool_depth(spool)
+    await eventually(lambda: spool_depth(spool) >= first + 3, 30, "polling to go on")
     assert ingest.answers.count(401) == 1
     assert await edge.terminate(20) == 0
     status = await asyncio.create_subprocess_exec(
@@ -193,7 +194,7 @@ async def test_401_stops_uploads_but_polling_goes_on(
     # the token is fixed: the next run delivers everything that was committed, once
     ingest.unauthorized = False
     committed = spooled(spool)
-    await start_edge(edges, edge_env(meter=sim.host_port, ingest_url=ingest.url, token="tok", spool=spool))
+    await edge_between(edges, sim.host_port, ingest, spool)
     await eventually(lambda: set(committed) <= stored_ts(ingest), 30, "the backlog after the fix")
     assert ingest.duplicates == 0
 
@@ -213,7 +214,7 @@ async def test_v2_detected_device_id_from_serial(tmp_path: Path, edges: list[Edg
         )
         edge = await start_edge(edges, env)
         await eventually(lambda: ingest.count(sim.serial) >= 2, 30, "v2 readings at ingest")
-        assert "speaks API v2" in edge.logs()
+        assert logged(edge.logs(), "meter found", api="v2", serial=sim.serial)
         assert await edge.terminate(20) == 0
     finally:
         await ingest.close()
@@ -224,9 +225,7 @@ async def test_api_disabled_logs_one_clear_line_and_recovers(
     tmp_path: Path, sim: Simulator, ingest: FakeIngest, edges: list[EdgeProcess]
 ) -> None:
     sim.faults.api_disabled = True
-    edge = await start_edge(
-        edges, edge_env(meter=sim.host_port, ingest_url=ingest.url, token="tok", spool=tmp_path / "s.sqlite")
-    )
+    edge = await edge_between(edges, sim.host_port, ingest, tmp_path / "s.sqlite")
     await eventually(lambda: sim.requests >= 4, 30, "several polls against the disabled API")
     assert edge.logs().count("enable 'Local API'") == 1
     sim.faults.api_disabled = False
@@ -266,7 +265,7 @@ async def test_metrics_port_in_use_is_a_clear_exit(
         edge = await EdgeProcess(env).start()
         assert edge.proc is not None
         assert await asyncio.wait_for(edge.proc.wait(), 30) == 2
-    assert f"cannot serve metrics on 127.0.0.1:{port}" in edge.logs()
+    assert logged(edge.logs(), "cannot serve metrics", host="127.0.0.1", port=port)
 
 
 async def test_readyz_once_the_spool_is_open_and_a_poll_has_run(
@@ -296,9 +295,28 @@ async def test_readyz_once_the_spool_is_open_and_a_poll_has_run(
             seen.append((answer.status_code, answer.json()["status"]))
             return answer.status_code == 200
 
-        deadline = asyncio.get_running_loop().time() + 30
-        while not await readyz():
-            assert asyncio.get_running_loop().time() < deadline, seen
-            await asyncio.sleep(0.05)
+        await eventually(readyz, 30, lambda: f"/readyz to answer 200 (seen: {seen})")
     assert (503, "starting: no poll yet") in seen
     assert seen[-1] == (200, "ready")
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+async def test_logs_json_lines_by_default_and_one_readable_line_for_a_terminal(
+    tmp_path: Path, sim: Simulator, ingest: FakeIngest, edges: list[EdgeProcess], log_format: str
+) -> None:
+    """LOG_FORMAT as on the services: JSON objects (``extra=`` fields as fields, loggers named by
+    module) by default; with ``text``, one line a person reads, the same fields as key=value."""
+    edge = await edge_between(edges, sim.host_port, ingest, tmp_path / "s.sqlite", LOG_FORMAT=log_format)
+    await eventually(lambda: len(stored_ts(ingest)) >= 1, 30, "a reading at ingest")
+    assert await edge.terminate(20) == 0
+    lines = edge.logs().splitlines()
+    records = log_records(edge.logs())
+    if log_format == "json":
+        assert len(records) == len(lines) >= 3  # every line, and nothing else
+        assert {r["logger"] for r in records} >= {"p1_edge.daemon", "p1_edge.meter.detect"}
+        assert logged(edge.logs(), "spooling readings", device_id=DEVICE)
+    else:
+        assert records == []
+        found = [line for line in lines if " INFO p1_edge.daemon: spooling readings " in line]
+        assert found, lines
+        assert found[0].endswith(f' device_id="{DEVICE}"'), found

@@ -9,13 +9,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from p1_contracts.models import Sample
 from p1_edge.meter.mapping import (
     V1_FIELDS,
     V2_FIELDS,
+    FieldMap,
     UnusableReading,
+    build_sample,
     map_fields,
+    map_values,
     to_meter,
-    to_sample,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -26,6 +29,13 @@ POLLED = datetime(2024, 6, 28, 12, 12, 34, tzinfo=UTC)
 def load(name: str) -> dict[str, object]:
     body: dict[str, object] = json.loads((FIXTURES / name).read_text())
     return body
+
+
+def to_sample(
+    payload: dict[str, object], table: tuple[FieldMap, ...], tz: ZoneInfo, polled_at: datetime
+) -> Sample:
+    """One Sample, as the client builds it (``polled_at`` is the reading's time when the meter gives none)."""
+    return build_sample(map_values(payload, table, tz, polled_at))  # type: ignore[arg-type]
 
 
 def local(year: int, month: int, day: int, hour: int, minute: int, second: int) -> datetime:

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from edge_testkit import EdgeProcess, FakeIngest, edge_env, eventually
+from edge_testkit import EdgeProcess, FakeIngest, edge_env
 
 from p1_contracts.models import Meter, Sample
 from p1_edge.meter.client import Reading
 from p1_edge.meter.repeats import SLOW_PERIOD_S, Repeats
 from p1_edge.simulator.server import Simulator
+from p1_servicekit.testing import eventually
 
 T0 = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
 

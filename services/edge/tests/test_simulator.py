@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from edge_testkit import console_script, eventually
-from sim_testkit import TZ
+from sim_testkit import TZ, running
 
 from p1_edge.meter.client import MeterClient
 from p1_edge.meter.detect import connect
@@ -19,6 +18,7 @@ from p1_edge.meter.errors import MeterApiDisabled, MeterBadResponse, MeterUnauth
 from p1_edge.meter.pair import pair
 from p1_edge.simulator.profiles import PROFILES
 from p1_edge.simulator.server import Simulator
+from p1_servicekit.testing import console_script, eventually, free_port
 
 
 def now() -> datetime:
@@ -27,18 +27,14 @@ def now() -> datetime:
 
 @pytest.fixture
 async def sim_v1() -> AsyncIterator[Simulator]:
-    sim = Simulator(api="v1", profile="home")
-    await sim.start()
-    yield sim
-    await sim.close()
+    async with running(api="v1", profile="home") as sim:
+        yield sim
 
 
 @pytest.fixture
 async def sim_v2() -> AsyncIterator[Simulator]:
-    sim = Simulator(api="v2", profile="ev", token="sim-token")
-    await sim.start()
-    yield sim
-    await sim.close()
+    async with running(api="v2", profile="ev", token="sim-token") as sim:
+        yield sim
 
 
 SIM_TOKEN = "sim-token"
@@ -240,11 +236,7 @@ async def test_every_profile_maps_to_the_contract(api: str, profile: str) -> Non
 
 
 async def test_simulate_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = (tmp_path / "sim.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
         console_script("p1-edge"),
@@ -273,13 +265,9 @@ async def test_simulate_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
             await writer.wait_closed()
             return True
 
-        ok = False
-        deadline = asyncio.get_running_loop().time() + 20
-        while not ok and asyncio.get_running_loop().time() < deadline:
-            ok = await answers()
-            if not ok:
-                await asyncio.sleep(0.05)
-        assert ok, (tmp_path / "sim.log").read_text()
+        await eventually(
+            answers, 20, lambda: "the simulator to listen:\n" + (tmp_path / "sim.log").read_text()
+        )
         client = await v2_client_at(f"127.0.0.1:{port}", tmp_path / "ca.pem")
         try:
             assert (await client.reading(now())).sample.power_w is not None
@@ -295,8 +283,3 @@ async def test_simulate_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
 async def v2_client_at(host: str, ca: Path) -> MeterClient:
     client, _ = await connect(host, "v2", TZ, token="cli-token", timeout_s=3, ca_file=str(ca), insecure=False)
     return client
-
-
-async def test_eventually_helper_fails_loudly() -> None:
-    with pytest.raises(AssertionError, match="never"):
-        await eventually(lambda: False, 0.05, "never")

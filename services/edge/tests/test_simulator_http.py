@@ -8,10 +8,10 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from edge_testkit import console_script
 from sim_testkit import TOKEN, http, local, running
 
 from p1_edge.simulator.server import Simulator
+from p1_servicekit.testing import console_script
 
 START = local(2026, 3, 10, 18, 7, 30)
 V2 = {"X-Api-Version": "2.0.0"}

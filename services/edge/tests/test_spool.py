@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from edge_testkit import append_many
 
 from p1_contracts.models import Meter, Sample
 from p1_edge.spool import Batch, Spool, SpoolSync
-from p1_edge.spoolfile import depth_of_file, read_stats_from_file, readings_in_file
+from p1_edge.spoolfile import SpoolStats, readings_in_file, stats_in_file
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 METER = Meter(serial="4E47475955", model="ISKRA", protocol_version=50)
@@ -20,6 +21,12 @@ METER = Meter(serial="4E47475955", model="ISKRA", protocol_version=50)
 
 def sample(i: int) -> Sample:
     return Sample(ts=T0 + timedelta(seconds=i), power_w=100.0 + i, import_kwh=1.0 + i, export_kwh=0.0)
+
+
+def stats(path: Path) -> SpoolStats:
+    found = stats_in_file(path)
+    assert found is not None
+    return found
 
 
 def body(batch: Batch | None) -> dict[str, Any]:
@@ -51,11 +58,11 @@ def test_meta_is_committed_with_the_reading(tmp_path: Path) -> None:
 
 def test_file_helpers_read_what_another_process_committed(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
-    assert depth_of_file(path) == -1
+    assert stats_in_file(path) is None
     assert readings_in_file(path) is None
     spool = Spool(path, 100)
-    spool.append_many("dev1", METER, [sample(i) for i in range(3)])
-    assert depth_of_file(path) == 3
+    append_many(spool, "dev1", METER, [sample(i) for i in range(3)])
+    assert stats(path).depth == 3
     readings = readings_in_file(path)
     assert readings is not None
     assert [(ts, r["power_w"]) for ts, r in readings] == [(T0.timestamp() + i, 100.0 + i) for i in range(3)]
@@ -67,7 +74,7 @@ def test_a_committed_reading_is_visible_to_another_connection(tmp_path: Path) ->
     spool = Spool(path, 100)
     spool.append("dev1", METER, sample(0))
     # a second connection (another process, or the edge after a crash) sees it at once
-    assert depth_of_file(path) == 1
+    assert stats(path).depth == 1
     spool.close()
     reopened = Spool(path, 100)
     assert reopened.depth == 1
@@ -76,9 +83,9 @@ def test_a_committed_reading_is_visible_to_another_connection(tmp_path: Path) ->
 
 def test_batches_are_oldest_first_and_split_by_origin(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.sqlite", 100)
-    spool.append_many("dev1", METER, [sample(i) for i in range(5)])
+    append_many(spool, "dev1", METER, [sample(i) for i in range(5)])
     replaced = Meter(serial="NEW", model="ISKRA", protocol_version=50)
-    spool.append_many("dev1", replaced, [sample(i) for i in range(5, 8)])
+    append_many(spool, "dev1", replaced, [sample(i) for i in range(5, 8)])
     batch = spool.peek_gzip(100)
     assert batch is not None
     assert batch.count == 5
@@ -100,8 +107,8 @@ def test_gzip_batches_are_whole_batches_for_every_size_and_start(tmp_path: Path)
     across an origin change, with a device id that needs escaping and past one compress slice, the
     body decompresses to the batch's readings in order, as one JSON document."""
     spool = Spool(tmp_path / "s.sqlite", 1000)
-    spool.append_many('dev"1', METER, [sample(i) for i in range(7)])
-    spool.append_many('dev"1', None, [sample(i) for i in range(7, 10)])
+    append_many(spool, 'dev"1', METER, [sample(i) for i in range(7)])
+    append_many(spool, 'dev"1', None, [sample(i) for i in range(7, 10)])
     for limit in (1, 2, 6, 7, 100):
         for after_id in (0, 3, 7, 9):
             batch = spool.peek_gzip(limit, after_id)
@@ -115,7 +122,7 @@ def test_gzip_batches_are_whole_batches_for_every_size_and_start(tmp_path: Path)
             assert [s["power_w"] for s in decoded["samples"]] == [99.0 + i for i in range(first, last + 1)]
     assert spool.peek_gzip(100, 10) is None
     # More readings than one compress slice holds.
-    spool.append_many('dev"1', None, [sample(i) for i in range(10, 700)])
+    append_many(spool, 'dev"1', None, [sample(i) for i in range(10, 700)])
     packed = spool.peek_gzip(5000, 7)
     assert packed is not None
     assert packed.count == 693
@@ -127,7 +134,8 @@ def test_bound_drops_oldest_counts_and_logs(tmp_path: Path, caplog: pytest.LogCa
     spool = Spool(tmp_path / "s.sqlite", 10)
     dropped = sum(spool.append("dev1", METER, sample(i)) for i in range(25))
     assert dropped == 15
-    assert "spool full (SPOOL_MAX_ROWS=10): dropped the 1 oldest readings" in caplog.text
+    full = [r for r in caplog.records if r.msg == "spool full: dropped the oldest readings"]
+    assert [(r.spool_max_rows, r.dropped) for r in full] == [(10, 1)] * 15  # type: ignore[attr-defined]
     assert spool.depth == 10
     assert body(spool.peek_gzip(100))["samples"][0]["power_w"] == 115.0  # newest 10 kept
     assert spool.stats().dropped_total == 15
@@ -137,32 +145,32 @@ def test_bound_drops_oldest_counts_and_logs(tmp_path: Path, caplog: pytest.LogCa
 def test_quarantine_moves_rows_and_records_the_error(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     spool = Spool(path, 100)
-    spool.append_many("dev1", METER, [sample(i) for i in range(4)])
+    append_many(spool, "dev1", METER, [sample(i) for i in range(4)])
     batch = spool.peek_gzip(2)
     assert batch is not None
     assert spool.quarantine(batch, 422, "samples[0].ts is in the future") == 2
-    stats = read_stats_from_file(path)
-    assert (stats.depth, stats.quarantined) == (2, 2)
-    assert stats.last_error is not None
-    assert "422" in stats.last_error
-    assert stats.last_upload_at is None
+    found = stats(path)
+    assert (found.depth, found.quarantined) == (2, 2)
+    assert found.last_error is not None
+    assert "422" in found.last_error
+    assert found.last_upload_at is None
     rest = spool.peek_gzip(100)
     assert rest is not None
     assert rest.count == 2
     spool.ack(rest)
-    stats = read_stats_from_file(path)
-    assert stats.depth == 0
-    assert stats.oldest_ts is None
-    assert stats.last_upload_at is not None
+    found = stats(path)
+    assert found.depth == 0
+    assert found.oldest_ts is None
+    assert found.last_upload_at is not None
     spool.close()
 
 
 def test_ack_of_a_batch_partly_dropped_meanwhile(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.sqlite", 5)
-    spool.append_many("dev1", METER, [sample(i) for i in range(5)])
+    append_many(spool, "dev1", METER, [sample(i) for i in range(5)])
     batch = spool.peek_gzip(5)
     assert batch is not None
-    spool.append_many("dev1", METER, [sample(i) for i in range(5, 8)])  # drops 3 of the batch
+    append_many(spool, "dev1", METER, [sample(i) for i in range(5, 8)])  # drops 3 of the batch
     assert spool.ack(batch) == 2
     assert spool.depth == 3
     spool.close()

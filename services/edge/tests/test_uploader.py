@@ -13,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from edge_testkit import FakeIngest, eventually
+from edge_testkit import FakeIngest, append_many
 
 from p1_contracts.models import Meter, Sample
 from p1_edge.metrics import EdgeMetrics
 from p1_edge.spool import Spool
 from p1_edge.uplink import Uplink
 from p1_edge.uploader import Uploader
+from p1_servicekit.testing import eventually
 
 METER = Meter(serial="4E47475955", model="ISKRA", protocol_version=50)
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -86,7 +87,7 @@ async def rig(tmp_path: Path, ingest: FakeIngest, batch_max: int = 100) -> Async
 
 async def test_backlog_drains_oldest_first_in_full_batches(tmp_path: Path, ingest: FakeIngest) -> None:
     async with rig(tmp_path, ingest, batch_max=100) as r:
-        r.spool.append_many("dev1", METER, samples(1050))
+        append_many(r.spool, "dev1", METER, samples(1050))
         r.start()
         # the metric moves after the ack returns: wait for it, not for the spool's depth
         await eventually(
@@ -104,14 +105,14 @@ async def test_backlog_drains_oldest_first_in_full_batches(tmp_path: Path, inges
 async def test_outage_then_recovery_stores_everything_once(tmp_path: Path, ingest: FakeIngest) -> None:
     ingest.down = True
     async with rig(tmp_path, ingest) as r:
-        r.spool.append_many("dev1", METER, samples(30))
+        append_many(r.spool, "dev1", METER, samples(30))
         r.start()
         await eventually(
             lambda: r.metric("p1_edge_upload_batches_total", result="error") >= 2,
             10,
             "retries during the outage",
         )
-        r.spool.append_many("dev1", METER, samples(30, start=30))  # polling goes on meanwhile
+        append_many(r.spool, "dev1", METER, samples(30, start=30))  # polling goes on meanwhile
         assert r.spool.depth == 60
         assert ingest.count("dev1") == 0
         assert r.metric("p1_edge_upload_batches_total", result="error") >= 2
@@ -125,7 +126,7 @@ async def test_outage_then_recovery_stores_everything_once(tmp_path: Path, inges
 async def test_413_halves_the_batch_size(tmp_path: Path, ingest: FakeIngest) -> None:
     ingest.max_samples = 30
     async with rig(tmp_path, ingest, batch_max=100) as r:
-        r.spool.append_many("dev1", METER, samples(120))
+        append_many(r.spool, "dev1", METER, samples(120))
         r.start()
         await eventually(lambda: r.spool.depth == 0, 15, "the spool to drain under a 413 limit")
         assert ingest.batch_sizes[:3] == [100, 50, 25]
@@ -138,9 +139,9 @@ async def test_invalid_reading_is_quarantined_and_the_rest_flows(tmp_path: Path,
     good = samples(40)
     future = Sample(ts=datetime.now(UTC) + timedelta(hours=2), power_w=1.0, import_kwh=100.0, export_kwh=0.0)
     async with rig(tmp_path, ingest, batch_max=100) as r:
-        r.spool.append_many("dev1", METER, good[:25])
+        append_many(r.spool, "dev1", METER, good[:25])
         r.spool.append("dev1", METER, future)  # e.g. a meter clock two hours ahead
-        r.spool.append_many("dev1", METER, good[25:])
+        append_many(r.spool, "dev1", METER, good[25:])
         r.start()
         await eventually(
             lambda: (
@@ -164,14 +165,14 @@ async def test_401_stops_uploads_loudly_and_keeps_the_spool(
 ) -> None:
     ingest.unauthorized = True
     async with rig(tmp_path, ingest) as r:
-        r.spool.append_many("dev1", METER, samples(10))
+        append_many(r.spool, "dev1", METER, samples(10))
         r.start()
         await eventually(
             lambda: r.metric("p1_edge_upload_batches_total", result="unauthorized") == 1,
             10,
             "the 401",
         )
-        r.spool.append_many("dev1", METER, samples(5, start=10))
+        append_many(r.spool, "dev1", METER, samples(5, start=10))
         assert r.spool.depth == 15  # nothing dropped, nothing quarantined
         assert r.spool.stats().quarantined == 0
         assert "UPLOADS STOPPED" in caplog.text
@@ -183,7 +184,7 @@ async def test_401_stops_uploads_loudly_and_keeps_the_spool(
 async def test_stop_during_backoff_returns_promptly(tmp_path: Path, ingest: FakeIngest) -> None:
     ingest.down = True
     async with rig(tmp_path, ingest) as r:
-        r.spool.append_many("dev1", METER, samples(3))
+        append_many(r.spool, "dev1", METER, samples(3))
         r.start()
         await eventually(lambda: len(ingest.answers) >= 1, 10, "a first attempt")
         r.stopping.set()
@@ -200,9 +201,9 @@ async def test_many_invalid_readings_do_not_cost_a_bisection_each(tmp_path: Path
         for i in range(40)
     ]
     async with rig(tmp_path, ingest, batch_max=64) as r:
-        r.spool.append_many("dev1", METER, samples(10))
-        r.spool.append_many("dev1", METER, ahead)  # a meter clock two hours ahead, for a while
-        r.spool.append_many("dev1", METER, samples(10, start=10))
+        append_many(r.spool, "dev1", METER, samples(10))
+        append_many(r.spool, "dev1", METER, ahead)  # a meter clock two hours ahead, for a while
+        append_many(r.spool, "dev1", METER, samples(10, start=10))
         r.start()
         await eventually(lambda: r.spool.depth == 0, 20, "the spool to empty")
         assert r.spool.stats().quarantined == 40

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from edge_testkit import EdgeProcess, edge_env, eventually, ingest_process, ready
+from edge_testkit import EdgeProcess, append_many, edge_env, ingest_process, ready, spool_depth
 
 from p1_contracts.models import Meter, Sample
 from p1_edge.simulator.server import Simulator
 from p1_edge.spool import Spool
-from p1_edge.spoolfile import depth_of_file as depth
-from p1_edge.spoolfile import read_stats_from_file, readings_in_file
-from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, free_port
+from p1_edge.spoolfile import readings_in_file, stats_in_file
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, eventually, free_port, logged
 
 DEVICES = ("e2ekill", "e2eoutage", "e2efull", "e2equar", "e2e401")
 TOKENS = ",".join(f"tok-{d}:{d}" for d in DEVICES)
@@ -46,13 +45,6 @@ async def ingest(database_url: str, ingest_port: int) -> AsyncIterator[ServicePr
     assert proc.stop() in CLEAN_EXITS, proc.logs()
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()
-
-
 async def simulator(serial: str) -> Simulator:
     sim = Simulator(api="v1", profile="home", serial=serial)
     await sim.start()
@@ -62,6 +54,14 @@ async def simulator(serial: str) -> Simulator:
 async def stored(db: asyncpg.Connection, device: str) -> dict[float, tuple[float, float]]:
     rows = await db.fetch("SELECT ts, power_w, import_kwh FROM samples WHERE device_id = $1", device)
     return {r["ts"].timestamp(): (r["power_w"], r["import_kwh"]) for r in rows}
+
+
+async def has_rows(db: asyncpg.Connection, device: str, at_least: int) -> bool:
+    return len(await stored(db, device)) >= at_least
+
+
+async def has_stored(db: asyncpg.Connection, device: str, want: set[float]) -> bool:
+    return want <= set(await stored(db, device))
 
 
 def spooled(path: Path) -> dict[float, dict[str, object]]:
@@ -84,14 +84,14 @@ def backlog(path: Path, device: str, n: int, *, future: int | None = None) -> di
     try:
         meter = Meter(serial=f"M-{device}", model="test", protocol_version=50)
         if future is None:
-            spool.append_many(device, meter, samples)
+            append_many(spool, device, meter, samples)
         else:
-            spool.append_many(device, meter, samples[:future])
+            append_many(spool, device, meter, samples[:future])
             bad = Sample(
                 ts=datetime.now(UTC) + timedelta(hours=3), power_w=1.0, import_kwh=2000.0, export_kwh=0.0
             )
             spool.append(device, meter, bad)
-            spool.append_many(device, meter, samples[future:])
+            append_many(spool, device, meter, samples[future:])
     finally:
         spool.close()
     return {s.ts.timestamp(): s for s in samples}
@@ -101,27 +101,32 @@ def no_meter() -> str:
     return f"127.0.0.1:{free_port()}"  # nothing listens: polling fails, the backlog still drains
 
 
-async def test_sigkill_mid_upload_then_restart(
-    tmp_path: Path, ingest: ServiceProcess, db: asyncpg.Connection, edges: list[EdgeProcess]
-) -> None:
-    device, spool = "e2ekill", tmp_path / "spool.sqlite"
-    expected = backlog(spool, device, 30_000)
-    env = edge_env(
+def drain_env(ingest: ServiceProcess, device: str, spool: Path, **extra: str) -> dict[str, str]:
+    """An edge with no meter that only drains ``spool``'s backlog of ``device`` into the real ingest."""
+    return edge_env(
         meter=no_meter(),
         ingest_url=ingest.base_url,
         token=f"tok-{device}",
         spool=spool,
         DEVICE_ID=device,
-        UPLOAD_BATCH_MAX="1000",
+        **extra,
     )
+
+
+async def test_sigkill_mid_upload_then_restart(
+    tmp_path: Path, ingest: ServiceProcess, db: asyncpg.Connection, edges: list[EdgeProcess]
+) -> None:
+    device, spool = "e2ekill", tmp_path / "spool.sqlite"
+    expected = backlog(spool, device, 30_000)
+    env = drain_env(ingest, device, spool, UPLOAD_BATCH_MAX="1000")
     edge = await EdgeProcess(env).start()
     edges.append(edge)
-    await eventually(lambda: depth(spool) <= 25_000, 60, "a few batches delivered")
+    await eventually(lambda: spool_depth(spool) <= 25_000, 60, "a few batches delivered")
     await edge.kill()  # most likely with a batch in flight: the drain never pauses
     left = spooled(spool)
     assert 0 < len(left) < 30_000
     edges.append(await EdgeProcess(env).start())
-    await eventually(lambda: depth(spool) == 0, 60, "the restarted edge to drain the rest")
+    await eventually(lambda: spool_depth(spool) == 0, 60, "the restarted edge to drain the rest")
     rows = await stored(db, device)
     assert set(rows) == set(expected)  # every committed reading, nothing else
     for ts, sample in expected.items():
@@ -146,34 +151,22 @@ async def test_ingest_outage_of_a_minute(
         )
         edge = await EdgeProcess(env).start()
         edges.append(edge)
-        await eventually_db(db, device, 3, 30)
+        await eventually(lambda: has_rows(db, device, 3), 30, f"3 rows for {device}")
         assert proc.stop() in CLEAN_EXITS, proc.logs()  # the outage begins
         outage_end = asyncio.get_running_loop().time() + OUTAGE_S
         await eventually(lambda: asyncio.get_running_loop().time() >= outage_end, OUTAGE_S + 5, "the outage")
         during = spooled(spool)
         assert len(during) >= OUTAGE_S * 0.5  # polling went on: readings piled up
         proc = await ready(ingest_process(database_url, outage_port, TOKENS).start())  # same port back
-        await eventually_db_has(db, device, set(during), 60 + OUTAGE_S)
+        await eventually(
+            lambda: has_stored(db, device, set(during)), 60 + OUTAGE_S, "the readings of the outage"
+        )
         assert await edge.terminate(30) == 0
         rows = await stored(db, device)
         assert set(during) <= set(rows)
     finally:
         proc.stop()
         await sim.close()
-
-
-async def eventually_db(db: asyncpg.Connection, device: str, at_least: int, timeout_s: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while len(await stored(db, device)) < at_least:
-        assert asyncio.get_running_loop().time() < deadline, f"fewer than {at_least} rows for {device}"
-        await asyncio.sleep(0.1)
-
-
-async def eventually_db_has(db: asyncpg.Connection, device: str, want: set[float], timeout_s: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not want <= set(await stored(db, device)):
-        assert asyncio.get_running_loop().time() < deadline, f"{device}: readings missing after the outage"
-        await asyncio.sleep(0.1)
 
 
 async def test_full_spool_keeps_the_newest(
@@ -191,13 +184,17 @@ async def test_full_spool_keeps_the_newest(
         )
         edge = await EdgeProcess(down).start()
         edges.append(edge)
-        await eventually(lambda: "spool full (SPOOL_MAX_ROWS=5)" in edge.logs(), 30, "readings dropped")
+        await eventually(
+            lambda: logged(edge.logs(), "spool full: dropped the oldest readings", spool_max_rows=5),
+            30,
+            "readings dropped",
+        )
         assert await edge.terminate(30) == 0
         kept = spooled(spool)
         assert len(kept) == 5
         up = {**down, "INGEST_URL": ingest.base_url, "P1_HOST": no_meter()}
         edges.append(await EdgeProcess(up).start())
-        await eventually(lambda: depth(spool) == 0, 30, "the kept readings delivered")
+        await eventually(lambda: spool_depth(spool) == 0, 30, "the kept readings delivered")
         assert set(await stored(db, device)) == set(kept)
     finally:
         await sim.close()
@@ -208,17 +205,11 @@ async def test_invalid_reading_quarantined_rest_stored_once(
 ) -> None:
     device, spool = "e2equar", tmp_path / "spool.sqlite"
     expected = backlog(spool, device, 3000, future=1234)
-    env = edge_env(
-        meter=no_meter(),
-        ingest_url=ingest.base_url,
-        token=f"tok-{device}",
-        spool=spool,
-        DEVICE_ID=device,
-    )
-    edges.append(await EdgeProcess(env).start())
-    await eventually(lambda: depth(spool) == 0, 60, "the spool to empty")
+    edges.append(await EdgeProcess(drain_env(ingest, device, spool)).start())
+    await eventually(lambda: spool_depth(spool) == 0, 60, "the spool to empty")
     assert set(await stored(db, device)) == set(expected)
-    stats = read_stats_from_file(spool)
+    stats = stats_in_file(spool)
+    assert stats is not None
     assert stats.quarantined == 1
     assert stats.last_error is not None
     assert stats.last_error.startswith("HTTP 422")
@@ -241,7 +232,7 @@ async def test_wrong_token_stops_uploads_polling_goes_on(
         committed = spooled(spool)
         fixed = {**env, "DEVICE_TOKEN": f"tok-{device}", "P1_HOST": no_meter()}
         edges.append(await EdgeProcess(fixed).start())
-        await eventually(lambda: depth(spool) == 0, 30, "the backlog after the fix")
+        await eventually(lambda: spool_depth(spool) == 0, 30, "the backlog after the fix")
         assert set(await stored(db, device)) == set(committed)
     finally:
         await sim.close()

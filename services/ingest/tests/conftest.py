@@ -17,11 +17,8 @@ if _HERE not in sys.path:
 from store_kit import Store  # noqa: E402
 
 
-@pytest.fixture(params=["json", "staged"])
-async def store(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    staged = request.param == "staged"
-    p = await asyncpg.create_pool(
-        database_url, min_size=1, max_size=6, init=prepare_connection if staged else None
-    )
-    yield Store(p, staged)
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    p = await asyncpg.create_pool(database_url, min_size=1, max_size=6, init=prepare_connection)
+    yield Store(p)
     await p.close()

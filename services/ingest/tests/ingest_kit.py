@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from p1_ingest.maintain import COMPRESSION, policy_job, run_job
-from p1_servicekit.testing import console_script
+from p1_servicekit.testing import console_script, eventually
 
 ROLLUP_COLS: Final = (
     "bucket, epoch, n, power_sum, power_min, power_max, power_import_sum, first_ts, last_ts, "
@@ -50,6 +50,13 @@ async def assert_rollups_exact(conn: Any, dev: str) -> None:
         ]
         expected = [dict(r) for r in await conn.fetch(rollup_from_raw_sql(bucket), dev)]
         assert stored == expected, table
+
+
+async def until_a_request_waits_on_a_lock(conn: Any, what: str) -> None:
+    """Waits until a session of this database waits on a lock (a request blocked by a test's row lock)."""
+    query = """SELECT count(*) > 0 FROM pg_stat_activity
+               WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+    await eventually(lambda: conn.fetchval(query), 10, what, step_s=0.02)
 
 
 def run_maintain(url: str, days: int | None = None) -> "subprocess.CompletedProcess[str]":

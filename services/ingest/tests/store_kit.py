@@ -1,5 +1,5 @@
-"""What the store tests share: readings that are physically possible, batches, and the two routes to the
-database (the rollup checks are ``ingest_kit``'s)."""
+"""What the store tests share: readings that are physically possible, batches, and the write path on a
+pool or a plain connection (the rollup checks are ``ingest_kit``'s)."""
 
 import json
 import uuid
@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 
 from p1_contracts.models import SampleBatch
-from p1_ingest.batch import from_model
-from p1_ingest.store import WriteResult, write_batch, write_columns
+from p1_ingest.batch import ColumnBatch, model_columns
+from p1_ingest.store import WriteResult, prepare_connection, write_columns
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -51,18 +51,25 @@ def device() -> str:
     return f"dev-{uuid.uuid4().hex[:10]}"
 
 
+def columns_of(batch: SampleBatch) -> ColumnBatch:
+    """A batch validated by the contract model, as the service's parser hands it to the store."""
+    return ColumnBatch(batch.device_id, batch.meter, model_columns(batch))
+
+
+async def write(conn: Any, batch: SampleBatch, now: datetime) -> WriteResult:
+    """Ingest's write path on any connection (a plain one gets the session's staging table first)."""
+    await prepare_connection(conn)
+    return await write_columns(conn, columns_of(batch), now)
+
+
 @dataclass
 class Store:
-    """One of the two ways rows reach the database: JSON parameter (``write_batch``) or binary COPY
-    into the session's staging table (what the service uses). Every test below runs with both."""
+    """A pool as the service has it: every connection with its staging table."""
 
     pool: "asyncpg.Pool[asyncpg.Record]"
-    staged: bool
 
     async def write(self, conn: Any, batch: SampleBatch, now: datetime) -> WriteResult:
-        if self.staged:
-            return await write_columns(conn, from_model(batch), now, staged=True)
-        return await write_batch(conn, batch, now)
+        return await write_columns(conn, columns_of(batch), now)
 
 
 async def count(conn: Any, dev: str) -> int:

@@ -15,17 +15,18 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from ingest_kit import until_a_request_waits_on_a_lock
 
-from p1_ingest.migrate import migrate
+from p1_schema.migrate import migrate
 from p1_servicekit.testing import (
     CLEAN_EXITS,
-    PgCluster,
     ServiceProcess,
     console_script,
+    eventually,
     free_port,
-    pg_bindir,
     wait_until,
 )
+from p1_servicekit.testing_db import PgCluster, pg_bindir
 
 
 def batch(device: str, n: int, start: datetime) -> bytes:
@@ -175,15 +176,15 @@ async def test_postgres_stopped_then_started_again(cluster: PgCluster) -> None:
             assert (await client.get("/healthz")).status_code == 200
 
             await asyncio.to_thread(cluster.start)
-            deadline = time.monotonic() + 30
-            while True:  # the edge's retry loop: the pool must recover by itself
-                r = await client.post("/v1/samples", content=second, headers=auth("t"))
-                if r.status_code == 200:
-                    break
-                assert r.status_code == 503, r.text
-                assert time.monotonic() < deadline, "ingest did not recover after PostgreSQL came back"
-                await asyncio.sleep(0.2)
-            assert r.json() == {"accepted": 100, "duplicates": 0}
+            answers: list[httpx.Response] = []
+
+            async def stored() -> bool:  # the edge's retry loop: the pool must recover by itself
+                answers.append(await client.post("/v1/samples", content=second, headers=auth("t")))
+                assert answers[-1].status_code in (200, 503), answers[-1].text
+                return answers[-1].status_code == 200
+
+            await eventually(stored, 30, "ingest to recover after PostgreSQL came back", step_s=0.2)
+            assert answers[-1].json() == {"accepted": 100, "duplicates": 0}
             assert (await client.get("/readyz")).status_code == 200
             replay = await client.post("/v1/samples", content=second, headers=auth("t"))
             assert replay.json() == {"accepted": 0, "duplicates": 100}
@@ -231,13 +232,7 @@ async def test_sigterm_finishes_the_request_in_flight(database_url: str, db: Any
                     "/v1/samples", content=batch(dev, 500, start + timedelta(hours=1)), headers=auth("t")
                 )
             )
-            deadline = time.monotonic() + 10
-            while not await db.fetchval(
-                """SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-                   AND wait_event_type = 'Lock' AND query LIKE '%devices%'"""
-            ):
-                assert time.monotonic() < deadline, "the request never reached the database"
-                await asyncio.sleep(0.02)
+            await until_a_request_waits_on_a_lock(db, "the request to reach the database")
             proc.signal(signal.SIGTERM)
 
             def refusing() -> bool:  # shutdown has begun: no new connections

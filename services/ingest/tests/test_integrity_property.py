@@ -17,8 +17,9 @@ from typing import Any
 import asyncpg
 from hypothesis import HealthCheck, given, settings, target
 from integrity_cases import LIM, T0, TOLERANCE, Case, R, S, cases, check_epoch_starts, check_pairwise
+from store_kit import columns_of
 
-from p1_ingest.batch import ColumnBatch, from_model
+from p1_ingest.batch import ColumnBatch
 from p1_ingest.integrity import Anchor, Flag
 from p1_ingest.plan import DeviceState, Surroundings, Suspect, late_cutoff, plan_batch
 from p1_ingest.sql import DEVICE_COLUMNS
@@ -88,7 +89,7 @@ async def test_no_arrival_order_books_more_than_the_largest_power(database_url: 
     try:
         await prepare_connection(conn)
         for batch in case.batches:
-            await write_columns(conn, from_model(case.body(dev, batch)), NOW, staged=True)
+            await write_columns(conn, columns_of(case.body(dev, batch)), NOW)
         good, groups, resets = await _read_back(conn, dev)
     finally:
         await conn.close()
@@ -125,7 +126,7 @@ class Memory:
     """One device's rows, epochs and state as the write path keeps them in PostgreSQL."""
 
     rows: dict[datetime, _Row] = field(default_factory=dict)
-    state: DeviceState = field(default_factory=lambda: DeviceState(exists=False))
+    state: DeviceState = field(default_factory=lambda: DeviceState())
     epochs: list[dict[str, Any]] = field(default_factory=list)
 
     def write(self, batch: ColumnBatch) -> None:
@@ -150,7 +151,7 @@ class Memory:
         args = _device_args(batch, self.state, plan, LIM, NOW)
         row = dict(zip(DEVICE_COLUMNS, args[1 : 1 + len(DEVICE_COLUMNS)], strict=True))
         del row["updated_at"]
-        self.state = DeviceState(exists=True, **row)
+        self.state = DeviceState(**row)
 
     def _surroundings(self, batch: ColumnBatch) -> Surroundings:
         around = Surroundings()
@@ -192,7 +193,7 @@ def _anchor(item: tuple[datetime, _Row] | None) -> Anchor | None:
 def test_the_planner_alone_keeps_every_bound(case: Case) -> None:
     memory = Memory()
     for batch in case.batches:
-        memory.write(from_model(case.body("memory", batch)))
+        memory.write(columns_of(case.body("memory", batch)))
     assert len(memory.rows) == len(case.readings)
     good: dict[int, list[tuple[float, float, float]]] = {}
     for ts, r in memory.rows.items():

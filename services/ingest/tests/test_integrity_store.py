@@ -7,11 +7,11 @@ from typing import Any
 
 import asyncpg
 from ingest_kit import assert_rollups_exact
-from store_kit import NOW, Store, device, make
+from store_kit import NOW, Store, device, make, write
 
 from p1_contracts.models import SampleBatch
 from p1_ingest.integrity import DEFAULT_MAX_POWER_W, SLACK_S
-from p1_ingest.store import POWER_SETTING, write_batch
+from p1_ingest.store import POWER_SETTING
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 RATE = DEFAULT_MAX_POWER_W / 3.6e6  # kWh per second at the largest power
@@ -276,7 +276,7 @@ async def test_max_power_comes_from_the_connection(database_url: str) -> None:
     data = minutes(10, 10.0, kwh_per_step=0.02)
     conn = await asyncpg.connect(database_url, server_settings={POWER_SETTING: "1000"})
     try:
-        await write_batch(
+        await write(
             conn, SampleBatch.model_validate_json(json.dumps({"device_id": strict, "samples": data})), NOW
         )
         assert list((await flags(conn, strict)).values()) == [None] + ["glitch"] * 8 + ["suspect"]
@@ -284,7 +284,7 @@ async def test_max_power_comes_from_the_connection(database_url: str) -> None:
         await conn.close()
     conn = await asyncpg.connect(database_url)
     try:
-        await write_batch(
+        await write(
             conn, SampleBatch.model_validate_json(json.dumps({"device_id": default, "samples": data})), NOW
         )
         assert all(f is None for f in (await flags(conn, default)).values())

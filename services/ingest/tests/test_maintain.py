@@ -11,12 +11,12 @@ from typing import Any
 import asyncpg
 import pytest
 from ingest_kit import chunks, run_maintain
+from store_kit import write
 
 from p1_contracts.models import SampleBatch
 from p1_ingest.maintain import _add_months
-from p1_ingest.migrate import migrate
-from p1_ingest.store import write_batch
-from p1_servicekit.testing import create_database, drop_database, pg_server_url
+from p1_schema.migrate import migrate
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ async def test_partitions_backlog_and_retention(own_db: str) -> None:
             ("ancient", ancient),
             ("old", old),
         ):
-            assert (await write_batch(conn, batch(dev, start), now)).accepted == 10
+            assert (await write(conn, batch(dev, start), now)).accepted == 10
         before = await partitions(conn)
         assert before["samples_default"] == 20  # backlog + ancient: their months had no partition
         assert f"samples_{old_part:%Y_%m}" in before
@@ -126,7 +126,7 @@ async def test_timescaledb_retention_and_compression_applied_and_reported_in_chu
     conn = await asyncpg.connect(own_db)
     try:
         for b in hourly("kept", start, hours):
-            assert (await write_batch(conn, b, now)).accepted == len(b.samples)
+            assert (await write(conn, b, now)).accepted == len(b.samples)
         loaded = await chunks(conn)
         assert not any(c["is_compressed"] for c in loaded)
 

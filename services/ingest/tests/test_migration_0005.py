@@ -1,9 +1,9 @@
 """Migration 0005 on a database that holds what the bugs left behind (readings at 0001-01-01 and in 2999,
-a device whose first_seen is -infinity), the range constraints it adds, and the device rebuild."""
+a device whose first_seen is -infinity), and the device rebuild (the range constraints it adds are the
+schema's: libs/schema/tests/test_range.py)."""
 
 import asyncio
 import json
-import re
 import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,22 +13,13 @@ import asyncpg
 import httpx
 import pytest
 from ingest_kit import assert_rollups_exact
-from store_kit import NOW, device, make
+from store_kit import NOW, device, make, write
 
 from p1_contracts.timerange import EARLIEST, LATEST
 from p1_ingest.integrity import Limits
-from p1_ingest.migrate import available_migrations, migrate
-from p1_ingest.rebuild import rebuild_device
-from p1_ingest.store import write_batch
-from p1_servicekit.testing import (
-    CLEAN_EXITS,
-    ServiceProcess,
-    console_script,
-    create_database,
-    drop_database,
-    free_port,
-    pg_server_url,
-)
+from p1_ingest.rebuild import migrate, rebuild_device
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 YEAR_1 = datetime(1, 1, 1, tzinfo=UTC)  # asyncpg sends it as -infinity
@@ -39,12 +30,6 @@ EARLY = {
     True: (datetime(1970, 1, 1, tzinfo=UTC), "1970-01-01 00:00:00+00", "1999-06-01 00:00:00+00"),
 }
 YEAR_2999 = datetime(2999, 1, 1, tzinfo=UTC)
-RANGE_CONSTRAINTS = (
-    "samples_ts_in_range",
-    "devices_first_seen_in_range",
-    "devices_last_seen_in_range",
-    "devices_last_ts_in_range",
-)
 
 
 @pytest.fixture
@@ -210,63 +195,6 @@ async def _device_works_again(url: str, redis_url: str) -> None:
         assert query.stop() in CLEAN_EXITS, query.logs()
 
 
-async def test_the_range_is_enforced_by_the_database(database_url: str, on_timescaledb: bool) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        insert = (
-            "INSERT INTO samples (device_id, ts, power_w, import_kwh, export_kwh) VALUES ($1, $2, 0, 0, 0)"
-        )
-        dev = device()
-        await conn.execute(insert, dev, EARLIEST)  # the first instant is inside
-        for outside in (EARLIEST - timedelta(microseconds=1), LATEST, EARLY[on_timescaledb][0]):
-            with pytest.raises(asyncpg.CheckViolationError, match="samples_ts_in_range"):
-                await conn.execute(insert, dev, outside)
-        await write_batch(
-            conn, make(dev, [{"ts": T0.isoformat(), "power_w": 0, "import_kwh": 1, "export_kwh": 0}]), NOW
-        )
-        async with conn.transaction():
-            await conn.execute("SELECT set_config('p1.ingest_writer', '5', true)")
-            with pytest.raises(asyncpg.CheckViolationError, match="devices_first_seen_in_range"):
-                await conn.execute("UPDATE devices SET first_seen = '-infinity' WHERE device_id = $1", dev)
-        if on_timescaledb:
-            return  # (the hypertable's chunks are TimescaleDB's; the constraints are checked above)
-        # New monthly partitions carry the constraints (else ATTACH would refuse them).
-        assert await conn.fetchval("SELECT p1_ensure_samples_partition('2041-05-01')") is True
-        with pytest.raises(asyncpg.CheckViolationError):
-            await conn.execute(
-                "INSERT INTO samples_2041_05 (device_id, ts, power_w, import_kwh, export_kwh, flag)"
-                " VALUES ($1, '2041-05-02', 0, 0, 0, 'bogus')",
-                dev,
-            )
-    finally:
-        await conn.close()
-
-
-_STAMP = re.compile(r"'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00)'")
-
-
-async def test_the_constraints_say_the_range_of_p1_contracts_timerange(database_url: str) -> None:
-    """timerange owns the range; migration 0005 restates it in SQL: every timestamp literal there, and
-    every bound of the constraints as PostgreSQL holds them, is EARLIEST or LATEST."""
-    sql = next(m.sql for m in available_migrations() if m.version == 5)
-    literals = {datetime.fromisoformat(s) for s in _STAMP.findall(sql)}
-    assert literals == {EARLIEST, LATEST}
-    conn = await asyncpg.connect(database_url, server_settings={"TimeZone": "UTC"})
-    try:
-        for name in RANGE_CONSTRAINTS:
-            defs = await conn.fetch(
-                "SELECT pg_get_constraintdef(oid) AS d FROM pg_constraint WHERE conname = $1", name
-            )
-            assert defs, name
-            for d in defs:
-                bounds = {datetime.fromisoformat(s) for s in _STAMP.findall(d["d"])}
-                assert bounds == {EARLIEST, LATEST}, d["d"]
-                assert f">= '{EARLIEST:%Y-%m-%d %H:%M:%S}+00'" in d["d"]
-                assert f"< '{LATEST:%Y-%m-%d %H:%M:%S}+00'" in d["d"]
-    finally:
-        await conn.close()
-
-
 async def test_rebuild_command_repairs_what_the_old_epoch_rule_booked(database_url: str) -> None:
     """95 → 33 → 95 stored by the old rule: the 33 and the next reading each opened an epoch (+62 kWh
     booked). ``p1-ingest rebuild`` replays the readings: one epoch, the 33 a glitch, 0.29 kWh."""
@@ -365,8 +293,8 @@ async def test_rebuild_keeps_what_raw_retention_left_only_in_the_rollups(databas
 
     conn = await asyncpg.connect(database_url)
     try:
-        await write_batch(conn, make(dev, [reading(k) for k in range(360)]), NOW)
-        await write_batch(conn, make(dev, [reading(k) for k in range(360, 432)], serial="S2"), NOW)
+        await write(conn, make(dev, [reading(k) for k in range(360)]), NOW)
+        await write(conn, make(dev, [reading(k) for k in range(360, 432)], serial="S2"), NOW)
         await conn.execute(
             "DELETE FROM samples WHERE device_id = $1 AND ts < $2", dev, start + timedelta(days=1, hours=1)
         )

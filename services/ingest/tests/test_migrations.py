@@ -19,12 +19,12 @@ from ingest_kit import (
     rollup_from_raw_sql,
     run_compression_policy,
 )
+from store_kit import write
 
 from p1_contracts.models import SampleBatch
 from p1_ingest.maintain import COMPRESSION, policy_job
-from p1_ingest.migrate import available_migrations, migrate
-from p1_ingest.store import write_batch
-from p1_servicekit.testing import create_database, drop_database, pg_server_url
+from p1_schema.migrate import available_migrations, migrate
+from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 VERSIONS = [m.version for m in available_migrations()]
 STEP = timedelta(minutes=10)
@@ -135,7 +135,7 @@ async def test_migrations_keep_data_loaded_at_an_older_schema(
         stored = reading(start + 5 * STEP, 1000.5)
         new = reading(start + n * STEP, round(1000 + n / 10, 1))
         body = {"device_id": DEVICE, "samples": [*late, stored, new]}
-        result = await write_batch(conn, SampleBatch.model_validate_json(json.dumps(body)), now)
+        result = await write(conn, SampleBatch.model_validate_json(json.dumps(body)), now)
         assert (result.accepted, result.duplicates) == (3, 1)
         assert await conn.fetchval("SELECT count(*) FROM samples") == n + 3
         await assert_rollups_exact(conn, DEVICE)

@@ -225,7 +225,7 @@ def _model(body: bytes) -> SampleBatch | None:
         return None
 
 
-def _fast(body: bytes) -> tuple[str, Any, dict[str, list[Any]], Callable[[], str], int | None] | None:
+def _fast(body: bytes) -> tuple[str, Any, dict[str, list[Any]], int | None] | None:
     try:
         return fast_parse(body)
     except _Unsure:
@@ -238,7 +238,7 @@ def test_fast_path_agrees_with_the_contract_model(name: str, body: bytes, fast_e
     fast = _fast(body)
     if fast is not None:
         assert model is not None, f"{name}: fast path accepted what the contract model rejects"
-        device_id, meter, columns, samples_json, _ = fast
+        device_id, meter, columns, _ = fast
         assert device_id == model.device_id
         assert (meter is None) == (model.meter is None)
         if meter is not None and model.meter is not None:
@@ -249,9 +249,6 @@ def test_fast_path_agrees_with_the_contract_model(name: str, body: bytes, fast_e
             assert [type(v) for v in columns[column] if isinstance(v, datetime)] == [
                 type(v) for v in expected[column] if isinstance(v, datetime)
             ] or all(v is None or isinstance(v, datetime) for v in columns[column])
-        # What the database is sent holds the same readings.
-        sent = msgspec.json.decode(samples_json())
-        assert len(sent) == len(model.samples)
     assert (fast is not None) == fast_expected, f"{name}: fast path taken = {fast is not None}"
 
 

@@ -13,15 +13,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from p1_servicekit.settings import CONFIG_EXIT
-from p1_servicekit.testing import (
-    CLEAN_EXITS,
-    PgCluster,
-    ServiceProcess,
-    assert_no_secret,
-    console_script,
-    free_port,
-)
+from p1_config.errors import CONFIG_EXIT
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, assert_no_secret, console_script, free_port
+from p1_servicekit.testing_db import PgCluster
 
 TOKEN_A, TOKEN_B = "ingTokA-7f3c9e1d5b", "ingTokB+/=9b6d31ab"
 DB_PASSWORD = "dbPw-Qz8/+x%2F!4k"  # characters that URL-encode, as openssl rand -base64 makes

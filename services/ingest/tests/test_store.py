@@ -10,11 +10,13 @@ from typing import Any
 import asyncpg
 import pytest
 from ingest_kit import BUCKETS, ROLLUP_COLS, assert_rollups_exact
-from store_kit import NOW, T0, Store, count, device, make, readings
+from store_kit import NOW, T0, Store, count, device, make, readings, write
 
 from p1_contracts.models import SampleBatch
-from p1_ingest.batch import from_model
-from p1_ingest.store import prepare_connection, write_batch, write_columns
+from p1_ingest.batch import model_columns
+from p1_ingest.fields import FIELD_NAMES
+from p1_schema.bulk import fold_stored
+from p1_schema.migrate import available_migrations
 
 
 async def test_replay_stores_nothing_twice(store: Store) -> None:
@@ -37,8 +39,9 @@ async def test_late_unordered_overlapping_data_gives_the_in_order_rollups(
     store: Store,
 ) -> None:
     """The same readings, once in order and once as shuffled overlapping chunks (repeats inside batches,
-    late readings landing in old buckets): identical raw rows and identical rollups."""
-    ordered, shuffled = device(), device()
+    late readings landing in old buckets): identical raw rows and identical rollups — identical also to
+    the schema's fold of the stored rows all at once (``p1_schema.bulk``, what the bulk loader runs)."""
+    ordered, shuffled, recomputed = device(), device(), device()
     data = readings(1200, step_s=3)
     rnd = random.Random(7)
     chunks = []
@@ -58,14 +61,21 @@ async def test_late_unordered_overlapping_data_gives_the_in_order_rollups(
             accepted += result.accepted
         assert accepted == 1200
         await assert_rollups_exact(conn, shuffled)
+        cols = ", ".join(("epoch", "flag", *FIELD_NAMES))
+        copy = f"INSERT INTO samples (device_id, {cols}) SELECT $2, {cols} FROM samples WHERE device_id = $1"
+        await conn.execute(copy, shuffled, recomputed)
+        await fold_stored(conn, recomputed, T0, T0 + timedelta(days=1))
         for table, _ in BUCKETS:
-            a = await conn.fetch(
-                f"SELECT {ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", ordered
-            )
-            b = await conn.fetch(
-                f"SELECT {ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", shuffled
-            )
-            assert [dict(r) for r in a] == [dict(r) for r in b]
+            got = [
+                [
+                    dict(r)
+                    for r in await conn.fetch(
+                        f"SELECT {ROLLUP_COLS} FROM {table} WHERE device_id = $1 ORDER BY 1, 2", dev
+                    )
+                ]
+                for dev in (ordered, shuffled, recomputed)
+            ]
+            assert got[0] == got[1] == got[2], table
         dev_row = await conn.fetchrow(
             "SELECT first_seen, last_seen FROM devices WHERE device_id = $1", shuffled
         )
@@ -228,8 +238,9 @@ async def test_whole_numbers_sent_as_floats(store: Store) -> None:
         pytest.param(lambda i: 10.0 + i if i == 7 else None, id="missing-then-present"),
     ],
 )
-async def test_binary_copy_stores_what_the_json_route_stores(database_url: str, gas: Any) -> None:
-    """The two routes to the database give identical rows, whatever the NULL pattern of a column."""
+async def test_binary_copy_stores_the_values_as_sent(database_url: str, gas: Any) -> None:
+    """The staged COPY stores each contract field as the contract model read it, whatever the NULL
+    pattern of a column (always, never, some rows: the encoder's three paths)."""
     samples = [
         {
             **readings(1, start=T0 + timedelta(seconds=i))[0],
@@ -239,23 +250,18 @@ async def test_binary_copy_stores_what_the_json_route_stores(database_url: str, 
         }
         for i in range(20)
     ]
-    via_json, via_copy = device(), device()
+    dev = device()
+    batch = make(dev, samples)
     conn = await asyncpg.connect(database_url)
     try:
-        await prepare_connection(conn)
-        await write_batch(conn, make(via_json, samples), NOW)
-        await write_columns(conn, from_model(make(via_copy, samples)), NOW, staged=True)
-        rows = [
-            [
-                dict(r) | {"device_id": None}
-                for r in await conn.fetch("SELECT * FROM samples WHERE device_id = $1 ORDER BY ts", d)
-            ]
-            for d in (via_json, via_copy)
-        ]
-        assert rows[0] == rows[1]
-        assert len(rows[0]) == 20
+        await write(conn, batch, NOW)
+        rows = await conn.fetch(
+            f"SELECT {', '.join(FIELD_NAMES)} FROM samples WHERE device_id = $1 ORDER BY ts", dev
+        )
     finally:
         await conn.close()
+    assert {name: [r[name] for r in rows] for name in FIELD_NAMES} == model_columns(batch)
+    assert len(rows) == 20
 
 
 async def test_every_contract_field_has_its_column(database_url: str) -> None:
@@ -313,14 +319,12 @@ async def test_migration_0002_backfills_the_local_days(database_url: str) -> Non
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     try:
         async with pool.acquire() as conn:
-            await write_batch(conn, make(dev, data), NOW)
+            await write(conn, make(dev, data), NOW)
             written = await conn.fetch(
                 f"SELECT {ROLLUP_COLS} FROM rollup_1d WHERE device_id = $1 ORDER BY 1, 2", dev
             )
             assert len(written) == 3
             # Replay migration 0002 on a schema without it (its rollup_1d as of before: none).
-            from p1_ingest.migrate import available_migrations
-
             sql = next(m.sql for m in available_migrations() if m.version == 2)
             async with conn.transaction():
                 await conn.execute("DROP TABLE rollup_1d, rollup_1d_zone")

@@ -2,9 +2,7 @@
 then duplicates and late readings uploaded into compressed chunks — each reading stored exactly once,
 rollups exact. Skipped on plain PostgreSQL; run by the TimescaleDB lane (``make test-timescale``)."""
 
-import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,17 +14,9 @@ import pytest
 from ingest_kit import assert_rollups_exact, chunks, run_compression_policy, run_maintain
 
 from p1_ingest.maintain import COMPRESSION, policy_job
-from p1_ingest.migrate import migrate
-from p1_servicekit.testing import (
-    CLEAN_EXITS,
-    PgCluster,
-    ServiceProcess,
-    console_script,
-    create_database,
-    drop_database,
-    free_port,
-    pg_server_url,
-)
+from p1_schema.migrate import migrate
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, eventually, free_port
+from p1_servicekit.testing_db import PgCluster, create_database, drop_database, pg_server_url
 
 pytestmark = pytest.mark.usefixtures("needs_timescaledb")
 
@@ -198,10 +188,13 @@ async def test_background_scheduler_runs_the_policies_or_maintain_says_it_does_n
                 job,
             )
 
-        deadline = time.monotonic() + 60
-        while (s := await stats()) is None or not s["total_runs"] or s["last_run_status"] is None:
-            assert time.monotonic() < deadline, "the scheduler never ran the compression policy"
-            await asyncio.sleep(0.2)
+        async def ran() -> bool:
+            s = await stats()
+            return s is not None and bool(s["total_runs"]) and s["last_run_status"] is not None
+
+        await eventually(ran, 60, "the scheduler to run the compression policy", step_s=0.2)
+        s = await stats()
+        assert s is not None
         if s["last_run_status"] == "Success":
             return
         error = await conn.fetchval(

@@ -1,31 +1,46 @@
-"""Query test fixtures: the scenes loaded once through the ingest storage path, and a real query
-process (uvicorn over HTTP) with Redis. Also makes ``query_scenes`` importable (pytest runs with
---import-mode=importlib)."""
+"""Query test fixtures: the scenes uploaded once to a real ingest process (``p1-ingest serve`` over HTTP:
+the true write path, with ingest's rules) and a real query process (uvicorn over HTTP) with Redis. Also
+makes ``query_scenes`` importable (pytest runs with --import-mode=importlib)."""
 
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
+from p1_schema.bulk import load_device
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
 
 _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from query_scenes import all_meters, bulk_meter, query_env  # noqa: E402
+from query_scenes import all_meters, bulk_meter, ingest_env, query_env  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-async def loaded(database_url: str) -> str:
-    conn = await asyncpg.connect(database_url)
-    try:
-        for meter in all_meters():
-            await meter.load(conn)
-    finally:
-        await conn.close()
+def ingest(database_url: str) -> Iterator[ServiceProcess]:
+    """The ingest service the scenes are uploaded to; it stays up for tests that upload more."""
+    port = free_port()
+    proc = ServiceProcess(
+        [console_script("p1-ingest"), "serve", "--port", str(port)], ingest_env(database_url), port
+    ).start()
+    yield proc
+    assert proc.stop() in CLEAN_EXITS, proc.logs()
+
+
+@pytest.fixture(scope="session")
+async def ingest_client(ingest: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=ingest.base_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def loaded(database_url: str, ingest_client: httpx.AsyncClient) -> str:
+    for meter in all_meters():
+        await meter.upload(ingest_client)
     return database_url
 
 
@@ -41,10 +56,12 @@ def api(loaded: str, redis_url: str) -> Iterator[ServiceProcess]:
 
 @pytest.fixture(scope="session")
 async def bulk(loaded: str) -> str:
-    """``loaded`` plus the readings of ``query_scenes.bulk_meter``."""
+    """``loaded`` plus the readings of ``query_scenes.bulk_meter``, by the schema's bulk loader (volume,
+    not ingest's rules, is what its tests need)."""
+    meter = bulk_meter()
     conn = await asyncpg.connect(loaded)
     try:
-        await bulk_meter().load(conn)
+        await load_device(conn, meter.device_id, meter.columns(), meter_serial=meter.serial)
     finally:
         await conn.close()
     return loaded

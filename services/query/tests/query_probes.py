@@ -7,6 +7,8 @@ from urllib.parse import urlencode
 
 import httpx
 
+from p1_servicekit.testing import wait_until
+
 # The smallest receive buffer Linux grants (it doubles the value and clamps it to ~2 KB): the client's
 # window closes after a couple of kilobytes, so the server's sends block as soon as its own buffers fill.
 TINY_RCVBUF = 1024
@@ -48,12 +50,12 @@ def export_pages(base_url: str) -> float:
 
 def wait_quiet(base_url: str, timeout_s: float, quiet_s: float = 1.0) -> None:
     """Until the exports read no new page for ``quiet_s``: every one in progress is blocked sending."""
-    deadline = time.monotonic() + timeout_s
-    last, since = export_pages(base_url), time.monotonic()
-    while time.monotonic() - since < quiet_s:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"exports still reading pages after {timeout_s:.0f}s")
-        time.sleep(0.1)
-        now = export_pages(base_url)
-        if now != last:
-            last, since = now, time.monotonic()
+    seen = {"pages": export_pages(base_url), "since": time.monotonic()}
+
+    def quiet() -> bool:
+        pages = export_pages(base_url)
+        if pages != seen["pages"]:
+            seen.update(pages=pages, since=time.monotonic())
+        return time.monotonic() - seen["since"] >= quiet_s
+
+    wait_until(quiet, timeout_s, "the exports to stop reading pages", step_s=0.1)

@@ -1,4 +1,5 @@
-"""Hand-made meter histories, loaded through the ingest storage path (``p1_ingest.store.write_batch``).
+"""Hand-made meter histories, uploaded to a real ingest process over HTTP (``p1-ingest serve``: ingest's
+own rules decide epochs, flags and rollups), and the bulk device loaded by the schema's bulk loader.
 
 A scene is a run of readings at a fixed step; ``power_w`` holds in the interval after each reading, so
 the import counter at a reading is the previous counter + max(P, 0) × step, and export likewise with
@@ -11,11 +12,9 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import asyncpg
-
-from p1_contracts.models import SampleBatch
-from p1_ingest.store import write_batch
+import httpx
 
 HASHED_TOKEN = "tok-hashed"
 PRICE = 50.0
@@ -25,6 +24,53 @@ def read_tokens() -> str:
     """A plain token for everything, one for q-cap, and one given only as its SHA-256 digest."""
     digest = hashlib.sha256(HASHED_TOKEN.encode()).hexdigest()
     return f"tok-all:*,tok-cap:q-cap,sha256:{digest}:q-dst|q-swap"
+
+
+# Every device the query tests upload; the seeding ingest has one token for each.
+SEEDED_DEVICES = (
+    "q-cap",
+    "q-dst",
+    "q-swap",
+    "q-sparse",
+    "q-int-glitch",
+    "q-int-zero",
+    "q-int-late",
+    "q-int-reset",
+    "q-cache",
+    "q-forms",
+)
+
+
+def seed_token(device_id: str) -> str:
+    return f"seed-{device_id}"
+
+
+def ingest_env(database_url: str) -> dict[str, str]:
+    """The seeding ingest: no Redis (realtime tests decide what Redis holds), no rate limit in the way."""
+    return {
+        "DATABASE_URL": database_url,
+        "DEVICE_TOKENS": ",".join(f"{seed_token(d)}:{d}" for d in SEEDED_DEVICES),
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_PER_S": "1000",
+        "RATE_LIMIT_BURST": "1000",
+    }
+
+
+async def upload(
+    ingest: httpx.AsyncClient, device_id: str, samples: list[dict[str, object]], meter: object = None
+) -> dict[str, Any]:
+    """One batch through ``POST /v1/samples``; it must be stored (200)."""
+    body: dict[str, object] = {"device_id": device_id, "samples": samples}
+    if meter is not None:
+        body["meter"] = meter
+    r = await ingest.post(
+        "/v1/samples",
+        content=json.dumps(body),
+        headers={"Authorization": f"Bearer {seed_token(device_id)}", "Content-Type": "application/json"},
+    )
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()
+    return result
 
 
 def query_env(database_url: str, redis_url: str | None) -> dict[str, str]:
@@ -91,16 +137,23 @@ class Meter:
             self.batches.append((self.serial, self.readings))
             self.readings = []
 
-    async def load(self, conn: asyncpg.Connection) -> None:
+    async def upload(self, ingest: httpx.AsyncClient) -> None:
+        """Every reading through the ingest process, in batches of at most 5,000, in time order."""
         self.flush()
         for serial, readings in self.batches:
+            meter = {"serial": serial, "model": "TEST", "protocol_version": 50}
             for i in range(0, len(readings), 5000):
-                body = {
-                    "device_id": self.device_id,
-                    "meter": {"serial": serial, "model": "TEST", "protocol_version": 50},
-                    "samples": readings[i : i + 5000],
-                }
-                await write_batch(conn, SampleBatch.model_validate_json(json.dumps(body)), datetime.now(UTC))
+                await upload(ingest, self.device_id, readings[i : i + 5000], meter)
+
+    def columns(self) -> dict[str, list[object]]:
+        """Every reading column-wise, times parsed (what ``p1_schema.bulk.load_device`` takes)."""
+        self.flush()
+        rows = [r for _, readings in self.batches for r in readings]
+        names = dict.fromkeys(k for r in rows for k in r)
+        return {
+            name: [datetime.fromisoformat(str(r[name])) if name == "ts" else r.get(name) for r in rows]
+            for name in names
+        }
 
 
 def const(p: float) -> Callable[[datetime], float]:

@@ -14,7 +14,6 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
-import asyncpg
 import httpx
 import pytest
 from annotated_types import Ge, Le
@@ -59,14 +58,10 @@ OTHERS: Final = {name: _value(name, TS) for name in Sample.model_fields if name 
 
 
 @pytest.fixture(scope="module")
-async def forms_device(loaded: str) -> str:
+async def forms_device(loaded: str, ingest_client: httpx.AsyncClient) -> str:
     meter = Meter(DEVICE)
     meter.scene(TS, 1, const(1234.5), extra=lambda _t: OTHERS)
-    conn = await asyncpg.connect(loaded)
-    try:
-        await meter.load(conn)
-    finally:
-        await conn.close()
+    await meter.upload(ingest_client)
     return DEVICE
 
 

@@ -1,5 +1,5 @@
 """The query API over HTTP against a real uvicorn process, PostgreSQL and Redis, with answers computed by
-hand from the scenes in ``query_scenes`` (loaded through ``p1_ingest.store.write_batch``)."""
+hand from the scenes in ``query_scenes`` (uploaded to a real ingest process)."""
 
 import hashlib
 import json
@@ -11,13 +11,12 @@ import asyncpg
 import httpx
 import pytest
 from capacity_reference import fetch_quarters, quarter_demands
-from query_scenes import HASHED_TOKEN, PRICE, query_env
+from query_scenes import HASHED_TOKEN, PRICE, query_env, upload
 from redis.asyncio import Redis
 
-from p1_contracts.models import SampleBatch
-from p1_ingest.store import write_batch
 from p1_query.app import create_app
 from p1_query.settings import QuerySettings
+from p1_schema.redis import latest_key
 from p1_servicekit.spec import load_spec, route_mismatches
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
 
@@ -322,13 +321,13 @@ async def test_realtime_from_redis_then_postgres(api: ServiceProcess, redis_clie
         "import_kwh": 1.5,
         "export_kwh": 0.0,
     }
-    await redis_client.set("p1:latest:q-swap", json.dumps(latest))
+    await redis_client.set(latest_key("q-swap"), json.dumps(latest))
     try:
         body = get(api, "/v1/devices/q-swap/realtime").json()
         assert body["power_w"] == 321.0
         assert 0 <= body["age_s"] < 30
     finally:
-        await redis_client.delete("p1:latest:q-swap")
+        await redis_client.delete(latest_key("q-swap"))
     # Without the key: the newest stored reading, its age computed at answer time.
     body = get(api, "/v1/devices/q-swap/realtime").json()
     assert body["ts"] == "2026-05-06T00:00:00Z"
@@ -351,7 +350,7 @@ async def test_realtime_memo_serves_one_read_to_many_and_ages_at_answer_time(red
         raise AssertionError("the memo or Redis must answer")
 
     readings = LatestReadings(guard, no_database, DbTimer(registry), memo_s=60.0)
-    key = "p1:latest:q-memo"
+    key = latest_key("q-memo")
     await redis_client.set(
         key,
         json.dumps({"ts": "2026-01-01T00:00:00+00:00", "power_w": 1.0, "import_kwh": 2.0, "export_kwh": 0.0}),
@@ -412,8 +411,8 @@ async def test_cache_etag_304_and_generation(api: ServiceProcess, redis_client: 
     assert again.status_code == 304
 
 
-async def _write(url: str, device: str, seconds: list[int]) -> None:
-    """Readings of 3600 W (1 Wh a second) at 2026-11-02 00:00 UTC + each second, through ingest's path."""
+async def _write(ingest: httpx.AsyncClient, device: str, seconds: list[int]) -> None:
+    """Readings of 3600 W (1 Wh a second) at 2026-11-02 00:00 UTC + each second, through ingest."""
     t0 = datetime(2026, 11, 2, tzinfo=UTC).timestamp()
     samples = [
         {
@@ -424,22 +423,17 @@ async def _write(url: str, device: str, seconds: list[int]) -> None:
         }
         for k in seconds
     ]
-    conn = await asyncpg.connect(url)
-    try:
-        batch = SampleBatch.model_validate_json(json.dumps({"device_id": device, "samples": samples}))
-        await write_batch(conn, batch, datetime.now(UTC))
-    finally:
-        await conn.close()
+    await upload(ingest, device, samples)
 
 
 async def test_answers_before_the_newest_reading_survive_uploads_until_late_data(
-    api: ServiceProcess, loaded: str
+    api: ServiceProcess, ingest_client: httpx.AsyncClient
 ) -> None:
     """An answer about readings older than the newest is final: new uploads keep hitting the cache;
     a late reading inside the range makes it computed again. An answer about a range that reaches past
     the newest reading is computed again after every upload."""
     dev = "q-cache"
-    await _write(loaded, dev, list(range(0, 3600, 10)))  # 00:00–01:00 UTC, one reading every 10 s
+    await _write(ingest_client, dev, list(range(0, 3600, 10)))  # 00:00–01:00 UTC, one reading every 10 s
     past = {"start": "2026-11-02T00:00:00Z", "end": "2026-11-02T00:30:00Z", "bucket": "15m"}
     live = {"start": "2026-11-02T00:00:00Z", "end": "2026-11-02T02:00:00Z", "bucket": "1h"}
     path = f"/v1/devices/{dev}/series"
@@ -454,12 +448,12 @@ async def test_answers_before_the_newest_reading_survive_uploads_until_late_data
     assert (m1, n1) == (1, 1)
     assert p1.headers["cache-control"] == "private, max-age=300"
     assert l1.headers["cache-control"] == "private, max-age=5"
-    await _write(loaded, dev, list(range(3600, 4200, 10)))  # an upload of newer readings
+    await _write(ingest_client, dev, list(range(3600, 4200, 10)))  # an upload of newer readings
     (p2, m2), (l2, n2) = fetch(past), fetch(live)
     assert (m2, n2) == (0, 1)  # the past answer is still valid; the live one is not
     assert p2.content == p1.content
     assert l2.json()["points"][1]["samples"] == 60
-    await _write(loaded, dev, [5])  # late: inside the past range
+    await _write(ingest_client, dev, [5])  # late: inside the past range
     (p3, m3) = fetch(past)
     assert m3 == 1
     assert p3.json()["points"][0]["samples"] == p1.json()["points"][0]["samples"] + 1
@@ -623,7 +617,6 @@ def test_token_digest_is_what_the_configuration_holds() -> None:
 async def test_sql_quarter_demand_equals_the_python_reference(
     loaded: str, device: str, start: datetime, end: datetime
 ) -> None:
-    import asyncpg
 
     from p1_query.capacity_sql import QUARTER_DEMAND_SQL, QUARTER_S
 

@@ -15,6 +15,7 @@ from query_scenes import HASHED_TOKEN, query_env
 from redis.asyncio import Redis
 
 from p1_query.cache import MAX_ENTRY_BYTES
+from p1_schema.redis import latest_key
 from p1_servicekit.testing import (
     CLEAN_EXITS,
     ServiceProcess,
@@ -28,7 +29,7 @@ from p1_servicekit.testing import (
 MAXMEMORY = "4mb"
 BUDGET = 512 * 1024
 FLOOD = 60  # distinct answers of ~80 kB: ~5 MB, more than the whole Redis holds
-LATEST = {f"p1:latest:{d}": d for d in ("q-swap", "q-dst", "q-cap")}
+LATEST = {latest_key(d): d for d in ("q-swap", "q-dst", "q-cap")}
 FLOODER = {"Authorization": "Bearer tok-all"}
 OTHER = {"Authorization": f"Bearer {HASHED_TOKEN}"}  # sees q-dst and q-swap
 
@@ -129,7 +130,7 @@ async def test_a_full_redis_evicts_cache_keys_never_the_latest_readings(
     budgeted: ServiceProcess, redis: Redis
 ) -> None:
     """Many tokens together can fill Redis: volatile-lru then evicts what has a TTL (every cache key)."""
-    await redis.set("p1:latest:q-swap", _latest(4321.0))
+    await redis.set(latest_key("q-swap"), _latest(4321.0))
     filler = b"x" * (256 * 1024)
     for k in range(40):  # 10 MB of cache-like keys into 4 MB
         await redis.set(f"p1:q:filler:{k}", filler, ex=3600)

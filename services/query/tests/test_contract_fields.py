@@ -19,9 +19,9 @@ from query_scenes import query_env
 from redis.asyncio import Redis
 
 from p1_contracts.models import Device, Realtime, Sample, SeriesPoint
+from p1_contracts.patterns import DEVICE_ID_PATTERN
 from p1_query.fields import (
     DEVICE_ID_MAX_LENGTH,
-    DEVICE_ID_PATTERN,
     METER_WHOLES,
     POINT_FIELDS,
     SAMPLE_FIELDS,

@@ -1,20 +1,16 @@
 """What a glitch, a single 0 reading, a late spike and a real counter reset do to the answers: series at
 15m/1h/1d, the capacity ledger and the exports — over HTTP against a real query process, with the
-readings stored through ingest's write path. Each device runs at a steady 600 W with a reading a
-minute from 2026-03-10 09:00Z (10:00 in Brussels) for two hours: 0.15 kWh a quarter, 0.6 an hour,
-1.2 in the day, a demand of 0.6 kW in every quarter."""
+readings uploaded to a real ingest process (ingest's rules flag them). Each device runs at a steady
+600 W with a reading a minute from 2026-03-10 09:00Z (10:00 in Brussels) for two hours: 0.15 kWh a
+quarter, 0.6 an hour, 1.2 in the day, a demand of 0.6 kW in every quarter."""
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from query_scenes import Meter, const, utc
+from query_scenes import Meter, const, upload, utc
 
-from p1_contracts.models import SampleBatch
-from p1_ingest.store import write_batch
 from p1_servicekit.testing import ServiceProcess
 
 ALL = {"Authorization": "Bearer tok-all"}
@@ -33,7 +29,7 @@ def _set(m: Meter, minute: int, import_kwh: float) -> None:
 
 
 @pytest.fixture(scope="module")
-async def integrity_devices(loaded: str) -> str:
+async def integrity_devices(loaded: str, ingest_client: httpx.AsyncClient) -> str:
     glitch = _steady("q-int-glitch", 95.0)
     _set(glitch, 40, 33.0)  # 95 → 33 → 95
     zero = _steady("q-int-zero", 13779.0)
@@ -43,15 +39,10 @@ async def integrity_devices(loaded: str) -> str:
     reset.scene(START, 31, const(600))
     reset.import_kwh = 2.0
     reset.scene(utc(2026, 3, 10, 9, 31), 11, const(600))
-    conn = await asyncpg.connect(loaded)
-    try:
-        for m in (glitch, zero, late, reset):
-            await m.load(conn)
-        spike = {"ts": "2026-03-10T09:30:30+00:00", "power_w": 600, "import_kwh": 1e6, "export_kwh": 0}
-        body = {"device_id": "q-int-late", "samples": [spike]}
-        await write_batch(conn, SampleBatch.model_validate_json(json.dumps(body)), datetime.now(UTC))
-    finally:
-        await conn.close()
+    for m in (glitch, zero, late, reset):
+        await m.upload(ingest_client)
+    spike = {"ts": "2026-03-10T09:30:30+00:00", "power_w": 600, "import_kwh": 1e6, "export_kwh": 0}
+    assert await upload(ingest_client, "q-int-late", [spike]) == {"accepted": 1, "duplicates": 0}
     return loaded
 
 

@@ -11,10 +11,11 @@ from query_scenes import query_env
 from redis.asyncio import Redis
 
 from p1_query.cache import decode_entry
+from p1_schema.redis import latest_key
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
 
 ALL = {"Authorization": "Bearer tok-all"}
-LATEST = "p1:latest:q-swap"
+LATEST = latest_key("q-swap")
 PG_LATEST_TS = "2026-05-06T00:00:00Z"  # q-swap's newest stored reading
 
 

@@ -7,7 +7,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from p1_servicekit.settings import CONFIG_EXIT
+from p1_config.errors import CONFIG_EXIT
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, assert_no_secret, console_script, free_port
 
 READ_A, READ_ALL = "qryTokA-5e2f0c8d1a", "qryTokAll+/=77c1e0"

@@ -10,13 +10,13 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
-from .db import open_pool, open_redis, pg_ready
-from .health import Probe, health_router
-from .metrics import MetricsMiddleware, RequestMetrics, mark_worker_exited, metrics_router
-from .problems import install_problem_handlers
-from .redis_guard import RedisGuard
-from .settings import ServiceSettings
-from .spec import load_spec, spec_for_tag
+from p1_servicekit.db import open_pool, open_redis, pg_ready
+from p1_servicekit.health import Probe, health_router
+from p1_servicekit.metrics import MetricsMiddleware, RequestMetrics, mark_worker_exited, metrics_router
+from p1_servicekit.problems import install_problem_handlers
+from p1_servicekit.redis_guard import RedisGuard
+from p1_servicekit.settings import ServiceSettings
+from p1_servicekit.spec import load_spec, spec_for_tag
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 

@@ -7,12 +7,10 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from .logging import describe_error, mask_url
-from .settings import ServiceSettings
+from p1_config.redact import describe_error, redact
+from p1_servicekit.settings import ServiceSettings
 
-log = logging.getLogger("p1.db")
-
-Pool = asyncpg.Pool
+log = logging.getLogger(__name__)
 
 
 async def open_pool(
@@ -42,7 +40,7 @@ async def open_pool(
     except (OSError, asyncpg.PostgresError) as exc:
         log.warning(
             "database unreachable at start-up; connecting on demand",
-            extra={"database": mask_url(settings.database_url), "error": describe_error(exc)},
+            extra={"database": redact(settings.database_url), "error": describe_error(exc)},
         )
         return await create(0)
 

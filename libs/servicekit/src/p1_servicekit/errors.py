@@ -1,4 +1,5 @@
-"""Errors as types. Each maps to one HTTP status in ``problems.install_problem_handlers``.
+"""Errors as types, and the title of every HTTP status we answer with (``TITLES``). Each error maps to
+one HTTP status in ``problems.install_problem_handlers``.
 
 ServiceError
 ├── BadRequest            400  body is not JSON / not gzip
@@ -14,13 +15,42 @@ ServiceError
     └── RequestAborted    503  the body stopped arriving (client gone, server shutting down)
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from types import MappingProxyType
+from typing import ClassVar, Final
+
+# The title of every status an answer of ours may have (RFC 9110 names): the one table, read by the
+# error classes below, by the problem handlers and by the HTTP protocol's own answers.
+TITLES: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        400: "Bad Request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        406: "Not Acceptable",
+        408: "Request Timeout",
+        413: "Content Too Large",
+        415: "Unsupported Media Type",
+        422: "Unprocessable Content",
+        429: "Too Many Requests",
+        431: "Request Header Fields Too Large",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    }
+)
+
+
+def title_of(status: int) -> str:
+    """The problem title of ``status``."""
+    return TITLES.get(status, "Error")
 
 
 @dataclass(frozen=True)
 class FieldError:
+    """One invalid input: where (``loc``, as pydantic gives it), what is wrong, and pydantic's type."""
+
     loc: tuple[str | int, ...]
     msg: str
     type: str
@@ -28,60 +58,75 @@ class FieldError:
 
 @dataclass
 class ServiceError(Exception):
+    """Base of the errors a request can end in; ``status`` picks the answer, its title comes from
+    ``TITLES``."""
+
     status: ClassVar[int] = 500
-    title: ClassVar[str] = "Internal Server Error"
+    title: ClassVar[str] = TITLES[500]
 
     detail: str
     headers: dict[str, str] = field(default_factory=dict)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.title = TITLES[cls.status]
 
     def __str__(self) -> str:
         return f"{self.status} {self.title}: {self.detail}"
 
 
 class BadRequest(ServiceError):
+    """The body cannot be read at all: not JSON, not gzip."""
+
     status = 400
-    title = "Bad Request"
 
 
 class Unauthorized(ServiceError):
+    """No bearer token, or one that is not known."""
+
     status = 401
-    title = "Unauthorized"
 
     def __init__(self, detail: str = "A valid bearer token is required.") -> None:
         super().__init__(detail, {"WWW-Authenticate": "Bearer"})
 
 
 class Forbidden(ServiceError):
+    """A known token acting for a device that is not its own."""
+
     status = 403
-    title = "Forbidden"
 
 
 class NotFound(ServiceError):
+    """An unknown device, or one outside the token's scope (the two are not told apart)."""
+
     status = 404
-    title = "Not Found"
 
 
 class RequestTimeout(ServiceError):
+    """The body did not arrive in time; the connection is closed."""
+
     status = 408
-    title = "Request Timeout"
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, {"Connection": "close"})
 
 
 class PayloadTooLarge(ServiceError):
+    """The body is larger than allowed, as sent or after gzip."""
+
     status = 413
-    title = "Content Too Large"
 
 
 class UnsupportedMediaType(ServiceError):
+    """A content type or encoding the route does not take."""
+
     status = 415
-    title = "Unsupported Media Type"
 
 
 class Unprocessable(ServiceError):
+    """Invalid input; ``errors`` names each field that is wrong."""
+
     status = 422
-    title = "Unprocessable Content"
 
     def __init__(self, errors: Sequence[FieldError], detail: str | None = None) -> None:
         self.errors = tuple(errors)
@@ -91,20 +136,27 @@ class Unprocessable(ServiceError):
         super().__init__(detail or summary or "Invalid input.")
 
 
-class TooManyRequests(ServiceError):
+class _RetryLater(ServiceError):
+    """Base of the answers that say when to come back (Retry-After, at least 1 s)."""
+
+    default_detail: ClassVar[str]
+
+    def __init__(self, retry_after_s: int, detail: str | None = None) -> None:
+        super().__init__(detail or self.default_detail, {"Retry-After": str(max(1, retry_after_s))})
+
+
+class TooManyRequests(_RetryLater):
+    """Over a rate or concurrency limit."""
+
     status = 429
-    title = "Too Many Requests"
-
-    def __init__(self, retry_after_s: int, detail: str = "Rate limit exceeded; retry later.") -> None:
-        super().__init__(detail, {"Retry-After": str(max(1, retry_after_s))})
+    default_detail = "Rate limit exceeded; retry later."
 
 
-class ServiceUnavailable(ServiceError):
+class ServiceUnavailable(_RetryLater):
+    """The database is down or overloaded."""
+
     status = 503
-    title = "Service Unavailable"
-
-    def __init__(self, retry_after_s: int, detail: str = "The database is unavailable; retry later.") -> None:
-        super().__init__(detail, {"Retry-After": str(max(1, retry_after_s))})
+    default_detail = "The database is unavailable; retry later."
 
 
 class RequestAborted(ServiceUnavailable):

@@ -33,10 +33,11 @@ from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallab
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from .problems import PROBLEM_JSON, UNEXPECTED, problem_json, title_of
-from .settings import HttpSettings
+from p1_servicekit.errors import title_of
+from p1_servicekit.problems import PROBLEM_JSON, UNEXPECTED, problem_json
+from p1_servicekit.settings import HttpSettings
 
-log = logging.getLogger("p1.http")
+log = logging.getLogger(__name__)
 
 # How long a connection whose response was cut off may keep draining before it is aborted: long enough
 # for the FIN to follow bytes already on their way, short enough that a stalled client holds nothing.
@@ -72,7 +73,7 @@ async def _over_capacity(scope: Scope, receive: ASGIReceiveCallable, send: ASGIS
 
 
 class _HeadTooLarge(Exception):
-    pass
+    """The request head went past ``HTTP_MAX_HEAD_BYTES``: answered 431."""
 
 
 class _Cycle(RequestResponseCycle):

@@ -12,15 +12,14 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from p1_config.redact import describe_error
 from p1_contracts.models import Problem, ProblemError
-
-from .errors import FieldError, ServiceError, ServiceUnavailable, Unprocessable
-from .logging import describe_error
+from p1_servicekit.errors import FieldError, ServiceError, ServiceUnavailable, Unprocessable, title_of
 
 PROBLEM_JSON: Final = "application/problem+json"
 # The detail of every 500, whoever answers it (the app's last handler, or the HTTP protocol).
 UNEXPECTED: Final = "An unexpected error occurred; it has been logged."
-log = logging.getLogger("p1.errors")
+log = logging.getLogger(__name__)
 
 # Failures that mean "the database cannot serve now" rather than "this request is wrong".
 DB_UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
@@ -38,27 +37,6 @@ DB_UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
     asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.InvalidCatalogNameError,
 )
-
-_TITLES: Final = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    408: "Request Timeout",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
-def title_of(status: int) -> str:
-    return _TITLES.get(status, "Error")
 
 
 def problem_json(
@@ -117,7 +95,7 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int = 5) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(exc.headers or {})
-        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+        detail = exc.detail if isinstance(exc.detail, str) else title_of(exc.status_code)
         return problem_response(exc.status_code, detail, headers=headers)
 
     async def _db_unavailable(request: Request, exc: Exception) -> Response:

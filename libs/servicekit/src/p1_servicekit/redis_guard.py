@@ -10,9 +10,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from .logging import describe_error
+from p1_config.redact import describe_error
 
-log = logging.getLogger("p1.redis")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 

@@ -1,13 +1,29 @@
 """Running a service under uvicorn with the limits and shutdown behaviour we want in production."""
 
+import argparse
 import os
 import shutil
 import tempfile
+from typing import Any
 
 import uvicorn
 
-from .http_protocol import BoundedHttpToolsProtocol
-from .metrics import MULTIPROC_ENV, multiprocess_dir
+from p1_servicekit.http_protocol import BoundedHttpToolsProtocol
+from p1_servicekit.metrics import MULTIPROC_ENV, multiprocess_dir
+
+
+def add_serve_command(commands: "argparse._SubParsersAction[Any]", what: str, port: int) -> None:
+    """The ``serve [--host H] [--port N] [--workers N]`` command of a service's CLI."""
+    command = commands.add_parser("serve", help=f"serve the {what} HTTP API")
+    command.add_argument("--host", default="127.0.0.1")
+    command.add_argument("--port", type=int, default=port)
+    command.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+
+
+def serve_command(args: argparse.Namespace, factory: str, log_level: str) -> int:
+    """Runs ``serve`` as its command line (:func:`add_serve_command`) asks, until SIGTERM; exit status 0."""
+    serve(factory, host=args.host, port=args.port, workers=args.workers, log_level=log_level)
+    return 0
 
 
 def serve(

@@ -10,8 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from p1_contracts import openapi_text
-
-from .routing import PlainRoute
+from p1_servicekit.routing import PlainRoute
 
 HTTP_METHODS: Final = frozenset({"get", "put", "post", "delete", "patch", "options", "head", "trace"})
 # Served by every app but not an operation of the contract: it *is* the contract.

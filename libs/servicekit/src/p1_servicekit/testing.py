@@ -1,84 +1,30 @@
-"""Helpers for tests against real parts: throwaway databases and real service processes.
+"""Helpers for tests against real parts: real service processes, waiting for them without sleeps, and
+reading what they wrote (log lines, secrets). Throwaway databases are in ``testing_db``.
 
 Imported only by tests and benchmarks; nothing in a service imports it.
 """
 
+import asyncio
 import contextlib
+import inspect
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from typing import IO, Any, TypeVar
+from urllib.parse import quote, quote_plus
 
-import asyncpg
 import httpx
 
-DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-# Server options of the lane's PostgreSQL (scripts/timescaledb.sh sets them: the TimescaleDB preload), so
-# that a test's own PgCluster runs the same code path as the lane's server.
-TEST_PG_OPTIONS_ENV = "TEST_PG_OPTIONS"
-# Set to 1 by scripts/timescaledb.sh for the TimescaleDB lane: a test that needs TimescaleDB then fails
-# instead of skipping when the database has none (the lane must not quietly test plain PostgreSQL).
-TEST_TIMESCALEDB_ENV = "TEST_TIMESCALEDB"
 # uvicorn re-raises SIGTERM after its graceful shutdown, so a clean stop may report -15.
 CLEAN_EXITS = (0, -signal.SIGTERM)
-
-
-def pg_server_url() -> str:
-    return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
-
-
-def timescaledb_lane() -> bool:
-    """True in the TimescaleDB lane (``scripts/timescaledb.sh run``)."""
-    return os.environ.get(TEST_TIMESCALEDB_ENV) == "1"
-
-
-async def has_timescaledb(database_url: str) -> bool:
-    """True when the database runs the TimescaleDB extension (then migration 0001 made ``samples`` a
-    hypertable; see its TimescaleDB branch)."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        return bool(
-            await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
-        )
-    finally:
-        await conn.close()
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-async def create_database(server_url: str, prefix: str = "p1_test") -> str:
-    """Creates a fresh, empty database on the server of ``server_url`` and returns its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return with_database(server_url, name)
-
-
-async def drop_database(database_url: str) -> None:
-    name = urlsplit(database_url).path.lstrip("/")
-    admin = with_database(database_url, "postgres")
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def free_port() -> int:
@@ -87,15 +33,81 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.05) -> None:
-    """Polls ``predicate`` until it is true; fails with ``what`` after ``timeout_s``."""
+Because = str | Callable[[], str]  # what is awaited; a callable is asked only on failure (for the state)
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout_s: float,
+    what: Because,
+    step_s: float = 0.05,
+    ignoring: tuple[type[Exception], ...] = (),
+) -> T:
+    """Polls ``predicate`` until it answers something truthy, and returns that; fails with ``what`` (and
+    the last answer) after ``timeout_s``. An error of the ``ignoring`` types counts as "not yet"."""
     deadline = time.monotonic() + timeout_s
     while True:
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        try:
+            answer = predicate()
+        except ignoring as exc:
+            last: object = exc
+        else:
+            if answer:
+                return answer
+            last = answer
+        _check(deadline, timeout_s, what, last)
         time.sleep(step_s)
+
+
+async def eventually(
+    predicate: Callable[[], T | Awaitable[T]],
+    timeout_s: float,
+    what: Because,
+    step_s: float = 0.05,
+    ignoring: tuple[type[Exception], ...] = (),
+) -> T:
+    """:func:`wait_until` for a test on an event loop: ``predicate`` may be a coroutine function, and
+    the loop runs (servers, fakes) between polls."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            answer: T = await _settle(predicate())
+        except ignoring as exc:
+            last: object = exc
+        else:
+            if answer:
+                return answer
+            last = answer
+        _check(deadline, timeout_s, what, last)
+        await asyncio.sleep(step_s)
+
+
+async def _settle(answer: T | Awaitable[T]) -> T:
+    return await answer if inspect.isawaitable(answer) else answer
+
+
+def _check(deadline: float, timeout_s: float, what: Because, last: object) -> None:
+    if time.monotonic() > deadline:
+        said = what if isinstance(what, str) else what()
+        state = "" if last is None or last is False else f" (last: {last!r})"
+        raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {said}{state}")
+
+
+def log_records(text: str) -> list[dict[str, Any]]:
+    """The JSON log lines of a process's output, in order; other lines (prints, tracebacks) skipped."""
+    records = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and "msg" in record:
+                records.append(record)
+    return records
+
+
+def logged(text: str, msg: str, **fields: object) -> bool:
+    """True when a JSON log line of ``text`` says ``msg`` with these ``extra=`` field values."""
+    return any(r["msg"] == msg and all(r.get(k) == v for k, v in fields.items()) for r in log_records(text))
 
 
 def console_script(name: str) -> str:
@@ -194,70 +206,6 @@ def established_peers(port: int) -> set[int]:
         if state == _TCP_ESTABLISHED and int(local.rsplit(":", 1)[1], 16) == port:
             peers.add(int(remote.rsplit(":", 1)[1], 16))
     return peers
-
-
-def pg_bindir() -> Path | None:
-    """The newest installed PostgreSQL server binaries (Debian layout), or None."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
-    return found[-1].parent if found else None
-
-
-class PgCluster:
-    """A throwaway PostgreSQL cluster of a test's own on a free port of 127.0.0.1.
-
-    ``init()`` then ``start()``; ``stop()``/``start()`` simulate an outage; ``remove()`` stops it and
-    deletes its files. Under root the binaries run as the ``postgres`` user (initdb refuses root).
-    It starts with the lane's server options (``TEST_PG_OPTIONS``), e.g. TimescaleDB preloaded.
-    """
-
-    def __init__(self, bindir: Path | None = None, password: str | None = None) -> None:
-        """With ``password``, TCP connections need it (scram-sha-256); the Unix socket stays trust."""
-        found = bindir or pg_bindir()
-        if found is None:
-            raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql")
-        self.bindir = found
-        # A short path on purpose: the server's Unix socket path must fit in 107 bytes.
-        self.dir = Path(tempfile.mkdtemp(prefix="p1-pg-", dir="/tmp"))  # nosec B108
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self.password = password
-        user = "postgres" if password is None else f"postgres:{quote(password, safe='')}"
-        self.url = f"postgresql://{user}@127.0.0.1:{self.port}/postgres"
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-
-    def _run(self, *argv: str, timeout: float = 60) -> None:
-        cmd = [str(self.bindir / argv[0]), *argv[1:]]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
-
-    def init(self) -> "PgCluster":
-        auth = ["-A", "trust"]
-        if self.password is not None:
-            pwfile = self.dir / "pw"
-            pwfile.write_text(self.password + "\n")
-            if os.geteuid() == 0:
-                shutil.chown(pwfile, "postgres", "postgres")
-            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", *auth, "--no-sync")
-        return self
-
-    def start(self) -> "PgCluster":
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        lane = os.environ.get(TEST_PG_OPTIONS_ENV, "").strip()
-        if lane:
-            opts = f"{opts} {lane}"
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
-        return self
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def remove(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):  # not running
-            self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def redis_server(port: int | None = None) -> ServiceProcess:

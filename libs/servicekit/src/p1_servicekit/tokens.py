@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-_DEVICE_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+from p1_contracts.patterns import is_device_id
+
 _HEX64: Final = re.compile(r"^[0-9a-fA-F]{64}$")
 ALL_DEVICES: Final = "*"
 
@@ -72,7 +73,7 @@ def parse_device_tokens(raw: str, variable: str = "DEVICE_TOKENS") -> TokenTable
     """``token:device_id`` pairs; a device token writes exactly one device."""
     entries = []
     for n, token, scope in _split(raw, variable):
-        if not _DEVICE_ID.match(scope):
+        if not is_device_id(scope):
             # Not even the scope is quoted: in an entry written the wrong way round it is the token.
             raise TokenConfigError(f"{variable} entry {n}: the part after the last ':' is not a device id")
         entries.append(TokenEntry(_entry(token), frozenset({scope})))
@@ -84,7 +85,7 @@ def parse_read_tokens(raw: str, variable: str = "READ_TOKENS") -> TokenTable:
     entries = []
     for n, token, scope in _split(raw, variable):
         devices = frozenset(d.strip() for d in scope.split("|") if d.strip())
-        if devices != {ALL_DEVICES} and (not devices or not all(map(_DEVICE_ID.match, devices))):
+        if devices != {ALL_DEVICES} and (not devices or not all(map(is_device_id, devices))):
             raise TokenConfigError(f"{variable} entry {n}: scope must be * or device ids joined by |")
         entries.append(TokenEntry(_entry(token), devices))
     return TokenTable(entries)

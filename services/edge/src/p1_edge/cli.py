@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import shutil
 import signal
 import sys
@@ -14,19 +13,29 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from p1_config.errors import run_command
+from p1_config.logging import configured
 from p1_edge.settings import EdgeSettings
 
+PROG = "p1-edge"
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="p1-edge", description=__doc__)
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="poll the meter, spool and upload (configured by environment)")
     sub.add_parser("status", help="spool depth, oldest reading, last upload and error (SPOOL_PATH)")
     discover = sub.add_parser("discover", help="list the HomeWizard devices announcing themselves (mDNS)")
     discover.add_argument("--wait", type=float, default=3.0, help="seconds to listen (default 3)")
-    sim = sub.add_parser("simulate", help="serve a simulated HomeWizard P1 meter")
+    _simulate_arguments(sub.add_parser("simulate", help="serve a simulated HomeWizard P1 meter"))
+    pair = sub.add_parser("pair", help="obtain a v2 token from the meter (press its button)")
+    pair.add_argument("--host", default=None, help="meter host[:port] (default: P1_HOST)")
+    pair.add_argument("--name", default="p1-edge")
+    pair.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the button")
+    return parser
+
+
+def _simulate_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8090)
     sim.add_argument("--api", choices=("v1", "v2"), default="v1")
@@ -48,23 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=("timeout", "api_disabled", "malformed"),
         help="start with this fault switched on (repeatable; POST /_sim/faults toggles at run time)",
     )
-    pair = sub.add_parser("pair", help="obtain a v2 token from the meter (press its button)")
-    pair.add_argument("--host", default=None, help="meter host[:port] (default: P1_HOST)")
-    pair.add_argument("--name", default="p1-edge")
-    pair.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the button")
-    args = parser.parse_args(argv)
 
-    try:
-        settings = EdgeSettings()
-    except ValidationError as exc:
-        print(f"p1-edge: bad configuration:\n{exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=settings.LOG_LEVEL.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll would flood the Pi
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return run_command(PROG, lambda: _command(args))
+
+
+def _command(args: argparse.Namespace) -> int:
+    """Runs the command with the settings read once; raises ConfigError (reported by ``run_command``)."""
+    settings = configured(EdgeSettings)
     if args.command == "run":
         return _run(settings)
     if args.command == "status":
@@ -77,10 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(settings: EdgeSettings) -> int:
-    problems = settings.problems_for_run()
-    if problems:
-        print("p1-edge run: missing configuration:\n  " + "\n  ".join(problems), file=sys.stderr)
-        return 2
+    settings.check_for_run()
     from p1_edge.daemon import Edge
 
     async def go() -> int:
@@ -97,14 +96,13 @@ def _ago(epoch: float | None) -> str:
 
 
 def _status(settings: EdgeSettings) -> int:
-    from p1_edge.spoolfile import read_stats_from_file
+    from p1_edge.spoolfile import stats_in_file
 
-    try:
-        stats = read_stats_from_file(settings.SPOOL_PATH)
-    except FileNotFoundError as exc:
-        print(f"p1-edge status: {exc} (set SPOOL_PATH)", file=sys.stderr)
+    stats = stats_in_file(settings.spool_path)
+    if stats is None:
+        print(f"p1-edge status: no spool at {settings.spool_path} (set SPOOL_PATH)", file=sys.stderr)
         return 1
-    print(f"spool:             {settings.SPOOL_PATH}")
+    print(f"spool:             {settings.spool_path}")
     print(f"readings waiting:  {stats.depth}")
     print(f"oldest reading:    {_ago(stats.oldest_ts) if stats.oldest_ts else 'none'}")
     print(f"quarantined:       {stats.quarantined}")
@@ -128,7 +126,7 @@ async def _discover(wait_s: float, settings: EdgeSettings) -> int:
         await discovery.close()
     found = sorted(discovery.found, key=lambda a: (a.product_type, a.serial))
     try:
-        chosen: str | None = choose(found, settings.P1_SERIAL, settings.DEVICE_ID).name
+        chosen: str | None = choose(found, settings.p1_serial, settings.device_id).name
         verdict = "p1-edge run reads the meter marked *"
     except MeterError as exc:
         chosen, verdict = None, f"p1-edge run reads none: {exc}"
@@ -205,7 +203,7 @@ async def _pair(args: argparse.Namespace, settings: EdgeSettings) -> int:
     from p1_edge.meter.errors import MeterError
     from p1_edge.meter.pair import pair
 
-    host = args.host or settings.P1_HOST
+    host = args.host or settings.p1_host
     if not host:
         print("p1-edge pair: give --host or set P1_HOST", file=sys.stderr)
         return 2
@@ -214,8 +212,8 @@ async def _pair(args: argparse.Namespace, settings: EdgeSettings) -> int:
             host,
             args.name,
             wait_s=args.wait,
-            ca_file=str(settings.P1_CA_FILE) if settings.P1_CA_FILE else None,
-            insecure=settings.P1_INSECURE,
+            ca_file=str(settings.p1_ca_file) if settings.p1_ca_file else None,
+            insecure=settings.p1_insecure,
             say=lambda line: print(line, file=sys.stderr, flush=True),
         )
     except (MeterError, TimeoutError) as exc:

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from p1_config.redact import describe_error, redact
 from p1_edge.httpserver import HttpServer, Request, Response
 from p1_edge.meter.client import MeterClient
 from p1_edge.meter.detect import connect
@@ -42,24 +43,24 @@ class Edge:
         self.metrics = EdgeMetrics()
         self.stopping = asyncio.Event()
         self.spooled = asyncio.Event()
-        self.spool = Spool(settings.SPOOL_PATH, settings.SPOOL_MAX_ROWS, settings.SPOOL_SYNC)
-        self.discovery = None if settings.P1_HOST else Discovery()
+        self.spool = Spool(settings.spool_path, settings.spool_max_rows, settings.spool_sync)
+        self.discovery = None if settings.p1_host else Discovery()
         self.poller: Poller | None = None
         self.metrics.watch_spool(lambda: self.spool.depth, self.spool.oldest_ts)
-        token = settings.DEVICE_TOKEN.get_secret_value() if settings.DEVICE_TOKEN else ""
+        token = settings.device_token.get_secret_value() if settings.device_token else ""
         self.uplink = Uplink(
-            settings.INGEST_URL,
+            settings.ingest_url,
             token,
-            ca_bundle=settings.CA_BUNDLE,
-            timeout_s=settings.UPLOAD_TIMEOUT_S,
+            ca_bundle=settings.ca_bundle,
+            timeout_s=settings.upload_timeout_s,
         )
-        self.metrics_server = HttpServer(self._serve_metrics, settings.METRICS_HOST, settings.METRICS_PORT)
+        self.metrics_server = HttpServer(self._serve_metrics, settings.metrics_host, settings.metrics_port)
 
     def _discovered_host(self) -> str:
         """The discovered meter's host:port; raises MeterError while there is none to choose."""
         assert self.discovery is not None
         s = self.settings
-        return choose(self.discovery.found, s.P1_SERIAL, s.DEVICE_ID).host
+        return choose(self.discovery.found, s.p1_serial, s.device_id).host
 
     def _meter_moved(self, client: MeterClient) -> bool:
         if self.discovery is None:
@@ -71,18 +72,18 @@ class Edge:
 
     async def _connect_meter(self) -> tuple[MeterClient, str]:
         s = self.settings
-        host = s.P1_HOST or self._discovered_host()
+        host = s.p1_host or self._discovered_host()
         client, device = await connect(
             host,
-            s.P1_API,
-            s.meter_tz,
-            token=s.P1_TOKEN.get_secret_value() if s.P1_TOKEN else None,
-            timeout_s=s.P1_TIMEOUT_S,
-            ca_file=str(s.P1_CA_FILE) if s.P1_CA_FILE else None,
-            insecure=s.P1_INSECURE,
+            s.p1_api,
+            s.zone,
+            token=s.p1_token.get_secret_value() if s.p1_token else None,
+            timeout_s=s.p1_timeout_s,
+            ca_file=str(s.p1_ca_file) if s.p1_ca_file else None,
+            insecure=s.p1_insecure,
         )
-        device_id = s.DEVICE_ID or device.serial
-        log.info("spooling readings as device_id %s", device_id)
+        device_id = s.device_id or device.serial
+        log.info("spooling readings", extra={"device_id": device_id})
         return client, device_id
 
     async def _serve_metrics(self, request: Request) -> Response:
@@ -107,7 +108,7 @@ class Edge:
         if last is None:
             return "starting: no poll yet"
         s = self.settings
-        if time.monotonic() - last > 3 * s.POLL_INTERVAL_S + 2 * s.P1_TIMEOUT_S:
+        if time.monotonic() - last > 3 * s.poll_interval_s + 2 * s.p1_timeout_s:
             return "poller stalled"
         return None
 
@@ -125,12 +126,14 @@ class Edge:
         if self.discovery is not None:
             await self.discovery.start()
         log.info(
-            "p1-edge running: meter %s, ingest %s, spool %s (%d readings waiting), metrics on :%d",
-            self.settings.P1_HOST or "found by mDNS",
-            self.settings.INGEST_URL,
-            self.settings.SPOOL_PATH,
-            self.spool.depth,
-            self.metrics_server.port,
+            "p1-edge running",
+            extra={
+                "meter": self.settings.p1_host or "found by mDNS",
+                "ingest": redact(self.settings.ingest_url),
+                "spool": str(self.settings.spool_path),
+                "waiting": self.spool.depth,
+                "metrics_port": self.metrics_server.port,
+            },
         )
         poller, uploader = self._workers()
         poll_task = asyncio.create_task(poller.run(), name="poll")
@@ -148,7 +151,7 @@ class Edge:
             await self._close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
-        log.info("p1-edge stopped; %d readings stay spooled", self.spool.depth)
+        log.info("p1-edge stopped; readings stay spooled", extra={"waiting": self.spool.depth})
         return exit_code
 
     async def _serve_metrics_or_fail(self) -> bool:
@@ -156,7 +159,8 @@ class Edge:
             await self.metrics_server.start()
         except OSError as exc:
             s = self.settings
-            log.critical("cannot serve metrics on %s:%d: %s", s.METRICS_HOST, s.METRICS_PORT, exc)
+            where = {"host": s.metrics_host, "port": s.metrics_port, "error": describe_error(exc)}
+            log.critical("cannot serve metrics", extra=where)
             await self.uplink.aclose()
             self.spool.close()
             return False
@@ -164,12 +168,12 @@ class Edge:
 
     def _workers(self) -> tuple[Poller, Uploader]:
         s = self.settings
-        clock = LocalClock(s.meter_tz, ClockState.loads(self.spool.meta(STATE_KEY)))
+        clock = LocalClock(s.zone, ClockState.loads(self.spool.meta(STATE_KEY)))
         self.poller = Poller(
             self._connect_meter,
             self.spool,
             self.metrics,
-            s.POLL_INTERVAL_S,
+            s.poll_interval_s,
             self.stopping,
             self.spooled,
             clock,
@@ -179,10 +183,10 @@ class Edge:
             self.spool,
             self.uplink,
             self.metrics,
-            batch_max=s.UPLOAD_BATCH_MAX,
-            interval_s=s.UPLOAD_INTERVAL_S,
-            backoff_max_s=s.BACKOFF_MAX_S,
-            auth_retry_s=s.AUTH_RETRY_S,
+            batch_max=s.upload_batch_max,
+            interval_s=s.upload_interval_s,
+            backoff_max_s=s.backoff_max_s,
+            auth_retry_s=s.auth_retry_s,
             stopping=self.stopping,
             spooled=self.spooled,
         )
@@ -199,9 +203,9 @@ class Edge:
             if task in done and (task.exception() is not None or not self.stopping.is_set()):
                 exit_code = 1
                 log.critical(
-                    "the %s task ended unexpectedly: stopping the edge (readings stay spooled)",
-                    task.get_name(),
+                    "a task ended unexpectedly: stopping the edge (readings stay spooled)",
                     exc_info=task.exception(),
+                    extra={"task": task.get_name()},
                 )
         self.stopping.set()
         # The poller only ever waits on the meter or the clock: stop it at once. The uploader gets to
@@ -210,7 +214,9 @@ class Edge:
         await asyncio.wait({poll_task})
         _, busy = await asyncio.wait({upload_task}, timeout=STOP_GRACE_S)
         if busy:
-            log.warning("upload still busy after %.0f s: abandoning it (it will be resent)", STOP_GRACE_S)
+            log.warning(
+                "upload still busy: abandoning it (it will be resent)", extra={"grace_s": STOP_GRACE_S}
+            )
         return exit_code
 
     async def _close(self) -> None:
@@ -222,5 +228,5 @@ class Edge:
 
     def _request_stop(self, sig: signal.Signals) -> None:
         if not self.stopping.is_set():
-            log.info("%s: finishing the current batch, then stopping", sig.name)
+            log.info("finishing the current batch, then stopping", extra={"signal": sig.name})
         self.stopping.set()

@@ -111,5 +111,5 @@ class Poller:
         kind = f"{type(exc).__name__}"
         if kind != self._last_problem:
             level = logging.ERROR if result == "needs_user" else logging.WARNING
-            log.log(level, "meter poll failed (%s): %s", result, message)
+            log.log(level, "meter poll failed", extra={"result": result, "problem": message})
             self._last_problem = kind

@@ -111,10 +111,6 @@ class Spool:
         row = (sample.ts.timestamp(), sample.model_dump_json(exclude_none=True))
         return self.append_json(device_id, meter, [row], meta)
 
-    def append_many(self, device_id: str, meter: Meter | None, samples: Iterable[Sample]) -> int:
-        rows = [(s.ts.timestamp(), s.model_dump_json(exclude_none=True)) for s in samples]
-        return self.append_json(device_id, meter, rows)
-
     def append_json(
         self,
         device_id: str,
@@ -144,9 +140,8 @@ class Spool:
                 self._recount()
                 raise
         if dropped:
-            log.warning(
-                "spool full (SPOOL_MAX_ROWS=%d): dropped the %d oldest readings", self.max_rows, dropped
-            )
+            where = {"spool_max_rows": self.max_rows, "dropped": dropped}
+            log.warning("spool full: dropped the oldest readings", extra=where)
         return dropped
 
     def _origin(self, device_id: str, meter: Meter | None) -> int:

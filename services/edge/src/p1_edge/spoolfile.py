@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class SpoolStats:
+    """What ``p1-edge status`` shows: the backlog, and the last upload and error."""
+
     depth: int
     oldest_ts: float | None
     quarantined: int
@@ -40,44 +46,29 @@ def read_stats(db: sqlite3.Connection) -> SpoolStats:
     )
 
 
-def read_stats_from_file(path: Path) -> SpoolStats:
-    """For ``p1-edge status``: reads the spool file of a running (or stopped) edge, changes nothing."""
-    if not path.exists():
-        raise FileNotFoundError(f"no spool at {path}")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        db.execute("PRAGMA busy_timeout=5000")
-        return read_stats(db)
-    finally:
-        db.close()
+def stats_in_file(path: Path) -> SpoolStats | None:
+    """For ``p1-edge status`` and tests: the stats of the spool file of a running (or stopped) edge, read
+    without changing anything; None while there is no spool (yet)."""
+    return _read(path, read_stats)
 
 
 def readings_in_file(path: Path) -> list[tuple[float, dict[str, object]]] | None:
     """(epoch ts, Sample) of every reading a spool file holds, oldest first, read as another process
     sees them (after a crash, in tests and benchmarks); None while there is no spool (yet)."""
+    rows = _read(path, lambda db: db.execute("SELECT ts, body FROM readings ORDER BY id").fetchall())
+    return None if rows is None else [(float(ts), json.loads(body)) for ts, body in rows]
+
+
+def _read(path: Path, query: Callable[[sqlite3.Connection], T]) -> T | None:
+    """``query`` on a read-only connection to the spool file; None when there is none, or it is created
+    but its schema not yet committed."""
     if not path.exists():
         return None
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         db.execute("PRAGMA busy_timeout=5000")
-        rows = db.execute("SELECT ts, body FROM readings ORDER BY id").fetchall()
-    except sqlite3.OperationalError:  # created, but its schema not yet committed
-        return None
-    finally:
-        db.close()
-    return [(float(ts), json.loads(body)) for ts, body in rows]
-
-
-def depth_of_file(path: Path) -> int:
-    """Readings waiting in a spool file; -1 while there is no spool (yet)."""
-    if not path.exists():
-        return -1
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        db.execute("PRAGMA busy_timeout=5000")
-        (count,) = db.execute("SELECT COUNT(*) FROM readings").fetchone()
+        return query(db)
     except sqlite3.OperationalError:
-        return -1
+        return None
     finally:
         db.close()
-    return int(count)

@@ -34,12 +34,16 @@ _RETRY_STATUSES = frozenset({404, 405, 408, 429})
 
 @dataclass(frozen=True)
 class Stored:
+    """2xx: ingest stored the batch (or had it already); the readings leave the spool."""
+
     label: ClassVar[str] = "ok"  # the p1_edge_upload_batches_total{result} of this verdict
     status: int
 
 
 @dataclass(frozen=True)
 class Retry:
+    """No answer, or one that says "later": the same batch is sent again after a wait."""
+
     label: ClassVar[str] = "error"
     reason: str
     status: int | None = None  # None: no answer at all (network error, timeout)
@@ -48,12 +52,16 @@ class Retry:
 
 @dataclass(frozen=True)
 class TooLarge:
+    """413: the batch is halved (a single reading too large is quarantined)."""
+
     label: ClassVar[str] = "too_large"
     detail: str
 
 
 @dataclass(frozen=True)
 class Unauthorized:
+    """401/403: ingest refuses DEVICE_TOKEN; uploads stop until it is fixed."""
+
     label: ClassVar[str] = "unauthorized"
     status: int
     detail: str
@@ -61,6 +69,8 @@ class Unauthorized:
 
 @dataclass(frozen=True)
 class Rejected:
+    """Any other 4xx: ingest calls the batch invalid; bisected (422) or quarantined."""
+
     label: ClassVar[str] = "invalid"
     status: int
     detail: str

@@ -35,6 +35,11 @@ from p1_edge.uplink import (
 
 log = logging.getLogger(__name__)
 
+# The loud line of a refused DEVICE_TOKEN (logged, and the spool's last error for ``p1-edge status``).
+_REFUSED = (
+    "ingest refused DEVICE_TOKEN. UPLOADS STOPPED; readings keep being spooled. Check DEVICE_TOKEN on the "
+    "edge and DEVICE_TOKENS on ingest"
+)
 RETRY_AFTER_MAX_S = 900.0  # a server asking for more than 15 minutes is ignored beyond that
 
 
@@ -146,17 +151,15 @@ class Uploader:
             case Stored():
                 await self._stored(batch, size)
             case Unauthorized(status=status, detail=detail):
-                message = (
-                    f"ingest refused DEVICE_TOKEN (HTTP {status}: {detail}). UPLOADS STOPPED; "
-                    "readings keep being spooled. Check DEVICE_TOKEN on the edge and DEVICE_TOKENS on "
-                    f"ingest; retrying in {self._auth_retry:.0f} s"
+                log.error(
+                    _REFUSED, extra={"status": status, "detail": detail, "retry_in_s": self._auth_retry}
                 )
-                log.error(message)
-                await asyncio.to_thread(self._spool.record_error, message)
+                status_line = f"{_REFUSED} (HTTP {status}: {detail}); retrying in {self._auth_retry:.0f} s"
+                await asyncio.to_thread(self._spool.record_error, status_line)
                 await self._sleep(self._auth_retry)
             case TooLarge() if batch.count > 1:
                 self._size_limit = max(1, batch.count // 2)
-                log.warning("ingest says 413 too large: batch size now %d", self._size_limit)
+                log.warning("ingest says 413 too large: batch halved", extra={"batch_max": self._size_limit})
             case Rejected(bisect=True) if batch.count > 1:
                 self._probe = max(1, batch.count // 2)  # find the bad reading(s), deliver the rest
             case TooLarge(detail=detail):
@@ -179,9 +182,8 @@ class Uploader:
     async def _quarantine(self, batch: Batch, status: int, detail: str) -> None:
         quarantined = await asyncio.to_thread(self._spool.quarantine, batch, status, detail)
         self._metrics.quarantined.inc(quarantined)
-        log.error(
-            "ingest rejected %d readings (HTTP %d: %s): moved to quarantine", quarantined, status, detail
-        )
+        where = {"readings": quarantined, "status": status, "detail": detail}
+        log.error("ingest rejected readings: moved to quarantine", extra=where)
 
     async def _log_retry(self, state: RetryCallState) -> None:
         verdict = _last_verdict(state)
@@ -189,9 +191,8 @@ class Uploader:
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         # The first failure and then every tenth: an outage of an hour must not flood the log.
         if state.attempt_number == 1 or state.attempt_number % 10 == 0:
-            log.warning(
-                "upload failed (attempt %d), retrying in %.1f s: %s", state.attempt_number, wait, reason
-            )
+            where = {"attempt": state.attempt_number, "retry_in_s": round(wait, 1), "reason": reason}
+            log.warning("upload failed, retrying", extra=where)
             await asyncio.to_thread(self._spool.record_error, f"upload failed: {reason}")
 
     async def _wait_for_readings(self) -> None:

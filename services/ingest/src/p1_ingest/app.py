@@ -4,16 +4,15 @@ import asyncpg
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from p1_config.logging import configured
+from p1_ingest.latest import LatestWriter
+from p1_ingest.metrics import IngestMetrics
+from p1_ingest.routes import Ingestor, ingest_router
+from p1_ingest.settings import IngestSettings
+from p1_ingest.store import power_settings, prepare_connection
 from p1_servicekit.app import create_db_service_app
-from p1_servicekit.logging import configure_logging
 from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.tokens import parse_device_tokens
-
-from .latest import LatestWriter
-from .metrics import IngestMetrics
-from .routes import Ingestor, ingest_router
-from .settings import IngestSettings
-from .store import power_settings, prepare_connection
 
 SERVICE = "ingest"
 
@@ -44,6 +43,4 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """The factory uvicorn calls in each worker: settings read once, at that worker's start."""
-    settings = IngestSettings()  # required fields come from the environment
-    configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(configured(IngestSettings))

@@ -1,43 +1,25 @@
-"""A validated batch: its readings column-wise (for the checks and the counter epochs) and as one JSON
-array (what the database is sent).
-
-Why both: the database converts a JSON array into typed rows (``json_to_recordset``, in C) far more
-cheaply than asyncpg encodes 30 typed arrays in Python (measured here: 0.7 against 16–19 µs of client
-CPU per reading, the larger half of the whole write). Python still parses and checks every value
-first — the contract is judged here, not by PostgreSQL — and the JSON sent is re-serialised from the
-checked values, so the database sees exactly what was validated.
-"""
+"""A validated batch: its readings column-wise, in body order, for the checks, the counter epochs and
+the binary COPY to the database (``copybin.py``)."""
 
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Final
-
-from pydantic import TypeAdapter
+from typing import Any
 
 from p1_contracts.models import Meter, Sample, SampleBatch
-
-from .fields import FIELD_NAMES
+from p1_ingest.fields import FIELD_NAMES
 
 Value = float | int | datetime | None
-_SAMPLES: Final = TypeAdapter(list[Sample])
 
 
 @dataclass
 class ColumnBatch:
-    """Readings of one device in body order. ``samples_json`` is the JSON array of the same readings."""
+    """Readings of one device in body order."""
 
     device_id: str
     meter: Meter | None
     columns: dict[str, list[Value]]  # every name of FIELD_NAMES, each as long as ``ts``
-    # Made only when the JSON route to the database is taken (not by the service's staged path).
-    json_of_samples: Callable[[], str]
-
-    @cached_property
-    def samples_json(self) -> str:
-        return self.json_of_samples()
 
     @property
     def ts(self) -> list[datetime]:
@@ -86,11 +68,3 @@ class ColumnBatch:
 def model_columns(batch: SampleBatch) -> dict[str, list[Value]]:
     """The readings of a batch validated by the contract model, column-wise, in body order."""
     return {name: [getattr(s, name) for s in batch.samples] for name in FIELD_NAMES}
-
-
-def model_json(batch: SampleBatch) -> Callable[[], str]:
-    return lambda: _SAMPLES.dump_json(batch.samples).decode()
-
-
-def from_model(batch: SampleBatch) -> ColumnBatch:
-    return ColumnBatch(batch.device_id, batch.meter, model_columns(batch), model_json(batch))

@@ -1,7 +1,8 @@
 """``p1-ingest serve | migrate | maintain | rebuild DEVICE…``.
 
-A configuration error is one line per problem naming the variable (exit 2); a database that cannot be
-reached is one line with its URL's password masked (exit 1). Neither prints a value or a traceback."""
+A configuration error is one line per problem naming the variable (exit 2, ``p1_config.errors``); a
+database that cannot be reached is one line with its URL's password masked (exit 1). Neither prints a
+value or a traceback."""
 
 import argparse
 import asyncio
@@ -11,9 +12,11 @@ from typing import Final, TypeVar
 
 import asyncpg
 
-from p1_servicekit.logging import configure_logging, describe_error, mask_url
-from p1_servicekit.serve import serve
-from p1_servicekit.settings import ConfigError, ServiceSettings, load_settings
+from p1_config.errors import run_command
+from p1_config.logging import configured
+from p1_config.redact import describe_error, redact
+from p1_servicekit.serve import add_serve_command, serve_command
+from p1_servicekit.settings import ServiceSettings
 
 PROG: Final = "p1-ingest"
 T = TypeVar("T")
@@ -24,10 +27,7 @@ _CONNECT_FAILURES: Final = (OSError, TimeoutError, asyncpg.PostgresError, asyncp
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="p1-telemetry ingest service")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_serve = sub.add_parser("serve", help="serve the ingest HTTP API")
-    p_serve.add_argument("--host", default="127.0.0.1")
-    p_serve.add_argument("--port", type=int, default=8001)
-    p_serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    add_serve_command(sub, "ingest", 8001)
     sub.add_parser("migrate", help="apply pending schema migrations (safe to run concurrently)")
     sub.add_parser(
         "maintain",
@@ -43,38 +43,27 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "maintain":
-            return _maintain()
-        if args.command == "rebuild":
-            return _rebuild(args.device_ids)
-        return _migrate()
-    except ConfigError as exc:
-        return exc.report(PROG)
+    commands = {
+        "serve": lambda: _serve(args),
+        "maintain": _maintain,
+        "rebuild": lambda: _rebuild(args.device_ids),
+        "migrate": _migrate,
+    }
+    return run_command(PROG, commands[args.command])
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .settings import IngestSettings
+    from p1_ingest.settings import IngestSettings
 
-    settings = load_settings(IngestSettings)  # fail fast, before uvicorn starts workers
-    configure_logging(settings.log_level)
-    serve(
-        "p1_ingest.app:app_from_env",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level,
-    )
-    return 0
+    settings = configured(IngestSettings)  # fail fast, before uvicorn starts workers
+    return serve_command(args, "p1_ingest.app:app_from_env", settings.log_level)
 
 
 def _maintain() -> int:
-    from .maintain import MaintainSettings, maintain
+    from p1_ingest.maintain import maintain
+    from p1_ingest.settings import MaintainSettings
 
-    settings = load_settings(MaintainSettings)
-    configure_logging(settings.log_level)
+    settings = configured(MaintainSettings)
     report = _run_on_database(settings, maintain(settings.database_url, settings.raw_retention_days))
     if report is None:
         return 1
@@ -85,12 +74,11 @@ def _maintain() -> int:
 
 
 def _migrate() -> int:
-    from .migrate import migrate
-    from .settings import IntegritySettings
+    from p1_ingest.rebuild import migrate
+    from p1_ingest.settings import IntegritySettings
 
     # MAX_POWER_W: the rebuilds a migration queues judge readings by it.
-    settings = load_settings(IntegritySettings)
-    configure_logging(settings.log_level)
+    settings = configured(IntegritySettings)
     applied = _run_on_database(settings, migrate(settings.database_url, limits=settings.limits))
     if applied is None:
         return 1
@@ -99,11 +87,10 @@ def _migrate() -> int:
 
 
 def _rebuild(device_ids: list[str]) -> int:
-    from .rebuild import rebuild_devices
-    from .settings import IntegritySettings
+    from p1_ingest.rebuild import rebuild_devices
+    from p1_ingest.settings import IntegritySettings
 
-    settings = load_settings(IntegritySettings)
-    configure_logging(settings.log_level)
+    settings = configured(IntegritySettings)
     reports = _run_on_database(settings, rebuild_devices(settings.database_url, device_ids, settings.limits))
     if reports is None:
         return 1
@@ -122,7 +109,7 @@ def _run_on_database(settings: ServiceSettings, work: Awaitable[T]) -> T | None:
         return asyncio.run(run())
     except _CONNECT_FAILURES as exc:
         print(
-            f"{PROG}: database {mask_url(settings.database_url)} failed: {describe_error(exc)}",
+            f"{PROG}: database {redact(settings.database_url)} failed: {describe_error(exc)}",
             file=sys.stderr,
         )
         return None

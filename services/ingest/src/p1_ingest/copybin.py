@@ -17,8 +17,8 @@ from itertools import chain, repeat
 from operator import floordiv, sub
 from typing import Final
 
-from .batch import ColumnBatch, Value
-from .fields import FIELDS
+from p1_ingest.batch import ColumnBatch, Value
+from p1_ingest.fields import FIELDS
 
 HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER: Final = struct.pack(">h", -1)

@@ -23,9 +23,8 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from p1_contracts.models import Meter
+from p1_ingest.batch import Value
 from p1_servicekit.errors import BadRequest, FieldError, Unprocessable
-
-from .batch import Value
 
 # Where a ``"meter":null`` of an edge sits: counting there first spares a scan of the whole body.
 _HEAD: Final = 512

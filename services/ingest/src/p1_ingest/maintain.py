@@ -20,20 +20,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 import asyncpg
-from pydantic import Field
 
-from p1_servicekit.settings import ServiceSettings
-
-log = logging.getLogger("p1.maintain")
+log = logging.getLogger(__name__)
 
 MONTHS_AHEAD: Final = 3
 # "p1mt" in ASCII; distinct from the migration lock.
 ADVISORY_LOCK_KEY: Final = 0x70316D74
 _PARTITION: Final = re.compile(r"^samples_(\d{4})_(\d{2})$")
-
-
-class MaintainSettings(ServiceSettings):
-    raw_retention_days: int = Field(default=400, ge=1)
 
 
 @dataclass
@@ -55,7 +48,8 @@ class HypertableReport:
 
 @dataclass
 class MaintainReport:
-    timescaledb: bool
+    """What ``maintain`` did: partitions on plain PostgreSQL, or ``hypertable`` on TimescaleDB."""
+
     created: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     default_rows_deleted: int = 0
@@ -100,7 +94,7 @@ async def maintain(database_url: str, retention_days: int, now: datetime | None 
         timescale = bool(
             await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
         )
-        report = MaintainReport(timescale)
+        report = MaintainReport()
         await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
         try:
             if timescale:
@@ -116,7 +110,7 @@ async def maintain(database_url: str, retention_days: int, now: datetime | None 
         extra={"storage": "timescaledb" if timescale else "partitions", "summary": report.summary()},
     )
     for warning in report.warnings():
-        log.warning("maintenance: %s", warning)
+        log.warning("maintenance warning", extra={"warning": warning})
     return report
 
 

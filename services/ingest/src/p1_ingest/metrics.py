@@ -5,7 +5,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from .reasons import REASONS
+from p1_ingest.reasons import REASONS
 
 BATCH_BUCKETS: Final = (1, 10, 60, 100, 300, 600, 1000, 2000, 3600, 5000)
 DB_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

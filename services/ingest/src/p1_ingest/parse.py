@@ -24,18 +24,19 @@ from pydantic import ValidationError
 
 from p1_contracts import timerange
 from p1_contracts.models import Meter, SampleBatch
+from p1_contracts.patterns import DEVICE_ID_SEARCH
+from p1_ingest.batch import ColumnBatch, Value, model_columns
+from p1_ingest.fields import FIELDS, SampleField
+from p1_ingest.jsonkeys import TOO_DEEP, check_duplicates, may_have_duplicates
 from p1_servicekit.errors import BadRequest, FieldError, Forbidden, Unprocessable
 from p1_servicekit.problems import field_errors
 
-from .batch import ColumnBatch, Value, model_columns, model_json
-from .fields import FIELDS, SampleField
-from .jsonkeys import TOO_DEEP, check_duplicates, may_have_duplicates
-
 MAX_FUTURE: Final = timedelta(minutes=5)
 MAX_READINGS: Final = 5000
-# msgspec matches patterns with re.search: anchor with \A and \Z (``$`` also matches before a final
-# newline). [0-9], not \d: \d is Unicode.
-_DEVICE_ID: Final = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
+# msgspec matches patterns with re.search: the patterns given to it are anchored with \A and \Z (``$`` also
+# matches before a final newline; the device id's is p1_contracts.patterns.DEVICE_ID_SEARCH). [0-9], not
+# \d: \d is Unicode.
+#
 # The one timestamp spelling the fast path takes; anything else goes to the contract model. Checked
 # once per column on the joined distinct values (one regex call, not one per reading).
 _RFC3339: Final = (
@@ -77,7 +78,7 @@ class _MeterIn(msgspec.Struct, gc=False):
 
 
 class _BatchIn(msgspec.Struct):
-    device_id: Annotated[str, msgspec.Meta(pattern=_DEVICE_ID)]
+    device_id: Annotated[str, msgspec.Meta(pattern=DEVICE_ID_SEARCH)]
     samples: Annotated[list[_SampleIn], msgspec.Meta(min_length=1, max_length=MAX_READINGS)]  # type: ignore[valid-type]
     meter: _MeterIn | None = None
 
@@ -88,7 +89,6 @@ class _DeviceOnly(msgspec.Struct):
 
 _DECODE: Final = msgspec.json.Decoder(_BatchIn).decode
 _DECODE_DEVICE: Final = msgspec.json.Decoder(_DeviceOnly).decode
-_ENCODE: Final = msgspec.json.Encoder().encode
 _GETTERS: Final = [(f, attrgetter(f.name)) for f in FIELDS]
 _DATETIMES: Final = tuple(f.name for f in FIELDS if f.kind == "datetime")
 _REQUIRED: Final = sum(f.required for f in FIELDS)
@@ -122,7 +122,6 @@ class Parsed(NamedTuple):
     device_id: str
     meter: Meter | None
     columns: dict[str, list[Value]]  # in body order
-    samples_json: Callable[[], str]  # a maker of the samples' JSON
     string_colons: int | None  # colons inside the body's strings, at least; None: not known
 
 
@@ -147,9 +146,7 @@ def fast_parse(body: bytes) -> Parsed:
         if m is None
         else Meter.model_construct(serial=m.serial, model=m.model, protocol_version=m.protocol_version)
     )
-    # Re-encoded from the decoded values: the database gets exactly what was checked (known fields
-    # only, one value per key, numbers in shortest round-trip form), whatever the body's spelling was.
-    return Parsed(batch.device_id, meter, columns, lambda: _ENCODE(samples).decode(), string_colons)
+    return Parsed(batch.device_id, meter, columns, string_colons)
 
 
 def model_parse(body: bytes) -> Parsed:
@@ -164,7 +161,7 @@ def model_parse(body: bytes) -> Parsed:
             too_deep = any("recursion limit" in msg for msg in invalid)
             raise BadRequest(TOO_DEEP if too_deep else "The body is not valid JSON.") from None
         raise Unprocessable(field_errors(errors, ("body",))) from None
-    return Parsed(batch.device_id, batch.meter, model_columns(batch), model_json(batch), None)
+    return Parsed(batch.device_id, batch.meter, model_columns(batch), None)
 
 
 def parse_batch(
@@ -194,12 +191,12 @@ def parse_batch(
         parsed = model_parse(body)
         if not may_write(parsed.device_id):
             raise Forbidden(f"This token may not write device {parsed.device_id!r}.")
-    device_id, meter, columns, samples_json, string_colons = parsed
+    device_id, meter, columns, string_colons = parsed
     optional = (columns[name] for name in _OPTIONAL)
     if may_have_duplicates(body, meter, _REQUIRED * len(columns["ts"]), optional, string_colons):
         check_duplicates(body)
     check_rules(columns, now)
-    return ColumnBatch(device_id, meter, columns, samples_json)
+    return ColumnBatch(device_id, meter, columns)
 
 
 def check_rules(columns: dict[str, list[Value]], now: datetime) -> None:

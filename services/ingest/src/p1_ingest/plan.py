@@ -15,15 +15,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .batch import ColumnBatch
-from .integrity import GLITCH, GOOD, SUSPECT, Anchor, Flag, Level, Limits, Replay, late_fits, steady
+from p1_ingest.batch import ColumnBatch
+from p1_ingest.integrity import GLITCH, GOOD, SUSPECT, Anchor, Flag, Level, Limits, Replay, late_fits, steady
 
 
 @dataclass
 class DeviceState:
     """The ``devices`` row as the batch finds it (locked)."""
 
-    exists: bool
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     meter_serial: str | None = None

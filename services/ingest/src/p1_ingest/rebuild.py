@@ -11,7 +11,8 @@ gone (raw retention): then the first local midnight (of the rollup_1d zone) at o
 reading, and everything before it — rollups, epochs, flags — is kept as it is.
 
 Used by ``p1-ingest migrate`` for the devices a migration queued in ``device_rebuilds`` (0005: those
-that had readings outside the supported range) and by ``p1-ingest rebuild DEVICE``. Runs in the
+that had readings outside the supported range; ``after_migration`` is the hook it gives the schema's
+migration runner) and by ``p1-ingest rebuild DEVICE``. Runs in the
 caller's transaction when there is one (a migration), else in its own.
 """
 
@@ -25,14 +26,15 @@ import asyncpg
 
 from p1_contracts.models import Meter
 from p1_contracts.timerange import EARLIEST
+from p1_ingest.batch import ColumnBatch
+from p1_ingest.fields import FIELD_NAMES
+from p1_ingest.integrity import Limits
+from p1_ingest.sql import INGEST_WRITER, STAGE_DDL
+from p1_ingest.store import POWER_SETTING, Conn, write_columns
+from p1_schema.migrate import REBUILD_QUEUE, AfterSql, Connection, Migration
+from p1_schema.migrate import migrate as schema_migrate
 
-from .batch import ColumnBatch
-from .fields import FIELD_NAMES
-from .integrity import Limits
-from .sql import INGEST_WRITER, STAGE_DDL
-from .store import POWER_SETTING, Conn, write_columns
-
-log = logging.getLogger("p1.rebuild")
+log = logging.getLogger(__name__)
 
 CHUNK: Final = 5000
 _ONE_US: Final = timedelta(microseconds=1)
@@ -192,27 +194,42 @@ async def _replay(
             if not rows:
                 break
             columns = {name: [r[name] for r in rows] for name in FIELD_NAMES}
-            await write_columns(
-                conn, ColumnBatch(device_id, batch_meter, columns, _no_json), now, staged=True
-            )
+            await write_columns(conn, ColumnBatch(device_id, batch_meter, columns), now)
             count += len(rows)
             after = rows[-1]["ts"]
     return count
 
 
-def _no_json() -> str:
-    raise AssertionError("the rebuild writes through the staging table")
-
-
 async def rebuild_queued(conn: Conn, limits: Limits, now: datetime) -> list[RebuildReport]:
-    """Rebuilds every device in ``device_rebuilds`` and empties it (within the caller's transaction)."""
-    if await conn.fetchval("SELECT to_regclass('device_rebuilds')") is None:
+    """Rebuilds every device in the schema's rebuild queue and empties it (within the caller's
+    transaction)."""
+    if await conn.fetchval("SELECT to_regclass($1)", REBUILD_QUEUE) is None:
         return []
     reports = []
-    for row in await conn.fetch("SELECT device_id FROM device_rebuilds ORDER BY device_id"):
+    for row in await conn.fetch(f"SELECT device_id FROM {REBUILD_QUEUE} ORDER BY device_id"):
         reports.append(await rebuild_device(conn, row["device_id"], limits, now))
-        await conn.execute("DELETE FROM device_rebuilds WHERE device_id = $1", row["device_id"])
+        await conn.execute(f"DELETE FROM {REBUILD_QUEUE} WHERE device_id = $1", row["device_id"])
     return reports
+
+
+def after_migration(limits: Limits) -> AfterSql:
+    """``p1_schema.migrate``'s hook for ``p1-ingest migrate``: the devices a migration queued, rebuilt
+    in that migration's transaction, right after its SQL (so its version is recorded only once they are)."""
+
+    async def rebuild(conn: Connection, migration: Migration) -> None:
+        for report in await rebuild_queued(conn, limits, datetime.now(UTC)):
+            log.info(
+                "device rebuilt",
+                extra={"device_id": report.device_id, "outcome": report.outcome, "migration": migration.name},
+            )
+
+    return rebuild
+
+
+async def migrate(database_url: str, up_to: int | None = None, limits: Limits | None = None) -> list[str]:
+    """``p1-ingest migrate``: the schema's migrations, each with the rebuilds it queues (judged by
+    ``limits``: MAX_POWER_W)."""
+    return await schema_migrate(database_url, up_to, after_sql=after_migration(limits or Limits()))
 
 
 async def rebuild_devices(

@@ -1,7 +1,6 @@
 """``POST /v1/samples``: auth → content headers → body within limits → whole-batch validation →
 one transaction → 200 after the commit → Redis (best effort, bounded)."""
 
-import logging
 import time
 from collections import Counter as Tally
 from collections.abc import Iterator
@@ -14,20 +13,17 @@ import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from p1_ingest.body import check_content_headers, inflate, read_body
+from p1_ingest.latest import LatestWriter
+from p1_ingest.metrics import IngestMetrics
+from p1_ingest.parse import parse_batch
+from p1_ingest.ratelimit import RateLimiter
+from p1_ingest.reasons import UNAVAILABLE, reason_of
+from p1_ingest.settings import IngestSettings
+from p1_ingest.store import write_columns
 from p1_servicekit.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized, Unprocessable
 from p1_servicekit.problems import DB_UNAVAILABLE
 from p1_servicekit.tokens import TokenTable, bearer_token
-
-from .body import check_content_headers, inflate, read_body
-from .latest import LatestWriter
-from .metrics import IngestMetrics
-from .parse import parse_batch
-from .ratelimit import RateLimiter
-from .reasons import UNAVAILABLE, reason_of
-from .settings import IngestSettings
-from .store import write_columns
-
-log = logging.getLogger("p1.ingest")
 
 _DB_FAILURES: Final[tuple[type[Exception], ...]] = (*DB_UNAVAILABLE, asyncpg.PostgresError)
 # The statuses POST /v1/samples may answer, as documented in openapi.yaml (checked by the
@@ -96,7 +92,7 @@ class Ingestor:
                 started = time.perf_counter()
                 try:
                     async with self.pool.acquire(timeout=self.settings.db_acquire_timeout_s) as conn:
-                        result = await write_columns(conn, batch, now, staged=True)
+                        result = await write_columns(conn, batch, now)
                 except _DB_FAILURES as exc:
                     m.db_errors.inc()
                     if isinstance(exc, DB_UNAVAILABLE):  # answered 503 by servicekit's handlers

@@ -1,11 +1,10 @@
-"""Ingest configuration, read once at start-up."""
+"""Ingest's configuration, read once at start-up: the service's, and that of its one-shot commands."""
 
 from pydantic import Field, field_validator, model_validator
 
+from p1_ingest.integrity import DEFAULT_MAX_POWER_W, Limits
 from p1_servicekit.settings import ServiceSettings
 from p1_servicekit.tokens import parse_device_tokens
-
-from .integrity import DEFAULT_MAX_POWER_W, Limits
 
 
 class IntegritySettings(ServiceSettings):
@@ -21,15 +20,16 @@ class IntegritySettings(ServiceSettings):
 
 
 class IngestSettings(IntegritySettings):
-    # Required, no default: a service that accepts writes must never run with a default secret.
-    # Plain tokens: never in the settings' repr, and a malformed entry is named by position only.
-    device_tokens: str = Field(
-        description="token:device_id pairs, comma-separated; sha256:<hex> allowed", repr=False
-    )
-    raw_retention_days: int = Field(default=400, ge=1)
-    # A full batch (5,000 readings with every field) is about 4.5 MB of JSON; gzip makes it ~10× smaller.
-    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="request body as sent")
-    max_decompressed_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="after gzip")
+    """What ``p1-ingest serve`` reads."""
+
+    # token:device_id pairs, comma-separated (sha256:<hex> allowed). Required, no default: a service that
+    # accepts writes must never run with a default secret. Plain tokens: never in the settings' repr,
+    # and a malformed entry is named by position only.
+    device_tokens: str = Field(repr=False)
+    # The request body as sent, and after gzip. A full batch (5,000 readings with every field) is about
+    # 4.5 MB of JSON; gzip makes it ~10× smaller.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_decompressed_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Batches of one device that may be in flight at once in one process; more get 429. An edge sends
     # one at a time, so this only stops a misbehaving client from occupying the connection pool.
     max_inflight_per_device: int = Field(default=4, ge=1)
@@ -51,3 +51,10 @@ class IngestSettings(IntegritySettings):
         if self.max_decompressed_bytes < self.max_body_bytes:
             raise ValueError("MAX_DECOMPRESSED_BYTES must be at least MAX_BODY_BYTES")
         return self
+
+
+class MaintainSettings(ServiceSettings):
+    """What ``p1-ingest maintain`` reads."""
+
+    # Raw readings older than this are dropped (rollups are kept forever).
+    raw_retention_days: int = Field(default=400, ge=1)

@@ -17,17 +17,15 @@ from typing import Any, Final, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from p1_contracts.models import Sample, SampleBatch
+from p1_contracts.models import Sample
 from p1_contracts.timerange import EARLIEST, LATEST
-
-from .batch import ColumnBatch, from_model
-from .copybin import STAGE_COLUMNS, encode
-from .integrity import Anchor, Limits
-from .plan import DeviceState, Plan, Surroundings, Suspect, late_cutoff, plan_batch
-from .sql import (
+from p1_ingest.batch import ColumnBatch
+from p1_ingest.copybin import STAGE_COLUMNS, encode
+from p1_ingest.integrity import Anchor, Limits
+from p1_ingest.plan import DeviceState, Plan, Surroundings, Suspect, late_cutoff, plan_batch
+from p1_ingest.sql import (
     CREATE_SQL,
     EPOCHS_SQL,
-    INSERT_SQL,
     INSERT_STAGED_ORDERED_SQL,
     INSERT_STAGED_SQL,
     LOCK_SQL,
@@ -60,7 +58,7 @@ class WriteResult:
 
 
 async def prepare_connection(conn: "asyncpg.Connection[asyncpg.Record]") -> None:
-    """For the pool's ``init``: the session's staging table used by ``write_columns(staged=True)``."""
+    """For the pool's ``init``: the session's staging table that ``write_columns`` copies a batch into."""
     await conn.execute(STAGE_DDL)
 
 
@@ -85,7 +83,7 @@ async def _lock_device(conn: Conn, device_id: str, lo: datetime, hi: datetime) -
     state = {k: v for k, v in row.items() if k not in ("w", "max_power_w")}
     power = row["max_power_w"]
     limits = Limits(float(power)) if power else Limits()
-    return DeviceState(exists=row["last_ts"] is not None, **state), limits
+    return DeviceState(**state), limits
 
 
 def _epoch_spans(
@@ -205,15 +203,10 @@ async def _settle(conn: Conn, device_id: str, plan: Plan) -> None:
     await conn.fetchrow(SETTLE_SUSPECTS_SQL, device_id, ts, flags, epochs, min(ts), max(ts))
 
 
-async def write_columns(
-    conn: Conn, batch: ColumnBatch, now: datetime, *, staged: bool = False
-) -> WriteResult:
+async def write_columns(conn: Conn, batch: ColumnBatch, now: datetime) -> WriteResult:
     """Stores a validated batch exactly once; commits before it returns (or, when the caller holds a
-    transaction, becomes a savepoint of it).
-
-    ``staged``: the rows travel by binary COPY into the session's ``p1_stage`` table (see
-    ``prepare_connection``), the fast path of the service; otherwise as one JSON parameter, which
-    needs nothing of the connection (``write_batch``, used by other packages' tests)."""
+    transaction, becomes a savepoint of it). The rows travel by binary COPY into the session's
+    ``p1_stage`` table: the connection must have it (``prepare_connection``)."""
     n = len(batch)
     if n == 0:
         return WriteResult(0, 0, None)
@@ -222,23 +215,11 @@ async def write_columns(
         plan = plan_batch(batch, state, limits, await _surroundings(conn, batch, state))
         if plan.changed:
             await _settle(conn, batch.device_id, plan)
-        device_args = _device_args(batch, state, plan, limits, now)
-        if staged:
-            data = encode(batch, plan.epochs, plan.single, plan.flags)
-            await conn.copy_to_table("p1_stage", source=_once(data), columns=STAGE_COLUMNS, format="binary")
-            sql = INSERT_STAGED_ORDERED_SQL if batch.repeated else INSERT_STAGED_SQL
-            row = await conn.fetchrow(sql, *device_args)
-        else:
-            row = await conn.fetchrow(
-                INSERT_SQL, *device_args, batch.samples_json, plan.epochs, plan.single, plan.flags
-            )
+        data = encode(batch, plan.epochs, plan.single, plan.flags)
+        await conn.copy_to_table("p1_stage", source=_once(data), columns=STAGE_COLUMNS, format="binary")
+        sql = INSERT_STAGED_ORDERED_SQL if batch.repeated else INSERT_STAGED_SQL
+        row = await conn.fetchrow(sql, *_device_args(batch, state, plan, limits, now))
         assert row is not None
     accepted = int(row["accepted"])
     newest = None if plan.newest_good is None else batch.row(plan.newest_good)
     return WriteResult(accepted, n - accepted, newest, len(plan.new))
-
-
-async def write_batch(conn: Conn, batch: SampleBatch, now: datetime) -> WriteResult:
-    """The ingest storage path for a contract-validated batch (also what other packages' tests use to
-    load data). Applies no request-level rules (e.g. "at most 5 minutes ahead"): the caller did."""
-    return await write_columns(conn, from_model(batch), now)

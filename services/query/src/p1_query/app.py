@@ -6,8 +6,8 @@ import asyncpg
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from p1_config.logging import configured
 from p1_servicekit.app import create_db_service_app
-from p1_servicekit.logging import configure_logging
 from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.tokens import parse_read_tokens
 
@@ -64,6 +64,4 @@ def create_app(settings: QuerySettings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """The factory uvicorn calls in each worker: settings read once, at that worker's start."""
-    settings = QuerySettings()  # required fields come from the environment
-    configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(configured(QuerySettings))

@@ -5,7 +5,6 @@ realtime answers and raw exports with no change here: their statements and colum
 ``SAMPLE_FIELDS``. The same goes for ``SeriesPoint`` and the bucketed exports' columns.
 """
 
-import re
 import types
 from datetime import datetime
 from typing import Final, Union, get_args, get_origin
@@ -61,13 +60,9 @@ METER_FIELDS: Final = tuple(Meter.model_fields)
 METER_WHOLES: Final = whole_fields(Meter)
 
 
-def _device_id_constraint() -> tuple[str, int]:
-    info = Device.model_fields["device_id"]
-    pattern = next(rule.pattern for rule in info.metadata if isinstance(getattr(rule, "pattern", None), str))
-    max_length = next(rule.max_length for rule in info.metadata if isinstance(rule, MaxLen))
-    return pattern, max_length
+def _max_length(model: type[BaseModel], name: str) -> int:
+    return next(rule.max_length for rule in model.model_fields[name].metadata if isinstance(rule, MaxLen))
 
 
-DEVICE_ID_PATTERN, DEVICE_ID_MAX_LENGTH = _device_id_constraint()
-# fullmatch: the pattern's ``$`` would also let a final newline through re.match.
-DEVICE_ID: Final = re.compile(DEVICE_ID_PATTERN)
+# The pattern is p1_contracts.patterns'; its length bound, for FastAPI's path parameter, is here.
+DEVICE_ID_MAX_LENGTH: Final = _max_length(Device, "device_id")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Header, Path, Query, Request
 from fastapi.responses import Response
 
+from p1_contracts.patterns import DEVICE_ID_PATTERN, is_device_id
 from p1_servicekit.errors import FieldError, Unprocessable
 
 from .answers import JSON, Cacheable, CapacityAsked, SeriesAsked, cached_answer, capacity_json, series_json
@@ -27,7 +28,7 @@ from .cachekeys import capacity_params, series_params
 from .capacity import parse_month, window
 from .devices import device_exists, devices_json, list_devices
 from .export import MEDIA_TYPES, Format, bucket_export, check_export_size, filename, raw_export
-from .fields import DEVICE_ID, DEVICE_ID_MAX_LENGTH, DEVICE_ID_PATTERN
+from .fields import DEVICE_ID_MAX_LENGTH
 from .state import caller, server_timing
 from .streaming import ExportResponse
 
@@ -41,7 +42,7 @@ _UTC: Final = ZoneInfo("UTC")
 
 def check_device_id(value: str) -> str:
     """The path's device id, checked as FastAPI checks ``DeviceId`` (realtime is a plain route)."""
-    if DEVICE_ID.fullmatch(value) is None:
+    if not is_device_id(value):
         message = f"String should match pattern '{DEVICE_ID_PATTERN}'"
         raise Unprocessable([FieldError(("path", "device_id"), message, "pattern")])
     return value

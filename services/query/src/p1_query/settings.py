@@ -7,10 +7,11 @@ from p1_servicekit.tokens import parse_read_tokens
 
 
 class QuerySettings(ServiceSettings):
-    # Required, no default: there is no anonymous read access.
-    read_tokens: str = Field(
-        description="token:devA|devB or token:*, comma-separated; sha256:<hex> allowed", repr=False
-    )
+    """What ``p1-query serve`` reads."""
+
+    # token:devA|devB or token:*, comma-separated (sha256:<hex> allowed). Required, no default: there is
+    # no anonymous read access.
+    read_tokens: str = Field(repr=False)
     capacity_price_eur_per_kw_year: float = Field(default=53.25, ge=0)
     # How long one process reuses a device's newest reading for realtime answers (0: never).
     realtime_memo_s: float = Field(default=0.25, ge=0, le=5)

@@ -19,7 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 from p1_servicekit.errors import TooManyRequests
 from p1_servicekit.problems import DB_UNAVAILABLE
 
-log = logging.getLogger("p1.export")
+log = logging.getLogger(__name__)
 
 # The results an export ends with (the label of p1_query_exports_total).
 DONE: Final = "done"
@@ -121,7 +121,9 @@ class ExportResponse(StreamingResponse):
             await self._body.aclose()
             self._end(result)
         if result == SLOW_CLIENT:
-            log.warning("export aborted: the client took no data for %.0f s", self._send_timeout_s)
+            log.warning(
+                "export aborted: the client took no data", extra={"send_timeout_s": self._send_timeout_s}
+            )
         if result in (SLOW_CLIENT, DB_FAILED):
             _aborted.set(True)  # seen by AbortedExportFilter in this request's context
 

@@ -224,10 +224,12 @@ class MeterClient:
         try:
             response = await self._get(path)
         except MeterUnreachable as exc:
-            log.warning("cannot read the telegram to place a time in the repeated hour: %s", exc)
+            log.warning(
+                "cannot read the telegram to place a time in the repeated hour", extra={"error": str(exc)}
+            )
             return None
         if response.status_code != 200:
-            log.warning("cannot read the telegram (%s: HTTP %d)", path, response.status_code)
+            log.warning("cannot read the telegram", extra={"path": path, "status": response.status_code})
             return None
         return TelegramTimes.parse(response.text)
 

@@ -39,18 +39,13 @@ async def connect(
             await client.pin_identity(device)
         except (MeterUnreachable, MeterBadResponse) as exc:
             await client.aclose()
-            log.info("meter API %s not usable at %s: %s", candidate, host, exc)
+            log.info("meter API not usable", extra={"api": candidate, "host": host, "error": str(exc)})
             last = exc
             continue
         except BaseException:
             await client.aclose()
             raise
-        log.info(
-            "meter %s (%s, firmware %s) speaks API %s",
-            device.serial,
-            device.product_type,
-            device.firmware_version,
-            candidate,
-        )
+        found = {"serial": device.serial, "product": device.product_type, "firmware": device.firmware_version}
+        log.info("meter found", extra={**found, "api": candidate})
         return client, device
     raise last

@@ -121,7 +121,9 @@ class Discovery:
         if state_change is ServiceStateChange.Removed:
             gone = self._found.pop(name, None)
             if gone is not None:
-                log.info("%s %s left the LAN (mDNS)", gone.product_type, gone.serial)
+                log.info(
+                    "meter left the LAN (mDNS)", extra={"product": gone.product_type, "serial": gone.serial}
+                )
             return
         task = asyncio.get_running_loop().create_task(self._look_up(service_type, name))
         self._lookups.add(task)
@@ -139,4 +141,10 @@ class Discovery:
         before = self._found.get(name)
         self._found[name] = found
         if before is not None and before.host != found.host:
-            log.info("%s %s moved: %s → %s", found.product_type, found.serial, before.host, found.host)
+            moved = {
+                "product": found.product_type,
+                "serial": found.serial,
+                "from": before.host,
+                "to": found.host,
+            }
+            log.info("meter moved", extra=moved)

@@ -193,10 +193,7 @@ class LocalClock:
             return min(choices, key=lambda c: abs(c - now))
         if not guess:
             raise InDoubt(local.isoformat())
-        self._warn(
-            f"meter time {local.replace(tzinfo=None).isoformat()} is in the repeated hour and neither the "
-            "state nor the telegram places it: taken as the first pass"
-        )
+        self._warn(local)
         return later[0] if later else choices[0]
 
     def _telegram_now(self, telegram: TelegramTimes | None) -> datetime | None:
@@ -233,7 +230,11 @@ class LocalClock:
             raise InDoubt(f"{name} {local.isoformat()}")
         return past[-1]
 
-    def _warn(self, message: str) -> None:
+    def _warn(self, local: datetime) -> None:
         if not self._warned:
-            log.warning(message)
+            log.warning(
+                "a meter time in the repeated hour that neither the state nor the telegram places: taken "
+                "as the first pass",
+                extra={"meter_time": local.replace(tzinfo=None).isoformat()},
+            )
             self._warned = True

@@ -149,13 +149,6 @@ def map_fields(payload: Mapping[str, JsonValue], table: tuple[FieldMap, ...], tz
     return values
 
 
-def to_sample(
-    payload: Mapping[str, JsonValue], table: tuple[FieldMap, ...], tz: ZoneInfo, polled_at: datetime
-) -> Sample:
-    """One Sample; ``polled_at`` (aware) is the reading's time when the meter gives none (v1)."""
-    return build_sample(map_values(payload, table, tz, polled_at))
-
-
 def map_values(
     payload: Mapping[str, JsonValue], table: tuple[FieldMap, ...], tz: ZoneInfo, polled_at: datetime
 ) -> Values:

@@ -158,10 +158,6 @@ class MeterModel:
                 st.water_ml = 0
                 st.captured["water_meter"] = (st.second, 0)
 
-    def replace_meter(self) -> None:
-        """Every meter at once (the control route's default)."""
-        self.replace(METERS)
-
     def grid_event(self, kind: str, phase: int = 1, duration_s: int = 0) -> None:
         """Counts a voltage sag or swell on ``phase``, or a (long) power failure in any phase."""
         events = self.state.events
@@ -183,9 +179,6 @@ class MeterModel:
 
     def local(self, second: int) -> datetime:
         return datetime.fromtimestamp(second, self.tz)
-
-    def local_time(self) -> datetime:
-        return self.local(self.state.second)
 
     def reading(self) -> MeterReading:
         """The telegram of the current second."""

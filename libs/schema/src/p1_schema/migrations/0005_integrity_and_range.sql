@@ -43,7 +43,8 @@ ALTER TABLE devices
 
 -- Devices whose epochs, flags and rollups are rebuilt from their raw readings by the same rules as
 -- ingest (p1_ingest.rebuild); `p1-ingest migrate` does it for every device queued here, in the
--- migration's transaction, and empties the queue.
+-- migration's transaction (the hook it gives p1_schema.migrate), and empties the queue. The runner
+-- records no migration while the queue holds a device.
 CREATE TABLE device_rebuilds (
     device_id text PRIMARY KEY,
     reason    text NOT NULL,
