@@ -14,18 +14,17 @@ from zoneinfo import ZoneInfo
 from fastapi.responses import Response
 
 from p1_contracts.models import Series
-
-from . import capacity
-from .auth import Reader, unknown_device
-from .buckets import Bucket, boundaries, month_bounds, source_for
-from .cache import Cached, cache_control, etag_matches, etag_of
-from .cachekeys import DeviceVersion, device_version
-from .capacity_sql import meter_month_peak_w
-from .db import Conn
-from .groups import fetch_groups
-from .month_tops import MonthTops
-from .series import build_points
-from .state import QueryState, server_timing
+from p1_query import capacity
+from p1_query.auth import Reader, unknown_device
+from p1_query.buckets import Bucket, boundaries, month_bounds, source_for
+from p1_query.cache import Cached, cache_control, etag_matches, etag_of
+from p1_query.cachekeys import DeviceVersion, device_version
+from p1_query.capacity_sql import meter_month_peak_w
+from p1_query.db import Conn
+from p1_query.groups import fetch_groups
+from p1_query.month_tops import MonthTops
+from p1_query.series import build_points
+from p1_query.state import QueryState, server_timing
 
 JSON: Final = "application/json"
 Compute = Callable[[Conn, DeviceVersion], Awaitable[bytes]]

@@ -7,18 +7,17 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from p1_config.logging import configured
+from p1_query.cache import ResponseCache
+from p1_query.db import DbTimer
+from p1_query.export import PageReader
+from p1_query.realtime import LatestReadings
+from p1_query.routes import add_query_routes
+from p1_query.settings import QuerySettings
+from p1_query.state import QueryState
+from p1_query.streaming import ExportSlots, install_log_filter
 from p1_servicekit.app import create_db_service_app
 from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.tokens import parse_read_tokens
-
-from .cache import ResponseCache
-from .db import DbTimer
-from .export import PageReader
-from .realtime import LatestReadings
-from .routes import add_query_routes
-from .settings import QuerySettings
-from .state import QueryState
-from .streaming import ExportSlots, install_log_filter
 
 SERVICE = "query"
 

@@ -16,7 +16,7 @@ from p1_contracts import timerange
 from p1_servicekit.errors import FieldError, Unprocessable
 
 Bucket = Literal["1m", "15m", "1h", "1d", "1mo"]
-# The stored tables a series is read from: raw samples or a rollup (store._groups_sql).
+# The stored tables a series is read from: raw samples or a rollup (groups.GROUPS_SQL).
 Source = Literal["raw", "15m", "1h", "1d"]
 BUCKETS: Final[tuple[str, ...]] = get_args(Bucket)
 MAX_POINTS: Final = 10_000
@@ -225,8 +225,8 @@ def _on_minute(bound: datetime, every: int) -> bool:
 
 
 def source_for(bucket: str, bounds: list[datetime], daily_zone: ZoneInfo | None = None) -> Source:
-    """The coarsest stored table whose grid every boundary lies on (DESIGN §6: rollups are UTC-aligned;
-    rollup_1d holds the local days of ``daily_zone``, migration 0002)."""
+    """The coarsest stored table whose grid every boundary lies on (docs/design.md §4: rollups are
+    UTC-aligned; rollup_1d holds the local days of ``daily_zone``, migration 0002)."""
     if bucket == "1m":
         return "raw"
     zone = daily_zone if bucket in ("1d", "1mo") else None

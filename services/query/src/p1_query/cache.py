@@ -32,9 +32,8 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 
+from p1_query.cachekeys import answer_key, budget_key
 from p1_servicekit.redis_guard import RedisGuard
-
-from .cachekeys import answer_key, budget_key
 
 PAST_TTL_S: Final = 24 * 3600
 PRESENT_TTL_S: Final = 10

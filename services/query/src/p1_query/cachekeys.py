@@ -8,7 +8,7 @@ new readings make new keys, and old ones expire (every query key has a TTL, ``ca
 from dataclasses import dataclass
 from datetime import datetime
 
-from .db import Conn
+from p1_query.db import Conn
 
 
 def answer_key(device_id: str, version: str, kind: str, params: str) -> str:

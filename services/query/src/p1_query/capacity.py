@@ -1,4 +1,4 @@
-"""The Flemish capacity tariff ledger (docs/design.md; the README has every rule with a worked example).
+"""The Flemish capacity tariff ledger (docs/design.md §8; the README has every rule with a worked example).
 
 Quarter-hour demand (kW) = the offtake energy of a fixed clock quarter × 4, taken, in order of preference,
 from (1) the meter's own running quarter average ``avg_power_15m_w`` at the end of the quarter, (2) the
@@ -16,9 +16,8 @@ from zoneinfo import ZoneInfo
 
 from p1_contracts import timerange
 from p1_contracts.models import Capacity, CapacityMonth, Quarter
+from p1_query.buckets import month_bounds
 from p1_servicekit.errors import FieldError, Unprocessable
-
-from .buckets import month_bounds
 
 FLOOR_KW: Final = 2.5
 TOP_QUARTERS: Final = 5

@@ -10,7 +10,7 @@ data works, whatever PostgreSQL's own data knows.
 from datetime import datetime
 from typing import Final
 
-from .db import Conn
+from p1_query.db import Conn
 
 QUARTER_S: Final = 900
 # The meter's running average counts as the quarter's when its last reading is this close to the end.

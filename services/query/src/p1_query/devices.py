@@ -12,10 +12,9 @@ from pydantic_core import to_json
 
 from p1_contracts import timeform
 from p1_contracts.models import Device
-
-from .db import Conn
-from .fields import METER_FIELDS, METER_WHOLES
-from .forms import whole
+from p1_query.db import Conn
+from p1_query.fields import METER_FIELDS, METER_WHOLES
+from p1_query.forms import whole
 
 _METER_COLUMNS: Final = tuple(f"meter_{name}" for name in METER_FIELDS)
 _LIST_SQL: Final = f"""

@@ -1,4 +1,4 @@
-"""Energy from meter counters (DESIGN §6).
+"""Energy from meter counters (docs/design.md §6).
 
 The energy in [a, b) is C(b) − C(a), where C at an instant is the counter interpolated linearly between
 the last reading before it and the first reading at or after it. Readings of one counter epoch (one

@@ -21,15 +21,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from p1_query.buckets import estimate_points, iter_boundaries, source_for
+from p1_query.db import Acquire, Conn, DbTimer
+from p1_query.fields import POINT_FIELDS
+from p1_query.forms import csv_rows, ndjson_rows
+from p1_query.groups import DailyZone, fetch_groups
+from p1_query.samples import RAW_EXPORT_COLUMNS, RAW_EXPORT_SQL
+from p1_query.series import build_points
 from p1_servicekit.errors import FieldError, Unprocessable
-
-from .buckets import estimate_points, iter_boundaries, source_for
-from .db import Acquire, Conn, DbTimer
-from .fields import POINT_FIELDS
-from .forms import csv_rows, ndjson_rows
-from .groups import DailyZone, fetch_groups
-from .samples import RAW_EXPORT_COLUMNS, RAW_EXPORT_SQL
-from .series import build_points
 
 Format = Literal["csv", "ndjson"]
 PAGE_ROWS: Final = 5000

@@ -22,8 +22,7 @@ from typing import cast
 from pydantic_core import to_json
 
 from p1_contracts import timeform
-
-from .fields import SAMPLE_FIELDS, SAMPLE_TIMES, SAMPLE_WHOLES
+from p1_query.fields import SAMPLE_FIELDS, SAMPLE_TIMES, SAMPLE_WHOLES
 
 
 def whole(value: object) -> object:

@@ -2,7 +2,7 @@
 
 ``rollup_15m`` / ``rollup_1h`` hold a row per (device, UTC bucket, counter epoch) with the first and last
 reading's time and counter values; ``rollup_1d`` the same per local day of the zone in ``rollup_1d_zone``
-(docs/design.md has the data model). ``Group`` and the statement are one declaration: each field after
+(docs/design.md §4 has the data model). ``Group`` and the statement are one declaration: each field after
 ``i`` and ``epoch`` names its expression for each source in ``GROUP_COLUMNS``, and the statement selects them
 in the field order, so ``fetch_groups`` can build groups by position.
 """
@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Final, NamedTuple
 from zoneinfo import ZoneInfo
 
-from .buckets import Source
-from .db import Conn
+from p1_query.buckets import Source
+from p1_query.db import Conn
 
 
 @dataclass(slots=True)

@@ -10,11 +10,17 @@ from fastapi import Header, Path, Query, Request
 from fastapi.responses import Response
 
 from p1_contracts.patterns import DEVICE_ID_PATTERN, is_device_id
-from p1_servicekit.errors import FieldError, Unprocessable
-
-from .answers import JSON, Cacheable, CapacityAsked, SeriesAsked, cached_answer, capacity_json, series_json
-from .auth import require_device, unknown_device
-from .buckets import (
+from p1_query.answers import (
+    JSON,
+    Cacheable,
+    CapacityAsked,
+    SeriesAsked,
+    cached_answer,
+    capacity_json,
+    series_json,
+)
+from p1_query.auth import require_device, unknown_device
+from p1_query.buckets import (
     DEFAULT_TZ,
     Bucket,
     check_range,
@@ -24,13 +30,14 @@ from .buckets import (
     parse_instant,
     parse_tz,
 )
-from .cachekeys import capacity_params, series_params
-from .capacity import parse_month, window
-from .devices import device_exists, devices_json, list_devices
-from .export import MEDIA_TYPES, Format, bucket_export, check_export_size, filename, raw_export
-from .fields import DEVICE_ID_MAX_LENGTH
-from .state import caller, server_timing
-from .streaming import ExportResponse
+from p1_query.cachekeys import capacity_params, series_params
+from p1_query.capacity import parse_month, window
+from p1_query.devices import device_exists, devices_json, list_devices
+from p1_query.export import MEDIA_TYPES, Format, bucket_export, check_export_size, filename, raw_export
+from p1_query.fields import DEVICE_ID_MAX_LENGTH
+from p1_query.state import caller, server_timing
+from p1_query.streaming import ExportResponse
+from p1_servicekit.errors import FieldError, Unprocessable
 
 DeviceId = Annotated[str, Path(pattern=DEVICE_ID_PATTERN, min_length=1, max_length=DEVICE_ID_MAX_LENGTH)]
 Instant = Annotated[str, Query(max_length=64)]

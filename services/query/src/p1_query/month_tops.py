@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .buckets import month_bounds
-from .cache import Cached, ResponseCache, etag_of
-from .cachekeys import DeviceVersion, month_tops_params
-from .capacity import TOP_QUARTERS, WINDOW_MONTHS, Demand, months_back
-from .capacity_sql import top_quarters
-from .db import Conn, DbTimer
+from p1_query.buckets import month_bounds
+from p1_query.cache import Cached, ResponseCache, etag_of
+from p1_query.cachekeys import DeviceVersion, month_tops_params
+from p1_query.capacity import TOP_QUARTERS, WINDOW_MONTHS, Demand, months_back
+from p1_query.capacity_sql import top_quarters
+from p1_query.db import Conn, DbTimer
 
 Tops = list[Demand]  # in time order
 

@@ -16,12 +16,11 @@ from typing import Final
 
 from pydantic_core import to_json
 
+from p1_query.db import Acquire, DbTimer
+from p1_query.forms import reading
+from p1_query.samples import latest_sample
 from p1_schema.redis import decode_latest, latest_key
 from p1_servicekit.redis_guard import RedisGuard
-
-from .db import Acquire, DbTimer
-from .forms import reading
-from .samples import latest_sample
 
 MAX_MEMO_ENTRIES: Final = 10_000
 

@@ -7,9 +7,8 @@ from typing import Any, Final
 
 from fastapi import FastAPI
 
+from p1_query import handlers
 from p1_servicekit.routing import PlainRoute
-
-from . import handlers
 
 Responses = dict[int | str, dict[str, Any]]
 _ERRORS: Final[Responses] = {

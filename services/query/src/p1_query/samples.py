@@ -8,8 +8,8 @@ from typing import Final
 
 import asyncpg
 
-from .db import Conn
-from .fields import SAMPLE_FIELDS
+from p1_query.db import Conn
+from p1_query.fields import SAMPLE_FIELDS
 
 _LATEST_SQL: Final = (
     f"SELECT {', '.join(SAMPLE_FIELDS)} FROM samples WHERE device_id = $1 AND flag IS NULL"

@@ -9,9 +9,8 @@ from typing import Any, Final
 from pydantic import TypeAdapter
 
 from p1_contracts.models import SeriesPoint
-
-from .energy import Curves, curves, energies
-from .groups import COUNTERS, Group
+from p1_query.energy import Curves, curves, energies
+from p1_query.groups import COUNTERS, Group
 
 _FIRST: Final = {counter: attrgetter(f"{counter}_first") for counter in COUNTERS}
 _LAST: Final = {counter: attrgetter(f"{counter}_last") for counter in COUNTERS}

@@ -6,17 +6,16 @@ from typing import cast
 
 from starlette.requests import Request
 
+from p1_query.auth import Reader, authenticate
+from p1_query.cache import ResponseCache
+from p1_query.db import Acquire, DbTimer
+from p1_query.export import PageReader
+from p1_query.groups import DailyZone
+from p1_query.realtime import LatestReadings
+from p1_query.settings import QuerySettings
+from p1_query.streaming import ExportSlots
 from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.tokens import TokenTable
-
-from .auth import Reader, authenticate
-from .cache import ResponseCache
-from .db import Acquire, DbTimer
-from .export import PageReader
-from .groups import DailyZone
-from .realtime import LatestReadings
-from .settings import QuerySettings
-from .streaming import ExportSlots
 
 
 @dataclass
