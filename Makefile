@@ -25,7 +25,8 @@ uv:
 setup: uv ## install everything into .venv (idempotent)
 	$(UV) sync --all-packages --frozen --python $$( $(PYTHON) -c 'import sys; print(sys.executable)')
 
-contracts: ## regenerate libs/contracts from openapi.yaml
+contracts: ## regenerate libs/contracts from openapi.yaml (after the Tz enum from the pinned tzdata)
+	$(BIN)/python scripts/tz_enum.py
 	$(BIN)/datamodel-codegen --output $(CONTRACTS)/models.py
 	cp openapi.yaml $(CONTRACTS)/openapi.yaml
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI, Query
 from prometheus_client import CollectorRegistry
 
+from p1_contracts.models import Problem
 from p1_servicekit.app import create_db_service_app, create_service_app
 from p1_servicekit.errors import ServiceUnavailable
 from p1_servicekit.settings import ServiceSettings
@@ -49,6 +50,10 @@ def _app(ready: bool = True) -> tuple[FastAPI, CollectorRegistry]:
     async def busy() -> None:
         raise ServiceUnavailable(7)
 
+    @app.get("/bad-answer")
+    async def bad_answer() -> None:
+        Problem.model_validate({"type": "about:blank"})  # an answer of ours that breaks its own model
+
     return app, registry
 
 
@@ -76,6 +81,17 @@ async def test_unexpected_error_is_a_bare_500_without_traceback(client: httpx.As
     assert "secret internals" not in r.text
     assert "Traceback" not in r.text
     assert r.json()["title"] == "Internal Server Error"
+
+
+async def test_an_answer_that_breaks_its_model_is_a_500_not_the_clients_422(
+    client: httpx.AsyncClient,
+) -> None:
+    """A pydantic ValidationError that escapes a handler comes from the service building a model, never from
+    the request (every parser catches its own): a server error, not a 422 blaming the client's "body"."""
+    r = await client.get("/bad-answer")
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "errors" not in r.json()
 
 
 async def test_database_outage_is_503_with_retry_after(client: httpx.AsyncClient) -> None:

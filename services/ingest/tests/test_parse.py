@@ -214,8 +214,14 @@ CASES: list[tuple[str, bytes, bool]] = [
 ]
 
 
-# Cases the contract model takes but a rule of parse_batch refuses (jsonkeys: no key twice).
-REFUSED_BEYOND_THE_MODEL = {"duplicate keys"}
+# Cases the contract model takes but parse_batch refuses: no key twice (jsonkeys), and a date-time spelt
+# as openapi.yaml's pattern says, which pydantic does not apply to a datetime (spelling.py).
+REFUSED_BEYOND_THE_MODEL = {
+    "duplicate keys",
+    "ts space separator",
+    "ts lower-case t and z",
+    "ts 7 fraction digits",
+}
 
 
 def _model(body: bytes) -> SampleBatch | None:
@@ -318,6 +324,40 @@ def test_the_future_rule_applies_on_the_model_path_too() -> None:
     with pytest.raises(Unprocessable) as info:
         parse_batch(body, NOW, lambda _: True)
     assert info.value.errors[0].type == "ts_in_future"
+
+
+@pytest.mark.parametrize(
+    "spelt",
+    [
+        "2026-11-29 12:00:00Z",
+        "2026-11-29t12:00:00z",
+        "2026-11-29T12:00:00.1234567Z",
+        "2026-11-29T12:00Z",
+        "2026-11-29T12:00:00+0100",
+        "2100-01-01T00:30:00+01:00",  # 2099-12-31T23:30Z: in range, but the pattern's years are 2000-2099
+    ],
+)
+@pytest.mark.parametrize("field", ["ts", "gas_ts"])
+def test_a_date_time_the_model_reads_but_the_contract_pattern_refuses_is_a_422(
+    spelt: str, field: str
+) -> None:
+    body = msgspec.json.encode(batch(sample(), sample(**{field: spelt})))
+    assert _model(body) is not None, "pydantic alone takes it"
+    with pytest.raises(Unprocessable) as info:
+        parse_batch(body, datetime(2101, 1, 1, tzinfo=UTC), lambda _: True)
+    assert [(e.loc, e.type) for e in info.value.errors] == [
+        (("body", "samples", 1, field), "string_pattern_mismatch")
+    ]
+    assert "RFC 3339" in info.value.detail
+
+
+def test_a_well_spelt_date_time_of_another_century_is_named_out_of_range() -> None:
+    body = msgspec.json.encode(batch(sample(gas_ts="1999-12-31T23:00:00Z")))
+    with pytest.raises(Unprocessable) as info:
+        parse_batch(body, NOW, lambda _: True)
+    assert [(e.loc, e.type) for e in info.value.errors] == [
+        (("body", "samples", 0, "gas_ts"), "out_of_range")
+    ]
 
 
 def test_another_devices_token_is_403_even_when_the_batch_is_invalid() -> None:

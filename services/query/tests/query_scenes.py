@@ -37,6 +37,7 @@ SEEDED_DEVICES = (
     "q-int-late",
     "q-int-reset",
     "q-cache",
+    "q-first",
     "q-forms",
 )
 

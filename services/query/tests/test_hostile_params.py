@@ -7,13 +7,17 @@ import re
 import shutil
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
-from query_scenes import query_env
+from query_scenes import PRICE, Meter, const, query_env, utc
 
 from p1_contracts import timerange
-from p1_query.capacity import parse_month
+from p1_query.buckets import month_bounds
+from p1_query.capacity import TOP_QUARTERS, WINDOW_MONTHS, ledger, months_back, parse_month
+from p1_query.capacity_sql import top_quarters
 from p1_servicekit.errors import Unprocessable
 from p1_servicekit.spec import load_spec
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
@@ -89,7 +93,7 @@ def _month_patterns(node: object) -> list[str]:
     out = []
     if isinstance(node, dict):
         pattern = node.get("pattern")
-        if isinstance(pattern, str) and pattern.startswith("^20"):
+        if isinstance(pattern, str) and pattern.startswith("^20") and pattern.endswith("(0[1-9]|1[0-2])$"):
             out.append(pattern)
         for value in node.values():
             out += _month_patterns(value)
@@ -97,6 +101,22 @@ def _month_patterns(node: object) -> list[str]:
         for value in node:
             out += _month_patterns(value)
     return out
+
+
+async def test_the_ledger_of_the_first_month_leaves_out_the_months_before_it(
+    ingest_client: httpx.AsyncClient, api: ServiceProcess
+) -> None:
+    """Found by the unsteered schemathesis run: readings of 2000-01-01 that lie in a local 1999-12 west of
+    UTC (America/Adak, −10:00) made the ledger of 2000-01 list month 1999-12, which CapacityMonth.month
+    cannot say; the answer broke its own model (a 422 about "body.month"). The window starts in 2000-01."""
+    meter = Meter("q-first")
+    meter.scene(utc(2000, 1, 1, 2), 16, const(2000))  # 1999-12-31 16:00 in Adak
+    meter.scene(utc(2000, 1, 1, 12), 16, const(1000))  # 2000-01-01 02:00 in Adak
+    await meter.upload(ingest_client)
+    r = _get(api, "/v1/devices/q-first/capacity", {"month": "2000-01", "tz": "America/Adak"})
+    assert r.status_code == 200, r.text
+    assert [m["month"] for m in r.json()["months"]] == ["2000-01"]
+    assert r.json()["peak_kw"] == 1.0  # 1 kW for whole quarters; the 2 kW of local 1999-12 count nowhere
 
 
 RANGE = timerange.DESCRIPTION
@@ -163,31 +183,62 @@ def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_host_header(api: Servic
     assert "evil.example" not in r.text
 
 
-def test_a_zone_python_knows_but_postgresql_does_not_is_answered(loaded: str, tmp_path: Path) -> None:
-    """No statement names the zone (capacity hands PostgreSQL its months as UTC boundaries), so a zone
-    the service's time zone data has and the database's lacks (newer tzdata in the service) is
-    answered like any other. Here a zone only the query process knows: a copy of Europe/Brussels under
-    a new name on PYTHONTZPATH, which must give Brussels' answers, asked with a new name."""
+def test_zones_come_from_the_pinned_tzdata_never_from_the_host(loaded: str, tmp_path: Path) -> None:
+    """A host whose Europe/Brussels has Tokyo's rules and which knows one zone more (on PYTHONTZPATH, read
+    before /usr/share/zoneinfo): the service still answers with the pinned tzdata's Brussels, and the
+    extra zone, not in the contract's enum, is a 422."""
     zone_dir = tmp_path / "zoneinfo"
-    (zone_dir / "Test").mkdir(parents=True)
+    (zone_dir / "Europe").mkdir(parents=True)
+    (zone_dir / "Test").mkdir()
+    shutil.copy(Path("/usr/share/zoneinfo/Asia/Tokyo"), zone_dir / "Europe" / "Brussels")
     shutil.copy(Path("/usr/share/zoneinfo/Europe/Brussels"), zone_dir / "Test" / "Nowhere")
     port = free_port()
     env = {**query_env(loaded, None), "PYTHONTZPATH": f"{zone_dir}:/usr/share/zoneinfo"}
     proc = ServiceProcess([console_script("p1-query"), "serve", "--port", str(port)], env, port).start()
     try:
-        answers = {}
-        for tz in ("Test/Nowhere", "Europe/Brussels"):
-            params = {"month": "2026-02", "tz": tz}
-            r = _get(proc, "/v1/devices/q-cap/capacity", params)
-            assert r.status_code == 200, r.text
-            answers[tz] = r.json()
-        nowhere = answers["Test/Nowhere"]
-        assert nowhere == {**answers["Europe/Brussels"], "tz": "Test/Nowhere"}
-        # test_api's ledger by hand: the peak quarter at 18:00 local (UTC+1), the three months with data.
-        assert (nowhere["peak_kw"], nowhere["peak_start"]) == (4.0, "2026-02-10T18:00:00+01:00")
-        assert [m["month"] for m in nowhere["months"]] == ["2025-06", "2025-09", "2026-02"]
-        assert nowhere["rolling_12m_avg_kw"] == 3.833
-        series = {**DAY, "bucket": "1h", "tz": "Test/Nowhere"}
-        assert _get(proc, "/v1/devices/q-dst/series", series).status_code == 200
+        series = {**DAY, "bucket": "1h", "tz": "Europe/Brussels"}
+        ok = httpx.get(proc.base_url + "/v1/devices/q-dst/series", params=series, headers=ALL, timeout=30)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["start"] == "2026-03-29T00:00:00+01:00"  # Tokyo's would be +09:00
+        params = {"month": "2026-02", "tz": "Test/Nowhere"}
+        r = httpx.get(proc.base_url + "/v1/devices/q-cap/capacity", params=params, headers=ALL, timeout=30)
+        assert _refused_at(r, ["query", "tz"])["errors"][0]["type"] == "enum"
     finally:
         assert proc.stop() in CLEAN_EXITS, proc.logs()
+
+
+def _brussels_as(key: str) -> ZoneInfo:
+    with Path("/usr/share/zoneinfo/Europe/Brussels").open("rb") as data:
+        return ZoneInfo.from_file(data, key=key)
+
+
+async def test_a_zone_postgresql_does_not_know_gets_its_answers(loaded: str) -> None:
+    """No statement names the zone: capacity hands PostgreSQL its local months as UTC boundaries, so a
+    zone of the pinned tzdata that the database's (older) time zone data lacks is answered like any other
+    (it was a 422 while PostgreSQL cut the months). Here Brussels' rules under a name PostgreSQL cannot
+    know give Brussels' quarters and ledger, computed by hand in test_api's capacity test."""
+    answers = {}
+    conn = await asyncpg.connect(loaded)
+    try:
+        for zone in (_brussels_as("Test/Nowhere"), ZoneInfo("Europe/Brussels")):
+            bounds = [month_bounds(*month, zone) for month in months_back(2026, 2, WINDOW_MONTHS)]
+            edges = [start for start, _ in bounds] + [bounds[-1][1]]
+            tops = await top_quarters(conn, "q-cap", edges, TOP_QUARTERS)
+            answer = ledger(
+                device_id="q-cap",
+                year=2026,
+                month=2,
+                tz=zone,
+                tz_name=str(zone.key),
+                demands=tops,
+                meter_peak_kw=None,
+                price_eur_per_kw_year=PRICE,
+            )
+            answers[zone.key] = answer.model_dump(mode="json")
+    finally:
+        await conn.close()
+    nowhere = answers["Test/Nowhere"]
+    assert nowhere == {**answers["Europe/Brussels"], "tz": "Test/Nowhere"}
+    assert (nowhere["peak_kw"], nowhere["peak_start"]) == (4.0, "2026-02-10T18:00:00+01:00")
+    assert [month["month"] for month in nowhere["months"]] == ["2025-06", "2025-09", "2026-02"]
+    assert nowhere["rolling_12m_avg_kw"] == 3.833

@@ -108,8 +108,10 @@ def test_exactly_10000_points_is_allowed() -> None:
 
 
 def test_inputs_are_parsed_strictly() -> None:
-    assert parse_instant("2026-11-29T00:00:00 01:00", "start") == utc(2026, 11, 28, 23)  # unencoded "+"
+    assert parse_instant("2026-11-29T00:00:00+01:00", "start") == utc(2026, 11, 28, 23)
     assert parse_instant("2026-11-29T00:00:00Z", "start") == utc(2026, 11, 29)
+    with pytest.raises(Unprocessable, match="%2B"):  # an unencoded "+": refused, saying how to send it
+        parse_instant("2026-11-29T00:00:00 01:00", "start")
     for bad in ("2026-11-29T00:00:00", "yesterday", "2026-11-29"):
         with pytest.raises(Unprocessable):
             parse_instant(bad, "start")

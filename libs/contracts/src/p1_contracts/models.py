@@ -46,6 +46,9 @@ class Sample(ContractModel):
     When the meter took the reading; RFC 3339 with an offset, at most 5 minutes ahead, and inside the
     supported range (2000-01-01T00:00:00Z inclusive to 2100-01-01T00:00:00Z exclusive), as is every
     date-time of a Sample: a value outside it is refused with 422 naming the reading and the field.
+    Every date-time of a Sample is written as the pattern says (upper-case `T` and `Z`, seconds
+    00–59, at most six fraction digits); the pattern cannot say the range on its first and last day
+    once the offset is applied, nor "5 minutes ahead" (see the operation's `x-semantic-rejections`).
 
     """
     power_w: Annotated[float, Field(ge=-1000000.0, le=1000000.0)]

@@ -9,7 +9,6 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from p1_config.redact import describe_error
@@ -87,10 +86,6 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int = 5) -> None:
     async def _request_validation(_: Request, exc: RequestValidationError) -> Response:
         errors = field_errors(exc.errors())
         return _service_error_response(Unprocessable(errors))
-
-    @app.exception_handler(ValidationError)
-    async def _validation(_: Request, exc: ValidationError) -> Response:
-        return _service_error_response(Unprocessable(field_errors(exc.errors(), ("body",))))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:

@@ -15,6 +15,7 @@ from p1_query.routes import add_query_routes
 from p1_query.settings import QuerySettings
 from p1_query.state import QueryState
 from p1_query.streaming import ExportSlots, install_log_filter
+from p1_query.zones import load as load_zones
 from p1_servicekit.app import create_db_service_app
 from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.tokens import parse_read_tokens
@@ -23,6 +24,7 @@ SERVICE = "query"
 
 
 def create_app(settings: QuerySettings) -> FastAPI:
+    load_zones()  # the contract's zones from the pinned tzdata, or no start at all
     registry = CollectorRegistry()
     tokens = parse_read_tokens(settings.read_tokens)
     db = DbTimer(registry)

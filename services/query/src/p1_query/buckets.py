@@ -6,13 +6,14 @@ which for zones such as Asia/Kolkata (+05:30) lies on the half hour in UTC. ``1d
 midnights, so a spring DST day is 23 hours long and an autumn one 25.
 """
 
-import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from p1_contracts import timerange
+from p1_query.zones import DEFAULT_TZ as DEFAULT_TZ
+from p1_query.zones import parse_tz as parse_tz
 from p1_servicekit.errors import FieldError, Unprocessable
 
 Bucket = Literal["1m", "15m", "1h", "1d", "1mo"]
@@ -20,12 +21,7 @@ Bucket = Literal["1m", "15m", "1h", "1d", "1mo"]
 Source = Literal["raw", "15m", "1h", "1d"]
 BUCKETS: Final[tuple[str, ...]] = get_args(Bucket)
 MAX_POINTS: Final = 10_000
-DEFAULT_TZ: Final = "Europe/Brussels"
 
-# ASCII digits only (``\d`` is any Unicode digit) and ``\Z``: ``$`` would also match before a final newline.
-_SPACED_OFFSET: Final = re.compile(r" ([0-9]{2}:?[0-9]{2})\Z")
-# The names a time zone may have (openapi.yaml's Tz pattern), checked before the zone database is asked.
-_TZ_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*")
 _QUARTER: Final = timedelta(minutes=15)
 _FIXED: Final = {"1m": timedelta(minutes=1), "15m": _QUARTER, "1h": timedelta(hours=1)}
 
@@ -38,52 +34,33 @@ def parse_bucket(value: str, allowed: tuple[str, ...] = BUCKETS, name: str = "bu
     return value
 
 
-def parse_tz(name: str) -> ZoneInfo:
-    try:
-        if _TZ_NAME.fullmatch(name) is None:
-            raise ValueError(name)
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        # ValueError: a path-like key ("../x"); OSError: a directory name such as "Europe".
-        raise Unprocessable(
-            [
-                FieldError(
-                    ("query", "tz"),
-                    f"unknown time zone '{name[:64]}'; use an IANA name such as {DEFAULT_TZ} or UTC",
-                    "tz",
-                )
-            ]
-        ) from None
-
-
 def parse_instant(value: str, name: str) -> datetime:
-    """RFC 3339 with an offset; naive times are refused because their meaning depends on a zone."""
-    # A "+" left unencoded in a query string arrives as a space: accept it rather than puzzle the user.
-    value = _SPACED_OFFSET.sub(r"+\1", value)
+    """Exactly what openapi.yaml's pattern and ``format: date-time`` allow (``timerange.INSTANT``: RFC 3339
+    with an offset, years 2000–2099), then the supported range once the offset is applied: a time of
+    2000-01-01 or 2099-12-31 can still fall outside (the one case the contract lists as semantic)."""
+    parsed = _fromisoformat(value)
+    if parsed is not None and not timerange.in_range(parsed):
+        raise Unprocessable([FieldError(("query", name), f"must be {timerange.DESCRIPTION}", "out_of_range")])
+    if parsed is None or timerange.INSTANT_RE.fullmatch(value) is None:
+        msg = f"must be {timerange.INSTANT_DESCRIPTION}"
+        if timerange.INSTANT_RE.fullmatch(value.replace(" ", "+")) is not None:
+            msg += "; a '+' in a query string must be sent as %2B (unencoded it arrives as a space)"
+        raise Unprocessable([FieldError(("query", name), msg, "datetime")])
+    return parsed.astimezone(UTC)
+
+
+def _fromisoformat(value: str) -> datetime | None:
+    """The aware datetime Python reads from ``value`` (a wider grammar than the contract's), or None."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise Unprocessable(
-            [
-                FieldError(
-                    ("query", name),
-                    "must be an RFC 3339 date-time with an offset, e.g. 2026-11-29T00:00:00+01:00",
-                    "datetime",
-                )
-            ]
-        )
-    # The supported range (p1_contracts.timerange): near year 1 or 9999 the local bucket boundaries
-    # would not even be representable. in_range never raises, even where UTC would overflow.
-    if not timerange.in_range(parsed):
-        raise Unprocessable([FieldError(("query", name), f"must be {timerange.DESCRIPTION}", "range")])
-    return parsed.astimezone(UTC)
+        return None
+    return parsed if parsed.utcoffset() is not None else None
 
 
 def check_range(start: datetime, end: datetime) -> None:
     if end <= start:
-        raise Unprocessable([FieldError(("query", "end"), "must be after start", "range")])
+        raise Unprocessable([FieldError(("query", "end"), "must be after start", "end_not_after_start")])
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:

@@ -35,9 +35,13 @@ def month_label(year: int, month: int) -> str:
 
 
 def months_back(year: int, month: int, count: int) -> list[tuple[int, int]]:
-    """``count`` months ending with (year, month), oldest first."""
+    """``count`` months ending with (year, month), oldest first; none before the supported range (the
+    window of 2000-01 is that month alone): a reading of 2000-01-01 can lie in a local 1999-12 west of UTC,
+    a month the contract cannot name (``CapacityMonth.month``), so it counts in no ledger."""
     out = []
     for _ in range(count):
+        if not timerange.month_in_range(year):
+            break
         out.append((year, month))
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     return out[::-1]
