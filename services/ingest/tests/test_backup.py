@@ -127,6 +127,8 @@ def serve(url: str) -> ServiceProcess:
     port = free_port()
     tokens = ",".join(f"tok-{d}:{d}" for d in DEVICES)
     env = {"DATABASE_URL": url, "DEVICE_TOKENS": tokens, "DEVICE_TOKENS_FILE": "", "LOG_LEVEL": "WARNING"}
+    # The writers upload back to back (beyond an edge's 20 requests/s): the rate limit is not tested here.
+    env |= {"RATE_LIMIT_PER_S": "10000", "RATE_LIMIT_BURST": "10000"}
     return ServiceProcess([console_script("p1-ingest"), "serve", "--port", str(port)], env, port)
 
 
