@@ -11,8 +11,8 @@ generates. So the schema has to say exactly what the services take, and it does:
   lengths and the readings' bounds are the schema's own.
 - What it cannot state depends on another value, the clock, stored data or the body's bytes: ``end`` after
   ``start``; at most 10,000 buckets (series) or 31 days / 100,000 buckets (export); a reading at most 5
-  minutes ahead; an instant written on the range's first or last day whose offset takes it outside; a zone
-  PostgreSQL's older time zone data lacks; a body over the size limit. Each operation lists these in
+  minutes ahead; an instant written on the range's first or last day whose offset takes it outside; a body
+  over the size limit. Each operation lists these in
   ``x-semantic-rejections`` (status, the problem's ``errors[].type`` and the ``loc`` it names).
 
 Schemathesis' own "positive data acceptance" check would call each of those a schema-valid request
@@ -20,8 +20,8 @@ rejected, so it is replaced by ``documented_rejections_only``, which is stricter
 a schema-valid request passes only when (1) the operation documents that status, (2) every error of a 422
 has a documented ``type`` at a documented ``loc``, and (3) the reason really holds for the request that was
 sent, recomputed here from the request (``end`` ≤ ``start``; the instant outside ``p1_contracts.timerange``;
-the range at least half of 10,000 nominal buckets long; the reading ahead of this clock; the zone absent
-from ``pg_timezone_names``; the body over the limit). An undocumented rejection, a documented one at
+the range at least half of 10,000 nominal buckets long; the reading ahead of this clock; the body over the
+limit). An undocumented rejection, a documented one at
 another field, or a documented one whose reason does not hold all fail the run, so the list hides no
 mismatch. ``duplicate_key`` is documented but can never be right here: generated JSON has no duplicate key.
 
@@ -42,7 +42,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import schemathesis
@@ -81,7 +80,6 @@ NOMINAL = {
 }
 # The operations' answers to positive cases: (operation, "2xx" | status), for the reach check.
 outcomes: Counter[tuple[str, str]] = Counter()
-pg_zones: set[str] = set()
 
 
 def _instant(value: object) -> datetime | None:
@@ -150,7 +148,6 @@ HOLDS: dict[str, Callable[[schemathesis.Case, list[Any]], bool]] = {
     "too_many_points": lambda case, _loc: _large(case, MAX_POINTS),
     "export_too_large": lambda case, _loc: _export_too_large(case),
     "ts_in_future": lambda case, loc: _ahead(_at(case, loc)),
-    "tz_unknown_to_database": lambda case, loc: _at(case, loc) not in pg_zones,
     "duplicate_key": lambda _case, _loc: False,  # generated JSON never repeats a key
 }
 
@@ -249,17 +246,7 @@ def ingest(database_url: str, redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-async def database_zones(database_url: str) -> None:
-    """The zone names PostgreSQL knows (for ``tz_unknown_to_database``)."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        pg_zones.update(r["name"] for r in await conn.fetch("SELECT name FROM pg_timezone_names"))
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="module")
-def query(database_url: str, redis_url: str, ingest: str, database_zones: None) -> Iterator[str]:
+def query(database_url: str, redis_url: str, ingest: str) -> Iterator[str]:
     # Data for the device, through the real ingest path, so query answers 200 on the positive path.
     now = datetime.now(UTC).replace(microsecond=0)
     samples = [

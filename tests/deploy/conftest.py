@@ -27,7 +27,7 @@ from p1_servicekit.testing import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The binding metric names (DESIGN.md §9 and the issue); histograms also expose _bucket/_sum/_count.
+# The binding metric names (docs/design.md §12); histograms also expose _bucket/_sum/_count.
 KNOWN_METRICS = frozenset(
     {
         "p1_http_requests_total",

@@ -47,7 +47,7 @@ def test_server_stack_has_every_service_with_health_and_ordering(root: Path) -> 
     assert set(services) >= {"db", "redis", "migrate", "ingest", "query", "caddy", "prometheus", "grafana"}
     assert services["db"]["image"].startswith("timescale/timescaledb:")
     for name, svc in services.items():
-        if name in {"migrate", "maintain"}:
+        if name in {"migrate", "maintain", "backup"}:
             continue
         assert "healthcheck" in svc, name
         assert not svc["healthcheck"].get("disable"), name
@@ -64,8 +64,10 @@ def test_server_stack_has_every_service_with_health_and_ordering(root: Path) -> 
         assert "curl" not in hc
         env = services[name]["environment"]
         assert {"DATABASE_URL", "REDIS_URL", "LOG_LEVEL"} <= set(env)
-    assert "DEVICE_TOKENS" in services["ingest"]["environment"]
-    assert "READ_TOKENS" in services["query"]["environment"]
+    for name, variable in (("ingest", "DEVICE_TOKENS"), ("query", "READ_TOKENS")):
+        # the variable or its file, passed through; the service itself refuses neither and both
+        assert services[name]["environment"][variable] == f"${{{variable}:-}}"
+        assert services[name]["environment"][f"{variable}_FILE"] == f"${{{variable}_FILE:-}}"
     for name in ("caddy", "prometheus"):
         assert {d["condition"] for d in services[name]["depends_on"].values()} == {"service_healthy"}
     assert services["ingest"]["build"]["dockerfile"] == "services/ingest/Dockerfile"
@@ -93,7 +95,7 @@ def test_secrets_come_from_env_and_env_example_names_them_all(root: Path) -> Non
     text = (root / "compose.yaml").read_text()
     required = set(re.findall(r"\$\{(\w+):\?", text))
     used = set(re.findall(r"\$\{(\w+)", text))
-    assert {"POSTGRES_PASSWORD", "DEVICE_TOKENS", "READ_TOKENS", "GRAFANA_ADMIN_PASSWORD"} <= required
+    assert {"POSTGRES_PASSWORD", "GRAFANA_DB_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} <= required
     lines = (root / ".env.example").read_text().splitlines()
     example = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     # a tunable is listed commented out at its default ("# NAME=default": test_settings_reach.py)
@@ -102,6 +104,10 @@ def test_secrets_come_from_env_and_env_example_names_them_all(root: Path) -> Non
     assert used <= listed, f"missing from .env.example: {sorted(used - listed)}"
     for key in required:
         assert "change-me" in example[key], f"{key} in .env.example must be a placeholder"
+    # exactly one of each token pair set, and to a placeholder
+    for variable in ("DEVICE_TOKENS", "READ_TOKENS"):
+        assert "change-me" in example[variable]
+        assert example[f"{variable}_FILE"] == ""
     assert ".env" in (root / ".gitignore").read_text().split()
 
 
@@ -194,3 +200,27 @@ def test_redis_evicts_only_keys_with_a_ttl(root: Path) -> None:
     settings = dict(zip(argv[1::2], argv[2::2], strict=False))
     assert settings["--maxmemory-policy"] in {"volatile-lru", "volatile-ttl"}
     assert re.fullmatch(r"[0-9]+(mb|gb)", settings["--maxmemory"])
+
+
+def test_token_files_are_mounted_as_a_directory_the_services_see_change(root: Path) -> None:
+    """A single-file bind mount pins the file's inode: an editor that renames a new file over it would
+    never reach the container. The directory is mounted, read-only, and kept out of git."""
+    services = load(root, "compose.yaml")["services"]
+    for name in ("ingest", "query"):
+        assert "./deploy/tokens:/run/p1/tokens:ro" in services[name]["volumes"], name
+    assert (root / "deploy/tokens").is_dir()
+    assert (root / "deploy/tokens/.gitignore").read_text().splitlines()[1:] == ["*", "!.gitignore"]
+
+
+def test_backup_service_keeps_daily_backups_on_a_volume(root: Path) -> None:
+    data = load(root, "compose.yaml")
+    backup, ingest = data["services"]["backup"], data["services"]["ingest"]
+    assert backup["image"] == ingest["image"]
+    assert backup["build"] == ingest["build"]
+    assert "backups:/backups" in backup["volumes"]
+    assert "backups" in data["volumes"]
+    script = backup["entrypoint"][-1]
+    assert "p1-ingest backup --keep-days ${BACKUP_KEEP_DAYS:-14} /backups" in script
+    assert "sleep 86400" in script
+    assert backup["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert backup["read_only"] is True

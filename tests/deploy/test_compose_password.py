@@ -1,7 +1,8 @@
 """A database password as `openssl rand -base64` makes it (`/`, `+`, `=`) works in compose without any
 encoding: compose.yaml, rendered by a real Compose, hands the database container the password raw and the
-services a DATABASE_URL without it plus PGPASSWORD; the real `p1-ingest migrate` and `p1-query serve`,
-given exactly what compose renders, connect to a PostgreSQL that wants that password.
+services a DATABASE_URL without it plus PGPASSWORD; the real `p1-ingest migrate`, `p1-ingest backup`
+(pg_dump) and `p1-query serve`, given exactly what compose renders, connect to a PostgreSQL that wants
+that password.
 
 The renderer is Debian 12's Compose (`docker-compose` 1.29, `apt-get install docker-compose`): Compose v2
 (`docker compose`) comes only from Docker's own repository, which is not reachable here. Its interpolation
@@ -27,7 +28,7 @@ from p1_servicekit.testing_db import PgCluster
 
 PASSWORD = "Qm9/vZ+x3Lw=Kp/+TnE2rA=="  # what `openssl rand -base64 18` looks like, each special kind twice
 HINT = "apt-get install docker-compose"
-SERVICES = ("migrate", "ingest", "maintain", "query")
+SERVICES = ("migrate", "ingest", "maintain", "backup", "query")
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +125,23 @@ def test_migrate_connects_with_exactly_what_compose_renders(
     )
     assert refused.returncode == 1
     assert "password" in refused.stderr.lower()
+
+
+def test_the_backup_service_dumps_with_exactly_what_compose_renders(
+    rendered: dict[str, Any], cluster: PgCluster, tmp_path: Path
+) -> None:
+    """pg_dump gets the password as the services do: PGPASSWORD, the URL having none."""
+    env = on(cluster, rendered["backup"]["environment"])
+    done = subprocess.run(
+        [console_script("p1-ingest"), "backup", str(tmp_path)],
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [p.suffix for p in tmp_path.iterdir()] == [".dump"]
+    assert PASSWORD not in done.stdout + done.stderr
 
 
 def test_query_serves_with_exactly_what_compose_renders(rendered: dict[str, Any], cluster: PgCluster) -> None:

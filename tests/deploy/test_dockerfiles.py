@@ -52,8 +52,12 @@ def test_multistage_nonroot_with_healthcheck(svc: str, port: int, root: Path) ->
     assert f"--package p1-{svc}" in build
     # the final stage: only the venv from the build stage; no uv, pip installs or compilers
     assert "COPY --from=build /app/.venv /app/.venv" in final
-    for forbidden in ("uv ", "pip install", "apt-get", "gcc", "build-essential", "curl"):
+    for forbidden in ("uv ", "pip install", "gcc", "build-essential", "curl"):
         assert forbidden not in final, f"{svc}: {forbidden!r} in the final stage"
+    # apt-get only for ingest's PostgreSQL client programs (backup, restore), without recommends or lists
+    installs = [" ".join(i.split()) for i in re.findall(r"apt-get install ([^&]*)", final)]
+    assert installs == (["-y --no-install-recommends postgresql-client"] if svc == "ingest" else []), installs
+    assert svc != "ingest" or "rm -rf /var/lib/apt/lists/*" in final
     user = re.findall(r"(?m)^USER (\S+)", final)
     assert user
     assert user[-1].split(":")[0] not in {"root", "0"}

@@ -159,6 +159,51 @@ def test_services_have_probes_autoscaling_budgets_and_routes(target: str, render
 
 
 @pytest.mark.parametrize("target", TARGETS)
+def test_tokens_come_from_the_secret_mounted_as_files_that_update(
+    target: str, rendered: dict[str, Docs]
+) -> None:
+    """Rotating a token is a change of the Secret: mounted as a volume (never by subPath, which gets no
+    updates) and named by *_TOKENS_FILE, the services re-read it without a restart."""
+    deployments = by_kind(rendered[target], "Deployment")
+    for name, variable in (("p1-ingest", "DEVICE_TOKENS"), ("p1-query", "READ_TOKENS")):
+        spec = deployments[name]["spec"]["template"]["spec"]
+        c = spec["containers"][0]
+        env = {e["name"]: e for e in c["env"]}
+        assert variable not in env, "the variable and the file together refuse to start"
+        mount = next(m for m in c["volumeMounts"] if m["name"] == "tokens")
+        assert "subPath" not in mount
+        assert mount["readOnly"] is True
+        assert env[f"{variable}_FILE"]["value"] == f"{mount['mountPath']}/{variable}"
+        volume = next(v for v in spec["volumes"] if v["name"] == "tokens")["secret"]
+        assert volume["secretName"] == "p1-secrets"
+        assert volume["items"] == [{"key": variable, "path": variable}]
+        assert volume["defaultMode"] == 0o440
+        assert spec["securityContext"]["fsGroup"] == 10001  # group-readable by the service's user
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_daily_backup_onto_its_own_volume(target: str, rendered: dict[str, Docs]) -> None:
+    docs = rendered[target]
+    cron = by_kind(docs, "CronJob")["p1-backup"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    spec = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    assert (
+        c["image"]
+        == by_kind(docs, "Deployment")["p1-ingest"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    )
+    assert c["args"][0] == "backup"
+    assert c["args"][1:3] == ["--keep-days", "$(BACKUP_KEEP_DAYS)"]  # the ConfigMap's value
+    config = by_kind(docs, "ConfigMap")["p1-config"]["data"]
+    assert config["BACKUP_KEEP_DAYS"] == "14"
+    assert {"configMapRef": {"name": "p1-config"}} in c["envFrom"]
+    mount = next(m for m in c["volumeMounts"] if m["mountPath"] == c["args"][-1])
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert volume["persistentVolumeClaim"]["claimName"] in by_kind(docs, "PersistentVolumeClaim")
+    assert spec["securityContext"]["fsGroup"] == 10001
+
+
+@pytest.mark.parametrize("target", TARGETS)
 def test_network_policies_deny_by_default_and_open_only_the_needed_paths(
     target: str, rendered: dict[str, Docs]
 ) -> None:
@@ -177,7 +222,9 @@ def test_network_policies_deny_by_default_and_open_only_the_needed_paths(
     assert egress_ports == {5432, 6379}
     # every pod that talks to the database carries the label the policies select on
     for where, _spec in pod_specs(rendered[target]):
-        if where.split("/")[1].startswith(("p1-ingest", "p1-query", "p1-migrate", "p1-maintain")):
+        if where.split("/")[1].startswith(
+            ("p1-ingest", "p1-query", "p1-migrate", "p1-maintain", "p1-backup")
+        ):
             doc = next(d for d in rendered[target] if f"{d['kind']}/{d['metadata']['name']}" == where)
             tmpl = (
                 doc["spec"]["jobTemplate"]["spec"]["template"]

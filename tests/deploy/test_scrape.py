@@ -259,7 +259,7 @@ def test_alert_rules_load_and_edge_is_not_offline(stack: Stack) -> None:
 
 
 def test_every_binding_metric_is_scraped(stack: Stack, known_metrics: frozenset[str]) -> None:
-    """The metric names alerts and dashboards rely on (DESIGN §9) all reach Prometheus."""
+    """The metric names alerts and dashboards rely on (docs/design.md §12) all reach Prometheus."""
 
     def missing() -> set[str]:
         r = httpx.get(f"http://127.0.0.1:{stack.ports['prometheus']}/api/v1/label/__name__/values", timeout=5)

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings
 
 from p1_ingest.settings import IngestSettings, IntegritySettings, MaintainSettings
 from p1_query.settings import QuerySettings
+from p1_servicekit.settings import ServiceSettings
 
 Docs = list[dict[str, Any]]
 # compose service / k8s workload → the settings its command reads (the command is checked below)
@@ -26,10 +27,17 @@ COMMANDS: dict[str, tuple[type[BaseSettings], str]] = {
     "query": (QuerySettings, "serve"),
     "migrate": (IntegritySettings, "migrate"),
     "maintain": (MaintainSettings, "maintain"),
+    "backup": (ServiceSettings, "backup"),
 }
-WORKLOADS = {"Deployment/p1-ingest": "ingest", "Deployment/p1-query": "query"}
-WORKLOADS |= {"Job/p1-migrate": "migrate", "CronJob/p1-maintain": "maintain"}
-SECRETS = {"DATABASE_URL", "PGPASSWORD", "REDIS_URL", "DEVICE_TOKENS", "READ_TOKENS"}
+WORKLOADS = {"Deployment/p1-ingest": "ingest", "Deployment/p1-query": "query", "Job/p1-migrate": "migrate"}
+WORKLOADS |= {"CronJob/p1-maintain": "maintain", "CronJob/p1-backup": "backup"}
+SECRETS = {"DATABASE_URL", "PGPASSWORD", "REDIS_URL"}
+# A token table is the variable or a file of it: either one reaching a process is its table reaching it
+# (k8s mounts the Secret as files and sets the *_FILE variable; compose passes both from .env).
+PAIRS = {"DEVICE_TOKENS": "DEVICE_TOKENS_FILE", "READ_TOKENS": "READ_TOKENS_FILE"}
+PAIRS |= {file: table for table, file in PAIRS.items()}
+# Documented variables that are a command's argument rather than a setting: service → (variable, option).
+ARGUMENTS = {"BACKUP_KEEP_DAYS": ("backup", "--keep-days")}
 # compose runs the database and Redis itself: these are built from its own parts, not from .env as such
 COMPOSE_PARTS = {
     "DATABASE_URL": "postgresql://${POSTGRES_USER:-p1}@db:5432/${POSTGRES_DB:-p1}",
@@ -68,9 +76,8 @@ def documented(root: Path) -> list[str]:
 
 def test_every_documented_variable_is_read_and_every_setting_documented(documented: list[str]) -> None:
     for variable in documented:
-        assert any(reads(s, variable) for s, _ in COMMANDS.values()), (
-            f"README documents {variable}: no one reads it"
-        )
+        read = any(reads(s, variable) for s, _ in COMMANDS.values()) or variable in ARGUMENTS
+        assert read, f"README documents {variable}: no one reads it"
     fields = {f.upper() for s, _ in COMMANDS.values() for f in s.model_fields}
     assert fields <= set(documented), (
         f"settings missing from README's tables: {sorted(fields - set(documented))}"
@@ -87,6 +94,9 @@ def unreached_in_compose(services: dict[str, Any], documented: list[str]) -> lis
             expected = COMPOSE_PARTS.get(variable)
             if (value != expected) if expected else not value.startswith(f"${{{variable}:"):
                 missing.append(f"{name}: {variable}")
+    for variable, (name, option) in ARGUMENTS.items():
+        if f"{option} ${{{variable}:-" not in " ".join(services[name]["entrypoint"]):
+            missing.append(f"{name}: {variable}")
     return missing
 
 
@@ -122,13 +132,28 @@ def unreached_in_k8s(docs: Docs, documented: list[str]) -> list[str]:
         settings, command = COMMANDS[name]
         (c,) = containers(doc)
         assert c["args"][0] == command, name
+        env = {e["name"]: e for e in c.get("env", [])}
         secret = {
-            e["name"] for e in c.get("env", []) if e["valueFrom"]["secretKeyRef"]["name"] == "p1-secrets"
+            n
+            for n, e in env.items()
+            if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "p1-secrets"
         }
         from_config = any(e.get("configMapRef", {}).get("name") == "p1-config" for e in c.get("envFrom", []))
         for variable in (v for v in documented if reads(settings, v)):
-            ok = variable in secret if variable in SECRETS else from_config and variable in config["data"]
+            if variable in SECRETS:
+                ok = variable in secret
+            elif variable in PAIRS:
+                ok = variable in env or PAIRS[variable] in env
+            else:
+                ok = variable in env or (from_config and variable in config["data"])
             if not ok:
+                missing.append(f"{name}: {variable}")
+        for variable, (arg_of, option) in ARGUMENTS.items():
+            if arg_of == name and not (
+                f"{option} $({variable})" in " ".join(c["args"])
+                and from_config
+                and variable in config["data"]
+            ):
                 missing.append(f"{name}: {variable}")
     return missing
 
@@ -144,9 +169,15 @@ def test_kubernetes_hands_every_documented_variable_to_each_workload_that_reads_
     assert unreached_in_k8s(docs, documented) == ["query: EXPORT_SEND_TIMEOUT_S"]
 
 
-def default_of(variable: str) -> tuple[type[BaseSettings], Any]:
+def default_of(variable: str, root: Path) -> tuple[TypeAdapter[Any], Any]:
+    """How a value of ``variable`` is read, and its default (a setting's; compose's for an argument)."""
+    if variable in ARGUMENTS:
+        m = re.search(rf"\$\{{{variable}:-([^}}]+)\}}", (root / "compose.yaml").read_text())
+        assert m, variable
+        return TypeAdapter(int), int(m.group(1))
     settings = next(s for s, _ in COMMANDS.values() if variable.lower() in s.model_fields)
-    return settings, settings.model_fields[variable.lower()]
+    field = settings.model_fields[variable.lower()]
+    return TypeAdapter(field.annotation), field.default
 
 
 def test_env_example_and_the_configmap_list_every_tunable_at_its_default(
@@ -155,14 +186,13 @@ def test_env_example_and_the_configmap_list_every_tunable_at_its_default(
     lines = (root / ".env.example").read_text().splitlines()
     example = dict(m.groups() for line in lines if (m := re.fullmatch(r"# ([A-Z][A-Z0-9_]*)=(.*)", line)))
     config = yaml.safe_load((root / "k8s/base/configmap.yaml").read_text())["data"]
-    tunables = [v for v in documented if v not in SECRETS]
+    tunables = [v for v in documented if v not in SECRETS and v not in PAIRS]
     assert sorted(example) == sorted(tunables)
     assert sorted(config) == sorted(tunables)
     for variable in tunables:
-        _, field = default_of(variable)
-        adapter: TypeAdapter[Any] = TypeAdapter(field.annotation)
-        assert adapter.validate_strings(example[variable]) == field.default, f".env.example: {variable}"
-        assert adapter.validate_strings(config[variable]) == field.default, f"configmap.yaml: {variable}"
+        adapter, default = default_of(variable, root)
+        assert adapter.validate_strings(example[variable]) == default, f".env.example: {variable}"
+        assert adapter.validate_strings(config[variable]) == default, f"configmap.yaml: {variable}"
 
 
 def test_the_edge_example_env_lists_every_edge_variable(root: Path) -> None:

@@ -39,7 +39,7 @@ from p1_query.buckets import (
 )
 from p1_query.cache import etag_matches, etag_of
 from p1_query.export import CHUNK, check_export_size, filename
-from p1_query.routes import check_device_id
+from p1_query.handlers import check_device_id
 from p1_servicekit.errors import BadRequest, Forbidden, PayloadTooLarge, Unprocessable
 from p1_servicekit.tokens import bearer_token, parse_read_tokens
 

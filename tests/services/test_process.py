@@ -2,12 +2,14 @@
 
 What the shared shell (p1_servicekit, p1_config) gives each of them is checked once, for both: health,
 readiness with and without its database, metrics, its own part of the spec, and refusing to start
-without its token table (one line naming the variable, exit 2).
+without a good token table, from its variable or its file (one line naming the variable, exit 2).
+Token files changing under a running service: test_token_files.py.
 """
 
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -106,32 +108,72 @@ def test_refuses_to_start_without_its_token_table(service: Service) -> None:
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         f"p1-{service.name}: configuration error:",
-        f"  {service.tokens_variable}: Field required",
+        f"  {service.tokens_variable} or {service.tokens_variable}_FILE is required",
     ]
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
 def test_every_wrong_setting_is_one_line_naming_its_variable(service: Service) -> None:
-    """A missing token table, a DATABASE_URL with an unencoded password and a bad number at once: three
-    lines, one per variable, none with a value (what a newcomer's first `serve` shows)."""
+    """A DATABASE_URL with an unencoded password, a bad number and no token table (what a newcomer's first
+    `serve` may have): one line per variable, none with a value. The token table is a rule on a pair of
+    variables (the table or its file), checked once each variable alone is valid: it is reported as soon
+    as the other two are fixed."""
+
+    def serve(env: dict[str, str]) -> list[str]:
+        done = subprocess.run(
+            [console_script(f"p1-{service.name}"), "serve", "--port", str(free_port())],
+            env={"PATH": "/usr/bin:/bin", **env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 2
+        assert SECRET not in done.stderr
+        assert "'ten'" not in done.stderr
+        assert "Traceback" not in done.stderr
+        head, *problems = done.stderr.splitlines()
+        assert head == f"p1-{service.name}: configuration error:"
+        assert all(line.startswith("  ") for line in problems)
+        return sorted(line.split()[0].rstrip(":") for line in problems)
+
+    wrong = {"DATABASE_URL": f"postgresql://p1:{SECRET}/+x@db:5432/p1", "DB_POOL_MAX": "ten"}
+    assert serve(wrong) == ["DATABASE_URL", "DB_POOL_MAX"]
+    assert serve({}) == [service.tokens_variable]
+
+
+TOKEN_TEXT = "tokSecret-41c9"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    ("file_text", "variable", "problem"),
+    [
+        (f"tok-1:dev-1\n{TOKEN_TEXT}\n", False, "{v}_FILE line 2: expected <token>:<scope>"),
+        ("# nothing yet\n", False, "{v}_FILE: {path} has no entry"),
+        (None, False, "{v}_FILE: cannot read {path} (No such file or directory)"),
+        ("tok-1:dev-1\n", True, "{v} and {v}_FILE are both set: use one of them"),
+    ],
+    ids=["malformed", "empty", "missing", "both"],
+)
+def test_refuses_to_start_without_a_good_token_file(
+    service: Service, file_text: str | None, variable: bool, problem: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "tokens"
+    if file_text is not None:
+        path.write_text(file_text)
+    env = {"PATH": "/usr/bin:/bin", f"{service.tokens_variable}_FILE": str(path)}
+    if variable:
+        env[service.tokens_variable] = f"{TOKEN_TEXT}:dev-1"
     done = subprocess.run(
         [console_script(f"p1-{service.name}"), "serve", "--port", str(free_port())],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "DATABASE_URL": f"postgresql://p1:{SECRET}/+x@db:5432/p1",
-            "DB_POOL_MAX": "ten",
-        },
+        env=env,
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert done.returncode == 2
-    head, *problems = done.stderr.splitlines()
-    assert head == f"p1-{service.name}: configuration error:"
-    assert sorted(line.split(":", 1)[0].strip() for line in problems) == sorted(
-        ["DATABASE_URL", "DB_POOL_MAX", service.tokens_variable]
-    )
-    assert all(line.startswith("  ") for line in problems)
-    assert SECRET not in done.stderr
-    assert "'ten'" not in done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        f"p1-{service.name}: configuration error:",
+        "  " + problem.format(v=service.tokens_variable, path=path),
+    ]
+    assert TOKEN_TEXT not in done.stderr

@@ -106,7 +106,7 @@ def test_decode_reads_back_what_encode_wrote() -> None:
     assert decode_latest(written) == LatestReading(
         T,
         {
-            "ts": "2026-11-29T12:00:00Z",
+            "ts": T,
             "power_w": 400.0,
             "import_kwh": 10.0,
             "export_kwh": 0.0,
@@ -127,6 +127,9 @@ def test_decode_reads_back_what_encode_wrote() -> None:
         b'{"ts": "2026-11-29T12:00:00Z", "power_w": "412", "import_kwh": 1, "export_kwh": 0}',
         b'{"ts": "2026-11-29T12:00:00", "power_w": 1, "import_kwh": 1, "export_kwh": 0}',
         b'{"ts": "2100-01-01T00:00:00Z", "power_w": 1, "import_kwh": 1, "export_kwh": 0}',
+        # Every time of the reading is in the range, not only ts: year 1 at +01:00 has no UTC form.
+        b'{"ts": "2026-11-29T12:00:00Z", "power_w": 1, "import_kwh": 1, "export_kwh": 0,'
+        b' "gas_m3": 1, "gas_ts": "0001-01-01T00:00:00+01:00"}',
         b'{"power_w": 1, "import_kwh": 1, "export_kwh": 0}',
     ],
 )

@@ -25,7 +25,7 @@ from p1_ingest.plan import DeviceState, Surroundings, Suspect, late_cutoff, plan
 from p1_ingest.sql import DEVICE_COLUMNS
 from p1_ingest.store import _device_args, _epoch_spans, prepare_connection, write_columns
 from p1_query.energy import curves, energies
-from p1_query.store import fetch_groups
+from p1_query.groups import fetch_groups
 
 NOW = T0 + timedelta(days=30)
 QUARTER = 900.0

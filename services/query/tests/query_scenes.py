@@ -38,6 +38,7 @@ SEEDED_DEVICES = (
     "q-int-reset",
     "q-cache",
     "q-first",
+    "q-forms",
 )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from capacity_reference import fetch_quarters, quarter_demands
 from query_scenes import HASHED_TOKEN, PRICE, query_env, upload
 from redis.asyncio import Redis
 
@@ -329,7 +330,7 @@ async def test_realtime_from_redis_then_postgres(api: ServiceProcess, redis_clie
         await redis_client.delete(latest_key("q-swap"))
     # Without the key: the newest stored reading, its age computed at answer time.
     body = get(api, "/v1/devices/q-swap/realtime").json()
-    assert body["ts"] == "2026-05-06T00:00:00+00:00"
+    assert body["ts"] == "2026-05-06T00:00:00Z"
     assert body["device_id"] == "q-swap"
     expected_age = datetime.now(UTC).timestamp() - datetime(2026, 5, 6, tzinfo=UTC).timestamp()
     assert body["age_s"] == pytest.approx(expected_age, abs=30)
@@ -338,8 +339,8 @@ async def test_realtime_from_redis_then_postgres(api: ServiceProcess, redis_clie
 async def test_realtime_memo_serves_one_read_to_many_and_ages_at_answer_time(redis_client: Redis) -> None:
     from prometheus_client import CollectorRegistry
 
+    from p1_query.db import DbTimer
     from p1_query.realtime import LatestReadings
-    from p1_query.store import DbTimer
     from p1_servicekit.redis_guard import RedisGuard
 
     registry = CollectorRegistry()
@@ -368,7 +369,7 @@ async def test_realtime_memo_serves_one_read_to_many_and_ages_at_answer_time(red
     assert first is second is not None
     at = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC).timestamp()
     assert json.loads(first.answer(at)) == {
-        "ts": "2026-01-01T00:00:00+00:00",
+        "ts": "2026-01-01T00:00:00Z",
         "power_w": 1.0,
         "import_kwh": 2.0,
         "export_kwh": 0.0,
@@ -555,7 +556,7 @@ def test_export_raw_csv_streams_every_reading(api: ServiceProcess) -> None:
         lines = r.read().decode().splitlines()
     assert lines[0].startswith("ts,power_w,import_kwh,export_kwh,")
     assert len(lines) == 1 + 6
-    assert lines[1].startswith("2026-06-01T10:00:05+00:00,7200.0,")
+    assert lines[1].startswith("2026-06-01T10:00:05Z,7200.0,")
 
 
 def test_export_buckets_as_ndjson(api: ServiceProcess) -> None:
@@ -575,7 +576,7 @@ def test_export_buckets_as_ndjson(api: ServiceProcess) -> None:
     hours = get(
         api, "/v1/devices/q-dst/export", start="2026-10-25T00:00:00Z", end="2026-10-25T03:00:00Z", bucket="1h"
     )
-    assert hours.text.splitlines()[1].startswith("2026-10-25T00:00:00+00:00,2026-10-25T01:00:00+00:00,60,")
+    assert hours.text.splitlines()[1].startswith("2026-10-25T00:00:00Z,2026-10-25T01:00:00Z,60,")
 
 
 def test_export_over_many_chunks(api: ServiceProcess) -> None:
@@ -617,14 +618,13 @@ async def test_sql_quarter_demand_equals_the_python_reference(
     loaded: str, device: str, start: datetime, end: datetime
 ) -> None:
 
-    from p1_query.capacity import QUARTER_S, quarter_demands
-    from p1_query.store import QUARTER_DEMAND_SQL, fetch_quarters
+    from p1_query.capacity_sql import QUARTER_DEMAND_SQL, QUARTER_S
 
     conn = await asyncpg.connect(loaded)
     try:
         rows = await fetch_quarters(conn, device, start, end)
         sql = await conn.fetch(
-            QUARTER_DEMAND_SQL + " SELECT extract(epoch FROM bucket)::float8 AS s, kw FROM d ORDER BY bucket",
+            QUARTER_DEMAND_SQL + " SELECT extract(epoch FROM bucket)::float8 AS s, kw FROM demand ORDER BY 1",
             device,
             start,
             end,

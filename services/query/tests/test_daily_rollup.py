@@ -9,8 +9,8 @@ import pytest
 from query_scenes import all_meters, utc
 
 from p1_query.buckets import boundaries, source_for
+from p1_query.groups import DailyZone, fetch_groups
 from p1_query.series import build_points
-from p1_query.store import DailyZone, fetch_groups
 
 RANGES = [
     (utc(2025, 1, 1), utc(2026, 12, 31), "1mo"),

@@ -14,8 +14,9 @@ import pytest
 from query_probes import exports, exports_active, stalled_get
 from query_scenes import BULK_DEVICE, BULK_ROWS, BULK_START, query_env
 
+from p1_contracts.timeform import instant
+from p1_query.db import DbTimer
 from p1_query.export import MAX_BUCKETS, PAGE_ROWS, RAW_MAX_DAYS, PageReader, check_export_size
-from p1_query.store import DbTimer
 from p1_servicekit.errors import Unprocessable
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port, logged, wait_until
 
@@ -44,7 +45,7 @@ def test_raw_export_pages_through_the_range_exactly(api: ServiceProcess, bulk: s
     assert whole.status_code == 200
     times = _csv_times(whole.text)
     assert BULK_ROWS > 10 * PAGE_ROWS
-    expected = [(BULK_START + timedelta(seconds=k)).isoformat() for k in range(BULK_ROWS)]
+    expected = [instant(BULK_START + timedelta(seconds=k)) for k in range(BULK_ROWS)]
     assert times == expected
     middle = (BULK_START + timedelta(seconds=PAGE_ROWS * 3, milliseconds=500)).isoformat()
     halves = [
@@ -65,7 +66,7 @@ def test_raw_ndjson_across_a_page_boundary(api: ServiceProcess, bulk: str) -> No
     )
     rows = [json.loads(line) for line in r.text.splitlines()]
     assert len(rows) == PAGE_ROWS + 10
-    assert rows[PAGE_ROWS]["ts"] == (BULK_START + timedelta(seconds=PAGE_ROWS)).isoformat()
+    assert rows[PAGE_ROWS]["ts"] == instant(BULK_START + timedelta(seconds=PAGE_ROWS))
     assert rows[0]["power_w"] == 500.0
     assert rows[0]["import_t1_kwh"] is None
 

@@ -4,11 +4,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from capacity_reference import QuarterRow, quarter_demands
 
 from p1_query.buckets import boundaries, outer_bounds, parse_instant, parse_tz, source_for
-from p1_query.capacity import quarter_demands
 from p1_query.energy import curves, energies, interval_energy
-from p1_query.store import QuarterRow
 from p1_servicekit.errors import Unprocessable
 
 BRU = ZoneInfo("Europe/Brussels")

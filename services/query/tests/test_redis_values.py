@@ -16,7 +16,7 @@ from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, f
 
 ALL = {"Authorization": "Bearer tok-all"}
 LATEST = latest_key("q-swap")
-PG_LATEST_TS = "2026-05-06T00:00:00+00:00"  # q-swap's newest stored reading
+PG_LATEST_TS = "2026-05-06T00:00:00Z"  # q-swap's newest stored reading
 
 
 def _realtime(api: ServiceProcess) -> httpx.Response:
@@ -39,6 +39,8 @@ def _sample(**fields: object) -> bytes:
         b'{"ts": 5, "power_w": 1, "import_kwh": 1, "export_kwh": 0}',
         _sample(ts="2026-11-29T13:12:34"),  # no offset
         _sample(ts="0001-01-01T00:00:00+01:00"),  # not representable in UTC
+        _sample(gas_m3=1.0, gas_ts="0001-01-01T00:00:00+01:00"),  # nor is this: no answer can say it
+        _sample(water_m3=1.0, water_ts="2100-01-01T00:00:00Z"),  # outside the supported range
         _sample(power_w="412"),
         _sample(power_w=True),
         b'{"ts": "2026-11-29T13:12:34Z", "power_w": NaN, "import_kwh": 1, "export_kwh": 0}',

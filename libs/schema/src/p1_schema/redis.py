@@ -8,7 +8,8 @@
 
 Ingest writes after its commit with ``store_latest``: one round trip, atomic, that replaces the latest
 only with a newer reading (a late batch must not move it back) and publishes only what became the latest.
-Query reads with ``decode_latest``, which turns anything that is not such a reading into a miss.
+Query reads with ``decode_latest``, which turns anything that is not such a reading into a miss, and
+hands over the values as the contract reads them (the form of the answer is query's).
 (The query cache's own keys, ``p1:q:…``, are query's.)
 """
 
@@ -85,7 +86,9 @@ async def store_latest(client: Redis, device_id: str, sample: Sample) -> bool:
 @dataclass(frozen=True, slots=True)
 class LatestReading:
     ts: datetime
-    fields: dict[str, object]  # the Sample's fields that have a value, as stored (JSON values)
+    # The Sample's fields that have a value, as the contract reads them (a time as an aware datetime, a
+    # number as a float), so that a reader writes them in its own form whatever form they were stored in.
+    fields: dict[str, object]
 
 
 def decode_latest(raw: object) -> LatestReading | None:
@@ -95,10 +98,12 @@ def decode_latest(raw: object) -> LatestReading | None:
         return None
     try:
         # The contract's own check (types, ranges, finite numbers).
-        ts = Sample.model_validate_json(raw).ts
+        sample = Sample.model_validate_json(raw)
     except ValidationError:
         return None
-    if not timerange.in_range(ts):  # ingest never stores a reading outside the supported range
+    fields = {name: value for name, value in sample if value is not None}
+    # Ingest never stores a time outside the supported range, and some could not even be written in UTC
+    # (year 1 at +01:00).
+    if not all(timerange.in_range(value) for value in fields.values() if isinstance(value, datetime)):
         return None
-    data = json.loads(raw)
-    return LatestReading(ts, {k: data[k] for k in Sample.model_fields if data.get(k) is not None})
+    return LatestReading(sample.ts, fields)

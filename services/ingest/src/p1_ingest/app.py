@@ -12,7 +12,8 @@ from p1_ingest.settings import IngestSettings
 from p1_ingest.store import power_settings, prepare_connection
 from p1_servicekit.app import create_db_service_app
 from p1_servicekit.redis_guard import RedisGuard
-from p1_servicekit.tokens import parse_device_tokens
+from p1_servicekit.token_reload import token_source, watchers
+from p1_servicekit.tokens import DEVICE_TOKENS
 
 SERVICE = "ingest"
 
@@ -20,7 +21,9 @@ SERVICE = "ingest"
 def create_app(settings: IngestSettings) -> FastAPI:
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry, SERVICE)
-    tokens = parse_device_tokens(settings.device_tokens)
+    tokens = token_source(
+        DEVICE_TOKENS, settings.device_tokens, settings.device_tokens_file, registry, SERVICE
+    )
 
     def on_start(app: FastAPI, pool: "asyncpg.Pool[asyncpg.Record]", redis: RedisGuard) -> None:
         app.state.ingestor = Ingestor(settings, tokens, pool, LatestWriter(redis), metrics)
@@ -36,6 +39,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         # MAX_POWER_W travels with the connection to the write path (store.POWER_SETTING).
         server_settings={"jit": "off", **power_settings(settings.limits)},
         init=prepare_connection,
+        background=watchers(tokens),
     )
     app.include_router(ingest_router())
     return app

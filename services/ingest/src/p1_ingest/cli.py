@@ -1,13 +1,14 @@
-"""``p1-ingest serve | migrate | maintain | rebuild DEVICE…``.
+"""``p1-ingest serve | migrate | maintain | rebuild DEVICE… | backup PATH | restore PATH``.
 
 A configuration error is one line per problem naming the variable (exit 2, ``p1_config.errors``); a
-database that cannot be reached is one line with its URL's password masked (exit 1). Neither prints a
-value or a traceback."""
+database that cannot be reached, or a backup or restore that cannot be done, is one line with any URL's
+password masked (exit 1). None prints a value or a traceback."""
 
 import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Final, TypeVar
 
 import asyncpg
@@ -38,6 +39,23 @@ def _parser() -> argparse.ArgumentParser:
         "rebuild", help="rebuild devices' counter epochs, integrity flags and rollups from their raw readings"
     )
     p_rebuild.add_argument("device_ids", nargs="+", metavar="DEVICE")
+    p_backup = sub.add_parser(
+        "backup",
+        help="the whole database, consistent while ingest writes, into a pg_dump archive (custom format): "
+        "PATH is a new file, or a directory where p1-<UTC time>.dump is written",
+    )
+    p_backup.add_argument("path", type=Path, metavar="PATH")
+    p_backup.add_argument(
+        "--keep-days",
+        type=int,
+        metavar="N",
+        help="PATH a directory: afterwards remove its backups taken more than N days ago",
+    )
+    p_restore = sub.add_parser(
+        "restore",
+        help="a backup into DATABASE_URL's database, which must be empty (TimescaleDB: same version)",
+    )
+    p_restore.add_argument("path", type=Path, metavar="PATH")
     return parser
 
 
@@ -48,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         "maintain": _maintain,
         "rebuild": lambda: _rebuild(args.device_ids),
         "migrate": _migrate,
+        "backup": lambda: _backup(args.path, args.keep_days),
+        "restore": lambda: _restore(args.path),
     }
     return run_command(PROG, commands[args.command])
 
@@ -97,6 +117,45 @@ def _rebuild(device_ids: list[str]) -> int:
     for r in reports:
         print(f"{PROG}: {r.device_id}: {r.outcome}, {r.readings} reading(s) replayed")
     return 0
+
+
+def _backup(path: Path, keep_days: int | None) -> int:
+    from p1_ingest.backup import backup
+
+    if keep_days is not None and keep_days < 1:
+        print(f"{PROG}: --keep-days must be at least 1", file=sys.stderr)
+        return 2
+    settings = configured(ServiceSettings)
+    report = _run_tool_command(settings, backup(settings.database_url, path, keep_days))
+    if report is None:
+        return 1
+    for warning in report.warnings:
+        print(f"{PROG}: {warning}", file=sys.stderr)
+    for line in report.lines():
+        print(f"{PROG}: {line}")
+    return 0
+
+
+def _restore(path: Path) -> int:
+    from p1_ingest.restore import restore
+
+    settings = configured(ServiceSettings)
+    summary = _run_tool_command(settings, restore(settings.database_url, path))
+    if summary is None:
+        return 1
+    print(f"{PROG}: restored {path} into {redact(settings.database_url)}: {summary.line()}")
+    return 0
+
+
+def _run_tool_command(settings: ServiceSettings, work: Awaitable[T]) -> T | None:
+    """``_run_on_database`` for backup and restore: their own failures are one line too."""
+    from p1_ingest.pgtools import ToolError
+
+    try:
+        return _run_on_database(settings, work)
+    except ToolError as exc:
+        print(f"{PROG}: {redact(str(exc))}", file=sys.stderr)
+        return None
 
 
 def _run_on_database(settings: ServiceSettings, work: Awaitable[T]) -> T | None:

@@ -1,4 +1,4 @@
-"""The ingest metrics (names binding, DESIGN.md §9). No device id on a histogram; the one per-device
+"""The ingest metrics (names binding, docs/design.md §12). No device id on a histogram; the one per-device
 series is the last-sample gauge, bounded by the number of devices in DEVICE_TOKENS."""
 
 from typing import Final

@@ -23,7 +23,7 @@ from p1_ingest.settings import IngestSettings
 from p1_ingest.store import write_columns
 from p1_servicekit.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized, Unprocessable
 from p1_servicekit.problems import DB_UNAVAILABLE
-from p1_servicekit.tokens import TokenTable, bearer_token
+from p1_servicekit.tokens import TokenLookup, bearer_token
 
 _DB_FAILURES: Final[tuple[type[Exception], ...]] = (*DB_UNAVAILABLE, asyncpg.PostgresError)
 # The statuses POST /v1/samples may answer, as documented in openapi.yaml (checked by the
@@ -39,7 +39,7 @@ class Ingestor:
     def __init__(
         self,
         settings: IngestSettings,
-        tokens: TokenTable,
+        tokens: TokenLookup,
         pool: "asyncpg.Pool[asyncpg.Record]",
         latest: LatestWriter,
         metrics: IngestMetrics,

@@ -1,10 +1,13 @@
 """Ingest's configuration, read once at start-up: the service's, and that of its one-shot commands."""
 
-from pydantic import Field, field_validator, model_validator
+from pathlib import Path
+
+from pydantic import Field, model_validator
 
 from p1_ingest.integrity import DEFAULT_MAX_POWER_W, Limits
 from p1_servicekit.settings import ServiceSettings
-from p1_servicekit.tokens import parse_device_tokens
+from p1_servicekit.token_reload import check_token_settings
+from p1_servicekit.tokens import DEVICE_TOKENS
 
 
 class IntegritySettings(ServiceSettings):
@@ -22,10 +25,12 @@ class IntegritySettings(ServiceSettings):
 class IngestSettings(IntegritySettings):
     """What ``p1-ingest serve`` reads."""
 
-    # token:device_id pairs, comma-separated (sha256:<hex> allowed). Required, no default: a service that
+    # token:device_id pairs, comma-separated (sha256:<hex> allowed), or a file of them re-read when it
+    # changes (p1_servicekit.token_reload). One of the two is required, no default: a service that
     # accepts writes must never run with a default secret. Plain tokens: never in the settings' repr,
     # and a malformed entry is named by position only.
-    device_tokens: str = Field(repr=False)
+    device_tokens: str | None = Field(default=None, repr=False)
+    device_tokens_file: Path | None = None
     # The request body as sent, and after gzip. A full batch (5,000 readings with every field) is about
     # 4.5 MB of JSON; gzip makes it ~10× smaller.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
@@ -39,12 +44,10 @@ class IngestSettings(IntegritySettings):
     rate_limit_per_s: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=100, ge=1)
 
-    @field_validator("device_tokens")
-    @classmethod
-    def _tokens(cls, value: str) -> str:
-        if len(parse_device_tokens(value)) == 0:
-            raise ValueError("DEVICE_TOKENS has no entry")
-        return value
+    @model_validator(mode="after")
+    def _tokens(self) -> "IngestSettings":
+        check_token_settings(DEVICE_TOKENS, self.device_tokens, self.device_tokens_file)
+        return self
 
     @model_validator(mode="after")
     def _limits(self) -> "IngestSettings":

@@ -1,7 +1,7 @@
 """The statements of the write path (``store.py`` runs them).
 
 One statement inserts a batch's raw rows and folds *only the good rows it inserted* into the rollups
-(DESIGN.md §6; the fold is the schema's, ``p1_schema.rollups``), updates the device and records new
+(docs/design.md §5; the fold is the schema's, ``p1_schema.rollups``), updates the device and records new
 counter epochs. Suspects that later turn out good (a confirmed counter reset) are folded by the same
 rollup SQL, fed by an ``UPDATE … RETURNING``.
 """

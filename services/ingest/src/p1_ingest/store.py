@@ -1,6 +1,6 @@
 """Exactly-once storage of a batch: raw rows, the rollups (15 min, 1 h, local day), the device and its
 counter epochs, in one transaction whose main statement inserts the raw rows and folds *only the good
-rows it inserted* into the rollups (DESIGN.md §6, ``sql.py``). A replayed, concurrent or late batch
+rows it inserted* into the rollups (docs/design.md §5, ``sql.py``). A replayed, concurrent or late batch
 therefore changes the rollups exactly as if each reading had arrived once.
 
 The batches of one device are serialised by a row lock on its ``devices`` row (taken first), which

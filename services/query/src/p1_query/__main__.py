@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from p1_query.cli import main
 
 sys.exit(main())

@@ -7,18 +7,19 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from p1_config.logging import configured
+from p1_query.cache import ResponseCache
+from p1_query.db import DbTimer
+from p1_query.export import PageReader
+from p1_query.realtime import LatestReadings
+from p1_query.routes import add_query_routes
+from p1_query.settings import QuerySettings
+from p1_query.state import QueryState
+from p1_query.streaming import ExportSlots, install_log_filter
+from p1_query.zones import load as load_zones
 from p1_servicekit.app import create_db_service_app
 from p1_servicekit.redis_guard import RedisGuard
-from p1_servicekit.tokens import parse_read_tokens
-
-from .cache import ResponseCache
-from .export import PageReader
-from .realtime import LatestReadings
-from .routes import QueryState, add_query_routes
-from .settings import QuerySettings
-from .store import DbTimer
-from .streaming import ExportSlots, install_log_filter
-from .zones import load as load_zones
+from p1_servicekit.token_reload import token_source, watchers
+from p1_servicekit.tokens import READ_TOKENS
 
 SERVICE = "query"
 
@@ -26,7 +27,7 @@ SERVICE = "query"
 def create_app(settings: QuerySettings) -> FastAPI:
     load_zones()  # the contract's zones from the pinned tzdata, or no start at all
     registry = CollectorRegistry()
-    tokens = parse_read_tokens(settings.read_tokens)
+    tokens = token_source(READ_TOKENS, settings.read_tokens, settings.read_tokens_file, registry, SERVICE)
     db = DbTimer(registry)
     exports = ExportSlots(
         settings.export_max_per_token, settings.export_max_per_process, settings.retry_after_s, registry
@@ -35,21 +36,17 @@ def create_app(settings: QuerySettings) -> FastAPI:
 
     def on_start(app: FastAPI, pool: "asyncpg.Pool[asyncpg.Record]", redis: RedisGuard) -> None:
         def acquire() -> "asyncpg.pool.PoolAcquireContext":
+            # A bounded wait: a saturated or unreachable database becomes a 503, not a hung request.
             return pool.acquire(timeout=settings.db_acquire_timeout_s)
 
         app.state.query = QueryState(
             settings=settings,
             tokens=tokens,
-            pool=pool,
+            acquire=acquire,
             redis=redis,
             cache=ResponseCache(redis, registry, settings.cache_budget_bytes),
             db=db,
-            latest=LatestReadings(
-                redis,
-                acquire,
-                db,
-                settings.realtime_memo_s,
-            ),
+            latest=LatestReadings(redis, acquire, db, settings.realtime_memo_s),
             exports=exports,
             # Half the pool at most for exports (PageReader), the rest for everything else.
             export_reads=PageReader(
@@ -61,7 +58,12 @@ def create_app(settings: QuerySettings) -> FastAPI:
         )
 
     app = create_db_service_app(
-        service=SERVICE, tag="query", settings=settings, registry=registry, on_start=on_start
+        service=SERVICE,
+        tag="query",
+        settings=settings,
+        registry=registry,
+        on_start=on_start,
+        background=watchers(tokens),
     )
     add_query_routes(app)
     return app

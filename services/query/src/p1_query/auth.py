@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from p1_servicekit.errors import NotFound, Unauthorized
-from p1_servicekit.tokens import ALL_DEVICES, TokenTable, bearer_token
+from p1_servicekit.tokens import ALL_DEVICES, TokenLookup, bearer_token
 
 # Keeps the key of a token (see Reader.key) apart from the sha256:<hex> digests of READ_TOKENS.
 _KEY_DOMAIN: Final = b"p1-query reader key\x00"
@@ -31,7 +31,7 @@ class Reader:
         return hashlib.sha256(_KEY_DOMAIN + self.token.encode()).hexdigest()[:24]
 
 
-def authenticate(table: TokenTable, authorization: str | None) -> Reader:
+def authenticate(table: TokenLookup, authorization: str | None) -> Reader:
     token = bearer_token(authorization)
     scope = None if token is None else table.scope_of(token)
     if token is None or scope is None:

@@ -12,13 +12,12 @@ from typing import Final, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from p1_contracts import timerange
+from p1_query.zones import DEFAULT_TZ as DEFAULT_TZ
+from p1_query.zones import parse_tz as parse_tz
 from p1_servicekit.errors import FieldError, Unprocessable
 
-from .zones import DEFAULT_TZ as DEFAULT_TZ
-from .zones import parse_tz as parse_tz
-
 Bucket = Literal["1m", "15m", "1h", "1d", "1mo"]
-# The stored tables a series is read from: raw samples or a rollup (store._groups_sql).
+# The stored tables a series is read from: raw samples or a rollup (groups.GROUPS_SQL).
 Source = Literal["raw", "15m", "1h", "1d"]
 BUCKETS: Final[tuple[str, ...]] = get_args(Bucket)
 MAX_POINTS: Final = 10_000
@@ -96,45 +95,45 @@ def iter_boundaries(start: datetime, end: datetime, bucket: str, tz: ZoneInfo) -
     boundary up to the first one at or after ``end``. Lazy, so exports of any length stay small."""
     if bucket in ("1m", "15m"):
         step = _FIXED[bucket]
-        t = _floor_utc(start, step)
-        yield t
-        while t < end:
-            t += step
-            yield t
+        boundary = _floor_utc(start, step)
+        yield boundary
+        while boundary < end:
+            boundary += step
+            yield boundary
     elif bucket == "1h":
         # Walk the UTC quarter grid and keep instants on a local hour. The 1-hour jump is tried first
         # and verified, so a zone whose offset changes by 30 minutes (Australia/Lord_Howe) stays right.
-        t = _floor_utc(start, _QUARTER)
+        boundary = _floor_utc(start, _QUARTER)
         for _ in range(8):  # a local hour starts at most 1 h 45 min before any quarter
-            if _on_local_hour(t, tz):
+            if _on_local_hour(boundary, tz):
                 break
-            t -= _QUARTER
-        yield t
-        while t < end:
-            nxt = t + _FIXED["1h"]
-            if not _on_local_hour(nxt, tz):
-                nxt = t + _QUARTER
-                while not _on_local_hour(nxt, tz) and nxt - t < timedelta(hours=3):
-                    nxt += _QUARTER
-            t = nxt
-            yield t
+            boundary -= _QUARTER
+        yield boundary
+        while boundary < end:
+            following = boundary + _FIXED["1h"]
+            if not _on_local_hour(following, tz):
+                following = boundary + _QUARTER
+                while not _on_local_hour(following, tz) and following - boundary < timedelta(hours=3):
+                    following += _QUARTER
+            boundary = following
+            yield boundary
     elif bucket == "1d":
         day = start.astimezone(tz).date()
-        t = local_midnight(day, tz)
-        yield t
-        while t < end:
+        boundary = local_midnight(day, tz)
+        yield boundary
+        while boundary < end:
             day += timedelta(days=1)
-            t = local_midnight(day, tz)
-            yield t
+            boundary = local_midnight(day, tz)
+            yield boundary
     elif bucket == "1mo":
         local = start.astimezone(tz)
         year, month = local.year, local.month
-        t = _month_start(year, month, tz)
-        yield t
-        while t < end:
+        boundary = _month_start(year, month, tz)
+        yield boundary
+        while boundary < end:
             year, month = _next_month(year, month)
-            t = _month_start(year, month, tz)
-            yield t
+            boundary = _month_start(year, month, tz)
+            yield boundary
     else:  # parse_bucket guards the public entry points
         raise ValueError(f"unknown bucket {bucket}")
 
@@ -174,8 +173,8 @@ def boundaries(start: datetime, end: datetime, bucket: str, tz: ZoneInfo) -> lis
     """The boundaries of a series request, refusing more than MAX_POINTS buckets."""
     check_size(start, end, bucket)
     out: list[datetime] = []
-    for b in iter_boundaries(start, end, bucket, tz):
-        out.append(b)
+    for bound in iter_boundaries(start, end, bucket, tz):
+        out.append(bound)
         if len(out) > MAX_POINTS + 1:
             raise _too_many(bucket)
     return out
@@ -197,16 +196,21 @@ def _is_midnight(t: datetime, tz: ZoneInfo) -> bool:
     return local.hour == 0 and local.minute == 0 and local.second == 0 and local.microsecond == 0
 
 
+def _on_minute(bound: datetime, every: int) -> bool:
+    """On a UTC multiple of ``every`` minutes (60: a whole hour)."""
+    return bound.minute % every == 0 and bound.second == 0 and bound.microsecond == 0
+
+
 def source_for(bucket: str, bounds: list[datetime], daily_zone: ZoneInfo | None = None) -> Source:
-    """The coarsest stored table whose grid every boundary lies on (DESIGN §6: rollups are UTC-aligned;
-    rollup_1d holds the local days of ``daily_zone``, migration 0002)."""
+    """The coarsest stored table whose grid every boundary lies on (docs/design.md §4: rollups are
+    UTC-aligned; rollup_1d holds the local days of ``daily_zone``, migration 0002)."""
     if bucket == "1m":
         return "raw"
     zone = daily_zone if bucket in ("1d", "1mo") else None
-    if zone is not None and all(_is_midnight(b, zone) for b in bounds):
+    if zone is not None and all(_is_midnight(bound, zone) for bound in bounds):
         return "1d"
-    if bucket != "15m" and all(b.minute == 0 and b.second == 0 and b.microsecond == 0 for b in bounds):
+    if bucket != "15m" and all(_on_minute(bound, 60) for bound in bounds):
         return "1h"
-    if all(b.minute % 15 == 0 and b.second == 0 and b.microsecond == 0 for b in bounds):
+    if all(_on_minute(bound, 15) for bound in bounds):
         return "15m"
     return "raw"  # a historical offset such as +00:19:32: exact from raw readings, while they are kept

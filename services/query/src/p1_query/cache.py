@@ -1,4 +1,4 @@
-"""Answers cached in Redis, keyed by the device's version (``store.DeviceVersion``, from PostgreSQL).
+"""Answers cached in Redis, keyed by the device's version (``cachekeys.DeviceVersion``, from PostgreSQL).
 
 An answer about a range that ends at or before the device's newest reading is *final*: only late data
 can change it, and ingest counts commits that stored late data in ``devices.late_writes`` (in the same
@@ -32,6 +32,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 
+from p1_query.cachekeys import answer_key, budget_key
 from p1_servicekit.redis_guard import RedisGuard
 
 PAST_TTL_S: Final = 24 * 3600
@@ -73,11 +74,6 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
         if tag == etag:
             return True
     return False
-
-
-def budget_key(owner: str, ttl: int, now: float) -> str:
-    """The counter of ``owner``'s bytes stored with lifetime ``ttl`` in the current window of ``ttl``."""
-    return f"p1:qbudget:{owner}:{ttl}:{int(now // ttl)}"
 
 
 def cache_control(final: bool) -> str:
@@ -176,7 +172,7 @@ class ResponseCache:
         if not self._redis.enabled:  # no cache configured; the local answers only front Redis
             self._miss.inc()
             return Lookup(None, None)
-        key = f"p1:q:{device_id}:{version}:{kind}:{params}"
+        key = answer_key(device_id, version, kind, params)
         now = time.monotonic()
         local = self._local.get(key, now)
         if local is not None:

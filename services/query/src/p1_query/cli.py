@@ -4,9 +4,8 @@ import argparse
 
 from p1_config.errors import run_command
 from p1_config.logging import configured
+from p1_query.settings import QuerySettings
 from p1_servicekit.serve import add_serve_command, serve_command
-
-from .settings import QuerySettings
 
 PROG = "p1-query"
 

@@ -1,4 +1,4 @@
-"""Energy from meter counters (DESIGN §6).
+"""Energy from meter counters (docs/design.md §6).
 
 The energy in [a, b) is C(b) − C(a), where C at an instant is the counter interpolated linearly between
 the last reading before it and the first reading at or after it. Readings of one counter epoch (one
@@ -67,7 +67,7 @@ def curves(points: Iterable[tuple[int, float, float | None, float, float | None]
         if v_last is not None and (t_last != t_first or v_first is None):
             ts.append(t_last)
             vs.append(v_last)
-    return {e: c for e, c in out.items() if c.ts}
+    return {epoch: curve for epoch, curve in out.items() if curve.ts}
 
 
 def energies(all_curves: Curves, bounds: Sequence[float]) -> list[float]:
@@ -75,18 +75,18 @@ def energies(all_curves: Curves, bounds: Sequence[float]) -> list[float]:
     n = len(bounds) - 1
     totals = [0.0] * n
     for curve in all_curves.values():
-        prev = curve.at(bounds[0])
+        at_start = curve.at(bounds[0])
         for j in range(n):
-            cur = curve.at(bounds[j + 1])
+            at_end = curve.at(bounds[j + 1])
             # Within an epoch counters only grow; a tiny negative is float noise or a bad reading.
-            totals[j] += max(0.0, cur - prev)
-            prev = cur
+            totals[j] += max(0.0, at_end - at_start)
+            at_start = at_end
     return totals
 
 
-def interval_energy(all_curves: Curves, a: float, b: float) -> float | None:
-    """Energy in [a, b) when one epoch brackets both ends (a true interpolation), else None."""
+def interval_energy(all_curves: Curves, start: float, end: float) -> float | None:
+    """Energy in [start, end) when one epoch brackets both ends (a true interpolation), else None."""
     for curve in all_curves.values():
-        if curve.brackets(a) and curve.brackets(b):
-            return max(0.0, curve.at(b) - curve.at(a))
+        if curve.brackets(start) and curve.brackets(end):
+            return max(0.0, curve.at(end) - curve.at(start))
     return None

@@ -4,22 +4,23 @@ after commit), else the newest row of ``samples``.
 A found reading is kept in process memory for ``memo_s`` (default 0.25 s) so that many clients polling
 the same device cost one Redis read per interval, not one each: with readings every second a reading can
 be at most that much later than Redis. ``age_s`` is always computed at answer time. The reading is kept
-already serialised, so an answer is the stored bytes plus ``age_s``.
+already serialised (``forms.reading``: the same bytes from Redis or from PostgreSQL), so an answer is the
+stored bytes plus ``age_s``.
 """
 
-import json
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-import asyncpg
+from pydantic_core import to_json
 
+from p1_query.db import Acquire, DbTimer
+from p1_query.forms import reading
+from p1_query.samples import latest_sample
 from p1_schema.redis import decode_latest, latest_key
 from p1_servicekit.redis_guard import RedisGuard
-
-from .store import DbTimer, latest_sample
 
 MAX_MEMO_ENTRIES: Final = 10_000
 
@@ -30,13 +31,13 @@ class Latest:
     head: bytes  # the JSON object without its closing brace
 
     def answer(self, now: float) -> bytes:
+        # round(…, 3) is a float of at most 3 decimals: repr writes it as pydantic would (forms).
         return self.head + b',"age_s":' + repr(round(now - self.ts, 3)).encode() + b"}"
 
 
-def _latest(device_id: str, sample: dict[str, object], ts: datetime) -> Latest:
-    body = {**sample, "device_id": device_id}
-    text = json.dumps(body, separators=(",", ":"))
-    return Latest(ts.timestamp(), text[:-1].encode())
+def _latest(device_id: str, values: Mapping[str, object], ts: datetime) -> Latest:
+    body = {**reading(values), "device_id": device_id}
+    return Latest(ts.timestamp(), to_json(body)[:-1])
 
 
 def parse_latest(device_id: str, raw: object) -> Latest | None:
@@ -47,13 +48,7 @@ def parse_latest(device_id: str, raw: object) -> Latest | None:
 
 
 class LatestReadings:
-    def __init__(
-        self,
-        redis: RedisGuard,
-        acquire: Callable[[], "asyncpg.pool.PoolAcquireContext"],
-        db: DbTimer,
-        memo_s: float,
-    ) -> None:
+    def __init__(self, redis: RedisGuard, acquire: Acquire, db: DbTimer, memo_s: float) -> None:
         self._redis = redis
         self._acquire = acquire
         self._db = db
@@ -81,9 +76,4 @@ class LatestReadings:
     async def _from_postgres(self, device_id: str) -> Latest | None:
         async with self._acquire() as conn, self._db.time("realtime"):
             record = await latest_sample(conn, device_id)
-        if record is None:
-            return None
-        sample = {
-            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in record.items() if v is not None
-        }
-        return _latest(device_id, sample, record["ts"])
+        return None if record is None else _latest(device_id, dict(record.items()), record["ts"])

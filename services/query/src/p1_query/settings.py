@@ -1,17 +1,22 @@
 """Query configuration, read once at start-up."""
 
-from pydantic import Field, field_validator
+from pathlib import Path
+
+from pydantic import Field, model_validator
 
 from p1_servicekit.settings import ServiceSettings
-from p1_servicekit.tokens import parse_read_tokens
+from p1_servicekit.token_reload import check_token_settings
+from p1_servicekit.tokens import READ_TOKENS
 
 
 class QuerySettings(ServiceSettings):
     """What ``p1-query serve`` reads."""
 
-    # token:devA|devB or token:*, comma-separated (sha256:<hex> allowed). Required, no default: there is
-    # no anonymous read access.
-    read_tokens: str = Field(repr=False)
+    # token:devA|devB or token:*, comma-separated (sha256:<hex> allowed), or a file of them re-read when
+    # it changes (p1_servicekit.token_reload). One of the two is required, no default: there is no
+    # anonymous read access.
+    read_tokens: str | None = Field(default=None, repr=False)
+    read_tokens_file: Path | None = None
     capacity_price_eur_per_kw_year: float = Field(default=53.25, ge=0)
     # How long one process reuses a device's newest reading for realtime answers (0: never).
     realtime_memo_s: float = Field(default=0.25, ge=0, le=5)
@@ -26,9 +31,7 @@ class QuerySettings(ServiceSettings):
     # about the past, 10 s for the others); beyond it answers are served but not cached in Redis.
     cache_budget_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
 
-    @field_validator("read_tokens")
-    @classmethod
-    def _tokens(cls, value: str) -> str:
-        if len(parse_read_tokens(value)) == 0:
-            raise ValueError("READ_TOKENS has no entry")
-        return value
+    @model_validator(mode="after")
+    def _tokens(self) -> "QuerySettings":
+        check_token_settings(READ_TOKENS, self.read_tokens, self.read_tokens_file)
+        return self

@@ -1,5 +1,5 @@
--- p1-telemetry schema, version 1. Table and column names are binding (DESIGN.md §6,
--- /work/notes/shared-contract.md): dashboards and users' own SQL read them.
+-- p1-telemetry schema, version 1. Table and column names are binding (docs/design.md §4):
+-- dashboards and users' own SQL read them.
 
 -- One row per device; the last_* columns describe the newest stored reading and are what a new
 -- batch is compared with to detect a counter reset. Upserted by ingest under a row lock, so the

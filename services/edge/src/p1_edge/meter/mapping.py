@@ -103,7 +103,7 @@ EXTERNAL_TYPES: Final[Mapping[str, tuple[str, str]]] = {
     "water_meter": ("water_m3", "water_ts"),
 }
 
-# A total the meter does not give is the sum of its tariff registers (DESIGN §5).
+# A total the meter does not give is the sum of its tariff registers (docs/design.md §10).
 TOTALS_FROM_TARIFFS: Final[Mapping[str, tuple[str, ...]]] = {
     "import_kwh": tuple(f"import_t{n}_kwh" for n in (1, 2, 3, 4)),
     "export_kwh": tuple(f"export_t{n}_kwh" for n in (1, 2, 3, 4)),

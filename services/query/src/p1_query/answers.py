@@ -1,0 +1,129 @@
+"""Series and capacity answers: computed from PostgreSQL, or taken from the cache, or a 304.
+
+``cached_answer`` reads the device's version first (which also tells an unknown device, 404, before any
+other work), looks the answer up under a key of that version (``cachekeys``), computes it on a miss and
+stores it. The compute functions take the connection and the version the lookup used.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from fastapi.responses import Response
+
+from p1_contracts.models import Series
+from p1_query import capacity
+from p1_query.auth import Reader, unknown_device
+from p1_query.buckets import Bucket, boundaries, month_bounds, source_for
+from p1_query.cache import Cached, cache_control, etag_matches, etag_of
+from p1_query.cachekeys import DeviceVersion, device_version
+from p1_query.capacity_sql import meter_month_peak_w
+from p1_query.db import Conn
+from p1_query.groups import fetch_groups
+from p1_query.month_tops import MonthTops
+from p1_query.series import build_points
+from p1_query.state import QueryState, server_timing
+
+JSON: Final = "application/json"
+Compute = Callable[[Conn, DeviceVersion], Awaitable[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Cacheable:
+    """An answer the cache may hold: whose, of which kind, for which parameters (its key), about
+    readings before ``range_end`` (whether it is final), and how to compute it."""
+
+    reader: Reader
+    device_id: str
+    kind: str
+    params: str
+    range_end: datetime
+    compute: Compute
+
+
+async def cached_answer(
+    state: QueryState, wanted: Cacheable, if_none_match: str | None, started: float
+) -> Response:
+    """The answer from the cache, or computed and stored; 304 when the client's ETag still holds."""
+    async with state.acquire() as conn:
+        async with state.db.time("version"):
+            version = await device_version(conn, wanted.device_id)
+        if version is None:
+            raise unknown_device(wanted.device_id)
+        tag, final = version.of_range(wanted.range_end)
+        found = await state.cache.lookup(wanted.device_id, tag, wanted.kind, wanted.params, final)
+        entry = found.hit
+        if entry is None:
+            body = await wanted.compute(conn, version)
+            entry = Cached(etag_of(body), body)
+    if found.hit is None and found.key is not None:
+        await state.cache.store(found.key, entry, final, wanted.reader.key())
+    headers = {
+        "ETag": entry.etag,
+        "Cache-Control": cache_control(final),
+        "Server-Timing": server_timing(started),
+    }
+    if etag_matches(if_none_match, entry.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(entry.body, media_type=JSON, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesAsked:
+    """A checked series request."""
+
+    device_id: str
+    start: datetime
+    end: datetime
+    bucket: Bucket
+    zone: ZoneInfo
+    tz_name: str
+
+
+async def series_json(state: QueryState, asked: SeriesAsked, conn: Conn, _version: DeviceVersion) -> bytes:
+    bounds = boundaries(asked.start, asked.end, asked.bucket, asked.zone)
+    async with state.db.time("series"):
+        source = source_for(asked.bucket, bounds, await state.daily.get(conn))
+        groups = await fetch_groups(conn, asked.device_id, source, bounds)
+    answer = Series(
+        device_id=asked.device_id,
+        bucket=asked.bucket,
+        tz=asked.tz_name,
+        start=bounds[0].astimezone(asked.zone),
+        end=bounds[-1].astimezone(asked.zone),
+        points=build_points(groups, bounds, asked.zone),
+    )
+    return answer.model_dump_json().encode()
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityAsked:
+    """A checked capacity request."""
+
+    reader: Reader
+    device_id: str
+    year: int
+    month: int
+    zone: ZoneInfo
+    tz_name: str
+
+
+async def capacity_json(state: QueryState, asked: CapacityAsked, conn: Conn, version: DeviceVersion) -> bytes:
+    month_start, month_end = month_bounds(asked.year, asked.month, asked.zone)
+    tops = MonthTops(conn, state.cache, state.db, version, asked.device_id, asked.reader.key())
+    demands = await tops.of_window(asked.year, asked.month, asked.zone, asked.tz_name)
+    async with state.db.time("capacity"):
+        peak_w = await meter_month_peak_w(conn, asked.device_id, month_start, month_end)
+    answer = capacity.ledger(
+        device_id=asked.device_id,
+        year=asked.year,
+        month=asked.month,
+        tz=asked.zone,
+        tz_name=asked.tz_name,
+        demands=demands,
+        meter_peak_kw=None if peak_w is None else round(peak_w / 1000.0, 3),
+        price_eur_per_kw_year=state.settings.capacity_price_eur_per_kw_year,
+    )
+    return answer.model_dump_json().encode()

@@ -1,0 +1,58 @@
+"""The names of query's Redis entries, and the device version every cached answer is keyed by.
+
+An answer's key holds everything the answer depends on: the device, the version of its readings
+(``DeviceVersion``), the kind of answer and its parameters. A key therefore never needs invalidating:
+new readings make new keys, and old ones expire (every query key has a TTL, ``cache``).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from p1_query.db import Conn
+
+
+def answer_key(device_id: str, version: str, kind: str, params: str) -> str:
+    return f"p1:q:{device_id}:{version}:{kind}:{params}"
+
+
+def budget_key(owner: str, ttl: int, now: float) -> str:
+    """The counter of ``owner``'s bytes stored with lifetime ``ttl`` in the current window of ``ttl``."""
+    return f"p1:qbudget:{owner}:{ttl}:{int(now // ttl)}"
+
+
+def series_params(first: datetime, last: datetime, bucket: str, tz: str) -> str:
+    """A series' parameters: its outer bucket boundaries (any start and end within them give the same
+    answer), bucket and zone."""
+    return f"{first.isoformat()}|{last.isoformat()}|{bucket}|{tz}"
+
+
+def capacity_params(month: str, tz: str, price: float) -> str:
+    # The price is part of the answer: a new price must not be hidden by old cached answers.
+    return f"{month}|{tz}|{price}"
+
+
+def month_tops_params(year: int, month: int, tz: str) -> str:
+    return f"{year:04d}-{month:02d}|{tz}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceVersion:
+    """What every answer derived from a device's readings depends on (migration 0003): the newest
+    reading's time and the count of commits that stored older readings (late data)."""
+
+    last_ts: datetime | None
+    late_writes: int
+
+    def of_range(self, end: datetime) -> tuple[str, bool]:
+        """(version text for a cache key, final) of an answer about readings before ``end``: final
+        when the newest reading is at or after ``end`` — then only late data can change the answer."""
+        if self.last_ts is not None and end <= self.last_ts:
+            return f"L{self.late_writes}", True
+        stamp = "none" if self.last_ts is None else f"{self.last_ts.timestamp():.6f}"
+        return f"L{self.late_writes}@{stamp}", False
+
+
+async def device_version(conn: Conn, device_id: str) -> DeviceVersion | None:
+    """None for an unknown device."""
+    row = await conn.fetchrow("SELECT last_ts, late_writes FROM devices WHERE device_id = $1", device_id)
+    return None if row is None else DeviceVersion(row["last_ts"], int(row["late_writes"]))

@@ -1,0 +1,156 @@
+"""The series statement: reading groups per (bucket, counter epoch) from raw ``samples`` or a rollup.
+
+``rollup_15m`` / ``rollup_1h`` hold a row per (device, UTC bucket, counter epoch) with the first and last
+reading's time and counter values; ``rollup_1d`` the same per local day of the zone in ``rollup_1d_zone``
+(docs/design.md §4 has the data model). ``Group`` and the statement are one declaration: each field after
+``i`` and ``epoch`` names its expression for each source in ``GROUP_COLUMNS``, and the statement selects them
+in the field order, so ``fetch_groups`` can build groups by position.
+"""
+
+import time
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Final, NamedTuple
+from zoneinfo import ZoneInfo
+
+from p1_query.buckets import Source
+from p1_query.db import Conn
+
+
+@dataclass(slots=True)
+class Group:
+    """Readings of one counter epoch within one bucket (index ``i``; −1 and N are the neighbours
+    just outside the range, kept only as interpolation anchors). Times in UTC seconds."""
+
+    i: int
+    epoch: int
+    n: int
+    power_sum: float | None
+    power_min: float | None
+    power_max: float | None
+    power_import_sum: float | None
+    first_ts: float
+    last_ts: float
+    import_first: float | None
+    import_last: float | None
+    export_first: float | None
+    export_last: float | None
+    gas_first: float | None
+    gas_last: float | None
+    water_first: float | None
+    water_last: float | None
+    avg_power_15m_w: float | None
+    month_peak_w: float | None
+
+
+class Column(NamedTuple):
+    """How one Group field is read: from a bucket's rollup rows merged, from one rollup row (a
+    neighbour), from a bucket's raw readings, from one raw reading."""
+
+    rollup_agg: str
+    rollup_row: str
+    raw_agg: str
+    raw_row: str
+
+
+def _seconds(expression: str) -> str:
+    # Times travel as UTC seconds: decoding a timestamp and converting it back cost as much as the rest
+    # of a month of quarters.
+    return f"extract(epoch FROM {expression})::float8"
+
+
+# The meters' counters: rollups keep each one's smallest and largest value (``{counter}_min/_max``);
+# within an epoch the first reading has the smallest and the last the largest.
+COUNTERS: Final = {"import": "import_kwh", "export": "export_kwh", "gas": "gas_m3", "water": "water_m3"}
+_NONE: Final = "NULL::float8"
+
+# Merging whole rollup rows into a bigger bucket is exact: sums add, minima/maxima merge. Series do not
+# use the meter's quarter average or month peak (capacity reads rollup_15m rows as they are), so the
+# merged rows leave them out: they cost more than the rest of the statement.
+GROUP_COLUMNS: Final[dict[str, Column]] = {
+    "n": Column("sum(n)::int", "n", "count(*)::int", "1"),
+    "power_sum": Column("sum(power_sum)", "power_sum", "sum(power_w)", "power_w"),
+    "power_min": Column("min(power_min)", "power_min", "min(power_w)", "power_w"),
+    "power_max": Column("max(power_max)", "power_max", "max(power_w)", "power_w"),
+    "power_import_sum": Column(
+        "sum(power_import_sum)", "power_import_sum", "sum(greatest(power_w, 0))", "greatest(power_w, 0)"
+    ),
+    "first_ts": Column(_seconds("min(first_ts)"), _seconds("first_ts"), _seconds("min(ts)"), _seconds("ts")),
+    "last_ts": Column(_seconds("max(last_ts)"), _seconds("last_ts"), _seconds("max(ts)"), _seconds("ts")),
+    **{
+        f"{counter}_first": Column(f"min({column}_min)", f"{column}_min", f"min({column})", column)
+        for counter, column in COUNTERS.items()
+    },
+    **{
+        f"{counter}_last": Column(f"max({column}_max)", f"{column}_max", f"max({column})", column)
+        for counter, column in COUNTERS.items()
+    },
+    "avg_power_15m_w": Column(_NONE, "avg_power_15m_w", _NONE, "avg_power_15m_w"),
+    "month_peak_w": Column(_NONE, "month_peak_w", _NONE, "month_peak_w"),
+}
+# Group's fields after i and epoch, in order: the statement's columns after those two.
+GROUP_VALUES: Final = tuple(f.name for f in fields(Group))[2:]
+
+
+def _select(part: str) -> str:
+    """The value columns of one part of the statement (a ``Column`` attribute), in Group's order."""
+    return ", ".join(f"{getattr(GROUP_COLUMNS[name], part)} AS {name}" for name in GROUP_VALUES)
+
+
+def _groups_sql(source: str) -> str:
+    if source == "raw":
+        table, time_column, merged, single = "samples", "ts", _select("raw_agg"), _select("raw_row")
+    else:
+        table, time_column = f"rollup_{source}", "bucket"
+        merged, single = _select("rollup_agg"), _select("rollup_row")
+    # One round trip: the range's buckets (width_bucket maps a time to its bucket by binary search
+    # over the boundaries), plus the last reading group before and the first after the range, which
+    # anchor the interpolation at the range's own ends.
+    # Raw readings flagged by ingest's integrity check (suspect, glitch) count nowhere; rollups never
+    # hold them.
+    good = " AND flag IS NULL" if source == "raw" else ""
+    where = f"FROM {table} WHERE device_id = $1 AND {time_column}"
+    return f"""
+    (SELECT width_bucket({time_column}, $2::timestamptz[]) - 1 AS i, epoch, {merged}
+       {where} >= $3 AND {time_column} < $4{good}
+      GROUP BY 1, 2)
+    UNION ALL
+    (SELECT -1 AS i, epoch, {single} {where} < $3{good}
+      ORDER BY {time_column} DESC, epoch DESC LIMIT 1)
+    UNION ALL
+    (SELECT $5::int AS i, epoch, {single} {where} >= $4{good}
+      ORDER BY {time_column}, epoch LIMIT 1)
+    ORDER BY i, epoch"""
+
+
+GROUPS_SQL: Final = {source: _groups_sql(source) for source in ("raw", "15m", "1h", "1d")}
+
+
+async def fetch_groups(conn: Conn, device_id: str, source: Source, bounds: list[datetime]) -> list[Group]:
+    """Groups per (bucket index, epoch) of the buckets delimited by ``bounds``, ordered by time."""
+    rows = await conn.fetch(GROUPS_SQL[source], device_id, bounds, bounds[0], bounds[-1], len(bounds) - 1)
+    return [Group(*row) for row in rows]
+
+
+class DailyZone:
+    """The zone whose local days ``rollup_1d`` holds (migration 0002), read on first use — the database
+    may be down when the service starts — and then kept: only a migration that rebuilds rollup_1d can
+    change it, and that requires restarting the query service. A schema without it (migration 0002 not
+    applied yet) is asked again after ``retry_s``; meanwhile days come from rollup_1h, as exact."""
+
+    def __init__(self, retry_s: float = 60.0) -> None:
+        self._zone: ZoneInfo | None = None
+        self._retry_at = 0.0
+        self._retry_s = retry_s
+
+    async def get(self, conn: Conn) -> ZoneInfo | None:
+        if self._zone is not None or time.monotonic() < self._retry_at:
+            return self._zone
+        name = None
+        if await conn.fetchval("SELECT to_regclass('rollup_1d_zone')") is not None:
+            name = await conn.fetchval("SELECT tz FROM rollup_1d_zone")
+        if name is None:
+            self._retry_at = time.monotonic() + self._retry_s
+            return None
+        self._zone = ZoneInfo(str(name))
+        return self._zone
