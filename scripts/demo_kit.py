@@ -26,6 +26,7 @@ DEMO_DATABASE = "p1_demo"
 # The demo's own logical database on a local Redis: not 0 (yours), not 9 (the tests', TEST_REDIS_DB).
 DEMO_REDIS_DB = 15
 THROWAWAY_PG_PORT, THROWAWAY_REDIS_PORT = 54329, 63799
+LOCAL_REDIS_PORT = 6379
 
 
 class DemoError(Exception):
@@ -143,8 +144,9 @@ def find_postgres(procs: Processes) -> tuple[str, str]:
 def find_redis(procs: Processes) -> tuple[str | None, str]:
     if os.environ.get("REDIS_URL"):
         return os.environ["REDIS_URL"], "REDIS_URL"
-    if port_open(6379):
-        return f"redis://127.0.0.1:6379/{DEMO_REDIS_DB}", f"local Redis, logical database {DEMO_REDIS_DB}"
+    if port_open(LOCAL_REDIS_PORT):
+        url = f"redis://127.0.0.1:{LOCAL_REDIS_PORT}/{DEMO_REDIS_DB}"
+        return url, f"local Redis, logical database {DEMO_REDIS_DB}"
     server = shutil.which("redis-server")
     if server is None:
         return None, "none (optional: `apt-get install redis-server` makes realtime and caching faster)"
@@ -172,7 +174,7 @@ async def _drop_demo_database() -> bool:
 def _flush_demo_redis() -> None:
     import redis
 
-    with redis.Redis(host="127.0.0.1", port=6379, db=DEMO_REDIS_DB, socket_timeout=5) as client:
+    with redis.Redis(host="127.0.0.1", port=LOCAL_REDIS_PORT, db=DEMO_REDIS_DB, socket_timeout=5) as client:
         client.flushdb()
 
 
@@ -188,7 +190,7 @@ def reset(home: Path) -> list[str]:
         done.append(f"database {DEMO_DATABASE} {what} (local PostgreSQL)")
     if os.environ.get("REDIS_URL"):
         done.append("REDIS_URL is set: that Redis is yours, left alone")
-    elif port_open(6379):
+    elif port_open(LOCAL_REDIS_PORT):
         _flush_demo_redis()
         done.append(f"local Redis: logical database {DEMO_REDIS_DB} emptied")
     cluster = home / "pg"

@@ -18,11 +18,19 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
+import redis
 
 from p1_edge.simulator.history import COARSE_STEP_S
 from p1_edge.simulator.peaks import QUARTER_S
 from p1_edge.simulator.profiles import PROFILES
-from p1_servicekit.testing import ServiceProcess, console_script, free_port, port_open
+from p1_servicekit.testing import (
+    ServiceProcess,
+    console_script,
+    free_port,
+    port_open,
+    redis_server,
+    wait_until,
+)
 from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,13 +234,19 @@ async def _integrity(url: str) -> tuple[int, int, int]:
     return int(epochs), int(flagged), int(late)
 
 
-def test_without_urls_the_demo_uses_its_own_redis_database(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Not 0 (a developer's own) and not the tests' (TEST_REDIS_DB, 9 by default)."""
+def load_demo_kit() -> Any:
+    """scripts/demo_kit.py (the scripts are not a package)."""
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
-        import demo_kit
+        import demo_kit as kit
     finally:
         sys.path.remove(str(ROOT / "scripts"))
+    return kit
+
+
+def test_without_urls_the_demo_uses_its_own_redis_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not 0 (a developer's own) and not the tests' (TEST_REDIS_DB, 9 by default)."""
+    demo_kit = load_demo_kit()
     monkeypatch.delenv("REDIS_URL", raising=False)
     if not port_open(6379):
         pytest.skip("no local Redis on 6379")
@@ -240,3 +254,44 @@ def test_without_urls_the_demo_uses_its_own_redis_database(monkeypatch: pytest.M
     assert url == "redis://127.0.0.1:6379/15"
     assert demo_kit.DEMO_REDIS_DB not in {0, 9, int(os.environ.get("TEST_REDIS_DB", "9"))}
     assert note == "local Redis, logical database 15"
+
+
+def test_reset_drops_the_demo_database_its_redis_keys_and_its_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`make demo-reset` without DATABASE_URL / REDIS_URL: the demo's database on the local PostgreSQL and
+    its logical database on the local Redis (here a database of the test's name and a redis-server of the
+    test's own in the local one's place: no developer's demo is touched)."""
+    kit = load_demo_kit()
+    if not port_open(5432):
+        pytest.skip("needs the local PostgreSQL")
+    redis_proc = redis_server().start()
+    try:
+        wait_until(lambda: port_open(redis_proc.port), 30, "redis-server")
+        name = f"p1_demo_reset_{os.getpid()}"
+        monkeypatch.setattr(kit, "DEMO_DATABASE", name)
+        monkeypatch.setattr(kit, "LOCAL_REDIS_PORT", redis_proc.port)
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        monkeypatch.delenv("REDIS_URL", raising=False)
+        asyncio.run(kit._ensure_database(kit.LOCAL_PG, name))
+        keys = redis.Redis(port=redis_proc.port, db=kit.DEMO_REDIS_DB)
+        keys.set("p1:latest:demo", "x")
+        for file in (*kit.HOME_FILES, "edge.log"):
+            (tmp_path / file).write_text("kept from the last run")
+        done = kit.reset(tmp_path)
+        assert f"database {name} dropped (local PostgreSQL)" in done
+        assert f"local Redis: logical database {kit.DEMO_REDIS_DB} emptied" in done
+        assert not asyncio.run(_exists(name))
+        assert keys.get("p1:latest:demo") is None
+        keys.close()
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        redis_proc.stop()
+
+
+async def _exists(database: str) -> bool:
+    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database))
+    finally:
+        await conn.close()
