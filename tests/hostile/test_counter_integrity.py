@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from hostile_kit import WRITE_TOKENS, Meter, Stack, batch, get, post, rows, still_works
 
+from p1_contracts.timeform import instant
+
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 MINUTES = 121
 HOUR = {"start": "2026-03-10T09:00:00Z", "end": "2026-03-10T11:00:00Z"}
@@ -22,7 +24,7 @@ HOUR = {"start": "2026-03-10T09:00:00Z", "end": "2026-03-10T11:00:00Z"}
 def steady(import_kwh: float, count: int = MINUTES, start: datetime = START) -> list[dict[str, Any]]:
     return [
         {
-            "ts": (start + timedelta(minutes=k)).isoformat(),
+            "ts": instant(start + timedelta(minutes=k)),
             "power_w": 600.0,
             "import_kwh": round(import_kwh + 0.01 * k, 6),
             "export_kwh": 0.0,
@@ -94,7 +96,7 @@ def test_counters_alternating_in_one_request_open_no_epoch(stack: Stack) -> None
     base = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
     readings = [
         {
-            "ts": (base + timedelta(seconds=k)).isoformat(),
+            "ts": instant(base + timedelta(seconds=k)),
             "power_w": 0.0,
             "import_kwh": 1000.5 if k % 2 else 1000.0,
             "export_kwh": 0.0,
@@ -120,8 +122,8 @@ def test_a_late_spike_books_nothing(stack: Stack) -> None:
     device = "h-late"
     readings = steady(500.0)
     upload(stack, device, readings)
-    spike = {"ts": "2026-03-10T09:30:30+00:00", "power_w": 600.0, "import_kwh": 1e6, "export_kwh": 0.0}
-    fine = {"ts": "2026-03-10T09:40:30+00:00", "power_w": 600.0, "import_kwh": 500.405, "export_kwh": 0.0}
+    spike = {"ts": "2026-03-10T09:30:30Z", "power_w": 600.0, "import_kwh": 1e6, "export_kwh": 0.0}
+    fine = {"ts": "2026-03-10T09:40:30Z", "power_w": 600.0, "import_kwh": 500.405, "export_kwh": 0.0}
     r = post(stack, batch(device, [spike, fine]), WRITE_TOKENS[device])
     assert r.json() == {"accepted": 2, "duplicates": 0}
     assert imports(stack, device, "15m") == [0.15] * 8
