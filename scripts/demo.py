@@ -171,6 +171,8 @@ def start_edge(args: argparse.Namespace, procs: Processes) -> None:
         "SPOOL_PATH": str(spool),
         "METRICS_PORT": str(args.edge_metrics_port),
         "METRICS_HOST": "127.0.0.1",
+        # The ticker shows every second's reading; an edge on a Pi keeps the 5 s default (its CPU cost).
+        "UPLOAD_INTERVAL_S": "1",
         **LOGS,
     }
     procs.start("edge", [str(BIN / "p1-edge"), "run"], env)

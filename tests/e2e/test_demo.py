@@ -204,7 +204,7 @@ def test_capacity_has_twelve_months_and_a_past_peak_by_hand(query: httpx.Client)
 
 @pytest.mark.timeout(300)
 def test_a_second_run_continues_the_same_meter_and_reset_forgets_it(demo: Demo, first_run: str) -> None:
-    out, _ = demo.run(6)
+    out, _ = demo.run(10)  # a live reading must come back within it, on a loaded CI machine too
     (count, what, *_rest) = BACKFILL.search(out).groups()  # type: ignore[union-attr]
     assert "the stored meter continued" in what
     assert int(count.replace(",", "")) >= 1  # the seconds between the runs
