@@ -13,14 +13,11 @@ scrape, and a device id that is not in the table never makes one.
 """
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Final
 
 import asyncpg
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from p1_config.redact import describe_error
 from p1_ingest.metrics import IngestMetrics
@@ -38,7 +35,9 @@ SELECT device_id, extract(epoch FROM edge_reported_at)::float8 AS reported_at, e
 _FAILURES: Final[tuple[type[Exception], ...]] = (*DB_UNAVAILABLE, asyncpg.PostgresError)
 _STATEMENT_TIMEOUT_S: Final = 5.0
 
-# (name, kind, help, column): every series labelled device_id.
+_INFO: Final = "p1_edge_report_info"
+_INFO_DOC: Final = "The edge's software version, as reported (value 1)."
+# (name, kind, help, column): every series labelled device_id; a counter is exposed as name_total.
 _SERIES: Final = (
     (
         "p1_edge_report_timestamp_seconds",
@@ -85,30 +84,22 @@ _SERIES: Final = (
 )
 
 
-class _Reports(Collector):
-    """One scrape's rows as metric families (every family present, with or without rows)."""
+def render(rows: Sequence[asyncpg.Record]) -> bytes:
+    """The rows in the Prometheus text format (0.0.4), every family present with or without rows.
 
-    def __init__(self, rows: list[asyncpg.Record]) -> None:
-        self._rows = rows
-
-    def collect(self) -> Iterator[Metric]:
-        for name, kind, doc, column in _SERIES:
-            family: GaugeMetricFamily | CounterMetricFamily = (
-                GaugeMetricFamily(name, doc, labels=["device_id"])
-                if kind == "gauge"
-                else CounterMetricFamily(name, doc, labels=["device_id"])
-            )
-            for row in self._rows:
-                family.add_metric([row["device_id"]], float(row[column]))
-            yield family
-        info = GaugeMetricFamily(
-            "p1_edge_report_info",
-            "The edge's software version, as reported (value 1).",
-            labels=["device_id", "version"],
-        )
-        for row in self._rows:
-            info.add_metric([row["device_id"], row["edge_version"]], 1.0)
-        yield info
+    Written here rather than through prometheus_client's collector and ``generate_latest``: those cost
+    about 40 µs a sample (label checks and escapes), a quarter of a second of the event loop per scrape
+    with 1,000 devices; this is a join. Nothing needs escaping: a device id and a version match the
+    contract's patterns (letters, digits, ``.+_-``), checked again by the devices table (migration 0009).
+    """
+    lines: list[str] = []
+    for name, kind, doc, column in _SERIES:
+        exposed = f"{name}_total" if kind == "counter" else name
+        lines += (f"# HELP {exposed} {doc}", f"# TYPE {exposed} {kind}")
+        lines += (f'{exposed}{{device_id="{r["device_id"]}"}} {float(r[column])!r}' for r in rows)
+    lines += (f"# HELP {_INFO} {_INFO_DOC}", f"# TYPE {_INFO} gauge")
+    lines += (f'{_INFO}{{device_id="{r["device_id"]}",version="{r["edge_version"]}"}} 1.0' for r in rows)
+    return ("\n".join(lines) + "\n").encode()
 
 
 class EdgeReportMetrics:
@@ -120,9 +111,7 @@ class EdgeReportMetrics:
         self._acquire_timeout_s = acquire_timeout_s
 
     async def render(self, app: FastAPI) -> bytes:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Reports(await self._rows(app)))
-        return generate_latest(registry)
+        return render(await self._rows(app))
 
     async def _rows(self, app: FastAPI) -> list[asyncpg.Record]:
         """The reports of the devices in the token table now; none while the database is away (the
