@@ -43,7 +43,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         server_settings={"jit": "off", **power_settings(settings.limits)},
         init=prepare_connection,
         background=watchers(tokens),
-        metrics_extra=reports.render,
+        metrics_extra=reports.scrape,
     )
     app.include_router(ingest_router())
     return app
