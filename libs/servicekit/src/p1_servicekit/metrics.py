@@ -126,9 +126,9 @@ def mark_worker_exited() -> None:
 ScrapeExtra = Callable[[FastAPI], Awaitable[bytes]]
 
 
-def metrics_router(registry: CollectorRegistry, extra: ScrapeExtra | None = None) -> APIRouter:
+def metrics_router(registry: CollectorRegistry, more: ScrapeExtra | None = None) -> APIRouter:
     """``/metrics``: this process's registry, or, with several workers, all workers merged — a scrape
-    reaches one worker, which must not answer with its own share only — then ``extra``'s series."""
+    reaches one worker, which must not answer with its own share only — then ``more``'s series."""
     router = APIRouter()
     if multiprocess_dir() is not None:
         registry = CollectorRegistry()
@@ -137,8 +137,8 @@ def metrics_router(registry: CollectorRegistry, extra: ScrapeExtra | None = None
     @router.get("/metrics", include_in_schema=False, responses={200: {}})
     async def metrics(request: Request) -> Response:
         body = generate_latest(registry)
-        if extra is not None:
-            body += await extra(request.app)
+        if more is not None:
+            body += await more(request.app)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router
