@@ -50,6 +50,15 @@ KNOWN_METRICS = frozenset(
         "p1_edge_upload_batches_total",
         "p1_edge_uploaded_samples_total",
         "p1_edge_last_upload_timestamp_seconds",
+        # ingest's series of the edges' reports (SampleBatch `edge`), per device of its token table
+        "p1_edge_report_timestamp_seconds",
+        "p1_edge_report_spool_depth",
+        "p1_edge_report_spool_oldest_age_seconds",
+        "p1_edge_report_quarantined_samples",
+        "p1_edge_report_spool_dropped_samples_total",
+        "p1_edge_report_meter_errors_total",
+        "p1_edge_report_uptime_seconds",
+        "p1_edge_report_info",
     }
 )
 KNOWN_TABLES = frozenset({"devices", "samples", "rollup_15m", "rollup_1h", "rollup_1d"})

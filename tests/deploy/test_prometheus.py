@@ -14,6 +14,9 @@ Runner = Callable[..., CompletedProcess[str]]
 REQUIRED_ALERTS = {
     "P1EdgeOffline",
     "P1EdgeSpoolGrowing",
+    "P1EdgeSilent",
+    "P1EdgeSpoolBacklog",
+    "P1EdgeMeterErrors",
     "P1Ingest5xxRatioHigh",
     "P1IngestLatencyHigh",
     "P1DatabaseErrors",
@@ -96,3 +99,25 @@ def test_scrape_jobs(root: Path, job: str) -> None:
     # the services label their series with `service`: a target label of that name would clash
     for sc in jobs[job].get("static_configs", []):
         assert "service" not in sc.get("labels", {})
+
+
+EDGE_REPORT_ALERTS = (
+    "P1EdgeSilent",
+    "P1EdgeSpoolBacklog",
+    "P1EdgeSpoolGrowing",
+    "P1EdgeSpoolBacklogOld",
+    "P1EdgeSpoolDropping",
+    "P1EdgeMeterErrors",
+    "P1EdgeQuarantine",
+)
+
+
+@pytest.mark.parametrize("alert", EDGE_REPORT_ALERTS)
+def test_edge_alerts_need_no_way_in_to_the_pi(root: Path, alert: str) -> None:
+    """Issue 14: the edge alerts use what ingest serves of the edges' reports, never a series scraped
+    from a Pi (which may sit behind a home router)."""
+    rule = next(r for r in rules(root) if r["alert"] == alert)
+    names = set(re.findall(r"\b(p1_[a-z0-9_]+)", rule["expr"]))
+    assert names
+    assert all(n.startswith("p1_edge_report_") for n in names), (alert, names)
+    assert "device_id" in rule["expr"]  # one alert per device, whichever ingest replica was scraped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 from edge_testkit import append_many
 
-from p1_contracts.models import Meter, Sample
+from p1_contracts.models import EdgeState, Meter, Sample, SampleBatch
+from p1_edge.report import EdgeReport, edge_version
 from p1_edge.spool import Batch, Spool, SpoolSync
 from p1_edge.spoolfile import SpoolStats, readings_in_file, stats_in_file
 
@@ -174,3 +176,43 @@ def test_ack_of_a_batch_partly_dropped_meanwhile(tmp_path: Path) -> None:
     assert spool.ack(batch) == 2
     assert spool.depth == 3
     spool.close()
+
+
+def test_the_report_rides_in_the_batch_and_counts_what_the_spool_holds(tmp_path: Path) -> None:
+    """The body with the edge's report is a valid SampleBatch whose ``edge`` says what the spool holds:
+    12 readings appended with room for 10 → 2 dropped, 10 waiting; 3 of them quarantined → 7 waiting,
+    3 quarantined; the batch read next (4 readings) is counted in the depth (7)."""
+    spool = Spool(tmp_path / "s.sqlite", 10)
+    report = EdgeReport(spool, version="1.2.3")
+    append_many(spool, "dev1", METER, [sample(i) for i in range(12)])
+    first = spool.peek_gzip(3)
+    assert first is not None
+    spool.quarantine(first, 422, "bad")
+    report.meter_failed()
+    report.meter_failed()
+    batch = spool.peek_gzip(4, edge=report.json())
+    assert batch is not None
+    payload = gzip.decompress(batch.payload)
+    parsed = SampleBatch.model_validate_json(payload)
+    assert parsed.edge is not None
+    assert len(parsed.samples) == 4
+    edge = parsed.edge.model_dump()
+    age, uptime = edge.pop("spool_oldest_age_s"), edge.pop("uptime_s")
+    assert edge == {
+        "spool_depth": 7,
+        "quarantined": 3,
+        "spool_dropped": 2,
+        "meter_errors": 2,
+        "version": "1.2.3",
+    }
+    # the oldest waiting reading is sample(5), from 2026-01-01 00:00:05 UTC: its age is that far back
+    assert age == pytest.approx(time.time() - (T0 + timedelta(seconds=5)).timestamp(), abs=5)
+    assert 0 <= uptime < 60
+    # without a report the body is as before (older ingests never see an `edge`)
+    assert "edge" not in body(spool.peek_gzip(4))
+    spool.close()
+
+
+def test_the_version_sent_fits_the_contract() -> None:
+    assert edge_version() == "0.1.0"
+    assert EdgeState.model_fields["version"].metadata  # the contract bounds it (pattern, length)

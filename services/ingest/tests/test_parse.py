@@ -52,6 +52,35 @@ def sample(**changes: object) -> Json:
 _DROP = object()
 
 
+def edge(**changes: object) -> Json:
+    """An edge's report of itself (SampleBatch ``edge``)."""
+    base: Json = {
+        "spool_depth": 12,
+        "spool_oldest_age_s": 11.5,
+        "quarantined": 0,
+        "spool_dropped": 0,
+        "meter_errors": 2,
+        "version": "0.1.0+pi",
+        "uptime_s": 86400.25,
+    }
+    for key, value in changes.items():
+        if value is _DROP:
+            base.pop(key, None)
+        else:
+            base[key] = value
+    return base
+
+
+EDGE_MAXIMA: Json = {
+    "spool_depth": 1_000_000_000,
+    "spool_oldest_age_s": 3_200_000_000,
+    "quarantined": 1_000_000_000,
+    "spool_dropped": 1_000_000_000_000,
+    "meter_errors": 1_000_000_000_000,
+    "uptime_s": 3_200_000_000,
+}
+
+
 def batch(*samples: Json, **top: object) -> Json:
     body: Json = {"device_id": "3c39e7aabbcc", "meter": {"serial": "4E47475955", "protocol_version": 50}}
     body["samples"] = list(samples) or [sample()]
@@ -208,6 +237,28 @@ CASES: list[tuple[str, bytes, bool]] = [
         ),
         True,
     ),
+    ("edge report", msgspec.json.encode(batch(edge=edge())), True),
+    ("edge report null", msgspec.json.encode(batch(edge=None)), True),
+    ("edge bounds inclusive", msgspec.json.encode(batch(edge=edge(**EDGE_MAXIMA))), True),
+    ("edge whole floats", msgspec.json.encode(batch(edge=edge(spool_depth=3.0, meter_errors=2.0))), True),
+    ("edge unknown fields", msgspec.json.encode(batch(edge=edge(cpu_temp_c=51.2, extra={"a": 1}))), True),
+    ("edge version 64", msgspec.json.encode(batch(edge=edge(version="v" * 64))), True),
+    ("edge negative depth", msgspec.json.encode(batch(edge=edge(spool_depth=-1))), False),
+    ("edge depth above max", msgspec.json.encode(batch(edge=edge(spool_depth=1_000_000_001))), False),
+    ("edge depth fraction", msgspec.json.encode(batch(edge=edge(spool_depth=1.5))), False),
+    ("edge depth as string", msgspec.json.encode(batch(edge=edge(spool_depth="1"))), False),
+    ("edge depth as bool", msgspec.json.encode(batch(edge=edge(spool_depth=True))), False),
+    ("edge depth huge", raw(json.dumps(batch(edge=edge(spool_depth=10**400)))), False),
+    ("edge negative age", msgspec.json.encode(batch(edge=edge(spool_oldest_age_s=-0.5))), False),
+    ("edge uptime NaN", raw(json.dumps(batch(edge=edge(uptime_s=float("nan"))))), False),
+    ("edge version 65", msgspec.json.encode(batch(edge=edge(version="v" * 65))), False),
+    ("edge version huge", msgspec.json.encode(batch(edge=edge(version="v" * 1_000_000))), False),
+    ("edge version colon", msgspec.json.encode(batch(edge=edge(version="1.0:evil"))), False),
+    ("edge version newline", msgspec.json.encode(batch(edge=edge(version="1.0\n"))), False),
+    ("edge version empty", msgspec.json.encode(batch(edge=edge(version=""))), False),
+    ("edge field absent", msgspec.json.encode(batch(edge=edge(meter_errors=_DROP))), False),
+    ("edge a list", msgspec.json.encode(batch(edge=[edge()])), False),
+    ("edge a string", msgspec.json.encode(batch(edge="x" * 100_000)), False),
     ("top level array", msgspec.json.encode([batch()]), False),
     ("not json", raw('{"device_id": "x", "samples": [}'), False),
     ("empty body", b"", False),
@@ -231,7 +282,7 @@ def _model(body: bytes) -> SampleBatch | None:
         return None
 
 
-def _fast(body: bytes) -> tuple[str, Any, dict[str, list[Any]], int | None] | None:
+def _fast(body: bytes) -> tuple[str, Any, dict[str, list[Any]], int | None, Any] | None:
     try:
         return fast_parse(body)
     except _Unsure:
@@ -244,11 +295,14 @@ def test_fast_path_agrees_with_the_contract_model(name: str, body: bytes, fast_e
     fast = _fast(body)
     if fast is not None:
         assert model is not None, f"{name}: fast path accepted what the contract model rejects"
-        device_id, meter, columns, _ = fast
+        device_id, meter, columns, _, edge_state = fast
         assert device_id == model.device_id
         assert (meter is None) == (model.meter is None)
         if meter is not None and model.meter is not None:
             assert meter.model_dump() == model.meter.model_dump()
+        assert (edge_state is None) == (model.edge is None)
+        if edge_state is not None and model.edge is not None:
+            assert edge_state.model_dump() == model.edge.model_dump()
         expected = model_columns(model)
         for column in FIELD_NAMES:
             assert columns[column] == expected[column], column
@@ -271,6 +325,7 @@ def test_parse_batch_gives_the_model_verdict(name: str, body: bytes, fast_expect
         parsed = parse_batch(body, now, lambda _: True)
         assert parsed.device_id == model.device_id
         assert len(parsed) == len(model.samples)
+        assert (parsed.edge and parsed.edge.model_dump()) == (model.edge and model.edge.model_dump())
         return
     with pytest.raises((Unprocessable, BadRequest)) as info:
         parse_batch(body, now, lambda _: True)

@@ -138,25 +138,57 @@ class Sample(ContractModel):
     water_ts: AwareDatetime | None = None
 
 
-class SampleBatch(ContractModel):
+class EdgeState(ContractModel):
     """
-    Readings of one device, 1 to 5,000. Unknown properties are ignored.
+    What the edge reports of itself with each upload. Counts are whole numbers (`multipleOf: 1`).
+    Unknown properties are ignored.
+
     """
 
-    device_id: Annotated[
+    spool_depth: Annotated[float, Field(ge=0.0, le=1000000000.0, multiple_of=1.0)]
+    """
+    Readings waiting in the edge's spool when the batch left, the batch's own included.
+    """
+    spool_oldest_age_s: Annotated[float, Field(ge=0.0, le=3200000000.0)]
+    """
+    Seconds between the oldest waiting reading and the moment the batch left.
+    """
+    quarantined: Annotated[float, Field(ge=0.0, le=1000000000.0, multiple_of=1.0)]
+    """
+    Readings ingest refused as invalid, kept in the edge's quarantine for a human.
+    """
+    spool_dropped: Annotated[float, Field(ge=0.0, le=1000000000000.0, multiple_of=1.0)]
+    """
+    Readings dropped because the spool was full (`SPOOL_MAX_ROWS`), over the spool's life.
+    """
+    meter_errors: Annotated[float, Field(ge=0.0, le=1000000000000.0, multiple_of=1.0)]
+    """
+    Meter polls that failed since the edge started (starts again at 0 with `uptime_s`).
+    """
+    version: Annotated[
         str,
         Field(
-            examples=['3c39e7aabbcc'],
-            max_length=64,
-            min_length=1,
-            pattern='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+            max_length=64, min_length=1, pattern='^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$'
         ),
     ]
     """
-    Letters, digits, `.`, `_` and `-`; starts with a letter or digit.
+    The edge software's version (letters, digits, `.`, `+`, `_`, `-`).
     """
-    meter: Meter | None = None
-    samples: Annotated[list[Sample], Field(max_length=5000, min_length=1)]
+    uptime_s: Annotated[float, Field(ge=0.0, le=3200000000.0)]
+    """
+    Seconds since the edge process started.
+    """
+
+
+class EdgeReport(EdgeState):
+    """
+    The latest EdgeState a device's edge sent, with the time ingest stored it.
+    """
+
+    reported_at: AwareDatetime
+    """
+    When ingest stored the batch that carried the report (the server's clock).
+    """
 
 
 class IngestResult(ContractModel):
@@ -198,6 +230,10 @@ class Device(ContractModel):
     The newest reading's time.
     """
     meter: Meter | None
+    edge: EdgeReport | None
+    """
+    The edge's latest report (SampleBatch `edge`); null until an edge sent one.
+    """
 
 
 class Realtime(Sample):
@@ -378,3 +414,33 @@ class Problem(ContractModel):
     detail: str
     instance: str | None = None
     errors: list[ProblemError] | None = None
+
+
+class SampleBatch(ContractModel):
+    """
+    Readings of one device, 1 to 5,000. Unknown properties are ignored.
+    """
+
+    device_id: Annotated[
+        str,
+        Field(
+            examples=['3c39e7aabbcc'],
+            max_length=64,
+            min_length=1,
+            pattern='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+        ),
+    ]
+    """
+    Letters, digits, `.`, `_` and `-`; starts with a letter or digit.
+    """
+    meter: Meter | None = None
+    samples: Annotated[list[Sample], Field(max_length=5000, min_length=1)]
+    edge: EdgeState | None = None
+    """
+    The sending edge's own state (optional: a batch without it, from an older edge, is stored as
+    before). Ingest keeps the latest per device with the batch, in the same transaction, and shows
+    it on its `/metrics` and in `/v1/devices`, so that an edge nobody can reach (a Pi behind a home
+    router) is still watched. A value outside its bounds refuses the batch with 422 as a bad reading
+    does; unknown properties are ignored.
+
+    """

@@ -14,7 +14,13 @@ from prometheus_client import CollectorRegistry
 
 from p1_servicekit.db import open_pool, open_redis, pg_ready
 from p1_servicekit.health import Probe, health_router
-from p1_servicekit.metrics import MetricsMiddleware, RequestMetrics, mark_worker_exited, metrics_router
+from p1_servicekit.metrics import (
+    MetricsMiddleware,
+    RequestMetrics,
+    ScrapeExtra,
+    mark_worker_exited,
+    metrics_router,
+)
 from p1_servicekit.problems import install_problem_handlers
 from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.settings import ServiceSettings
@@ -31,6 +37,7 @@ def create_service_app(
     probes: Mapping[str, Probe],
     registry: CollectorRegistry,
     retry_after_s: int = 5,
+    metrics_extra: ScrapeExtra | None = None,
 ) -> FastAPI:
     """An app serving ``/healthz``, ``/readyz``, ``/metrics`` and its tag's part of openapi.yaml.
 
@@ -56,7 +63,7 @@ def create_service_app(
     install_problem_handlers(app, retry_after_s)
     app.add_middleware(MetricsMiddleware, metrics=RequestMetrics(registry, service))
     app.include_router(health_router(probes))
-    app.include_router(metrics_router(registry))
+    app.include_router(metrics_router(registry, metrics_extra))
     served_spec: dict[str, Any] = spec_for_tag(load_spec(), tag)
 
     @app.get("/openapi.json", include_in_schema=False)
@@ -95,12 +102,13 @@ def create_db_service_app(
     server_settings: Mapping[str, str] | None = None,
     init: "Callable[[asyncpg.Connection[asyncpg.Record]], Coroutine[Any, Any, None]] | None" = None,
     background: Sequence[Background] = (),
+    metrics_extra: ScrapeExtra | None = None,
 ) -> FastAPI:
     """``create_service_app`` for a service on PostgreSQL and (optional) Redis: the lifespan opens the
     pool (``open_pool``: the service starts even while the database is down) and the guarded Redis
     client, puts them in ``app.state.pool`` / ``app.state.redis``, lets ``on_start`` build the rest of
     the state from them, runs ``background`` (per worker process), and closes everything at shutdown;
-    ``/readyz`` asks PostgreSQL."""
+    ``/readyz`` asks PostgreSQL; ``/metrics`` ends with ``metrics_extra``'s series."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -130,6 +138,7 @@ def create_db_service_app(
         probes={"postgres": postgres},
         registry=registry,
         retry_after_s=settings.retry_after_s,
+        metrics_extra=metrics_extra,
     )
     app.state.settings = settings
     return app

@@ -2,9 +2,10 @@
 
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Final
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.exposition import generate_latest
 from starlette.routing import Match
@@ -120,16 +121,24 @@ def mark_worker_exited() -> None:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
-def metrics_router(registry: CollectorRegistry) -> APIRouter:
+# More series read at scrape time (asynchronously, e.g. from the database), in the text format: they come
+# from a shared source, not from this worker's memory, so they are whole whichever worker is scraped.
+ScrapeExtra = Callable[[FastAPI], Awaitable[bytes]]
+
+
+def metrics_router(registry: CollectorRegistry, more: ScrapeExtra | None = None) -> APIRouter:
     """``/metrics``: this process's registry, or, with several workers, all workers merged — a scrape
-    reaches one worker, which must not answer with its own share only."""
+    reaches one worker, which must not answer with its own share only — then ``more``'s series."""
     router = APIRouter()
     if multiprocess_dir() is not None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
 
     @router.get("/metrics", include_in_schema=False, responses={200: {}})
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        body = generate_latest(registry)
+        if more is not None:
+            body += await more(request.app)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router

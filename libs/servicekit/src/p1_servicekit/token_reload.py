@@ -116,6 +116,9 @@ class ReloadingTokens:
     def scope_of(self, presented: str) -> frozenset[str] | None:
         return self._table.scope_of(presented)
 
+    def devices(self) -> frozenset[str]:
+        return self._table.devices()
+
     async def poll(self) -> str | None:
         """Reads the file once; returns RELOADED, REJECTED, or None when nothing changed."""
         try:

@@ -42,13 +42,20 @@ class TokenLookup(Protocol):
 
     def scope_of(self, presented: str) -> frozenset[str] | None: ...
 
+    def devices(self) -> frozenset[str]: ...
+
 
 class TokenTable:
     def __init__(self, entries: Iterable[TokenEntry]) -> None:
         self._entries = tuple(entries)
+        self._devices = frozenset(d for entry in self._entries for d in entry.scope)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def devices(self) -> frozenset[str]:
+        """Every device id some entry names (``*`` as itself): what may appear in per-device metrics."""
+        return self._devices
 
     def scope_of(self, presented: str) -> frozenset[str] | None:
         """The scope of the presented token, or None when it is unknown."""

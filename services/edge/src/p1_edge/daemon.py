@@ -27,6 +27,7 @@ from p1_edge.meter.errors import MeterError
 from p1_edge.meter.localtime import STATE_KEY, ClockState, LocalClock
 from p1_edge.metrics import EdgeMetrics
 from p1_edge.poller import Poller
+from p1_edge.report import EdgeReport
 from p1_edge.settings import EdgeSettings
 from p1_edge.spool import Spool
 from p1_edge.uplink import Uplink
@@ -46,6 +47,7 @@ class Edge:
         self.spool = Spool(settings.spool_path, settings.spool_max_rows, settings.spool_sync)
         self.discovery = None if settings.p1_host else Discovery()
         self.poller: Poller | None = None
+        self.report = EdgeReport(self.spool)
         self.metrics.watch_spool(lambda: self.spool.depth, self.spool.oldest_ts)
         token = settings.device_token.get_secret_value() if settings.device_token else ""
         self.uplink = Uplink(
@@ -178,6 +180,7 @@ class Edge:
             self.spooled,
             clock,
             self._meter_moved,
+            self.report,
         )
         uploader = Uploader(
             self.spool,
@@ -189,6 +192,7 @@ class Edge:
             auth_retry_s=s.auth_retry_s,
             stopping=self.stopping,
             spooled=self.spooled,
+            report=self.report,
         )
         return self.poller, uploader
 

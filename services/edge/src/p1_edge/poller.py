@@ -20,6 +20,7 @@ from p1_edge.meter.errors import MeterError, MeterNeedsUser, MeterUnreachable
 from p1_edge.meter.localtime import STATE_KEY, LocalClock
 from p1_edge.meter.repeats import Repeats
 from p1_edge.metrics import EdgeMetrics
+from p1_edge.report import EdgeReport
 from p1_edge.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,9 @@ class Poller:
         spooled: asyncio.Event,
         clock: LocalClock,
         moved: Moved = _never_moves,
+        report: EdgeReport | None = None,
     ) -> None:
+        self._report = report  # counts failed polls for the edge's report to ingest
         self._connect = connect
         self._moved = moved
         self._spool = spool
@@ -108,6 +111,8 @@ class Poller:
         else:
             result, message = "bad_response", str(exc)
         self._metrics.polls.labels(result).inc()
+        if self._report is not None:
+            self._report.meter_failed()
         kind = f"{type(exc).__name__}"
         if kind != self._last_problem:
             level = logging.ERROR if result == "needs_user" else logging.WARNING

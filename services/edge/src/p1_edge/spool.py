@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # Readings joined per compress call of ``peek_gzip``: ~250 kB of JSON at a time.
 _GZIP_SLICE = 256
+_SAMPLES = b'"samples":['
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS origins (
@@ -177,14 +178,19 @@ class Spool:
         (count,) = self._db.execute("SELECT COUNT(*) FROM readings").fetchone()
         self._depth = int(count)
 
-    def peek_gzip(self, limit: int, after_id: int = 0, level: int = 5) -> Batch | None:
+    def peek_gzip(
+        self, limit: int, after_id: int = 0, level: int = 5, edge: bytes | None = None
+    ) -> Batch | None:
         """The oldest ``limit`` readings after ``after_id`` that share one origin, as a gzip-compressed
-        request body. Compressed piece by piece: the whole JSON of a batch (megabytes at 5,000
-        readings) is never held at once, which bounds the edge's memory while it drains."""
+        request body (with ``edge``, the edge's report as EdgeState JSON, when given). Compressed piece
+        by piece: the whole JSON of a batch (megabytes at 5,000 readings) is never held at once, which
+        bounds the edge's memory while it drains."""
         found = self._read(limit, after_id)
         if found is None:
             return None
         rows, head = found
+        if edge is not None:  # before "samples": {"device_id":…,"meter":…,"edge":{…},"samples":[
+            head = head[: -len(_SAMPLES)] + b'"edge":' + edge + b"," + _SAMPLES
         packer = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip container
         parts = [packer.compress(head)]
         # In slices of readings: one compress call each (a call per reading costs a third more CPU).
@@ -211,7 +217,7 @@ class Spool:
             device_id, meter = self._db.execute(
                 "SELECT device_id, meter FROM origins WHERE id = ?", (origin,)
             ).fetchone()
-        head = f'{{"device_id":{json.dumps(device_id)},"meter":{meter},"samples":['.encode()
+        head = f'{{"device_id":{json.dumps(device_id)},"meter":{meter},'.encode() + _SAMPLES
         return same, head
 
     def ack(self, batch: Batch) -> int:
@@ -269,6 +275,21 @@ class Spool:
         with self._lock:
             row = self._db.execute("SELECT ts FROM readings ORDER BY id LIMIT 1").fetchone()
         return None if row is None else float(row[0])
+
+    def report_counts(self) -> tuple[int, float | None, int, int]:
+        """(depth, oldest reading's epoch ts, quarantined, dropped in all) for the edge's report: cheap
+        enough for every batch (the depth is kept, not counted; the oldest is the first rowid)."""
+        with self._lock:
+            oldest = self._db.execute("SELECT ts FROM readings ORDER BY id LIMIT 1").fetchone()
+            (quarantined,) = self._db.execute("SELECT COUNT(*) FROM quarantine").fetchone()
+            dropped = self._db.execute("SELECT value FROM state WHERE key = 'dropped_total'").fetchone()
+            depth = self._depth
+        return (
+            depth,
+            None if oldest is None else float(oldest[0]),
+            int(quarantined),
+            0 if dropped is None else int(dropped[0]),
+        )
 
     def stats(self) -> SpoolStats:
         with self._lock:

@@ -21,6 +21,7 @@ from tenacity.wait import wait_base
 
 from p1_edge.aio import sleep_unless, wait_any
 from p1_edge.metrics import EdgeMetrics
+from p1_edge.report import EdgeReport
 from p1_edge.spool import Batch, Spool
 from p1_edge.uplink import (
     GZIP_LEVEL,
@@ -77,8 +78,10 @@ class Uploader:
         auth_retry_s: float,
         stopping: asyncio.Event,
         spooled: asyncio.Event,
+        report: EdgeReport | None = None,
     ) -> None:
         self._spool = spool
+        self._report = report  # sent with each batch (SampleBatch ``edge``) when given
         self._uplink = uplink
         self._metrics = metrics
         self._batch_max = batch_max
@@ -118,7 +121,8 @@ class Uploader:
             await _discard(ahead)
 
     def _prepare(self, size: int, after_id: int) -> Batch | None:
-        return self._spool.peek_gzip(size, after_id, GZIP_LEVEL)
+        edge = None if self._report is None else self._report.json()
+        return self._spool.peek_gzip(size, after_id, GZIP_LEVEL, edge)
 
     async def _send(self, batch: Batch) -> Verdict:
         """The batch's verdict, after retrying while it says Retry; a Retry only when stopping."""

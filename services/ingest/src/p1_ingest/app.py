@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from p1_config.logging import configured
+from p1_ingest.edgemetrics import EdgeReportMetrics
 from p1_ingest.latest import LatestWriter
 from p1_ingest.metrics import IngestMetrics
 from p1_ingest.routes import Ingestor, ingest_router
@@ -25,6 +26,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
         DEVICE_TOKENS, settings.device_tokens, settings.device_tokens_file, registry, SERVICE
     )
 
+    reports = EdgeReportMetrics(tokens, metrics, settings.db_acquire_timeout_s)
+
     def on_start(app: FastAPI, pool: "asyncpg.Pool[asyncpg.Record]", redis: RedisGuard) -> None:
         app.state.ingestor = Ingestor(settings, tokens, pool, LatestWriter(redis), metrics)
 
@@ -40,6 +43,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         server_settings={"jit": "off", **power_settings(settings.limits)},
         init=prepare_connection,
         background=watchers(tokens),
+        metrics_extra=reports.scrape,
     )
     app.include_router(ingest_router())
     return app

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from p1_contracts.models import Meter, Sample, SampleBatch
+from p1_contracts.models import EdgeState, Meter, Sample, SampleBatch
 from p1_ingest.fields import FIELD_NAMES
 
 Value = float | int | datetime | None
@@ -20,6 +20,7 @@ class ColumnBatch:
     device_id: str
     meter: Meter | None
     columns: dict[str, list[Value]]  # every name of FIELD_NAMES, each as long as ``ts``
+    edge: EdgeState | None = None  # the sending edge's report of itself, if it sent one
 
     @property
     def ts(self) -> list[datetime]:

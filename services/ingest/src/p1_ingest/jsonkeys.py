@@ -41,7 +41,8 @@ def may_have_duplicates(
     string_colons: int | None,
 ) -> bool:
     """False only when the body certainly has no two equal keys in one object (see the module doc).
-    ``required_values``: how many values the readings' required fields hold (never null)."""
+    ``required_values``: how many values the readings' required fields hold (never null), plus the
+    members of the edge's report (``edgestate.edge_members``)."""
     if string_colons is None or b"\\" in body:
         return True
     members_at_least = body.count(b":") - string_colons

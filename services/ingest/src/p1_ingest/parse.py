@@ -26,9 +26,10 @@ import msgspec
 from pydantic import ValidationError
 
 from p1_contracts import timerange
-from p1_contracts.models import Meter, SampleBatch
+from p1_contracts.models import EdgeState, Meter, SampleBatch
 from p1_contracts.patterns import DEVICE_ID_SEARCH
 from p1_ingest.batch import ColumnBatch, Value, model_columns
+from p1_ingest.edgestate import EdgeIn, edge_members, edge_state
 from p1_ingest.fields import FIELDS, SampleField
 from p1_ingest.jsonkeys import TOO_DEEP, check_duplicates, may_have_duplicates
 from p1_ingest.spelling import misspelt
@@ -82,6 +83,7 @@ class _BatchIn(msgspec.Struct):
     device_id: Annotated[str, msgspec.Meta(pattern=DEVICE_ID_SEARCH)]
     samples: Annotated[list[_SampleIn], msgspec.Meta(min_length=1, max_length=MAX_READINGS)]  # type: ignore[valid-type]
     meter: _MeterIn | None = None
+    edge: EdgeIn | None = None
 
 
 class _DeviceOnly(msgspec.Struct):
@@ -124,6 +126,7 @@ class Parsed(NamedTuple):
     meter: Meter | None
     columns: dict[str, list[Value]]  # in body order
     string_colons: int | None  # colons inside the body's strings, at least; None: not known
+    edge: EdgeState | None = None
 
 
 def fast_parse(body: bytes) -> Parsed:
@@ -147,7 +150,7 @@ def fast_parse(body: bytes) -> Parsed:
         if m is None
         else Meter.model_construct(serial=m.serial, model=m.model, protocol_version=m.protocol_version)
     )
-    return Parsed(batch.device_id, meter, columns, string_colons)
+    return Parsed(batch.device_id, meter, columns, string_colons, edge_state(batch.edge))
 
 
 def model_parse(body: bytes) -> Parsed:
@@ -166,7 +169,7 @@ def model_parse(body: bytes) -> Parsed:
     misspelt_times = misspelt(body, columns)
     if misspelt_times:
         raise Unprocessable(misspelt_times)
-    return Parsed(batch.device_id, batch.meter, columns, None)
+    return Parsed(batch.device_id, batch.meter, columns, None, batch.edge)
 
 
 def parse_batch(
@@ -196,12 +199,13 @@ def parse_batch(
         parsed = model_parse(body)
         if not may_write(parsed.device_id):
             raise Forbidden(f"This token may not write device {parsed.device_id!r}.")
-    device_id, meter, columns, string_colons = parsed
+    device_id, meter, columns, string_colons, edge = parsed
     optional = (columns[name] for name in _OPTIONAL)
-    if may_have_duplicates(body, meter, _REQUIRED * len(columns["ts"]), optional, string_colons):
+    required = _REQUIRED * len(columns["ts"]) + edge_members(edge)
+    if may_have_duplicates(body, meter, required, optional, string_colons):
         check_duplicates(body)
     check_rules(columns, now)
-    return ColumnBatch(device_id, meter, columns)
+    return ColumnBatch(device_id, meter, columns, edge)
 
 
 def check_rules(columns: dict[str, list[Value]], now: datetime) -> None:

@@ -8,6 +8,7 @@ rollup SQL, fed by an ``UPDATE … RETURNING``.
 
 from typing import Final
 
+from p1_ingest.edgestate import EDGE_COLUMNS, EDGE_TYPES
 from p1_ingest.fields import FIELDS, VALUE_FIELDS
 from p1_schema.rollups import FOLD_COUNTS, ROLLED, fold_sql
 
@@ -152,3 +153,14 @@ SELECT x.ts, b.ts AS b_ts, b.import_kwh AS b_imp, b.export_kwh AS b_exp,
        ORDER BY ts LIMIT 1) a ON true
   LEFT JOIN LATERAL {_anchor("before", "<")} rb ON true
   LEFT JOIN LATERAL {_anchor("after", ">")} ra ON true"""
+
+
+# The edge's report (edgestate.EDGE_COLUMNS as $2…), in the batch's transaction after the insert, only for
+# a batch that carries one. A newer report stored already (two batches of one device in flight at once)
+# is kept: the report of the later request wins, whichever commits last.
+_EDGE_SETS: Final = ", ".join(
+    f"{c} = ${i}::{t}" for i, (c, t) in enumerate(zip(EDGE_COLUMNS, EDGE_TYPES, strict=True), start=2)
+)
+EDGE_REPORT_SQL: Final = f"""
+UPDATE devices SET {_EDGE_SETS}
+ WHERE device_id = $1 AND (edge_reported_at IS NULL OR edge_reported_at <= $2::timestamptz)"""

@@ -21,10 +21,12 @@ from p1_contracts.models import Sample
 from p1_contracts.timerange import EARLIEST, LATEST
 from p1_ingest.batch import ColumnBatch
 from p1_ingest.copybin import STAGE_COLUMNS, encode
+from p1_ingest.edgestate import edge_row
 from p1_ingest.integrity import Anchor, Limits
 from p1_ingest.plan import DeviceState, Plan, Surroundings, Suspect, late_cutoff, plan_batch
 from p1_ingest.sql import (
     CREATE_SQL,
+    EDGE_REPORT_SQL,
     EPOCHS_SQL,
     INSERT_STAGED_ORDERED_SQL,
     INSERT_STAGED_SQL,
@@ -220,6 +222,8 @@ async def write_columns(conn: Conn, batch: ColumnBatch, now: datetime) -> WriteR
         sql = INSERT_STAGED_ORDERED_SQL if batch.repeated else INSERT_STAGED_SQL
         row = await conn.fetchrow(sql, *_device_args(batch, state, plan, limits, now))
         assert row is not None
+        if batch.edge is not None:
+            await conn.execute(EDGE_REPORT_SQL, batch.device_id, *edge_row(batch.edge, now))
     accepted = int(row["accepted"])
     newest = None if plan.newest_good is None else batch.row(plan.newest_good)
     return WriteResult(accepted, n - accepted, newest, len(plan.new))

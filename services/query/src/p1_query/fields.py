@@ -12,7 +12,7 @@ from typing import Final, Union, get_args, get_origin
 from annotated_types import MaxLen, MultipleOf
 from pydantic import AwareDatetime, BaseModel
 
-from p1_contracts.models import Device, Meter, Sample, SeriesPoint
+from p1_contracts.models import Device, EdgeState, Meter, Sample, SeriesPoint
 
 
 def _bare(annotation: object) -> object:
@@ -58,6 +58,8 @@ SAMPLE_WHOLES: Final = whole_fields(Sample)
 POINT_FIELDS: Final = _numbers_and_times(SeriesPoint)
 METER_FIELDS: Final = tuple(Meter.model_fields)
 METER_WHOLES: Final = whole_fields(Meter)
+EDGE_FIELDS: Final = tuple(EdgeState.model_fields)
+EDGE_WHOLES: Final = whole_fields(EdgeState)
 
 
 def _max_length(model: type[BaseModel], name: str) -> int:
