@@ -157,7 +157,7 @@ def test_an_external_id_that_is_not_hex_is_dropped_with_the_reading_kept() -> No
     payload = load("v2_measurement_3_phase_gas_water.json")
     entries = payload["external"]
     assert isinstance(entries, list)
-    entries[0]["unique_id"] = "G0032,\"null\""
+    entries[0]["unique_id"] = 'G0032,"null"'
     s = to_sample(payload, V2_FIELDS, BRUSSELS, POLLED)
     assert (s.gas_m3, s.gas_unique_id) == (2569.646, None)
     assert s.water_unique_id == "616E642064657365727420796F75"

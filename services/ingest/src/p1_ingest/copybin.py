@@ -124,7 +124,7 @@ def encode(
         try:
             rows = map(row.pack, *args)
             if texts:  # each row's fixed part, then its texts
-                rows = map(b"".join, zip(rows, *texts))
+                rows = map(b"".join, zip(rows, *texts, strict=True))
             return b"".join(chain((HEADER,), rows, (TRAILER,)))
         except (struct.error, TypeError):
             pass  # a None in a column whose first value was present

@@ -51,10 +51,10 @@ def csv_rows(rows: Sequence[Sequence[object]]) -> bytes:
     """CSV lines (RFC 4180, CRLF) whose cells are the JSON text of each value, empty for null.
 
     One ``to_json`` call per block of rows: every value is a number, an aware datetime, a meter's id in
-    hex digits or the integrity flag's word (``fields`` refuses other kinds of field), none of whose texts holds a comma, a quote, a
-    bracket, a backslash or ``null``, so a row's JSON array is its CSV line once the brackets, the quotes
-    of the times and the nulls are dropped. About four times faster than the csv module, and the same
-    number text as the JSON answers."""
+    hex digits or the integrity flag's word (``fields`` refuses other kinds of field), none of whose
+    texts holds a comma, a quote, a bracket, a backslash or ``null``, so a row's JSON array is its CSV
+    line once the brackets, the quotes of the times and the nulls are dropped. About four times faster
+    than the csv module, and the same number text as the JSON answers."""
     if not rows:
         return b""
     text = to_json(rows)
