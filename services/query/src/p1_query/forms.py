@@ -5,8 +5,9 @@
   quarter's or a peak's start) in the offset of the zone the bucket was cut in; seconds always, a
   fraction (six digits) only when it is not zero.
 - **Numbers**: a field the contract declares whole (``fields.whole_fields``: ``samples``, ``tariff``,
-  ``protocol_version``) is a JSON integer, ``2``; every other number is a float, written as the shortest
-  text that reads back as the same double, with a fraction or an exponent: ``7200.0``, ``0.115``, ``1e-6``.
+  ``protocol_version``, the grid's counts) is a JSON integer, ``2``; every other number is a float, written
+  as the shortest text that reads back as the same double, with a fraction or an exponent: ``7200.0``,
+  ``0.115``, ``1e-6``.
 
 Every JSON text is written by one serializer, pydantic's: the contract models' ``model_dump_json``
 (series, capacity) and ``pydantic_core.to_json`` for what is built by hand (devices, realtime, exports).
