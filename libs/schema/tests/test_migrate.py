@@ -100,7 +100,16 @@ async def test_devices_queued_for_a_rebuild_block_a_run_without_one(empty_db: st
         await migrate(empty_db)
     assert await _recorded(empty_db) == NAMES[:4]
 
+    # A hook that rebuilds only on the newest schema (as ingest's: its write path needs the newest
+    # columns): the migrations after 0005 join its transaction until the queue is empty.
+    seen: list[tuple[str, int, int]] = []
+
     async def rebuild(conn: "asyncpg.Connection[asyncpg.Record]", migration: Migration) -> None:
-        await conn.execute(f"DELETE FROM {REBUILD_QUEUE}")
+        recorded = int(await conn.fetchval("SELECT count(*) FROM schema_migrations"))
+        seen.append((migration.name, recorded, int(await conn.fetchval("SELECT txid_current()"))))
+        if migration.name == NAMES[-1]:
+            await conn.execute(f"DELETE FROM {REBUILD_QUEUE}")
 
     assert await migrate(empty_db, after_sql=rebuild) == NAMES[4:]
+    assert [(name, recorded) for name, recorded, _ in seen] == [(name, 4) for name in NAMES[4:]]
+    assert len({txid for _, _, txid in seen}) == 1  # one transaction from 0005 to the newest

@@ -58,6 +58,13 @@ def test_v1_all_fields() -> None:
     # external[] wins over the legacy total_gas_m3 (2569.646)
     assert s.gas_m3 == 111.111
     assert s.gas_ts == local(2021, 6, 6, 14, 0, 10)
+    # issue 13.6: the grid's quality and the external meters' ids, as the fixture gives them
+    assert s.frequency_hz == 50.0
+    assert (s.power_fail_count, s.long_power_fail_count) == (4, 5)
+    assert (s.voltage_sag_l1_count, s.voltage_sag_l2_count, s.voltage_sag_l3_count) == (1, 1, 0)
+    assert (s.voltage_swell_l1_count, s.voltage_swell_l2_count, s.voltage_swell_l3_count) == (0, 0, 0)
+    assert s.current_a is None  # v1 gives no total current for a P1 meter
+    assert (s.gas_unique_id, s.water_unique_id) == ("4E474C5944", "4E475347")
     assert s.water_m3 == 444.444  # heat / warm water / inlet heat have no place in the contract
     meter = to_meter(load("v1_data_all_fields.json"))
     assert meter is not None
@@ -92,6 +99,8 @@ def test_v1_home_assistant_t1_t4_and_voltages() -> None:
     assert s.gas_m3 == 1122.333
     assert s.gas_ts == local(2021, 3, 14, 11, 22, 33)
     assert s.water_m3 is None  # total_liter_m3 is a water-meter field, not a P1 one
+    assert s.gas_unique_id == "01FFEEDDCCBBAA99887766554433221100"  # v1's legacy gas id
+    assert (s.voltage_sag_l3_count, s.voltage_swell_l1_count, s.voltage_swell_l3_count) == (3, 4, 6)
 
 
 def test_v1_invalid_external_entries_are_skipped() -> None:
@@ -117,6 +126,41 @@ def test_v2_three_phase_gas_water() -> None:
     assert s.month_peak_ts == local(2024, 6, 4, 10, 11, 22)
     assert (s.gas_m3, s.gas_ts) == (2569.646, local(2024, 6, 28, 14, 0, 0))
     assert (s.water_m3, s.water_ts) == (123.456, local(2024, 6, 28, 14, 5, 0))
+    assert s.current_a == 6.0
+    assert (s.power_fail_count, s.long_power_fail_count) == (4, 5)
+    assert (s.voltage_sag_l1_count, s.voltage_sag_l2_count, s.voltage_sag_l3_count) == (1, 1, 0)
+    assert s.frequency_hz is None  # not in this fixture
+    assert s.gas_unique_id == "4E6576657220676F6E6E612072756E2061726F756E64"
+    assert s.water_unique_id == "616E642064657365727420796F75"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [
+        ("any_power_fail_count", -1, "power_fail_count"),
+        ("voltage_sag_l2_count", 2.5, "voltage_sag_l2_count"),
+        ("voltage_swell_l3_count", 100000, "voltage_swell_l3_count"),
+        ("frequency_hz", 0, "frequency_hz"),
+        ("frequency_hz", 1e9, "frequency_hz"),
+        ("current_a", 1e6, "current_a"),
+    ],
+)
+def test_a_grid_value_out_of_contract_is_dropped_alone(key: str, value: float, field: str) -> None:
+    payload = load("v2_measurement_3_phase_gas_water.json")
+    payload[key] = value
+    s = to_sample(payload, V2_FIELDS, BRUSSELS, POLLED)
+    assert getattr(s, field) is None
+    assert (s.power_w, s.import_kwh, s.long_power_fail_count) == (-543.0, 13779.338, 5)  # the rest kept
+
+
+def test_an_external_id_that_is_not_hex_is_dropped_with_the_reading_kept() -> None:
+    payload = load("v2_measurement_3_phase_gas_water.json")
+    entries = payload["external"]
+    assert isinstance(entries, list)
+    entries[0]["unique_id"] = 'G0032,"null"'
+    s = to_sample(payload, V2_FIELDS, BRUSSELS, POLLED)
+    assert (s.gas_m3, s.gas_unique_id) == (2569.646, None)
+    assert s.water_unique_id == "616E642064657365727420796F75"
 
 
 def test_v2_one_phase_no_gas() -> None:
@@ -235,7 +279,7 @@ def test_v1_auxiliary_times_outside_the_range_are_dropped_with_their_values() ->
     payload["gas_timestamp"] = 990606140010
     s = to_sample(payload, V1_FIELDS, BRUSSELS, POLLED)
     assert (s.month_peak_w, s.month_peak_ts) == (None, None)
-    assert (s.gas_m3, s.gas_ts) == (None, None)
+    assert (s.gas_m3, s.gas_ts, s.gas_unique_id) == (None, None, None)
     # Everything else of the reading is kept, the water meter (dated 2021) included.
     assert (s.power_w, s.import_kwh, s.avg_power_15m_w) == (-543.0, 13779.338, 123.0)
     assert (s.water_m3, s.water_ts) == (444.444, local(2021, 6, 6, 14, 0, 10))

@@ -18,8 +18,9 @@ import pytest
 from homewizard_energy import HomeWizardEnergy
 from homewizard_energy.errors import UnsupportedError
 from homewizard_energy.models import Data, Device, System
-from sim_testkit import local, running
+from sim_testkit import TZ, http, local, running
 
+from p1_edge.meter.mapping import V1_FIELDS, build_sample, map_values
 from p1_edge.simulator.server import Simulator
 
 START = local(2026, 3, 10, 18, 7, 30)  # a weekday evening: day tariff, cooking on phase 2
@@ -68,6 +69,39 @@ async def test_data_is_the_meter_of_this_instant(api: HomeWizardEnergy, sim: Sim
     assert gas.timestamp == datetime(2026, 3, 10, 18, 5)  # the last 5-minute capture
     assert data.total_gas_m3 == gas.value
     assert data.gas_timestamp == gas.timestamp
+
+
+async def test_every_grid_field_reads_alike_in_the_library_and_the_edge(
+    api: HomeWizardEnergy, sim: Simulator
+) -> None:
+    """Issue 13.6: what the meter says of the grid and of its gas and water meters, read by the real
+    client and by the edge's mapping from the same answer, after events counted through the control API."""
+    async with http(sim) as client:
+        for event in ({"event": "sag", "phase": 2}, {"event": "long_power_failure", "duration_s": 200}):
+            assert (await client.post("/_sim/grid-event", json=event)).status_code == 200
+        payload = (await client.get("/api/v1/data")).json()
+    data = await api.data()  # the clock is frozen: the same reading
+    s = build_sample(map_values(payload, V1_FIELDS, TZ, START))
+    # The simulator starts at 6 failures (3 long), sags 3/2/2, swells 1/1/1; +1 sag on L2, +1 long failure.
+    assert (data.any_power_fail_count, data.long_power_fail_count) == (7, 4)
+    assert (s.power_fail_count, s.long_power_fail_count) == (7, 4)
+    sags = (data.voltage_sag_l1_count, data.voltage_sag_l2_count, data.voltage_sag_l3_count)
+    assert sags == (s.voltage_sag_l1_count, s.voltage_sag_l2_count, s.voltage_sag_l3_count) == (3, 3, 2)
+    swells = (data.voltage_swell_l1_count, data.voltage_swell_l2_count, data.voltage_swell_l3_count)
+    mapped = (s.voltage_swell_l1_count, s.voltage_swell_l2_count, s.voltage_swell_l3_count)
+    assert swells == mapped == (1, 1, 1)
+    assert data.active_frequency_hz is not None
+    assert s.frequency_hz == data.active_frequency_hz
+    # The ids: the library decodes the hex the meter sends; the edge keeps it as sent.
+    assert data.external_devices is not None
+    assert s.gas_unique_id is not None
+    gas = data.external_devices["gas_meter_SIM-G-00000000"]
+    assert bytes.fromhex(s.gas_unique_id).decode() == gas.unique_id == data.gas_unique_id == "SIM-G-00000000"
+    assert s.gas_m3 == gas.value
+    water = data.external_devices["water_meter_SIM-W-00000000"]
+    assert s.water_unique_id is not None
+    assert bytes.fromhex(s.water_unique_id).decode() == water.unique_id
+    assert s.water_m3 == water.value
 
 
 async def test_system_read_and_write(api: HomeWizardEnergy, sim: Simulator) -> None:

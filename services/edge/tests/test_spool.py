@@ -216,3 +216,34 @@ def test_the_report_rides_in_the_batch_and_counts_what_the_spool_holds(tmp_path:
 def test_the_version_sent_fits_the_contract() -> None:
     assert edge_version() == "0.1.0"
     assert EdgeState.model_fields["version"].metadata  # the contract bounds it (pattern, length)
+
+
+def test_every_grid_field_survives_the_spool_round_trip(tmp_path: Path) -> None:
+    # Issue 13.6: what the meter gives about the grid (counts, frequency, total current) and the gas and
+    # water meters' ids travel through the spool exactly, counts as whole numbers.
+    grid = {
+        "current_a": 6.0,
+        "frequency_hz": 49.98,
+        "power_fail_count": 4.0,
+        "long_power_fail_count": 5.0,
+        "voltage_sag_l1_count": 1.0,
+        "voltage_sag_l2_count": 2.0,
+        "voltage_sag_l3_count": 0.0,
+        "voltage_swell_l1_count": 3.0,
+        "voltage_swell_l2_count": 0.0,
+        "voltage_swell_l3_count": 99999.0,
+        "gas_unique_id": "4E474C5944",
+        "water_unique_id": "4e475347",
+    }
+    full = Sample.model_validate({**sample(0).model_dump(), **grid})
+    path = tmp_path / "s.sqlite"
+    spool = Spool(path, 100)
+    spool.append("dev1", METER, full)
+    spool.close()
+    reopened = Spool(path, 100)  # from the file, as after an edge restart
+    try:
+        (sent,) = body(reopened.peek_gzip(10))["samples"]
+    finally:
+        reopened.close()
+    assert {name: sent[name] for name in grid} == grid
+    assert Sample.model_validate_json(json.dumps(sent)) == full

@@ -213,6 +213,15 @@ async def test_not_json_is_400(client: httpx.AsyncClient) -> None:
         ({"ts": "2026-11-29T12:00:00"}, "ts"),
         ({"power_w": True}, "power_w"),
         ({"tariff": 7}, "tariff"),
+        # issue 13.6: the grid's counts are whole and not negative, the frequency a grid's, ids hex
+        ({"power_fail_count": -1}, "power_fail_count"),
+        ({"voltage_sag_l2_count": 1.5}, "voltage_sag_l2_count"),
+        ({"voltage_swell_l3_count": 100000}, "voltage_swell_l3_count"),
+        ({"frequency_hz": 1e9}, "frequency_hz"),
+        ({"frequency_hz": 0}, "frequency_hz"),
+        ({"gas_unique_id": 'G0,"1'}, "gas_unique_id"),
+        ({"water_unique_id": ""}, "water_unique_id"),
+        ({"water_unique_id": 7}, "water_unique_id"),
     ],
 )
 async def test_one_bad_reading_rejects_the_batch_and_leaves_no_trace(

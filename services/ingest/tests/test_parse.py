@@ -96,6 +96,22 @@ def raw(text: str) -> bytes:
     return text.encode()
 
 
+GRID: Json = {
+    "current_a": 6,
+    "frequency_hz": 49.98,
+    "power_fail_count": 4,
+    "long_power_fail_count": 5.0,
+    "voltage_sag_l1_count": 1,
+    "voltage_sag_l2_count": 0,
+    "voltage_sag_l3_count": 99999,
+    "voltage_swell_l1_count": 0,
+    "voltage_swell_l2_count": 2,
+    "voltage_swell_l3_count": 3,
+    "gas_unique_id": "4E474C5944",
+    "water_unique_id": "616e64",
+}
+
+
 # (name, body bytes, the fast path must take it)
 CASES: list[tuple[str, bytes, bool]] = [
     ("typical", msgspec.json.encode(batch()), True),
@@ -259,6 +275,28 @@ CASES: list[tuple[str, bytes, bool]] = [
     ("edge field absent", msgspec.json.encode(batch(edge=edge(meter_errors=_DROP))), False),
     ("edge a list", msgspec.json.encode(batch(edge=[edge()])), False),
     ("edge a string", msgspec.json.encode(batch(edge="x" * 100_000)), False),
+    # issue 13.6: the grid's fields and the external meters' ids
+    ("every grid field", msgspec.json.encode(batch(sample(**GRID))), True),
+    (
+        "ids in some readings only",
+        msgspec.json.encode(
+            batch(sample(**GRID), sample(ts="2026-11-29T13:59:01+01:00", gas_unique_id=None))
+        ),
+        True,
+    ),
+    ("count negative", msgspec.json.encode(batch(sample(power_fail_count=-1))), False),
+    ("count not whole", msgspec.json.encode(batch(sample(voltage_sag_l1_count=0.5))), False),
+    ("count 100000", msgspec.json.encode(batch(sample(voltage_swell_l2_count=100000))), False),
+    ("frequency 1e9", msgspec.json.encode(batch(sample(frequency_hz=1e9))), False),
+    ("frequency 44.99", msgspec.json.encode(batch(sample(frequency_hz=44.99))), False),
+    ("frequency 65", msgspec.json.encode(batch(sample(frequency_hz=65))), True),
+    ("id empty", msgspec.json.encode(batch(sample(gas_unique_id=""))), False),
+    ("id not hex", msgspec.json.encode(batch(sample(gas_unique_id="SIM-G-1"))), False),
+    ("id trailing newline", msgspec.json.encode(batch(sample(water_unique_id="4E\n"))), False),
+    ("id 128 digits", msgspec.json.encode(batch(sample(water_unique_id="A" * 128))), True),
+    ("id 129 digits", msgspec.json.encode(batch(sample(water_unique_id="A" * 129))), False),
+    ("id a number", msgspec.json.encode(batch(sample(gas_unique_id=12))), False),
+    ("id non-ascii digits", msgspec.json.encode(batch(sample(gas_unique_id="\uff11"))), False),
     ("top level array", msgspec.json.encode([batch()]), False),
     ("not json", raw('{"device_id": "x", "samples": [}'), False),
     ("empty body", b"", False),

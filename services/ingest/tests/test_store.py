@@ -247,6 +247,13 @@ async def test_binary_copy_stores_the_values_as_sent(database_url: str, gas: Any
             "gas_m3": gas(i),
             "gas_ts": None if gas(i) is None else (T0 + timedelta(hours=i)).isoformat(),
             "tariff": 1 + i % 2,
+            # issue 13.6: a text column following gas's NULL pattern, one always present, whole counts
+            "gas_unique_id": None if gas(i) is None else f"4E47{i:02X}",
+            "water_unique_id": "616e64",
+            "power_fail_count": i,
+            "voltage_sag_l3_count": float(99999 - i),
+            "frequency_hz": 49.9 + i / 100,
+            "current_a": -i / 4,
         }
         for i in range(20)
     ]

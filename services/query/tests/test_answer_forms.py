@@ -12,7 +12,7 @@ import io
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 import httpx
 import pytest
@@ -44,6 +44,8 @@ def _value(name: str, moment: datetime) -> object:
     answer must convert them), whole numbers as integers, other numbers 12.5 within the field's bounds."""
     if name in SAMPLE_TIMES:
         return (moment - timedelta(minutes=30)).astimezone(PLUS_ONE).isoformat()
+    if name in TEXTS:
+        return "4E47aB09"  # a meter's id: hex digits (the only texts query writes)
     metadata = Sample.model_fields[name].metadata
     low = next((float(rule.ge) for rule in metadata if isinstance(rule, Ge)), -1e9)  # type: ignore[arg-type]
     high = next((float(rule.le) for rule in metadata if isinstance(rule, Le)), 1e9)  # type: ignore[arg-type]
@@ -51,6 +53,9 @@ def _value(name: str, moment: datetime) -> object:
     return int(value) if name in SAMPLE_WHOLES else value
 
 
+TEXTS: Final = frozenset(
+    name for name, info in Sample.model_fields.items() if str in (info.annotation, *get_args(info.annotation))
+)
 # The fields a scene writes itself (query_scenes.Meter.scene); the others are every other field of the
 # contract, whatever it holds today: a new Sample field is tested here too.
 SCENE_FIELDS: Final = ("ts", "power_w", "import_kwh", "export_kwh")
@@ -85,6 +90,8 @@ def _check_reading(reading: dict[str, Any], extra: tuple[str, ...]) -> None:
             assert INSTANT.fullmatch(value), (name, value)
         elif name in SAMPLE_WHOLES:
             assert type(value) is int, (name, value)
+        elif name in TEXTS:
+            assert value == "4E47aB09", (name, value)
         else:
             assert _is_float(value), (name, value)
     assert reading["ts"] == "2026-04-02T10:00:00Z"
@@ -169,7 +176,8 @@ def test_raw_exports_write_every_sample_field_as_realtime_does(
     cells = dict(zip(header.split(","), next(csv.reader(io.StringIO(line))), strict=True))
     for name in Sample.model_fields:
         # The CSV cell is the JSON text of the same value: "2", "1234.5", "2026-04-02T09:30:00Z".
-        assert cells[name] == (row[name] if name in SAMPLE_TIMES else json.dumps(row[name])), name
+        bare = name in SAMPLE_TIMES or name in TEXTS
+        assert cells[name] == (row[name] if bare else json.dumps(row[name])), name
     assert cells["tariff"] == "2"
     assert cells["flag"] == ""
 

@@ -45,8 +45,10 @@ def test_the_field_lists_are_the_models() -> None:
     added = [name for name in Realtime.model_fields if name not in Sample.model_fields]
     assert added == ["device_id", "age_s"]
     assert {"ts", "month_peak_ts", "gas_ts", "water_ts"} == SAMPLE_TIMES
+    counts = {name for name in Sample.model_fields if name.endswith("_count")}
+    assert len(counts) == 8  # power failures, long ones, sags and swells per phase (issue 13.6)
     assert (SAMPLE_WHOLES, METER_WHOLES, whole_fields(SeriesPoint)) == (
-        {"tariff"},
+        {"tariff", *counts},
         {"protocol_version"},
         {"samples"},
     )
@@ -103,6 +105,8 @@ def test_csv_cells_are_the_json_text_of_each_value() -> None:
     assert parsed[1] == ["2026-01-01T00:00:00Z", "7200.0", "0.00005", "123456789.125", "0.0", "0", "", ""]
     assert [json.loads(cell) for cell in parsed[1][1:6]] == [7200.0, 5e-05, 123456789.125, 0.0, 0]
     assert csv_rows([]) == b""
+    # A meter's id (hex digits only, by the contract's pattern) is a bare cell too.
+    assert csv_rows([(2, "4E474C5944", None, "0a")]) == b"2,4E474C5944,,0a\r\n"
 
 
 # ---- a new Sample field -------------------------------------------------------------------------------
@@ -199,3 +203,27 @@ async def _raw_export_has_the_field(client: httpx.AsyncClient) -> None:
     assert (first.split(",")[-2:], second.split(",")[-2:]) == (["", ""], ["321.5", ""])
     rows = (await client.get(export, params={**window, "format": "ndjson"})).text.splitlines()
     assert [json.loads(line)[NEW_FIELD] for line in rows] == [None, 321.5]
+
+
+def test_only_hex_texts_join_the_csv_shortcut() -> None:
+    """A text field is written as a bare CSV cell only when the contract allows hex digits alone (the
+    meters' ids); any other text field is refused at import, never written as a malformed file."""
+    from typing import Annotated
+
+    from pydantic import BaseModel, Field
+
+    from p1_query.fields import _numbers_and_times
+
+    class Hex(BaseModel):
+        gas_unique_id: Annotated[str | None, Field(pattern="^[0-9A-Fa-f]{1,128}$")] = None
+
+    class Free(BaseModel):
+        name: Annotated[str | None, Field(pattern="^[A-Za-z ,]{1,128}$")] = None
+
+    class Bare(BaseModel):
+        note: str | None = None
+
+    assert _numbers_and_times(Hex) == ("gas_unique_id",)
+    for model in (Free, Bare):
+        with pytest.raises(TypeError, match="only numbers, date-times and hex texts"):
+            _numbers_and_times(model)

@@ -183,8 +183,13 @@ def test_exports_per_token_and_per_process_then_the_stalled_ones_are_cut_off(lim
         # The clients that never read get a body cut short: a socket that reads now sees no end.
         sockets[0].settimeout(5)
         received = b""
-        while chunk := sockets[0].recv(1 << 20):
-            received += chunk
+        try:
+            while chunk := sockets[0].recv(1 << 20):
+                received += chunk
+        except ConnectionResetError:
+            # Cut off with a reset rather than a FIN: what depends on how much of the body was still
+            # unsent when the export was aborted (wider rows leave more). Either way it has no end.
+            pass
         assert received.startswith(b"HTTP/1.1 200")
         assert not received.endswith(b"0\r\n\r\n")  # the last chunk of a complete chunked body
     finally:

@@ -100,7 +100,7 @@ def test_raw_export_keeps_the_glitch_with_its_flag(api: ServiceProcess, integrit
     assert [(r["import_kwh"], r["flag"]) for r in rows] == [(95.39, None), (33.0, "glitch"), (95.41, None)]
     csv = _get(api, "/v1/devices/q-int-late/export", start="2026-03-10T09:30:00Z", end="2026-03-10T09:31:00Z")
     lines = csv.text.splitlines()
-    assert lines[0].endswith(",water_ts,flag")
+    assert lines[0].endswith(",gas_unique_id,water_unique_id,flag")  # the contract's fields, then the flag
     assert lines[2].startswith("2026-03-10T09:30:30Z,600.0,1000000.0,")
     assert lines[2].endswith(",glitch")
     # The raw 1m series skips it: the minute holds the good reading only.

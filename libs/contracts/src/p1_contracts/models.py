@@ -136,6 +136,78 @@ class Sample(ContractModel):
     m³ meter total.
     """
     water_ts: AwareDatetime | None = None
+    current_a: Annotated[float | None, Field(ge=-10000.0, le=10000.0)] = None
+    """
+    The current of all phases together, as the meter's API gives it (API v2 `current_a`).
+    """
+    frequency_hz: Annotated[float | None, Field(ge=45.0, le=65.0)] = None
+    """
+    Grid frequency (Hz); a 50 Hz grid stays well inside 45–65.
+    """
+    power_fail_count: Annotated[
+        float | None, Field(ge=0.0, le=99999.0, multiple_of=1.0)
+    ] = None
+    """
+    Power failures in any phase since the meter was installed (DSMR 0-0:96.7.21; 5 digits).
+    """
+    long_power_fail_count: Annotated[
+        float | None, Field(ge=0.0, le=99999.0, multiple_of=1.0)
+    ] = None
+    """
+    Long power failures in any phase (DSMR 0-0:96.7.9; 5 digits).
+    """
+    voltage_sag_l1_count: Annotated[
+        float | None, Field(ge=0.0, le=99999.0, multiple_of=1.0)
+    ] = None
+    """
+    Voltage sags in phase L1 (DSMR 1-0:32.32.0; 5 digits).
+    """
+    voltage_sag_l2_count: Annotated[
+        float | None, Field(ge=0.0, le=99999.0, multiple_of=1.0)
+    ] = None
+    """
+    Voltage sags in phase L2 (DSMR 1-0:52.32.0; 5 digits).
+    """
+    voltage_sag_l3_count: Annotated[
+        float | None, Field(ge=0.0, le=99999.0, multiple_of=1.0)
+    ] = None
+    """
+    Voltage sags in phase L3 (DSMR 1-0:72.32.0; 5 digits).
+    """
+    voltage_swell_l1_count: Annotated[
+        float | None, Field(ge=0.0, le=99999.0, multiple_of=1.0)
+    ] = None
+    """
+    Voltage swells in phase L1 (DSMR 1-0:32.36.0; 5 digits).
+    """
+    voltage_swell_l2_count: Annotated[
+        float | None, Field(ge=0.0, le=99999.0, multiple_of=1.0)
+    ] = None
+    """
+    Voltage swells in phase L2 (DSMR 1-0:52.36.0; 5 digits).
+    """
+    voltage_swell_l3_count: Annotated[
+        float | None, Field(ge=0.0, le=99999.0, multiple_of=1.0)
+    ] = None
+    """
+    Voltage swells in phase L3 (DSMR 1-0:72.36.0; 5 digits).
+    """
+    gas_unique_id: Annotated[
+        str | None, Field(max_length=128, min_length=1, pattern='^[0-9A-Fa-f]{1,128}$')
+    ] = None
+    """
+    The gas meter's equipment id as the P1 API sends it (`unique_id` of its `external[]` entry,
+    the hex digits of the id's text), kept with its reading so that a meter replacement shows.
+
+    """
+    water_unique_id: Annotated[
+        str | None, Field(max_length=128, min_length=1, pattern='^[0-9A-Fa-f]{1,128}$')
+    ] = None
+    """
+    The water meter's equipment id as the P1 API sends it (`unique_id` of its `external[]` entry,
+    the hex digits of the id's text), kept with its reading so that a meter replacement shows.
+
+    """
 
 
 class EdgeState(ContractModel):

@@ -6,9 +6,11 @@ a restarted pod) can all call ``migrate`` at start-up: the first applies, the ot
 A migration may queue devices in ``device_rebuilds`` (0005) whose derived rows (counter epochs, flags,
 rollups) must be made again from their raw readings by ingest's own rules. This library cannot do that
 (it knows the tables, not the rules), so the runner takes a hook, ``after_sql``, run in the migration's
-transaction right after its SQL: ``p1-ingest migrate`` passes its rebuild there. Whatever the hook, a
-migration is recorded only when the queue is empty afterwards; a run without a hook on a database whose
-devices need rebuilding fails with ``RebuildsPending`` and leaves that migration unapplied.
+transaction right after its SQL: ``p1-ingest migrate`` passes its rebuild there, and rebuilds only once
+the newest migration is applied (its write path needs the newest schema). While the queue is not empty
+the next migrations join the same transaction; a migration is recorded only when the queue is empty
+afterwards; a run without a hook on a database whose devices need rebuilding fails with
+``RebuildsPending`` and leaves those migrations unapplied.
 """
 
 import logging
@@ -89,23 +91,44 @@ async def _apply_pending(conn: Connection, up_to: int | None, after_sql: AfterSq
                applied_at timestamptz NOT NULL DEFAULT now())"""
     )
     done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    pending = [
+        mig
+        for mig in available_migrations()
+        if mig.version not in done and (up_to is None or mig.version <= up_to)
+    ]
     applied: list[str] = []
-    for mig in available_migrations():
-        if mig.version in done or (up_to is not None and mig.version > up_to):
-            continue
+    start = 0
+    while start < len(pending):
         async with conn.transaction():
-            await conn.execute(mig.sql)
-            if after_sql is not None:
-                await after_sql(conn, mig)
-            queued = await queued_rebuilds(conn)
-            if queued:
-                raise RebuildsPending(mig.name, queued)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", mig.version, mig.name
-            )
-        log.info("migration applied", extra={"migration": mig.name})
-        applied.append(mig.name)
+            group = await _apply_group(conn, pending[start:], after_sql)
+            for mig in group:
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", mig.version, mig.name
+                )
+        for mig in group:
+            log.info("migration applied", extra={"migration": mig.name})
+        applied += [mig.name for mig in group]
+        start += len(group)
     return applied
+
+
+async def _apply_group(
+    conn: Connection, pending: list[Migration], after_sql: AfterSql | None
+) -> list[Migration]:
+    """Applies the first pending migration, and while devices wait for a rebuild the ones after it, in
+    the caller's transaction: a rebuild replays readings through ingest's write path of today, which
+    needs the newest schema (its columns, its writer version), so the devices a migration queues are
+    rebuilt once the run's last migration is applied, and all of them are recorded only then."""
+    group: list[Migration] = []
+    for mig in pending:
+        await conn.execute(mig.sql)
+        if after_sql is not None:
+            await after_sql(conn, mig)
+        group.append(mig)
+        queued = await queued_rebuilds(conn)
+        if not queued:
+            return group
+    raise RebuildsPending(group[0].name, queued)
 
 
 async def queued_rebuilds(conn: Connection) -> int:

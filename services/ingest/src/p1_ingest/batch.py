@@ -10,7 +10,7 @@ from typing import Any
 from p1_contracts.models import EdgeState, Meter, Sample, SampleBatch
 from p1_ingest.fields import FIELD_NAMES
 
-Value = float | int | datetime | None
+Value = float | int | datetime | str | None
 
 
 @dataclass

@@ -8,6 +8,9 @@ server reads binary COPY almost for free.
 
 Format (PostgreSQL docs, "COPY … BINARY"): header, then per row an int16 field count and per field an
 int32 length (-1 for NULL) followed by the value in network byte order; trailer int16 -1.
+
+Text fields (the meters' ids) have no fixed size: they travel after the fixed-size ones (the stage's
+columns are named in ``STAGE_COLUMNS`` order), each distinct value encoded once per batch.
 """
 
 import struct
@@ -33,9 +36,11 @@ _PACKERS: Final = {
     "smallint": (struct.Struct(">ih").pack, 2),
     "timestamptz": (struct.Struct(">iq").pack, 8),
 }
+_FIXED: Final = tuple(f for f in FIELDS if f.pg_type != "text")
+_TEXT: Final = tuple(f for f in FIELDS if f.pg_type == "text")
 # Staging columns: the reading's position in the body, its counter epoch, its integrity flag (NULL:
-# good), then the Sample fields.
-STAGE_COLUMNS: Final = ("ord", "epoch", "flag", *(f.name for f in FIELDS))
+# good), then the Sample fields, those of a fixed size first.
+STAGE_COLUMNS: Final = ("ord", "epoch", "flag", *(f.name for f in _FIXED), *(f.name for f in _TEXT))
 _ROW_HEADER: Final = struct.pack(">h", len(STAGE_COLUMNS))
 
 
@@ -44,6 +49,8 @@ def _micros(values: Iterable[datetime]) -> Iterable[int]:
 
 
 def _column(values: list[Value], pg_type: str) -> Iterable[bytes]:
+    if pg_type == "text":
+        return _text(values)  # type: ignore[arg-type]  # a text column holds str or None
     pack, size = _PACKERS[pg_type]
     n = len(values)
     nulls = values.count(None)
@@ -64,7 +71,7 @@ _SIZES: Final = {"float8": 8, "smallint": 2, "timestamptz": 8}
 def _row_struct(layout: tuple[bool, ...]) -> struct.Struct:
     """One row's format when each field is either always NULL (False) or never (True)."""
     fmt = ">hiiiii" + "".join(
-        _FORMATS[f.pg_type] if present else "i" for f, present in zip(FIELDS, layout, strict=True)
+        _FORMATS[f.pg_type] if present else "i" for f, present in zip(_FIXED, layout, strict=True)
     )
     return struct.Struct(fmt)
 
@@ -73,7 +80,9 @@ _ROW_STRUCTS: dict[tuple[bool, ...], struct.Struct] = {}
 
 
 def _text(values: Sequence[str | None]) -> Iterable[bytes]:
-    return [NULL if v is None else struct.pack(">i", len(b := v.encode())) + b for v in values]
+    """Each distinct value encoded once (an id is the same in every reading of a batch, as a rule)."""
+    encoded = {v: NULL if v is None else struct.pack(">i", len(b := v.encode())) + b for v in set(values)}
+    return map(encoded.__getitem__, values)
 
 
 def encode(
@@ -85,7 +94,7 @@ def encode(
     """The rows of ``batch`` in body order, as a complete binary COPY stream for ``STAGE_COLUMNS``;
     ``flags`` None means every reading is good (the usual batch: the struct path below)."""
     n = len(batch)
-    values = [batch.columns[f.name] for f in FIELDS]
+    values = [batch.columns[f.name] for f in _FIXED]
     # The usual batch: every column is always present or always absent, as its first reading shows.
     # Then one struct packs a whole row and map() runs it over the rows in C (~1 µs per reading).
     # An absent column is checked to be all None (identity compares: cheap); a present column that
@@ -105,14 +114,18 @@ def encode(
             repeat(single_epoch, n) if epochs is None else epochs,
             repeat(-1, n),  # flag: NULL
         ]
-        for f, col, present in zip(FIELDS, values, layout, strict=True):
+        for f, col, present in zip(_FIXED, values, layout, strict=True):
             if not present:
                 args.append(repeat(-1, n))
                 continue
             args.append(repeat(_SIZES[f.pg_type], n))
             args.append(_micros(col) if f.pg_type == "timestamptz" else col)  # type: ignore[arg-type]
+        texts = [_text(batch.columns[f.name]) for f in _TEXT]  # type: ignore[arg-type]  # str or None
         try:
-            return b"".join(chain((HEADER,), map(row.pack, *args), (TRAILER,)))
+            rows = map(row.pack, *args)
+            if texts:  # each row's fixed part, then its texts
+                rows = map(b"".join, zip(rows, *texts, strict=True))
+            return b"".join(chain((HEADER,), rows, (TRAILER,)))
         except (struct.error, TypeError):
             pass  # a None in a column whose first value was present
     # Some column has NULLs in some rows only, or some reading is flagged: pack value by value.
@@ -122,5 +135,5 @@ def encode(
         repeat(_INT4(4, single_epoch), n) if epochs is None else map(_INT4, repeat(4), epochs),
         repeat(NULL, n) if flags is None else _text(flags),
     ]
-    columns += [_column(batch.columns[f.name], f.pg_type) for f in FIELDS]
+    columns += [_column(batch.columns[f.name], f.pg_type) for f in (*_FIXED, *_TEXT)]
     return b"".join(chain((HEADER,), chain.from_iterable(zip(*columns, strict=True)), (TRAILER,)))

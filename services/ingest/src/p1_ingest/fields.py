@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, Union, get_args, get_origin
 
-from annotated_types import Ge, Le, MultipleOf
+from annotated_types import Ge, Le, MaxLen, MinLen, MultipleOf
 from pydantic import AwareDatetime
 
 from p1_contracts.models import Sample
 
-Kind = Literal["float", "int", "datetime"]
+Kind = Literal["float", "int", "datetime", "text"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class SampleField:
     # PostgreSQL type in which the value travels to the database (the column may be narrower:
     # tariff is a whole number sent as float8 into a smallint column).
     pg_type: str
+    # A text field's pattern and lengths (the meters' ids); None for the other kinds.
+    pattern: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
 
 
 def _kind(annotation: object) -> tuple[Kind, bool]:
@@ -42,6 +46,8 @@ def _kind(annotation: object) -> tuple[Kind, bool]:
         return "int", nullable
     if annotation is AwareDatetime or annotation is datetime:
         return "datetime", nullable
+    if annotation is str:
+        return "text", nullable
     raise TypeError(f"unsupported Sample field type {annotation!r}")
 
 
@@ -52,8 +58,11 @@ def _fields() -> tuple[SampleField, ...]:
         lo = next((float(m.ge) for m in info.metadata if isinstance(m, Ge)), None)  # type: ignore[arg-type]
         hi = next((float(m.le) for m in info.metadata if isinstance(m, Le)), None)  # type: ignore[arg-type]
         step = next((float(m.multiple_of) for m in info.metadata if isinstance(m, MultipleOf)), None)  # type: ignore[arg-type]
-        pg = {"float": "float8", "int": "smallint", "datetime": "timestamptz"}[kind]
-        out.append(SampleField(name, kind, info.is_required(), lo, hi, step, pg))
+        pg = {"float": "float8", "int": "smallint", "datetime": "timestamptz", "text": "text"}[kind]
+        pattern = next((p for m in info.metadata if isinstance(p := getattr(m, "pattern", None), str)), None)
+        shortest = next((m.min_length for m in info.metadata if isinstance(m, MinLen)), None)
+        longest = next((m.max_length for m in info.metadata if isinstance(m, MaxLen)), None)
+        out.append(SampleField(name, kind, info.is_required(), lo, hi, step, pg, pattern, shortest, longest))
     return tuple(out)
 
 

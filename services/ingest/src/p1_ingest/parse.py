@@ -58,6 +58,9 @@ class _Unsure(Exception):
 def _field_type(f: SampleField) -> Any:
     if f.kind == "datetime":
         base: Any = str  # spelling checked per column in _timestamps
+    elif f.kind == "text":  # the contract's own pattern and lengths, anchored for msgspec's search
+        pattern = None if f.pattern is None else rf"\A(?:{f.pattern})\Z"
+        base = Annotated[str, msgspec.Meta(pattern=pattern, min_length=f.min_length, max_length=f.max_length)]
     else:
         meta = msgspec.Meta(ge=f.lo, le=f.hi, multiple_of=f.multiple_of)
         base = Annotated[float if f.kind == "float" else int, meta]

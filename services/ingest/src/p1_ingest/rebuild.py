@@ -31,7 +31,7 @@ from p1_ingest.fields import FIELD_NAMES
 from p1_ingest.integrity import Limits
 from p1_ingest.sql import INGEST_WRITER, STAGE_DDL
 from p1_ingest.store import POWER_SETTING, Conn, write_columns
-from p1_schema.migrate import REBUILD_QUEUE, AfterSql, Connection, Migration
+from p1_schema.migrate import REBUILD_QUEUE, AfterSql, Connection, Migration, available_migrations
 from p1_schema.migrate import migrate as schema_migrate
 
 log = logging.getLogger(__name__)
@@ -214,9 +214,16 @@ async def rebuild_queued(conn: Conn, limits: Limits, now: datetime) -> list[Rebu
 
 def after_migration(limits: Limits) -> AfterSql:
     """``p1_schema.migrate``'s hook for ``p1-ingest migrate``: the devices a migration queued, rebuilt
-    in that migration's transaction, right after its SQL (so its version is recorded only once they are)."""
+    in that migration's transaction once the newest migration is applied in it (so their versions are
+    recorded only once they are)."""
+
+    newest = available_migrations()[-1].version
 
     async def rebuild(conn: Connection, migration: Migration) -> None:
+        if migration.version < newest:
+            # Ingest's write path writes the newest schema's columns and writer version: the runner
+            # applies the next migrations in this transaction first, then calls again.
+            return
         for report in await rebuild_queued(conn, limits, datetime.now(UTC)):
             log.info(
                 "device rebuilt",

@@ -5,12 +5,14 @@ realtime answers and raw exports with no change here: their statements and colum
 ``SAMPLE_FIELDS``. The same goes for ``SeriesPoint`` and the bucketed exports' columns.
 """
 
+import re
 import types
 from datetime import datetime
 from typing import Final, Union, get_args, get_origin
 
 from annotated_types import MaxLen, MultipleOf
 from pydantic import AwareDatetime, BaseModel
+from pydantic.fields import FieldInfo
 
 from p1_contracts.models import Device, EdgeState, Meter, Sample, SeriesPoint
 
@@ -42,13 +44,24 @@ def whole_fields(model: type[BaseModel]) -> frozenset[str]:
     )
 
 
+# A text field whose contract pattern allows hex digits only (the meters' ids): its JSON text holds no
+# comma, quote, bracket, backslash nor ``null``, so the CSV writer's shortcut (``forms.csv_rows``) holds.
+_HEX_ONLY: Final = re.compile(r"\^\[(?:0-9|A-F|a-f)+\]\{[0-9]+(?:,[0-9]+)?\}\$")
+
+
+def _hex_text(info: FieldInfo) -> bool:
+    patterns = [p for rule in info.metadata if isinstance(p := getattr(rule, "pattern", None), str)]
+    return _bare(info.annotation) is str and any(_HEX_ONLY.fullmatch(p) for p in patterns)
+
+
 def _numbers_and_times(model: type[BaseModel]) -> tuple[str, ...]:
-    """The fields of ``model``, all numbers or date-times: the only kinds the exports' CSV writes
-    unquoted (``forms.csv_rows``). Another kind is refused here, at import, not in a malformed file."""
+    """The fields of ``model``, all numbers, date-times or hex-digit texts: the only kinds the exports'
+    CSV writes unquoted (``forms.csv_rows``). Another kind is refused here, at import, not in a malformed
+    file."""
     times = time_fields(model)
     for name, info in model.model_fields.items():
-        if name not in times and _bare(info.annotation) not in (int, float):
-            raise TypeError(f"{model.__name__}.{name}: query writes only numbers and date-times")
+        if name not in times and _bare(info.annotation) not in (int, float) and not _hex_text(info):
+            raise TypeError(f"{model.__name__}.{name}: query writes only numbers, date-times and hex texts")
     return tuple(model.model_fields)
 
 

@@ -5,8 +5,9 @@
   quarter's or a peak's start) in the offset of the zone the bucket was cut in; seconds always, a
   fraction (six digits) only when it is not zero.
 - **Numbers**: a field the contract declares whole (``fields.whole_fields``: ``samples``, ``tariff``,
-  ``protocol_version``) is a JSON integer, ``2``; every other number is a float, written as the shortest
-  text that reads back as the same double, with a fraction or an exponent: ``7200.0``, ``0.115``, ``1e-6``.
+  ``protocol_version``, the grid's counts) is a JSON integer, ``2``; every other number is a float, written
+  as the shortest text that reads back as the same double, with a fraction or an exponent: ``7200.0``,
+  ``0.115``, ``1e-6``.
 
 Every JSON text is written by one serializer, pydantic's: the contract models' ``model_dump_json``
 (series, capacity) and ``pydantic_core.to_json`` for what is built by hand (devices, realtime, exports).
@@ -50,11 +51,11 @@ def reading(values: Mapping[str, object]) -> dict[str, object]:
 def csv_rows(rows: Sequence[Sequence[object]]) -> bytes:
     """CSV lines (RFC 4180, CRLF) whose cells are the JSON text of each value, empty for null.
 
-    One ``to_json`` call per block of rows: every value is a number, an aware datetime or the integrity
-    flag's word (``fields`` refuses other kinds of field), none of whose texts holds a comma, a quote, a
-    bracket, a backslash or ``null``, so a row's JSON array is its CSV line once the brackets, the quotes
-    of the times and the nulls are dropped. About four times faster than the csv module, and the same
-    number text as the JSON answers."""
+    One ``to_json`` call per block of rows: every value is a number, an aware datetime, a meter's id in
+    hex digits or the integrity flag's word (``fields`` refuses other kinds of field), none of whose
+    texts holds a comma, a quote, a bracket, a backslash or ``null``, so a row's JSON array is its CSV
+    line once the brackets, the quotes of the times and the nulls are dropped. About four times faster
+    than the csv module, and the same number text as the JSON answers."""
     if not rows:
         return b""
     text = to_json(rows)

@@ -7,7 +7,10 @@ The few rules that are not a one-to-one copy sit below the table, each with its 
 * null and absent are the same (older v1 firmware sends ``null`` for missing phases);
 * a total missing from the meter is the sum of its tariff registers;
 * local meter times (v1 ``YYMMDDhhmmss`` integers, v2 ISO 8601 without offset) get the meter's zone;
-* gas and water come from ``external[]`` (complete entries only) or v1's legacy gas fields;
+* gas and water come from ``external[]`` (complete entries only, with the meter's ``unique_id``) or
+  v1's legacy gas fields;
+* a grid-quality value or a meter id that breaks the contract (a count of -1, a frequency of 0 Hz, an id
+  that is not hex) is dropped alone: it says the meter misread that value, not that its energy is wrong;
 * a time outside ``p1_contracts.timerange`` (a Pi whose clock is not set yet says 1970; a meter's
   two-digit year may read 1999) is never spooled, since ingest would refuse the whole batch for it: the
   reading's own time makes the reading unusable, an auxiliary time is dropped with its value.
@@ -35,6 +38,9 @@ class Unit(Enum):
     VOLT = "V"
     AMPERE = "A"
     CUBIC_METRE = "m3"
+    HERTZ = "Hz"
+    COUNT = "count"  # a whole number of events since the meter was installed
+    HEX_ID = "hex id"  # an equipment id, hex digits of its text, as the meter sends it
     TARIFF = "tariff"  # an integer register number, 1..4
     # The meter's local time: v1 an integer YYMMDDhhmmss, v2 ISO 8601 without an offset.
     LOCAL_TIME = "local time"
@@ -77,6 +83,20 @@ TABLE: Final[tuple[Row, ...]] = (
     # v1's legacy gas fields; an entry in external[] wins over them (see _external)
     Row("gas_m3", Unit.CUBIC_METRE, "total_gas_m3", None),
     Row("gas_ts", Unit.LOCAL_TIME, "gas_timestamp", None),
+    Row("gas_unique_id", Unit.HEX_ID, "gas_unique_id", None),
+    # The grid connection's quality (docs/design.md, "What the edge keeps of a reading").
+    Row("current_a", Unit.AMPERE, "active_current_a", "current_a"),
+    Row("frequency_hz", Unit.HERTZ, "active_frequency_hz", "frequency_hz"),
+    Row("power_fail_count", Unit.COUNT, "any_power_fail_count", "any_power_fail_count"),
+    Row("long_power_fail_count", Unit.COUNT, "long_power_fail_count", "long_power_fail_count"),
+    *(
+        Row(f"voltage_sag_l{n}_count", Unit.COUNT, f"voltage_sag_l{n}_count", f"voltage_sag_l{n}_count")
+        for n in _PHASES
+    ),
+    *(
+        Row(f"voltage_swell_l{n}_count", Unit.COUNT, f"voltage_swell_l{n}_count", f"voltage_swell_l{n}_count")
+        for n in _PHASES
+    ),
 )
 
 
@@ -97,10 +117,11 @@ V2_FIELDS: Final[tuple[FieldMap, ...]] = tuple(
     FieldMap(r.v2, r.target, r.unit, "v2") for r in TABLE if r.v2 is not None
 )
 
-# external[].type → (value field, time field) of the Sample. Heat meters have no place in the contract.
-EXTERNAL_TYPES: Final[Mapping[str, tuple[str, str]]] = {
-    "gas_meter": ("gas_m3", "gas_ts"),
-    "water_meter": ("water_m3", "water_ts"),
+# external[].type → (value field, time field, id field) of the Sample. Heat meters have no place in the
+# contract (docs/design.md, "What the edge keeps of a reading").
+EXTERNAL_TYPES: Final[Mapping[str, tuple[str, str, str]]] = {
+    "gas_meter": ("gas_m3", "gas_ts", "gas_unique_id"),
+    "water_meter": ("water_m3", "water_ts", "water_unique_id"),
 }
 
 # A total the meter does not give is the sum of its tariff registers (docs/design.md §10).
@@ -109,11 +130,16 @@ TOTALS_FROM_TARIFFS: Final[Mapping[str, tuple[str, ...]]] = {
     "export_kwh": tuple(f"export_t{n}_kwh" for n in (1, 2, 3, 4)),
 }
 
-# Auxiliary meter times → the value each one dates (dropped together when the time is out of range).
-DATED_VALUES: Final[Mapping[str, str]] = {
-    "month_peak_ts": "month_peak_w",
-    **{when: value for value, when in EXTERNAL_TYPES.values()},
+# Auxiliary meter times → the values each one dates (dropped together when the time is out of range).
+DATED_VALUES: Final[Mapping[str, tuple[str, ...]]] = {
+    "month_peak_ts": ("month_peak_w",),
+    **{when: (value, unique_id) for value, when, unique_id in EXTERNAL_TYPES.values()},
 }
+
+# Values dropped alone when they break the contract (see the module doc): the grid's quality and the ids.
+DROPPED_ALONE: Final = frozenset(
+    r.target for r in TABLE if r.unit in (Unit.HERTZ, Unit.COUNT, Unit.HEX_ID) or r.target == "current_a"
+) | frozenset(unique_id for _, _, unique_id in EXTERNAL_TYPES.values())
 
 # v1/v2 meter identity fields → Meter fields.
 METER_FIELDS: Final[Mapping[str, str]] = {
@@ -124,7 +150,7 @@ METER_FIELDS: Final[Mapping[str, str]] = {
 }
 
 JsonValue = object
-Values = dict[str, float | int | datetime]
+Values = dict[str, float | int | datetime | str]
 
 
 class UnusableReading(ValueError):
@@ -168,6 +194,14 @@ def build_sample(values: Values) -> Sample:
     try:
         return Sample.model_validate(values)
     except ValidationError as exc:
+        wrong = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        if not wrong or not wrong <= DROPPED_ALONE:
+            raise UnusableReading(str(exc)) from exc
+    for name in wrong:
+        del values[name]
+    try:
+        return Sample.model_validate(values)
+    except ValidationError as exc:  # not seen: the values left were valid a moment ago
         raise UnusableReading(str(exc)) from exc
 
 
@@ -176,11 +210,12 @@ def _drop_out_of_range(values: Values) -> None:
     ts = values["ts"]
     if isinstance(ts, datetime) and not timerange.in_range(ts):
         raise UnusableReading(f"reading time {ts.isoformat()} is not {timerange.DESCRIPTION}")
-    for when, value in DATED_VALUES.items():
+    for when, dated in DATED_VALUES.items():
         at = values.get(when)
         if isinstance(at, datetime) and not timerange.in_range(at):
             del values[when]
-            values.pop(value, None)
+            for value in dated:
+                values.pop(value, None)
 
 
 def to_meter(payload: Mapping[str, JsonValue]) -> Meter | None:
@@ -202,9 +237,11 @@ def to_meter(payload: Mapping[str, JsonValue]) -> Meter | None:
 
 def _convert(
     value: JsonValue, unit: Unit, tz: ZoneInfo, api: Literal["v1", "v2"]
-) -> float | int | datetime | None:
+) -> float | int | datetime | str | None:
     if value is None or isinstance(value, bool):
         return None
+    if unit is Unit.HEX_ID:  # kept as sent; one that is not hex digits is dropped (build_sample)
+        return value if isinstance(value, str) and value else None
     if unit is Unit.TARIFF:
         return value if isinstance(value, int) and 1 <= value <= 4 else None
     if unit is Unit.LOCAL_TIME:
@@ -252,7 +289,9 @@ def _external(entries: JsonValue, api: Literal["v1", "v2"], tz: ZoneInfo) -> Val
             continue
         amount = _convert(entry.get("value"), Unit.CUBIC_METRE, tz, api)
         when = _convert(entry.get("timestamp"), Unit.LOCAL_TIME, tz, api)
-        if isinstance(amount, float) and isinstance(when, datetime):
+        unique_id = _convert(entry.get("unique_id"), Unit.HEX_ID, tz, api)
+        if isinstance(amount, float) and isinstance(when, datetime) and isinstance(unique_id, str):
             values[targets[0]] = amount
             values[targets[1]] = when
+            values[targets[2]] = unique_id
     return values

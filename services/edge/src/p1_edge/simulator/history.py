@@ -93,6 +93,18 @@ def sample(r: MeterReading) -> Sample:
         name = "gas" if m.kind == "gas_meter" else "water"
         out[f"{name}_m3"] = m.litres / 1000
         out[f"{name}_ts"] = _instant(m.captured)
+        out[f"{name}_unique_id"] = m.unique_id
+    out.update(_grid(r))
+    return out
+
+
+def _grid(r: MeterReading) -> Sample:
+    """The grid's quality as the meter counts it (docs/design.md §10, "What the edge keeps")."""
+    out: Sample = {"power_fail_count": r.power_failures, "long_power_fail_count": r.long_power_failures}
+    if r.frequency_chz is not None:
+        out["frequency_hz"] = r.frequency_chz / 100
+    out.update({f"voltage_sag_l{n}_count": c for n, c in enumerate(r.sags, start=1)})
+    out.update({f"voltage_swell_l{n}_count": c for n, c in enumerate(r.swells, start=1)})
     return out
 
 
