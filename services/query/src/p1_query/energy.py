@@ -90,3 +90,42 @@ def interval_energy(all_curves: Curves, start: float, end: float) -> float | Non
         if curve.brackets(start) and curve.brackets(end):
             return max(0.0, curve.at(end) - curve.at(start))
     return None
+
+
+@dataclass(slots=True)
+class Weights:
+    """How C at each bound follows from an epoch's readings at times ``ts`` (strictly increasing):
+    C(bound j) = v[lo[j]] + (v[hi[j]] − v[lo[j]]) · w[j], held at the first or last value outside.
+    Computed once per epoch and shared by every counter read at those times (the totals and the tariff
+    registers are columns of the same readings): one walk over the bounds instead of one per counter."""
+
+    lo: list[int]
+    hi: list[int]
+    w: list[float]
+
+
+def weights(ts: Sequence[float], bounds: Sequence[float]) -> Weights:
+    """Bounds in increasing order; the same interpolation as ``EpochCurve.at``."""
+    lo, hi, w = [], [], []
+    k, last = 0, len(ts) - 1
+    for b in bounds:
+        while k <= last and ts[k] < b:  # k: first reading at or after b
+            k += 1
+        if k == 0 or k > last:
+            j = 0 if k == 0 else last
+            lo.append(j)
+            hi.append(j)
+            w.append(0.0)
+        else:
+            t0 = ts[k - 1]
+            lo.append(k - 1)
+            hi.append(k)
+            w.append((b - t0) / (ts[k] - t0))
+    return Weights(lo, hi, w)
+
+
+def rises(values: Sequence[float], at: Weights) -> list[float]:
+    """The counter's rise in each bucket between consecutive bounds; never negative (within an epoch
+    counters only grow: a tiny negative is float noise)."""
+    c = [values[a] + (values[b] - values[a]) * x for a, b, x in zip(at.lo, at.hi, at.w, strict=True)]
+    return [d if d > 0.0 else 0.0 for d in map(float.__sub__, c[1:], c[:-1])]

@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Final, NamedTuple
 from zoneinfo import ZoneInfo
 
+from asyncpg import Record
+
 from p1_query.buckets import Source
 from p1_query.db import Conn
 
@@ -20,7 +22,8 @@ from p1_query.db import Conn
 @dataclass(slots=True)
 class Group:
     """Readings of one counter epoch within one bucket (index ``i``; −1 and N are the neighbours
-    just outside the range, kept only as interpolation anchors). Times in UTC seconds."""
+    just outside the range, kept only as interpolation anchors). Times in UTC seconds. Gas and water are
+    the meters' own readings, placed by their own time: ``volumes``."""
 
     i: int
     epoch: int
@@ -28,19 +31,20 @@ class Group:
     power_sum: float | None
     power_min: float | None
     power_max: float | None
-    power_import_sum: float | None
     first_ts: float
     last_ts: float
     import_first: float | None
     import_last: float | None
     export_first: float | None
     export_last: float | None
-    gas_first: float | None
-    gas_last: float | None
-    water_first: float | None
-    water_last: float | None
-    avg_power_15m_w: float | None
-    month_peak_w: float | None
+    import_t1_first: float | None
+    import_t1_last: float | None
+    import_t2_first: float | None
+    import_t2_last: float | None
+    export_t1_first: float | None
+    export_t1_last: float | None
+    export_t2_first: float | None
+    export_t2_last: float | None
 
 
 class Column(NamedTuple):
@@ -60,33 +64,31 @@ def _seconds(expression: str) -> str:
 
 
 # The meters' counters: rollups keep each one's smallest and largest value (``{counter}_min/_max``);
-# within an epoch the first reading has the smallest and the last the largest.
-COUNTERS: Final = {"import": "import_kwh", "export": "export_kwh", "gas": "gas_m3", "water": "water_m3"}
-_NONE: Final = "NULL::float8"
+# within an epoch the first reading has the smallest and the last the largest. The tariff registers 1
+# and 2 (migration 0007) follow the totals' rules: the day/night split of ``import``/``export``.
+COUNTERS: Final = {
+    "import": "import_kwh",
+    "export": "export_kwh",
+    "import_t1": "import_t1_kwh",
+    "import_t2": "import_t2_kwh",
+    "export_t1": "export_t1_kwh",
+    "export_t2": "export_t2_kwh",
+}
 
-# Merging whole rollup rows into a bigger bucket is exact: sums add, minima/maxima merge. Series do not
-# use the meter's quarter average or month peak (capacity reads rollup_15m rows as they are), so the
-# merged rows leave them out: they cost more than the rest of the statement.
+# Merging whole rollup rows into a bigger bucket is exact: sums add, minima/maxima merge. Series use
+# neither the meter's quarter average nor its month peak (capacity reads rollup_15m rows as they are).
 GROUP_COLUMNS: Final[dict[str, Column]] = {
     "n": Column("sum(n)::int", "n", "count(*)::int", "1"),
     "power_sum": Column("sum(power_sum)", "power_sum", "sum(power_w)", "power_w"),
     "power_min": Column("min(power_min)", "power_min", "min(power_w)", "power_w"),
     "power_max": Column("max(power_max)", "power_max", "max(power_w)", "power_w"),
-    "power_import_sum": Column(
-        "sum(power_import_sum)", "power_import_sum", "sum(greatest(power_w, 0))", "greatest(power_w, 0)"
-    ),
     "first_ts": Column(_seconds("min(first_ts)"), _seconds("first_ts"), _seconds("min(ts)"), _seconds("ts")),
     "last_ts": Column(_seconds("max(last_ts)"), _seconds("last_ts"), _seconds("max(ts)"), _seconds("ts")),
     **{
-        f"{counter}_first": Column(f"min({column}_min)", f"{column}_min", f"min({column})", column)
+        f"{counter}_{end}": Column(f"{agg}({column}_{ext})", f"{column}_{ext}", f"{agg}({column})", column)
         for counter, column in COUNTERS.items()
+        for end, agg, ext in (("first", "min", "min"), ("last", "max", "max"))
     },
-    **{
-        f"{counter}_last": Column(f"max({column}_max)", f"{column}_max", f"max({column})", column)
-        for counter, column in COUNTERS.items()
-    },
-    "avg_power_15m_w": Column(_NONE, "avg_power_15m_w", _NONE, "avg_power_15m_w"),
-    "month_peak_w": Column(_NONE, "month_peak_w", _NONE, "month_peak_w"),
 }
 # Group's fields after i and epoch, in order: the statement's columns after those two.
 GROUP_VALUES: Final = tuple(f.name for f in fields(Group))[2:]
@@ -126,10 +128,17 @@ def _groups_sql(source: str) -> str:
 GROUPS_SQL: Final = {source: _groups_sql(source) for source in ("raw", "15m", "1h", "1d")}
 
 
+async def fetch_group_rows(
+    conn: Conn, device_id: str, source: Source, bounds: list[datetime]
+) -> list[Record]:
+    """Groups per (bucket index, epoch) of the buckets delimited by ``bounds``, ordered by time, as the
+    statement's rows (``Group``'s fields in order)."""
+    return await conn.fetch(GROUPS_SQL[source], device_id, bounds, bounds[0], bounds[-1], len(bounds) - 1)
+
+
 async def fetch_groups(conn: Conn, device_id: str, source: Source, bounds: list[datetime]) -> list[Group]:
-    """Groups per (bucket index, epoch) of the buckets delimited by ``bounds``, ordered by time."""
-    rows = await conn.fetch(GROUPS_SQL[source], device_id, bounds, bounds[0], bounds[-1], len(bounds) - 1)
-    return [Group(*row) for row in rows]
+    """The same as ``Group`` objects."""
+    return [Group(*row) for row in await fetch_group_rows(conn, device_id, source, bounds)]
 
 
 class DailyZone:
