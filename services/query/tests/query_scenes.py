@@ -43,6 +43,7 @@ SEEDED_DEVICES = (
     "q-gas-replaced",
     "q-water-glitch",
     "q-tariffs",
+    "q-no-registers",
 )
 
 
