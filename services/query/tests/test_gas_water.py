@@ -2,14 +2,18 @@
 readings uploaded to a real ingest process, series read from a real query process (Europe/Brussels,
 2026-03-10 is CET, +01:00). Electricity is a steady 600 W throughout (not what these tests look at)."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 import pytest
+from pydantic_core import to_json
 from query_scenes import upload, utc
 
+from p1_contracts.models import Series
+from p1_query.forms import json_objects, json_values
 from p1_servicekit.testing import ServiceProcess
 
 ALL = {"Authorization": "Bearer tok-all"}
@@ -142,3 +146,33 @@ async def test_the_glitch_is_kept_and_marked(volumes: str) -> None:
         await conn.close()
     assert [tuple(r) for r in rows] == [("water", 33.0, "glitch")]
     assert [r["epoch"] for r in epochs] == [0, 1]
+
+
+def test_series_are_written_as_the_contract_model_writes_them(api: ServiceProcess, volumes: str) -> None:
+    """Series points are written column by column (``forms.json_objects``), not through the models:
+    the bytes must be the model's own JSON of the same answer (numbers, nulls, local times, order)."""
+    for bucket, start, end in (
+        ("15m", "2026-03-10T23:00:00+01:00", "2026-03-11T01:00:00+01:00"),
+        ("1d", "2026-03-09T00:00:00+01:00", "2026-03-12T00:00:00+01:00"),
+    ):
+        r = httpx.get(
+            f"{api.base_url}/v1/devices/q-gas-dsmr4/series",
+            params={"start": start, "end": end, "bucket": bucket, "tz": BRUSSELS},
+            headers=ALL,
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        assert Series.model_validate_json(r.content).model_dump_json().encode() == r.content
+
+
+def test_json_objects_equal_the_serializer_on_dicts() -> None:
+    names = ("start", "n", "x", "y")
+    when = [
+        datetime(2026, 3, 29, 1, 45, tzinfo=UTC).astimezone(ZoneInfo(BRUSSELS)) + timedelta(hours=k)
+        for k in range(3)
+    ]
+    columns: list[Any] = [when, [0, 2, 3], [1e-06, None, 0.1 + 0.2], [None, None, None]]
+    rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    assert json_objects(names, columns) == to_json(rows)
+    columns[0] = json_values(when)
+    assert json_objects(names, columns) == to_json(rows)

@@ -9,9 +9,11 @@ or jump-sized energy; what flowed between the old meter's last reading and the n
 and counted nowhere.
 """
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import add, mul, sub, truediv
 
 
 @dataclass(slots=True)
@@ -94,10 +96,10 @@ def interval_energy(all_curves: Curves, start: float, end: float) -> float | Non
 
 @dataclass(slots=True)
 class Weights:
-    """How C at each bound follows from an epoch's readings at times ``ts`` (strictly increasing):
+    """How C at each bound follows from an epoch's readings at times ``ts`` (in time order):
     C(bound j) = v[lo[j]] + (v[hi[j]] − v[lo[j]]) · w[j], held at the first or last value outside.
     Computed once per epoch and shared by every counter read at those times (the totals and the tariff
-    registers are columns of the same readings): one walk over the bounds instead of one per counter."""
+    registers are columns of the same readings)."""
 
     lo: list[int]
     hi: list[int]
@@ -105,27 +107,30 @@ class Weights:
 
 
 def weights(ts: Sequence[float], bounds: Sequence[float]) -> Weights:
-    """Bounds in increasing order; the same interpolation as ``EpochCurve.at``."""
-    lo, hi, w = [], [], []
-    k, last = 0, len(ts) - 1
-    for b in bounds:
-        while k <= last and ts[k] < b:  # k: first reading at or after b
-            k += 1
-        if k == 0 or k > last:
-            j = 0 if k == 0 else last
-            lo.append(j)
-            hi.append(j)
-            w.append(0.0)
-        else:
-            t0 = ts[k - 1]
-            lo.append(k - 1)
-            hi.append(k)
-            w.append((b - t0) / (ts[k] - t0))
-    return Weights(lo, hi, w)
+    """The interpolation of ``EpochCurve.at`` at every bound, with C-level iterators (``map``, ``bisect``,
+    slices): this runs for every bound of every series. ``ts`` may repeat a time (a group's single
+    reading as its first and last): k is the first reading at or after b, so ts[k − 1] < b ≤ ts[k] and
+    the interval is never empty. Bounds increase, so those before the first reading (k = 0) and after
+    the last (k = n), held at the first or last value, are a prefix and a suffix."""
+    n, m = len(ts), len(bounds)
+    ks = list(map(bisect_left, repeat(ts, m), bounds))
+    p, q = bisect_right(ks, 0), bisect_left(ks, n)
+    mid = ks[p:q]
+    below = list(map(sub, mid, repeat(1)))
+    t0 = list(map(ts.__getitem__, below))
+    t1 = list(map(ts.__getitem__, mid))
+    w = list(map(truediv, map(sub, bounds[p:q], t0), map(sub, t1, t0)))
+    return Weights(
+        [0] * p + below + [n - 1] * (m - q),
+        [0] * p + mid + [n - 1] * (m - q),
+        [0.0] * p + w + [0.0] * (m - q),
+    )
 
 
 def rises(values: Sequence[float], at: Weights) -> list[float]:
     """The counter's rise in each bucket between consecutive bounds; never negative (within an epoch
     counters only grow: a tiny negative is float noise)."""
-    c = [values[a] + (values[b] - values[a]) * x for a, b, x in zip(at.lo, at.hi, at.w, strict=True)]
-    return [d if d > 0.0 else 0.0 for d in map(float.__sub__, c[1:], c[:-1])]
+    low = list(map(values.__getitem__, at.lo))
+    high = list(map(values.__getitem__, at.hi))
+    c = list(map(add, low, map(mul, map(sub, high, low), at.w)))
+    return list(map(max, map(sub, c[1:], c[:-1]), repeat(0.0)))

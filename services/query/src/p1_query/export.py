@@ -27,7 +27,7 @@ from p1_query.fields import POINT_FIELDS
 from p1_query.forms import csv_rows, ndjson_rows
 from p1_query.groups import DailyZone, fetch_group_rows
 from p1_query.samples import RAW_EXPORT_COLUMNS, RAW_EXPORT_SQL
-from p1_query.series import build_points
+from p1_query.series import build_points, local_bounds, point_rows
 from p1_query.volumes import fetch_volumes
 from p1_servicekit.errors import FieldError, Unprocessable
 
@@ -137,8 +137,7 @@ async def bucket_export(
             groups = await fetch_group_rows(conn, device_id, source, chunk)
             volumes = await fetch_volumes(conn, device_id, source, chunk)
         # Released before building and yielding the chunk.
-        points = build_points(groups, volumes, chunk, tz)
-        rows = [tuple(point.values()) for point in points]
+        rows = point_rows(build_points(groups, volumes, chunk, local_bounds(chunk, tz)))
         for i in range(0, len(rows), FLUSH_ROWS):
             yield encoder.rows(rows[i : i + FLUSH_ROWS])
         # The next chunk starts where this one ended.

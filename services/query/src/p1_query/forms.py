@@ -64,3 +64,33 @@ def csv_rows(rows: Sequence[Sequence[object]]) -> bytes:
 def ndjson_rows(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     """One JSON object a line, keys in column order, nulls kept."""
     return b"".join(to_json(dict(zip(columns, row, strict=True))) + b"\n" for row in rows)
+
+
+class Written(list[bytes]):
+    """A column already written as JSON, one text a value (``json_values``): written once, used twice
+    (a series' bucket starts and ends are the same bounds)."""
+
+
+def json_values(values: Sequence[object]) -> Written:
+    if values.count(None) == len(values):  # (a meter's absent gas, registers): no serializer needed
+        return Written([b"null"] * len(values))
+    return Written(to_json(values)[1:-1].split(b","))
+
+
+def json_objects(names: Sequence[str], columns: Sequence[Sequence[object]]) -> bytes:
+    """A JSON array of objects, the k-th made of the k-th value of each column under ``names``, in that
+    order: the bytes ``to_json`` writes for the list of dicts, built column by column. Each column is
+    written by one ``to_json`` call and split at its commas (the values — numbers, times, null — hold
+    none), then all pieces are interleaved by slice assignment and joined once: no per-object work in
+    Python, which for a month of quarters (~3,000 objects of 14 fields) cost more than the rest."""
+    n = len(columns[0]) if columns else 0
+    if n == 0:
+        return b"[]"
+    stride = 2 * len(names)
+    pieces: list[bytes] = [b""] * (stride * n)
+    for f, (name, column) in enumerate(zip(names, columns, strict=True)):
+        key = (b"},{" if f == 0 else b",") + to_json(name) + b":"
+        pieces[2 * f :: stride] = [key] * n
+        pieces[2 * f + 1 :: stride] = column if isinstance(column, Written) else json_values(column)
+    pieces[0] = b"{" + to_json(names[0]) + b":"
+    return b"[" + b"".join(pieces) + b"}]"

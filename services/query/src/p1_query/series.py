@@ -1,25 +1,30 @@
 """Series points from reading groups: power statistics per bucket and interpolated energies.
 
-Built column-wise (a month by quarter is ~3,000 groups and as many points; per-object work there was
-most of the answer's time): the statement's rows are transposed once, each epoch's interpolation weights
-at the bounds are computed once and shared by the totals and the tariff registers (``energy.weights``),
-and the points are the answer's dicts, written by ``answers`` with the same serializer as the models.
+Built column by column (a month by quarter is ~3,000 groups and as many points of 14 fields, and
+per-object Python work was most of that answer's time): the statement's rows are transposed once, each
+epoch's interpolation weights at the bounds are computed once and shared by the totals and the tariff
+registers (``energy.weights``), and the columns go to the answer as they are (``forms.json_objects``)
+or, for exports, as rows.
 """
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, tzinfo
-from typing import Any, Final
+from itertools import repeat
+from operator import add, attrgetter, truediv
+from typing import Any, Final, cast
 
 from p1_query.energy import curves, energies, rises, weights
-from p1_query.fields import POINT_FIELDS
+from p1_query.forms import Written
 from p1_query.groups import COUNTERS, Group
 from p1_query.volumes import METERS, VolumeGroup
 
 _GROUP_FIELDS: Final = tuple(f.name for f in fields(Group))
 _TOTALS: Final = ("import", "export")
 Columns = dict[str, Sequence[Any]]
+# The points as columns, in SeriesPoint's field order (``fields.POINT_FIELDS``).
+PointColumns = list[Sequence[Any]]
 
 
 def _columns(rows: Sequence[Any]) -> Columns:
@@ -40,8 +45,8 @@ def _by_epoch(epochs: Sequence[int]) -> list[list[int] | None]:
 
 
 def _interleave(first: Sequence[Any], last: Sequence[Any]) -> list[Any]:
-    """Each row's first then last reading: the curve's points (a single reading twice, which the
-    interpolation tolerates: its weight is never a division by a zero interval)."""
+    """Each row's first then last reading: the curve's points (a single reading twice, which
+    ``energy.weights`` tolerates)."""
     out: list[Any] = [None] * (2 * len(first))
     out[0::2] = first
     out[1::2] = last
@@ -52,43 +57,41 @@ def _pick(column: Sequence[Any], rows: list[int] | None) -> Sequence[Any]:
     return column if rows is None else [column[k] for k in rows]
 
 
-def _own_curve(
-    first_ts: Sequence[float],
-    first: Sequence[Any],
-    last_ts: Sequence[float],
-    last: Sequence[Any],
-    stamps: list[float],
-) -> list[float]:
-    """One epoch's rises of a counter that some of its readings lack: its own curve."""
-    points = zip([0] * len(first), first_ts, first, last_ts, last, strict=True)
+def _own_curve(cols: Columns, counter: str, rows: list[int] | None, stamps: list[float]) -> list[float]:
+    """One epoch's rises of a counter that some of its readings lack: its own curve, of its readings."""
+    points = zip(
+        repeat(0),
+        _pick(cols["first_ts"], rows),
+        _pick(cols[f"{counter}_first"], rows),
+        _pick(cols["last_ts"], rows),
+        _pick(cols[f"{counter}_last"], rows),
+    )
     return energies(curves(points), stamps)
 
 
-def _counter_energies(cols: Columns, stamps: list[float], size: int) -> dict[str, list[float]]:
-    """Energy per bucket of every counter, summed over epochs (docs/design.md §6)."""
-    totals = {counter: [0.0] * size for counter in COUNTERS}
+def _counter_energies(cols: Columns, stamps: list[float], size: int) -> dict[str, list[float] | None]:
+    """Energy per bucket of every counter, summed over epochs (docs/design.md §6); None for a counter
+    no reading has."""
+    totals: dict[str, list[float] | None] = {}
+    for counter in COUNTERS:
+        first = cols[f"{counter}_first"]
+        totals[counter] = None if first.count(None) == len(first) else [0.0] * size
     for rows in _by_epoch(cols["epoch"]):
-        ts = _interleave(_pick(cols["first_ts"], rows), _pick(cols["last_ts"], rows))
-        at = weights(ts, stamps)
+        at = weights(_interleave(_pick(cols["first_ts"], rows), _pick(cols["last_ts"], rows)), stamps)
         for counter, total in totals.items():
-            first, last = _pick(cols[f"{counter}_first"], rows), _pick(cols[f"{counter}_last"], rows)
-            values = _interleave(first, last)
-            if None in values:  # a counter some readings lack: its own curve, of its readings only
-                if values.count(None) == len(values):
-                    continue
-                rise = _own_curve(
-                    _pick(cols["first_ts"], rows), first, _pick(cols["last_ts"], rows), last, stamps
-                )
-            else:
-                rise = rises(values, at)
-            totals[counter] = list(map(float.__add__, total, rise))
+            if total is None:
+                continue
+            values = _interleave(_pick(cols[f"{counter}_first"], rows), _pick(cols[f"{counter}_last"], rows))
+            rise = _own_curve(cols, counter, rows, stamps) if None in values else rises(values, at)
+            totals[counter] = list(map(add, total, rise)) if rows is not None else rise
     return totals
 
 
 def _present(cols: Columns, counter: str, size: int) -> list[bool] | None:
-    """Buckets where some reading has the counter; None: wherever there are readings at all."""
+    """Buckets where some reading has the counter; None: wherever there are readings at all (or
+    nowhere: a counter no reading has is null throughout anyway)."""
     first = cols[f"{counter}_first"]
-    if None not in first:
+    if None not in first or first.count(None) == len(first):
         return None
     out = [False] * size
     for j, value in zip(cols["i"], first, strict=True):
@@ -98,13 +101,25 @@ def _present(cols: Columns, counter: str, size: int) -> list[bool] | None:
 
 
 def _power(cols: Columns, size: int) -> tuple[list[int], list[Any], list[Any], list[Any]]:
-    """Per bucket: readings, power sum, minimum, maximum (buckets of several epochs merged)."""
-    count = [0] * size
+    """Per bucket: readings, power sum, minimum, maximum. One row per bucket for a run of consecutive
+    buckets, in order (the usual case, with perhaps empty buckets at the ends), is a slice assignment;
+    else buckets of several epochs, or gaps, are merged row by row."""
+    i = cols["i"]
+    a, b = bisect_left(i, 0), bisect_left(i, size)
+    count: list[int] = [0] * size
     total: list[Any] = [None] * size
     low: list[Any] = [None] * size
     high: list[Any] = [None] * size
+    if a == b:
+        return count, total, low, high
+    first, last = i[a], i[b - 1]
+    if last - first == b - a - 1 and len(set(cols["epoch"])) <= 1:
+        into, part = slice(first, last + 1), slice(a, b)
+        count[into], total[into] = cols["n"][part], cols["power_sum"][part]
+        low[into], high[into] = cols["power_min"][part], cols["power_max"][part]
+        return count, total, low, high
     for j, n, s, lo, hi in zip(
-        cols["i"], cols["n"], cols["power_sum"], cols["power_min"], cols["power_max"], strict=True
+        i, cols["n"], cols["power_sum"], cols["power_min"], cols["power_max"], strict=True
     ):
         if not 0 <= j < size or n == 0:
             continue
@@ -121,7 +136,7 @@ def _volume(groups: Sequence[VolumeGroup], stamps: list[float], size: int) -> li
     meter, or its next reading not in yet: a DSMR 4 hour is known once the next hour's value is)."""
     out: list[float | None] = [None] * size
     epochs: dict[int, list[VolumeGroup]] = {}
-    for group in groups:
+    for group in sorted(groups, key=attrgetter("first_ts")):
         epochs.setdefault(group.epoch, []).append(group)
     for mine in epochs.values():
         ts = _interleave([g.first_ts for g in mine], [g.last_ts for g in mine])
@@ -133,33 +148,62 @@ def _volume(groups: Sequence[VolumeGroup], stamps: list[float], size: int) -> li
     return out
 
 
-def _rounded(values: Sequence[float | None], keep: Sequence[bool] | None, count: Sequence[int]) -> list[Any]:
-    shown = count if keep is None else keep
-    return [round(v, 6) if v is not None and s else None for v, s in zip(values, shown, strict=True)]
+def _zero(value: float | None) -> float:
+    return 0.0 if value is None else value
+
+
+def _rounded(
+    values: list[float] | list[float | None] | None, shown: Sequence[Any] | None, size: int, digits: int = 6
+) -> list[Any]:
+    """Rounded to ``digits``; None where ``shown`` is falsy (no readings, or no such counter)."""
+    if values is None:
+        return [None] * size
+    if None in values:
+        out: list[Any] = [None if v is None else round(v, digits) for v in values]
+    else:
+        out = list(map(round, cast(list[float], values), repeat(digits)))
+    if shown is None or all(shown):
+        return out
+    return [v if s else None for v, s in zip(out, shown, strict=True)]
+
+
+def local_bounds(bounds: Sequence[datetime], tz: tzinfo) -> list[datetime]:
+    return list(map(datetime.astimezone, bounds, repeat(tz)))
 
 
 def build_points(
-    rows: Sequence[Any], volumes: Sequence[VolumeGroup], bounds: Sequence[datetime], tz: tzinfo
-) -> list[dict[str, Any]]:
-    """One point per bucket [bounds[j], bounds[j+1]), as the answer's dicts in ``SeriesPoint``'s field
-    order; a bucket without readings has samples 0 and nulls, even where interpolation across a gap
-    would give it energy, so that charts show the gap."""
+    rows: Sequence[Any], volumes: Sequence[VolumeGroup], bounds: Sequence[datetime], local: Sequence[Any]
+) -> PointColumns:
+    """One point per bucket [bounds[j], bounds[j+1]), as columns in ``SeriesPoint``'s field order; a
+    bucket without readings has samples 0 and nulls, even where interpolation across a gap would give
+    it energy, so that charts show the gap. ``local``: the bounds as the answer writes them (in the
+    caller's zone, ``local_bounds``, or their JSON text)."""
     size = len(bounds) - 1
-    stamps = [bound.timestamp() for bound in bounds]
+    stamps = list(map(datetime.timestamp, bounds))
     cols = _columns(rows)
     energy = _counter_energies(cols, stamps, size)
     count, total, low, high = _power(cols, size)
-    local = [bound.astimezone(tz) for bound in bounds]
+    # The mean power, with 1 for the count of an empty bucket (its sum is None: nulled below).
+    filled = [c or 1 for c in count] if 0 in count else count
+    avg = _rounded(list(map(truediv, map(_zero, total), filled)), count, size, 3)
     meters = {m: _volume([v for v in volumes if v.meter == m], stamps, size) for m in METERS}
-    columns = [
-        local[:-1],
-        local[1:],
+    tariffs = [c for c in COUNTERS if c not in _TOTALS]
+    starts, ends = local[:-1], local[1:]
+    if isinstance(local, Written):  # written once: keep them written
+        starts, ends = Written(starts), Written(ends)
+    return [
+        starts,
+        ends,
         count,
-        [None if s is None else round(s / n, 3) for s, n in zip(total, count, strict=True)],
+        avg,
         low,
         high,
-        *(_rounded(energy[c], None, count) for c in _TOTALS),
-        *([None if v is None else round(v, 6) for v in meters[m]] for m in METERS),
-        *(_rounded(energy[c], _present(cols, c, size), count) for c in COUNTERS if c not in _TOTALS),
+        *(_rounded(energy[c], count, size) for c in _TOTALS),
+        *(_rounded(meters[m], None, size) for m in METERS),
+        *(_rounded(energy[c], _present(cols, c, size) or count, size) for c in tariffs),
     ]
-    return [dict(zip(POINT_FIELDS, point, strict=True)) for point in zip(*columns, strict=True)]
+
+
+def point_rows(points: PointColumns) -> list[tuple[Any, ...]]:
+    """The points as rows (exports)."""
+    return list(zip(*points, strict=True))

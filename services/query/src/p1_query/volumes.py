@@ -15,8 +15,10 @@ METERS: Final = ("gas", "water")
 
 
 class VolumeGroup(NamedTuple):
+    """A rollup row's (or a raw reading's) first and last reading of one meter's epoch; times in UTC
+    seconds. No bucket index: the rows are only points of the meter's curve (``series``)."""
+
     meter: str
-    i: int
     epoch: int
     first_ts: float
     first_value: float
@@ -25,32 +27,25 @@ class VolumeGroup(NamedTuple):
 
 
 def _secs(expression: str) -> str:
-    return f"extract(epoch FROM {expression})::float8"
+    return f"date_part('epoch', {expression})"
 
 
 def _volumes_sql(source: Source) -> str:
     if source == "raw":
         table, time, flag = "meter_volumes", "ts", " AND flag IS NULL"
-        merged = f"{_secs('min(ts)')}, min(value), {_secs('max(ts)')}, max(value)"
         single = f"{_secs('ts')}, value, {_secs('ts')}, value"
     else:
         table, time, flag = f"rollup_volume_{source}", "bucket", ""
-        merged = f"{_secs('min(first_ts)')}, min(value_min), {_secs('max(last_ts)')}, max(value_max)"
         single = f"{_secs('first_ts')}, value_min, {_secs('last_ts')}, value_max"
     where = f"FROM {table} WHERE device_id = $1 AND meter = m.meter{flag} AND {time}"
     meters = "(VALUES ('gas'), ('water')) AS m(meter)"
     return f"""
-    (SELECT m.meter, width_bucket({time}, $2::timestamptz[]) - 1 AS i, epoch, {merged}
-       FROM {meters} CROSS JOIN {table}
-      WHERE {table}.device_id = $1 AND {table}.meter = m.meter{flag} AND {time} >= $3 AND {time} < $4
-      GROUP BY 1, 2, 3)
-    UNION ALL
-    (SELECT m.meter, -1, x.* FROM {meters} CROSS JOIN LATERAL (
-        SELECT epoch, {single} {where} < $3 ORDER BY {time} DESC, epoch DESC LIMIT 1) x)
-    UNION ALL
-    (SELECT m.meter, $5::int, x.* FROM {meters} CROSS JOIN LATERAL (
-        SELECT epoch, {single} {where} >= $4 ORDER BY {time}, epoch LIMIT 1) x)
-    ORDER BY 1, 2, 3"""
+    SELECT m.meter, x.* FROM {meters} CROSS JOIN LATERAL (
+        (SELECT epoch, {single} {where} < $2 ORDER BY {time} DESC, epoch DESC LIMIT 1)
+        UNION ALL
+        (SELECT epoch, {single} {where} >= $2 AND {time} < $3 ORDER BY {time}, epoch)
+        UNION ALL
+        (SELECT epoch, {single} {where} >= $3 ORDER BY {time}, epoch LIMIT 1)) x"""
 
 
 VOLUMES_SQL: Final = {source: _volumes_sql(source) for source in ("raw", "15m", "1h", "1d")}
@@ -59,6 +54,6 @@ VOLUMES_SQL: Final = {source: _volumes_sql(source) for source in ("raw", "15m", 
 async def fetch_volumes(
     conn: Conn, device_id: str, source: Source, bounds: list[datetime]
 ) -> list[VolumeGroup]:
-    """Gas and water groups of the buckets delimited by ``bounds``, by meter and time."""
-    rows = await conn.fetch(VOLUMES_SQL[source], device_id, bounds, bounds[0], bounds[-1], len(bounds) - 1)
+    """Gas and water groups of [bounds[0], bounds[-1]) and each meter's neighbours, by meter and time."""
+    rows = await conn.fetch(VOLUMES_SQL[source], device_id, bounds[0], bounds[-1])
     return [VolumeGroup(*row) for row in rows]
