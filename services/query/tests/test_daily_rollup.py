@@ -10,7 +10,7 @@ from query_scenes import all_meters, utc
 
 from p1_query.buckets import boundaries, source_for
 from p1_query.fields import POINT_FIELDS
-from p1_query.groups import DailyZone, fetch_group_rows
+from p1_query.groups import DailyZone, fetch_group_columns
 from p1_query.series import build_points, local_bounds
 from p1_query.volumes import fetch_volumes
 
@@ -39,7 +39,7 @@ async def test_days_and_months_from_rollup_1d_equal_those_from_hours_and_quarter
             dev = meter.device_id
             points = {
                 src: build_points(
-                    await fetch_group_rows(conn, dev, src, bounds),
+                    await fetch_group_columns(conn, dev, src, bounds),
                     await fetch_volumes(conn, dev, src, bounds),
                     bounds,
                     local_bounds(bounds, zone),

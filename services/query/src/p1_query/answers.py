@@ -23,7 +23,7 @@ from p1_query.capacity_sql import meter_month_peak_w
 from p1_query.db import Conn
 from p1_query.fields import POINT_FIELDS
 from p1_query.forms import json_objects, json_values
-from p1_query.groups import fetch_group_rows
+from p1_query.groups import fetch_group_columns
 from p1_query.month_tops import MonthTops
 from p1_query.series import build_points, local_bounds
 from p1_query.state import QueryState, server_timing
@@ -89,7 +89,7 @@ async def series_json(state: QueryState, asked: SeriesAsked, conn: Conn, _versio
     bounds = boundaries(asked.start, asked.end, asked.bucket, asked.zone)
     async with state.db.time("series"):
         source = source_for(asked.bucket, bounds, await state.daily.get(conn))
-        rows = await fetch_group_rows(conn, asked.device_id, source, bounds)
+        groups = await fetch_group_columns(conn, asked.device_id, source, bounds)
         volumes = await fetch_volumes(conn, asked.device_id, source, bounds)
     # The Series model's fields in its order, written by the models' serializer (pydantic_core's): the
     # same text as ``Series.model_dump_json`` (a test holds them equal), without ~3,000 point models.
@@ -102,7 +102,7 @@ async def series_json(state: QueryState, asked: SeriesAsked, conn: Conn, _versio
         "points": [],
     }
     local = json_values(local_bounds(bounds, asked.zone))
-    points = json_objects(POINT_FIELDS, build_points(rows, volumes, bounds, local))
+    points = json_objects(POINT_FIELDS, build_points(groups, volumes, bounds, local))
     return to_json(head)[: -len(b"[]}")] + points + b"}"
 
 

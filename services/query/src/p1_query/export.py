@@ -25,7 +25,7 @@ from p1_query.buckets import estimate_points, iter_boundaries, source_for
 from p1_query.db import Acquire, Conn, DbTimer
 from p1_query.fields import POINT_FIELDS
 from p1_query.forms import csv_rows, ndjson_rows
-from p1_query.groups import DailyZone, fetch_group_rows
+from p1_query.groups import DailyZone, fetch_group_columns
 from p1_query.samples import RAW_EXPORT_COLUMNS, RAW_EXPORT_SQL
 from p1_query.series import build_points, local_bounds, point_rows
 from p1_query.volumes import fetch_volumes
@@ -134,7 +134,7 @@ async def bucket_export(
     while len(chunk) >= 2:
         async with reads.page() as conn:
             source = source_for(bucket, chunk, await daily.get(conn))
-            groups = await fetch_group_rows(conn, device_id, source, chunk)
+            groups = await fetch_group_columns(conn, device_id, source, chunk)
             volumes = await fetch_volumes(conn, device_id, source, chunk)
         # Released before building and yielding the chunk.
         rows = point_rows(build_points(groups, volumes, chunk, local_bounds(chunk, tz)))

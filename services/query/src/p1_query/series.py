@@ -1,15 +1,14 @@
 """Series points from reading groups: power statistics per bucket and interpolated energies.
 
 Built column by column (a month by quarter is ~3,000 groups and as many points of 14 fields, and
-per-object Python work was most of that answer's time): the statement's rows are transposed once, each
+per-object Python work was most of that answer's time): the groups arrive as columns (``groups``), each
 epoch's interpolation weights at the bounds are computed once and shared by the totals and the tariff
 registers (``energy.weights``), and the columns go to the answer as they are (``forms.json_objects``)
 or, for exports, as rows.
 """
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
-from dataclasses import fields
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from itertools import repeat
 from operator import add, attrgetter, truediv
@@ -17,21 +16,13 @@ from typing import Any, Final, cast
 
 from p1_query.energy import curves, energies, rises, weights
 from p1_query.forms import Written
-from p1_query.groups import COUNTERS, Group
+from p1_query.groups import COUNTERS
 from p1_query.volumes import METERS, VolumeGroup
 
-_GROUP_FIELDS: Final = tuple(f.name for f in fields(Group))
 _TOTALS: Final = ("import", "export")
-Columns = dict[str, Sequence[Any]]
+Columns = Mapping[str, Sequence[Any]]
 # The points as columns, in SeriesPoint's field order (``fields.POINT_FIELDS``).
 PointColumns = list[Sequence[Any]]
-
-
-def _columns(rows: Sequence[Any]) -> Columns:
-    """The statement's rows (``Group``'s field order) as columns; one C-level transposition."""
-    if not rows:
-        return {name: () for name in _GROUP_FIELDS}
-    return dict(zip(_GROUP_FIELDS, zip(*rows, strict=True), strict=True))
 
 
 def _by_epoch(epochs: Sequence[int]) -> list[list[int] | None]:
@@ -82,7 +73,12 @@ def _counter_energies(cols: Columns, stamps: list[float], size: int) -> dict[str
             if total is None:
                 continue
             values = _interleave(_pick(cols[f"{counter}_first"], rows), _pick(cols[f"{counter}_last"], rows))
-            rise = _own_curve(cols, counter, rows, stamps) if None in values else rises(values, at)
+            if None in values:
+                rise = _own_curve(cols, counter, rows, stamps)
+            elif min(values) == max(values):  # (export without solar panels): it rose nowhere
+                rise = [0.0] * size
+            else:
+                rise = rises(values, at)
             totals[counter] = list(map(add, total, rise)) if rows is not None else rise
     return totals
 
@@ -172,7 +168,7 @@ def local_bounds(bounds: Sequence[datetime], tz: tzinfo) -> list[datetime]:
 
 
 def build_points(
-    rows: Sequence[Any], volumes: Sequence[VolumeGroup], bounds: Sequence[datetime], local: Sequence[Any]
+    cols: Columns, volumes: Sequence[VolumeGroup], bounds: Sequence[datetime], local: Sequence[Any]
 ) -> PointColumns:
     """One point per bucket [bounds[j], bounds[j+1]), as columns in ``SeriesPoint``'s field order; a
     bucket without readings has samples 0 and nulls, even where interpolation across a gap would give
@@ -180,7 +176,6 @@ def build_points(
     caller's zone, ``local_bounds``, or their JSON text)."""
     size = len(bounds) - 1
     stamps = list(map(datetime.timestamp, bounds))
-    cols = _columns(rows)
     energy = _counter_energies(cols, stamps, size)
     count, total, low, high = _power(cols, size)
     # The mean power, with 1 for the count of an empty bucket (its sum is None: nulled below).
