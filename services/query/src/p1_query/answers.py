@@ -102,8 +102,8 @@ async def series_json(state: QueryState, asked: SeriesAsked, conn: Conn, _versio
         "points": [],
     }
     local = json_values(local_bounds(bounds, asked.zone))
-    points = json_objects(POINT_FIELDS, build_points(groups, volumes, bounds, local))
-    return to_json(head)[: -len(b"[]}")] + points + b"}"
+    points = build_points(groups, volumes, bounds, local)
+    return json_objects(POINT_FIELDS, points, to_json(head)[: -len(b"[]}")], b"}")
 
 
 @dataclass(frozen=True, slots=True)
