@@ -167,12 +167,18 @@ def test_series_are_written_as_the_contract_model_writes_them(api: ServiceProces
 
 def test_json_objects_equal_the_serializer_on_dicts() -> None:
     names = ("start", "n", "x", "y")
+    assert json_objects(names, [[None] * 2] * 4) == to_json([dict.fromkeys(names)] * 2)
     when = [
         datetime(2026, 3, 29, 1, 45, tzinfo=UTC).astimezone(ZoneInfo(BRUSSELS)) + timedelta(hours=k)
         for k in range(3)
     ]
-    columns: list[Any] = [when, [0, 2, 3], [1e-06, None, 0.1 + 0.2], [None, None, None]]
-    rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-    assert json_objects(names, columns) == to_json(rows)
-    columns[0] = json_values(when)
-    assert json_objects(names, columns) == to_json(rows)
+    for columns in (
+        [when, [0, 2, 3], [1e-06, None, 0.1 + 0.2], [None, None, None]],
+        [[None] * 3, [0, 2, 3], [None] * 3, when],
+        [when, [None] * 3, [None] * 3, [7.0, -0.0, 1e16]],
+    ):
+        rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+        assert json_objects(names, columns) == to_json(rows)
+        assert (
+            json_objects(names, [json_values(c) for c in columns], b"{", b"}") == b"{" + to_json(rows) + b"}"
+        )

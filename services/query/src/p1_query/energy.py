@@ -134,3 +134,36 @@ def rises(values: Sequence[float], at: Weights) -> list[float]:
     high = list(map(values.__getitem__, at.hi))
     c = list(map(add, low, map(mul, map(sub, high, low), at.w)))
     return list(map(max, map(sub, c[1:], c[:-1]), repeat(0.0)))
+
+
+@dataclass(slots=True)
+class Chain:
+    """One epoch's groups, one for each of the consecutive buckets a0…a1 (−1 and N: the neighbours
+    outside the range) — a month of quarters, usually. Then C at bound j of a0 < j ≤ a1 lies between
+    group j − 1's last reading and group j's first; bounds up to a0 hold the first value, those after a1
+    the last. The same arithmetic as ``weights`` (the same bracketing readings, the same formula) with
+    slices instead of a search."""
+
+    before: int  # bounds held at the first group's first value
+    after: int  # bounds held at the last group's last value
+    w: list[float]  # the weights of the bounds in between
+
+
+def chain(
+    i: Sequence[int], first_ts: Sequence[float], last_ts: Sequence[float], bounds: Sequence[float]
+) -> Chain | None:
+    """The chain of groups with bucket indexes ``i`` (one epoch, in order), or None when not one."""
+    if not i or i[-1] - i[0] != len(i) - 1:
+        return None
+    a0, a1, size = i[0], i[-1], len(bounds) - 1
+    t_last, t_first = last_ts[: len(i) - 1], first_ts[1:]
+    w = list(map(truediv, map(sub, bounds[a0 + 1 : a1 + 1], t_last), map(sub, t_first, t_last)))
+    return Chain(a0 + 1 if a0 >= 0 else 0, size - a1, w)
+
+
+def chain_rises(at: Chain, first: Sequence[float], last: Sequence[float]) -> list[float]:
+    """As ``rises``, for a counter's first and last values of the chain's groups."""
+    low, high = last[: len(last) - 1], first[1:]
+    mid = list(map(add, low, map(mul, map(sub, high, low), at.w)))
+    c = [first[0]] * at.before + mid + [last[-1]] * at.after
+    return list(map(max, map(sub, c[1:], c[:-1]), repeat(0.0)))

@@ -14,7 +14,7 @@ from itertools import compress, repeat
 from operator import add, attrgetter, mul, not_, truediv
 from typing import Any, Final, cast
 
-from p1_query.energy import curves, energies, rises, weights
+from p1_query.energy import chain, chain_rises, curves, energies, rises, weights
 from p1_query.forms import Written
 from p1_query.groups import COUNTERS
 from p1_query.volumes import METERS, VolumeGroup
@@ -68,17 +68,22 @@ def _counter_energies(cols: Columns, stamps: list[float], size: int) -> dict[str
         first = cols[f"{counter}_first"]
         totals[counter] = None if first.count(None) == len(first) else [0.0] * size
     for rows in _by_epoch(cols["epoch"]):
-        at = weights(_interleave(_pick(cols["first_ts"], rows), _pick(cols["last_ts"], rows)), stamps)
+        first_ts, last_ts = _pick(cols["first_ts"], rows), _pick(cols["last_ts"], rows)
+        linked = chain(cols["i"], first_ts, last_ts, stamps) if rows is None else None
+        at = None if linked is not None else weights(_interleave(first_ts, last_ts), stamps)
         for counter, total in totals.items():
             if total is None:
                 continue
-            values = _interleave(_pick(cols[f"{counter}_first"], rows), _pick(cols[f"{counter}_last"], rows))
-            if None in values:
+            first, last = _pick(cols[f"{counter}_first"], rows), _pick(cols[f"{counter}_last"], rows)
+            if None in first or None in last:
                 rise = _own_curve(cols, counter, rows, stamps)
-            elif min(values) == max(values):  # (export without solar panels): it rose nowhere
+            elif min(first) == max(last):  # (export without solar panels): it rose nowhere
                 rise = [0.0] * size
+            elif linked is not None:
+                rise = chain_rises(linked, first, last)
             else:
-                rise = rises(values, at)
+                assert at is not None
+                rise = rises(_interleave(first, last), at)
             totals[counter] = list(map(add, total, rise)) if rows is not None else rise
     return totals
 
