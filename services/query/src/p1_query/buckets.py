@@ -8,6 +8,8 @@ midnights, so a spring DST day is 23 hours long and an autumn one 25.
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import accumulate, repeat
+from operator import add
 from typing import Final, Literal, get_args
 from zoneinfo import ZoneInfo
 
@@ -178,7 +180,7 @@ def boundaries(start: datetime, end: datetime, bucket: str, tz: ZoneInfo) -> lis
         steps = -((first - end) // step)  # ⌈(end − first) / step⌉: the first boundary at or after end
         if steps > MAX_POINTS:
             raise _too_many(bucket)
-        return [first + step * k for k in range(steps + 1)]
+        return list(accumulate(repeat(step, steps), add, initial=first))
     out: list[datetime] = []
     for bound in iter_boundaries(start, end, bucket, tz):
         out.append(bound)
