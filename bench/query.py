@@ -12,7 +12,9 @@ after a warm-up request), as the server's own handler time (``Server-Timing``) a
 trip; then realtime requests/s against a bare FastAPI endpoint returning a constant, served the same way
 (uvicorn, uvloop, httptools, one worker), in the same run, by the same minimal keep-alive client.
 
-Goals (issue 4): year-by-day uncached ≤ 20 ms p95; cached hits ≤ 2 ms p95; realtime ≥ 0.7 × bare req/s.
+Goals (issue 4): year-by-day uncached ≤ 20 ms p95; cached hits ≤ 2 ms p95; realtime ≥ 0.7 × bare req/s;
+(issue 13) 30 days by 15 min uncached ≤ 15 ms p95. ``--baseline TREE`` also measures another commit's
+query process (uncached) on the same data, requests alternating with this one's, and prints the ratios.
 Only 127.0.0.1 is contacted; every loop is bounded by a count or a deadline.
 """
 
@@ -244,6 +246,34 @@ async def in_process(url: str, redis_url: str, cases: list[tuple[str, str, dict[
         print(f"{'bare FastAPI constant':28} {'':9} p50 {pct(ms, 0.5):8.2f}ms  p95 {pct(ms, 0.95):8.2f}ms")
 
 
+# The packages a query process imports, by path in a source tree (``--baseline``).
+_SOURCES = (
+    "libs/config/src",
+    "libs/contracts/src",
+    "libs/servicekit/src",
+    "libs/schema/src",
+    "services/query/src",
+)
+
+
+def versus(
+    base: str, baseline: str, path: str, params: dict[str, str], n: int
+) -> tuple[list[float], list[float]]:
+    """Server times (ms) of this tree's process and the baseline's, requests alternating between the two
+    so that a change in the machine's load (it is shared) weighs on both alike."""
+    mine: list[float] = []
+    theirs: list[float] = []
+    with httpx.Client(headers=AUTH, timeout=30) as c:
+        for url in (base, baseline):
+            c.get(url + path, params=params).raise_for_status()  # warm-up
+        for _ in range(n):
+            for url, out in ((base, mine), (baseline, theirs)):
+                r = c.get(url + path, params=params)
+                r.raise_for_status()
+                out.append(float(r.headers["server-timing"].split("dur=")[1]))
+    return mine, theirs
+
+
 def bare_app() -> None:
     """The baseline: FastAPI returning a constant, under the same uvicorn settings as the services."""
     import uvicorn
@@ -283,6 +313,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=3.0, help="duration of each requests/s run")
     ap.add_argument("--rounds", type=int, default=5, help="alternating requests/s rounds per target")
     ap.add_argument("--conns", type=int, default=16)
+    ap.add_argument(
+        "--baseline",
+        help="a source tree of another commit (git worktree or git archive): its query process, uncached, "
+        "is measured on the same database, requests alternating with this tree's, and the ratios printed",
+    )
     args = ap.parse_args()
     import uvloop
 
@@ -318,6 +353,10 @@ async def run(args: argparse.Namespace) -> int:
 
         # Uncached: no Redis and no realtime memo, so every answer comes from PostgreSQL.
         uncached = start({"REALTIME_MEMO_S": "0"})
+        baseline = None
+        if args.baseline:  # the other tree's packages first on the path (the console script is ours)
+            path = os.pathsep.join(os.path.join(args.baseline, p) for p in _SOURCES)
+            baseline = start({"REALTIME_MEMO_S": "0", "PYTHONPATH": path})
         cached = start({"REDIS_URL": redis_url})
         # Realtime reading Redis on every request (memo off), for the requests/s comparison as well.
         redis_only = start({"REDIS_URL": redis_url, "REALTIME_MEMO_S": "0"})
@@ -346,6 +385,16 @@ async def run(args: argparse.Namespace) -> int:
                 print(
                     f"{name:28} {mode:9} {pct(server, 0.5):9.2f}ms {pct(server, 0.95):9.2f}ms "
                     f"{pct(client, 0.5):9.2f}ms {pct(client, 0.95):9.2f}ms"
+                )
+
+        if baseline is not None:
+            print(f"\nuncached, this tree vs --baseline {args.baseline}, requests alternating (server time):")
+            for name, path, params in cases[:3]:
+                mine, theirs = versus(uncached.base_url, baseline.base_url, path, params, args.n)
+                a50, a95, b50, b95 = pct(mine, 0.5), pct(mine, 0.95), pct(theirs, 0.5), pct(theirs, 0.95)
+                print(
+                    f"{name:28} p50 {a50:7.2f}ms vs {b50:7.2f}ms ({b50 / a50:.2f}× faster)   "
+                    f"p95 {a95:7.2f}ms vs {b95:7.2f}ms ({b95 / a95:.2f}× faster)"
                 )
 
         realtime_path = f"/v1/devices/{DEVICE}/realtime"
@@ -380,6 +429,10 @@ async def run(args: argparse.Namespace) -> int:
         print(f"machine: {os.cpu_count()} cores, load average {load1:.1f} (1 min), {load5:.1f} (5 min)")
         goals = [
             ("year by day uncached p95 ≤ 20 ms", results[("series 1 year by day", "uncached")] <= 20.0),
+            (
+                "30 days by 15 min uncached p95 ≤ 15 ms",
+                results[("series 30 days by 15 min", "uncached")] <= 15.0,
+            ),
             (
                 "cached hits p95 ≤ 2 ms",
                 all(v <= 2.0 for (n, m), v in results.items() if m == "cached" and n != "realtime"),

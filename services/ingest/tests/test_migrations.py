@@ -2,7 +2,8 @@
 latest, a database is migrated to v, loaded as an ingest of v left it (on TimescaleDB: a hypertable whose
 older chunks are compressed), then migrated to the latest. Every reading, device and rollup must come
 through unchanged, and the current ingest path must work on the result (late readings into compressed
-chunks included). Generic: a new migration is covered as soon as its file exists."""
+chunks included). Migrated as ``p1-ingest migrate`` does, with the rebuilds migrations ask for.
+Generic: a new migration is covered as soon as its file exists."""
 
 import json
 from collections.abc import AsyncIterator
@@ -23,7 +24,8 @@ from store_kit import write
 
 from p1_contracts.models import SampleBatch
 from p1_ingest.maintain import COMPRESSION, policy_job
-from p1_schema.migrate import available_migrations, migrate
+from p1_ingest.rebuild import migrate
+from p1_schema.migrate import available_migrations
 from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 VERSIONS = [m.version for m in available_migrations()]

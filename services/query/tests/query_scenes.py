@@ -39,6 +39,11 @@ SEEDED_DEVICES = (
     "q-cache",
     "q-first",
     "q-forms",
+    "q-gas-dsmr4",
+    "q-gas-replaced",
+    "q-water-glitch",
+    "q-tariffs",
+    "q-no-registers",
 )
 
 

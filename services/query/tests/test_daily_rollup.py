@@ -9,8 +9,10 @@ import pytest
 from query_scenes import all_meters, utc
 
 from p1_query.buckets import boundaries, source_for
-from p1_query.groups import DailyZone, fetch_groups
-from p1_query.series import build_points
+from p1_query.fields import POINT_FIELDS
+from p1_query.groups import DailyZone, fetch_group_columns
+from p1_query.series import build_points, local_bounds
+from p1_query.volumes import fetch_volumes
 
 RANGES = [
     (utc(2025, 1, 1), utc(2026, 12, 31), "1mo"),
@@ -36,14 +38,16 @@ async def test_days_and_months_from_rollup_1d_equal_those_from_hours_and_quarter
         for meter in all_meters():
             dev = meter.device_id
             points = {
-                src: [
-                    p.model_dump()
-                    for p in build_points(await fetch_groups(conn, dev, src, bounds), bounds, zone)
-                ]
+                src: build_points(
+                    await fetch_group_columns(conn, dev, src, bounds),
+                    await fetch_volumes(conn, dev, src, bounds),
+                    bounds,
+                    local_bounds(bounds, zone),
+                )
                 for src in ("1d", "1h", "15m")
             }
             assert points["1d"] == points["1h"] == points["15m"], dev
-            filled += sum(1 for p in points["1d"] if p["samples"])
+            filled += sum(1 for samples in points["1d"][POINT_FIELDS.index("samples")] if samples)
         assert filled > 0  # the range holds readings: the comparison is not between empty series
     finally:
         await conn.close()

@@ -1,5 +1,6 @@
 """Pure logic, in-process: bucket boundaries, interpolation, quarter demand. Answers computed by hand."""
 
+import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -7,7 +8,7 @@ import pytest
 from capacity_reference import QuarterRow, quarter_demands
 
 from p1_query.buckets import boundaries, outer_bounds, parse_instant, parse_tz, source_for
-from p1_query.energy import curves, energies, interval_energy
+from p1_query.energy import chain, chain_rises, curves, energies, interval_energy, rises, weights
 from p1_servicekit.errors import Unprocessable
 
 BRU = ZoneInfo("Europe/Brussels")
@@ -181,3 +182,32 @@ def test_local_answers_are_bounded_and_expire() -> None:
     assert local.get("k8", 10.0) is None  # expired
     local.put("huge", Cached('"e"', b"x" * 101), expires=10.0)  # more than an eighth: not kept
     assert local.get("huge", 1.0) is None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_chain_of_groups_rises_as_the_general_interpolation(seed: int) -> None:
+    """``energy.chain`` (one group per consecutive bucket) is a shortcut of ``weights``/``rises``: the same
+    floats, whatever the readings inside the buckets and whether neighbours lie outside the range."""
+    rnd = random.Random(seed)
+    size = rnd.randint(1, 30)
+    bounds = [1000.0 + 900.0 * j for j in range(size + 1)]
+    a0, a1 = rnd.choice([-1, 0, rnd.randint(0, size - 1)]), rnd.choice([size, size - 1, rnd.randint(0, size)])
+    a0, a1 = min(a0, a1), max(a0, a1)
+    i, first_ts, last_ts, first, last = [], [], [], [], []
+    value = 100.0
+    for j in range(a0, a1 + 1):
+        lo = bounds[0] - 900.0 if j < 0 else bounds[j] if j < size else bounds[-1]
+        t0 = lo + rnd.choice([0.0, rnd.uniform(0, 899)])
+        t1 = rnd.choice([t0, rnd.uniform(t0, lo + 899.9)])
+        v0 = value + rnd.uniform(0, 1)
+        value = v0 + (0.0 if t1 == t0 else rnd.uniform(0, 1))
+        i.append(j)
+        first_ts.append(t0)
+        last_ts.append(t1)
+        first.append(v0)
+        last.append(value)
+    linked = chain(i, first_ts, last_ts, bounds)
+    assert linked is not None
+    points = [x for pair in zip(first_ts, last_ts, strict=True) for x in pair]
+    values = [x for pair in zip(first, last, strict=True) for x in pair]
+    assert chain_rises(linked, first, last) == rises(values, weights(points, bounds))

@@ -358,7 +358,29 @@ class SeriesPoint(ContractModel):
     """
     export_kwh: Annotated[float | None, Field(ge=0.0)]
     gas_m3: Annotated[float | None, Field(ge=0.0)]
+    """
+    Gas in the bucket, from the gas meter's readings placed at their own time (`gas_ts`, not the poll time): an hourly DSMR 4 value lands in the hour it was measured. Null where no gas reading brackets any part of the bucket (no gas meter, or the hour not read yet).
+    """
     water_m3: Annotated[float | None, Field(ge=0.0)]
+    """
+    Water in the bucket, placed by `water_ts` as gas is by `gas_ts`.
+    """
+    import_t1_kwh: Annotated[float | None, Field(ge=0.0)]
+    """
+    Offtake on tariff register 1 (in Belgium day, in the Netherlands low/night) in the bucket, from the register's own counter with the same interpolation and epoch rules as `import_kwh`; null where the meter gives no registers. With two registers, `import_t1_kwh + import_t2_kwh = import_kwh`.
+    """
+    import_t2_kwh: Annotated[float | None, Field(ge=0.0)]
+    """
+    Offtake on tariff register 2 in the bucket (see `import_t1_kwh`).
+    """
+    export_t1_kwh: Annotated[float | None, Field(ge=0.0)]
+    """
+    Injection on tariff register 1 in the bucket (see `import_t1_kwh`).
+    """
+    export_t2_kwh: Annotated[float | None, Field(ge=0.0)]
+    """
+    Injection on tariff register 2 in the bucket (see `import_t1_kwh`).
+    """
 
 
 class Series(ContractModel):

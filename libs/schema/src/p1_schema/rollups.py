@@ -12,8 +12,13 @@ from typing import Final
 # date_bin origin: buckets are aligned to UTC quarters and hours.
 ORIGIN: Final = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 TABLES: Final = ("rollup_15m", "rollup_1h", "rollup_1d")
+# Tariff registers 1 and 2 (day/night, migration 0007): rolled up as the totals are, so that day/night
+# energies follow the same interpolation and epochs (issue 13 §5).
+TARIFF_COUNTERS: Final = ("import_t1_kwh", "import_t2_kwh", "export_t1_kwh", "export_t2_kwh")
 # Counters only grow within an epoch: C_min is the value at first_ts, C_max the value at last_ts.
-COUNTERS: Final = ("import_kwh", "export_kwh", "gas_m3", "water_m3")
+# (gas_m3/water_m3 here are placed by the poll time and the electricity epoch, as before 0007; series
+# read gas and water from the volume rollups below.)
+COUNTERS: Final = ("import_kwh", "export_kwh", "gas_m3", "water_m3", *TARIFF_COUNTERS)
 # Values of the reading at last_ts; on merge the newer bucket end wins.
 LAST_VALUES: Final = ("avg_power_15m_w", "month_peak_w")
 # Every rollup column after device_id, in table order.
@@ -124,3 +129,48 @@ WITH q AS (
     SELECT {", ".join(COLUMNS)} FROM rollup_15m WHERE device_id = $1 AND bucket >= $2 AND bucket < $3
 ), {_hours_and_days_sql()}, {_upsert_sql("rollup_1h")}, {_upsert_sql("rollup_1d")}
 SELECT (SELECT count(*) FROM r1h)::int AS r1h, (SELECT count(*) FROM r1d)::int AS r1d"""
+
+
+# --- Gas and water (migration 0007): the meters' own readings (``meter_volumes``: meter, ts, value,
+# epoch, flag), placed by the meter's time and rolled up per meter, bucket and the meter's epoch.
+VOLUME_TABLES: Final = ("rollup_volume_15m", "rollup_volume_1h", "rollup_volume_1d")
+VOLUME_COLUMNS: Final = ("meter", "bucket", "epoch", "n", "first_ts", "last_ts", "value_min", "value_max")
+VOLUME_ROLLED: Final = ("meter", "ts", "value", "epoch", "flag")
+_VOLUME_SOURCE: Final = {"rollup_volume_15m": "vq", "rollup_volume_1h": "vh", "rollup_volume_1d": "vd"}
+_VOLUME_UPSERT: Final = {"rollup_volume_15m": "rv15", "rollup_volume_1h": "rv1h", "rollup_volume_1d": "rv1d"}
+
+
+def _volume_upsert_sql(table: str) -> str:
+    return f"""{_VOLUME_UPSERT[table]} AS (
+        INSERT INTO {table} AS r (device_id, {", ".join(VOLUME_COLUMNS)})
+        SELECT $1, * FROM {_VOLUME_SOURCE[table]}
+        ON CONFLICT (device_id, meter, bucket, epoch) DO UPDATE SET
+            n = r.n + EXCLUDED.n, first_ts = LEAST(r.first_ts, EXCLUDED.first_ts),
+            last_ts = GREATEST(r.last_ts, EXCLUDED.last_ts),
+            value_min = LEAST(r.value_min, EXCLUDED.value_min),
+            value_max = GREATEST(r.value_max, EXCLUDED.value_max)
+        RETURNING 1)"""
+
+
+def volume_fold_sql(rows: str) -> str:
+    """CTEs folding the good rows of the CTE ``rows`` (columns ``VOLUME_ROLLED``) of device $1 into the
+    three volume rollups, by the meter's own time; they end in ``rv15``, ``rv1h`` and ``rv1d``. A merge,
+    as ``fold_sql``: any grouping and order of the rows gives the same rollups."""
+    merged = "sum(n)::int, min(first_ts), max(last_ts), min(value_min), max(value_max)"
+    upserts = ", ".join(_volume_upsert_sql(t) for t in VOLUME_TABLES)
+    return f"""vq AS (
+    SELECT meter, date_bin('15 minutes', ts, {ORIGIN}) AS bucket, epoch, count(*)::int AS n,
+           min(ts) AS first_ts, max(ts) AS last_ts, min(value) AS value_min, max(value) AS value_max
+    FROM {rows} WHERE flag IS NULL GROUP BY 1, 2, 3
+), vh AS (
+    SELECT meter, date_bin('1 hour', bucket, {ORIGIN}), epoch, {merged} FROM vq GROUP BY 1, 2, 3
+), vd AS (
+    SELECT meter, date_trunc('day', bucket, (SELECT tz FROM rollup_1d_zone)), epoch, {merged}
+    FROM vq GROUP BY 1, 2, 3
+), {upserts}"""
+
+
+VOLUME_FOLD_COUNTS: Final = (
+    "(SELECT count(*) FROM rv15)::int AS rv15, (SELECT count(*) FROM rv1h)::int AS rv1h, "
+    "(SELECT count(*) FROM rv1d)::int AS rv1d"
+)

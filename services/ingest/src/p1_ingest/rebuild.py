@@ -33,6 +33,7 @@ from p1_ingest.sql import INGEST_WRITER, STAGE_DDL
 from p1_ingest.store import POWER_SETTING, Conn, write_columns
 from p1_schema.migrate import REBUILD_QUEUE, AfterSql, Connection, Migration, available_migrations
 from p1_schema.migrate import migrate as schema_migrate
+from p1_schema.rollups import VOLUME_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,9 @@ async def _forget(
         " ORDER BY started_at",
         device_id,
     )
-    for table in ("rollup_15m", "rollup_1h", "rollup_1d"):
+    for table in ("rollup_15m", "rollup_1h", "rollup_1d", *VOLUME_TABLES):
         await conn.execute(f"DELETE FROM {table} WHERE device_id = $1 AND bucket >= $2", device_id, since)
+    await _forget_volumes(conn, device_id, since)
     await conn.execute(
         "DELETE FROM counter_epochs WHERE device_id = $1 AND started_at >= $2", device_id, since
     )
@@ -154,6 +156,16 @@ async def _forget(
     else:  # no epoch says which meter came first: the device's, unless it was replaced since
         first = None if later else serial
     return [(since, first), *((e["started_at"], e["meter_serial"]) for e in later)]
+
+
+async def _forget_volumes(conn: Conn, device_id: str, since: datetime) -> None:
+    """The gas and water readings from ``since`` on are made again from the raw readings; the state
+    starts again from the newest good reading left (``volume_store``)."""
+    await conn.execute("DELETE FROM meter_volumes WHERE device_id = $1 AND ts >= $2", device_id, since)
+    await conn.execute(
+        "UPDATE meter_volumes SET flag = 'glitch' WHERE device_id = $1 AND flag = 'suspect'", device_id
+    )
+    await conn.execute("DELETE FROM meter_volume_state WHERE device_id = $1", device_id)
 
 
 async def _reset(

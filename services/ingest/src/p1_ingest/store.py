@@ -1,7 +1,8 @@
 """Exactly-once storage of a batch: raw rows, the rollups (15 min, 1 h, local day), the device and its
-counter epochs, in one transaction whose main statement inserts the raw rows and folds *only the good
-rows it inserted* into the rollups (docs/design.md §5, ``sql.py``). A replayed, concurrent or late batch
-therefore changes the rollups exactly as if each reading had arrived once.
+counter epochs, and the gas and water readings (``volume_store``), in one transaction whose main
+statement inserts the raw rows and folds *only the good rows it inserted* into the rollups
+(docs/design.md §5, ``sql.py``). A replayed, concurrent or late batch therefore changes the rollups
+exactly as if each reading had arrived once.
 
 The batches of one device are serialised by a row lock on its ``devices`` row (taken first), which
 makes the counter-epoch and integrity decisions (``plan.py``, ``integrity.py``) race-free; different
@@ -37,6 +38,7 @@ from p1_ingest.sql import (
     STORED_SQL,
     SUSPECTS_SQL,
 )
+from p1_ingest.volume_store import store_volumes
 
 # Subscripted only for the type checker: asyncpg's classes are not generic at run time.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -161,7 +163,12 @@ async def _surroundings(conn: Conn, batch: ColumnBatch, state: DeviceState) -> S
 
 
 def _device_args(
-    batch: ColumnBatch, state: DeviceState, plan: Plan, limits: Limits, now: datetime
+    batch: ColumnBatch,
+    state: DeviceState,
+    plan: Plan,
+    limits: Limits,
+    now: datetime,
+    volumes_late: bool = False,
 ) -> tuple[Any, ...]:
     """$1… of the insert statement: the device row (sql.DEVICE_COLUMNS), the new epochs, the bump."""
     newest = batch.newest_index
@@ -193,7 +200,7 @@ def _device_args(
         [e.started_at for e in plan.new],
         [e.reason for e in plan.new],
         [e.meter_serial for e in plan.new],
-        bool(plan.changed),
+        bool(plan.changed) or volumes_late,
     )
 
 
@@ -220,7 +227,8 @@ async def write_columns(conn: Conn, batch: ColumnBatch, now: datetime) -> WriteR
         data = encode(batch, plan.epochs, plan.single, plan.flags)
         await conn.copy_to_table("p1_stage", source=_once(data), columns=STAGE_COLUMNS, format="binary")
         sql = INSERT_STAGED_ORDERED_SQL if batch.repeated else INSERT_STAGED_SQL
-        row = await conn.fetchrow(sql, *_device_args(batch, state, plan, limits, now))
+        volumes_late = await store_volumes(conn, batch)
+        row = await conn.fetchrow(sql, *_device_args(batch, state, plan, limits, now, volumes_late))
         assert row is not None
         if batch.edge is not None:
             await conn.execute(EDGE_REPORT_SQL, batch.device_id, *edge_row(batch.edge, now))

@@ -12,8 +12,8 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from fastapi.responses import Response
+from pydantic_core import to_json
 
-from p1_contracts.models import Series
 from p1_query import capacity
 from p1_query.auth import Reader, unknown_device
 from p1_query.buckets import Bucket, boundaries, month_bounds, source_for
@@ -21,10 +21,13 @@ from p1_query.cache import Cached, cache_control, etag_matches, etag_of
 from p1_query.cachekeys import DeviceVersion, device_version
 from p1_query.capacity_sql import meter_month_peak_w
 from p1_query.db import Conn
-from p1_query.groups import fetch_groups
+from p1_query.fields import POINT_FIELDS
+from p1_query.forms import json_objects, json_values
+from p1_query.groups import fetch_group_columns
 from p1_query.month_tops import MonthTops
-from p1_query.series import build_points
+from p1_query.series import build_points, local_bounds
 from p1_query.state import QueryState, server_timing
+from p1_query.volumes import fetch_volumes
 
 JSON: Final = "application/json"
 Compute = Callable[[Conn, DeviceVersion], Awaitable[bytes]]
@@ -86,16 +89,21 @@ async def series_json(state: QueryState, asked: SeriesAsked, conn: Conn, _versio
     bounds = boundaries(asked.start, asked.end, asked.bucket, asked.zone)
     async with state.db.time("series"):
         source = source_for(asked.bucket, bounds, await state.daily.get(conn))
-        groups = await fetch_groups(conn, asked.device_id, source, bounds)
-    answer = Series(
-        device_id=asked.device_id,
-        bucket=asked.bucket,
-        tz=asked.tz_name,
-        start=bounds[0].astimezone(asked.zone),
-        end=bounds[-1].astimezone(asked.zone),
-        points=build_points(groups, bounds, asked.zone),
-    )
-    return answer.model_dump_json().encode()
+        groups = await fetch_group_columns(conn, asked.device_id, source, bounds)
+        volumes = await fetch_volumes(conn, asked.device_id, source, bounds)
+    # The Series model's fields in its order, written by the models' serializer (pydantic_core's): the
+    # same text as ``Series.model_dump_json`` (a test holds them equal), without ~3,000 point models.
+    head = {
+        "device_id": asked.device_id,
+        "bucket": asked.bucket,
+        "tz": asked.tz_name,
+        "start": bounds[0].astimezone(asked.zone),
+        "end": bounds[-1].astimezone(asked.zone),
+        "points": [],
+    }
+    local = json_values(local_bounds(bounds, asked.zone))
+    points = build_points(groups, volumes, bounds, local)
+    return json_objects(POINT_FIELDS, points, to_json(head)[: -len(b"[]}")], b"}")
 
 
 @dataclass(frozen=True, slots=True)

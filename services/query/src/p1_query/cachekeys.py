@@ -7,6 +7,7 @@ new readings make new keys, and old ones expire (every query key has a TTL, ``ca
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from p1_query.db import Conn
 
@@ -20,10 +21,16 @@ def budget_key(owner: str, ttl: int, now: float) -> str:
     return f"p1:qbudget:{owner}:{ttl}:{int(now // ttl)}"
 
 
+# The series answer's shape: a new one when its fields or their meaning change, so that answers cached
+# before (up to 24 h) are never served as the new shape. 2: tariff registers, gas and water by their
+# meters' own time and epochs (issue 13).
+SERIES_SHAPE: Final = "2"
+
+
 def series_params(first: datetime, last: datetime, bucket: str, tz: str) -> str:
-    """A series' parameters: its outer bucket boundaries (any start and end within them give the same
-    answer), bucket and zone."""
-    return f"{first.isoformat()}|{last.isoformat()}|{bucket}|{tz}"
+    """A series' parameters: its shape, its outer bucket boundaries (any start and end within them give
+    the same answer), bucket and zone."""
+    return f"{SERIES_SHAPE}|{first.isoformat()}|{last.isoformat()}|{bucket}|{tz}"
 
 
 def capacity_params(month: str, tz: str, price: float) -> str:
@@ -42,11 +49,16 @@ class DeviceVersion:
 
     last_ts: datetime | None
     late_writes: int
+    # The oldest of the gas and water meters' newest good readings (migration 0007): their readings
+    # come later than the poll (a DSMR 4 hour's gas an hour later), so a range is final only up to it.
+    meters_ts: datetime | None = None
 
     def of_range(self, end: datetime) -> tuple[str, bool]:
         """(version text for a cache key, final) of an answer about readings before ``end``: final
-        when the newest reading is at or after ``end`` — then only late data can change the answer."""
-        if self.last_ts is not None and end <= self.last_ts:
+        when the newest reading (of every meter) is at or after ``end`` — then only late data can
+        change the answer."""
+        settled = self.last_ts is not None and end <= self.last_ts
+        if settled and (self.meters_ts is None or end <= self.meters_ts):
             return f"L{self.late_writes}", True
         stamp = "none" if self.last_ts is None else f"{self.last_ts.timestamp():.6f}"
         return f"L{self.late_writes}@{stamp}", False
@@ -54,5 +66,11 @@ class DeviceVersion:
 
 async def device_version(conn: Conn, device_id: str) -> DeviceVersion | None:
     """None for an unknown device."""
-    row = await conn.fetchrow("SELECT last_ts, late_writes FROM devices WHERE device_id = $1", device_id)
-    return None if row is None else DeviceVersion(row["last_ts"], int(row["late_writes"]))
+    row = await conn.fetchrow(_VERSION_SQL, device_id)
+    return None if row is None else DeviceVersion(row["last_ts"], int(row["late_writes"]), row["meters_ts"])
+
+
+_VERSION_SQL: Final = """
+SELECT last_ts, late_writes,
+       (SELECT min(good_ts) FROM meter_volume_state s WHERE s.device_id = d.device_id) AS meters_ts
+  FROM devices d WHERE device_id = $1"""

@@ -25,9 +25,10 @@ from p1_query.buckets import estimate_points, iter_boundaries, source_for
 from p1_query.db import Acquire, Conn, DbTimer
 from p1_query.fields import POINT_FIELDS
 from p1_query.forms import csv_rows, ndjson_rows
-from p1_query.groups import DailyZone, fetch_groups
+from p1_query.groups import DailyZone, fetch_group_columns
 from p1_query.samples import RAW_EXPORT_COLUMNS, RAW_EXPORT_SQL
-from p1_query.series import build_points
+from p1_query.series import build_points, local_bounds, point_rows
+from p1_query.volumes import fetch_volumes
 from p1_servicekit.errors import FieldError, Unprocessable
 
 Format = Literal["csv", "ndjson"]
@@ -133,10 +134,10 @@ async def bucket_export(
     while len(chunk) >= 2:
         async with reads.page() as conn:
             source = source_for(bucket, chunk, await daily.get(conn))
-            groups = await fetch_groups(conn, device_id, source, chunk)
+            groups = await fetch_group_columns(conn, device_id, source, chunk)
+            volumes = await fetch_volumes(conn, device_id, source, chunk)
         # Released before building and yielding the chunk.
-        points = build_points(groups, chunk, tz)
-        rows = [tuple(getattr(point, name) for name in POINT_FIELDS) for point in points]
+        rows = point_rows(build_points(groups, volumes, chunk, local_bounds(chunk, tz)))
         for i in range(0, len(rows), FLUSH_ROWS):
             yield encoder.rows(rows[i : i + FLUSH_ROWS])
         # The next chunk starts where this one ended.

@@ -65,3 +65,58 @@ def csv_rows(rows: Sequence[Sequence[object]]) -> bytes:
 def ndjson_rows(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     """One JSON object a line, keys in column order, nulls kept."""
     return b"".join(to_json(dict(zip(columns, row, strict=True))) + b"\n" for row in rows)
+
+
+class Written(list[bytes]):
+    """A column already written as JSON, one text a value (``json_values``): written once, used twice
+    (a series' bucket starts and ends are the same bounds)."""
+
+
+def json_values(values: Sequence[object]) -> Written:
+    if values.count(None) == len(values):  # (a meter's absent gas, registers): no serializer needed
+        return Written([b"null"] * len(values))
+    return Written(to_json(values)[1:-1].split(b","))
+
+
+def _all_null(column: Sequence[object]) -> bool:
+    if isinstance(column, Written):
+        return column.count(b"null") == len(column)
+    return column.count(None) == len(column)
+
+
+def json_objects(
+    names: Sequence[str], columns: Sequence[Sequence[object]], before: bytes = b"", after: bytes = b""
+) -> bytes:
+    """A JSON array of objects, the k-th made of the k-th value of each column under ``names``, in that
+    order: the bytes ``to_json`` writes for the list of dicts, built column by column. Each column is
+    written by one ``to_json`` call and split at its commas (the values — numbers, times, null — hold
+    none); the constant text between two columns' values (keys, and whole columns of nulls: a meter
+    without gas, or without registers) is one piece; all pieces are interleaved by slice assignment and
+    joined once. No per-object work in Python, which for a month of quarters (~3,000 objects of 14
+    fields) cost more than the rest. ``before`` and ``after`` enclose the array in the same join (an
+    answer of ~1 MB is copied once)."""
+    n = len(columns[0]) if columns else 0
+    if n == 0:
+        return before + b"[]" + after
+    texts: list[Written] = []
+    between: list[bytes] = []  # the constant text before each written column
+    pending = b""
+    for f, (name, column) in enumerate(zip(names, columns, strict=True)):
+        pending += (b"" if f == 0 else b",") + to_json(name) + b":"
+        if _all_null(column):
+            pending += b"null"
+            continue
+        between.append(pending)
+        texts.append(column if isinstance(column, Written) else json_values(column))
+        pending = b""
+    if not texts:  # every value null: n equal objects
+        return before + b"[" + b",".join([b"{" + pending + b"}"] * n) + b"]" + after
+    stride = 2 * len(texts) + 1
+    pieces: list[bytes] = [b""] * (stride * n)
+    for k, (text, constant) in enumerate(zip(texts, between, strict=True)):
+        pieces[2 * k :: stride] = [b",{" + constant if k == 0 else constant] * n
+        pieces[2 * k + 1 :: stride] = text
+    pieces[2 * len(texts) :: stride] = [pending + b"}"] * n
+    pieces[0] = before + b"[{" + between[0]
+    pieces.append(b"]" + after)
+    return b"".join(pieces)
