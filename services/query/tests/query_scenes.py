@@ -39,6 +39,8 @@ SEEDED_DEVICES = (
     "q-cache",
     "q-first",
     "q-forms",
+    "q-spike",
+    "q-week",
 )
 
 

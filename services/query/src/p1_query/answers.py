@@ -110,7 +110,9 @@ class CapacityAsked:
     tz_name: str
 
 
-async def capacity_json(state: QueryState, asked: CapacityAsked, conn: Conn, version: DeviceVersion) -> bytes:
+async def capacity_json(
+    state: QueryState, asked: CapacityAsked, price: float, conn: Conn, version: DeviceVersion
+) -> bytes:
     month_start, month_end = month_bounds(asked.year, asked.month, asked.zone)
     tops = MonthTops(conn, state.cache, state.db, version, asked.device_id, asked.reader.key())
     demands = await tops.of_window(asked.year, asked.month, asked.zone, asked.tz_name)
@@ -124,6 +126,6 @@ async def capacity_json(state: QueryState, asked: CapacityAsked, conn: Conn, ver
         tz_name=asked.tz_name,
         demands=demands,
         meter_peak_kw=None if peak_w is None else round(peak_w / 1000.0, 3),
-        price_eur_per_kw_year=state.settings.capacity_price_eur_per_kw_year,
+        price_eur_per_kw_year=price,
     )
     return answer.model_dump_json().encode()

@@ -11,6 +11,7 @@ the asked month and the 11 before it.
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -63,6 +64,14 @@ def parse_month(value: str) -> tuple[int, int]:
 
 def _r3(x: float) -> float:
     return round(x, 3)
+
+
+def euros(kw: float, eur_per_kw_year: float) -> float:
+    """kW × €/kW/year rounded half-up to the cent, as a bill does (133.125 → 133.13). The floats' shortest
+    texts are the figures the answer shows, so the product of those decimals is rounded, not of their
+    binary approximations (round(2.5 * 53.25, 2) is 133.12)."""
+    product = Decimal(repr(kw)) * Decimal(repr(eur_per_kw_year))
+    return float(product.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def _per_month(demands: Sequence[Demand], bounds: Sequence[tuple[datetime, datetime]]) -> list[list[Demand]]:
@@ -134,5 +143,5 @@ def ledger(
         rolling_12m_avg_kw=rolling,
         billable_kw=billable,
         price_eur_per_kw_year=price_eur_per_kw_year,
-        cost_eur_per_year=round(billable * price_eur_per_kw_year, 2),
+        cost_eur_per_year=euros(billable, price_eur_per_kw_year),
     )

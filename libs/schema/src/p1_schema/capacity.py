@@ -1,0 +1,74 @@
+"""Quarter-hour demand, the capacity tariff's unit (docs/design.md §8): the rules in SQL, over rollup_15m.
+
+Query ranks the demands of a window's months; ingest and the bulk loader keep them in
+``capacity_quarters`` (migration 0008, ``p1_schema.capacity_store``) so that the ledger reads a few
+thousand narrow rows instead of recomputing the rules over a year of quarters.
+"""
+
+from typing import Final
+
+QUARTER_S: Final = 900
+# The meter's running average counts as the quarter's when its last reading is this close to the end.
+METER_AVG_MAX_GAP_S: Final = 60
+
+
+def quarters_with_neighbours(columns: str) -> str:
+    """``columns`` of the rollup_15m rows of device $1 in [$2, $3), of the last row before and of the
+    first after: the readings that bracket the range's first and last quarter."""
+    return f"""
+    (SELECT {columns} FROM rollup_15m WHERE device_id = $1 AND bucket >= $2 AND bucket < $3)
+    UNION ALL
+    (SELECT {columns} FROM rollup_15m WHERE device_id = $1 AND bucket < $2
+      ORDER BY bucket DESC, epoch DESC LIMIT 1)
+    UNION ALL
+    (SELECT {columns} FROM rollup_15m WHERE device_id = $1 AND bucket >= $3
+      ORDER BY bucket, epoch LIMIT 1)"""
+
+
+_QUARTER_SOURCE: Final = """
+    bucket, epoch, n, power_import_sum, first_ts, last_ts, import_kwh_min AS first_kwh,
+    import_kwh_max AS last_kwh, avg_power_15m_w AS meter_avg_w"""
+
+# The quarter-hour demand (kW) of each *completed* quarter of [$2, $3) with readings, as
+# ``demand(bucket, kw)``, by three rules in order of preference: (1) the meter's average at a last
+# reading ≤ METER_AVG_MAX_GAP_S before the quarter's end; (2) the import counter interpolated at both
+# ends, when the quarter is one epoch's and the rows around it are of that epoch; (3) the mean of
+# positive power. A quarter is completed once the device has a good reading in a later quarter: the
+# running one (no later row) is not a quarter yet, so a short spike at its start cannot pass for its
+# demand. lag/lead over (bucket, epoch) are the last reading before a row and the first after it. A
+# Python statement of the same rules, in the tests (capacity_reference.py), is held equal to this one
+# on every test scene.
+QUARTER_DEMAND_SQL: Final = f"""
+WITH quarter_rows AS ({quarters_with_neighbours(_QUARTER_SOURCE)}
+), around AS (
+    SELECT *,
+           lag(epoch) OVER by_time AS prev_epoch, lag(last_ts) OVER by_time AS prev_ts,
+           lag(last_kwh) OVER by_time AS prev_kwh,
+           lead(epoch) OVER by_time AS next_epoch, lead(first_ts) OVER by_time AS next_ts,
+           lead(first_kwh) OVER by_time AS next_kwh, lead(bucket) OVER by_time AS next_bucket,
+           count(*) OVER quarter AS epochs, sum(n) OVER quarter AS readings,
+           sum(power_import_sum) OVER quarter AS positive_sum,
+           extract(epoch FROM bucket + interval '{QUARTER_S} seconds' - last_ts)::float8 AS to_end
+      FROM quarter_rows
+    WINDOW by_time AS (ORDER BY bucket, epoch), quarter AS (PARTITION BY bucket)
+), demand AS (
+    SELECT bucket,
+           CASE
+             WHEN meter_avg_w IS NOT NULL AND to_end <= {METER_AVG_MAX_GAP_S}
+               THEN greatest(meter_avg_w, 0) / 1000
+             WHEN epochs = 1 AND first_kwh IS NOT NULL AND last_kwh IS NOT NULL
+                  AND next_epoch = epoch AND next_kwh IS NOT NULL
+                  AND (first_ts <= bucket OR (prev_epoch = epoch AND prev_kwh IS NOT NULL)) THEN
+               greatest(0,
+                 last_kwh + (next_kwh - last_kwh) * to_end / extract(epoch FROM next_ts - last_ts)::float8
+                 - CASE WHEN first_ts <= bucket THEN first_kwh
+                        ELSE prev_kwh + (first_kwh - prev_kwh) * extract(epoch FROM bucket - prev_ts)::float8
+                                        / extract(epoch FROM first_ts - prev_ts)::float8 END) * 4
+             ELSE positive_sum / readings / 1000
+           END AS kw
+      FROM around
+     -- epochs follow each other in time: a quarter's last row by epoch holds its last reading, and
+     -- the row after it, if any, is a later quarter's
+     WHERE next_bucket IS DISTINCT FROM bucket AND next_bucket IS NOT NULL
+       AND bucket >= $2 AND bucket < $3 AND readings > 0
+)"""
