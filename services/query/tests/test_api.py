@@ -292,9 +292,9 @@ def test_capacity_ledger_by_hand(api: ServiceProcess) -> None:
     assert [q["kw"] for q in body["top_quarters"]] == [4.0, 3.5, 2.0, 2.0, 1.0]
     assert (body["meter_peak_kw"], body["meter_peak_differs"]) == (4.1, True)  # 2.4 % apart
     assert body["months"] == [
-        {"month": "2025-06", "peak_kw": 1.2, "counted_kw": 2.5},
-        {"month": "2025-09", "peak_kw": 5.0, "counted_kw": 5.0},
-        {"month": "2026-02", "peak_kw": 4.0, "counted_kw": 4.0},
+        {"month": "2025-06", "peak_kw": 1.2, "counted_kw": 2.5, "source": "measured"},
+        {"month": "2025-09", "peak_kw": 5.0, "counted_kw": 5.0, "source": "measured"},
+        {"month": "2026-02", "peak_kw": 4.0, "counted_kw": 4.0, "source": "measured"},
     ]  # 2025-01 (9 kW) is 13 months back; months without data do not count
     assert body["rolling_12m_avg_kw"] == 3.833  # (2.5 + 5.0 + 4.0) / 3
     assert body["billable_kw"] == 3.833

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from capacity_reference import QuarterRow, quarter_demands
 
-from p1_query.buckets import boundaries, outer_bounds, parse_instant, parse_tz, source_for
-from p1_query.capacity import euros
+from p1_query.buckets import boundaries, month_bounds, outer_bounds, parse_instant, parse_tz, source_for
+from p1_query.capacity import euros, expected_quarters, ledger
 from p1_query.energy import curves, energies, interval_energy
 from p1_query.tariffs import FALLBACK_EUR_PER_KW_YEAR, PRICES, GridOperator, price_eur_per_kw_year
 from p1_servicekit.errors import Unprocessable
@@ -213,3 +213,40 @@ def test_the_price_is_the_override_else_the_operators_figure_of_the_year_else_th
     assert price_eur_per_kw_year("fluvius-west", 2025, None, table) == FALLBACK_EUR_PER_KW_YEAR  # unknown
     assert price_eur_per_kw_year(None, 2026, None, table) == FALLBACK_EUR_PER_KW_YEAR
     assert set(PRICES) == set(get_args(GridOperator))  # every configurable operator has a row
+
+
+def test_a_months_source_is_ours_where_they_cover_it_else_the_meters() -> None:
+    """2026-03 and 2026-04 in Brussels; ours 3.0 kW in each; the meter reported 3.4 kW for both and
+    2.0 kW for 2026-02, where we have nothing. March is covered by our quarters, April is not."""
+    zone = ZoneInfo("Europe/Brussels")
+    march = datetime(2026, 3, 10, 12, tzinfo=UTC).timestamp()
+    april = datetime(2026, 4, 10, 12, tzinfo=UTC).timestamp()
+    complete = [False] * 10 + [True, False]  # window 2025-05 … 2026-04
+    answer = ledger(
+        device_id="d",
+        year=2026,
+        month=4,
+        tz=zone,
+        tz_name="Europe/Brussels",
+        demands=[(march, 3.0), (april, 3.0)],
+        meter_peak_kw=None,
+        price_eur_per_kw_year=50.0,
+        complete=complete,
+        meter_kw={"2026-02": 2.0, "2026-03": 3.4, "2026-04": 3.4},
+    )
+    assert [(m.month, m.peak_kw, m.counted_kw, m.source) for m in answer.months] == [
+        ("2026-02", 2.0, 2.5, "meter"),
+        ("2026-03", 3.0, 3.0, "measured"),
+        ("2026-04", 3.4, 3.4, "meter"),
+    ]
+    assert answer.rolling_12m_avg_kw == 2.967  # (2.5 + 3.0 + 3.4) / 3 = 2.9667
+    assert answer.peak_kw == 3.0  # the asked month's own quarters, whatever the ledger's source
+
+
+def test_expected_quarters_are_the_months_quarters_over_by_the_newest_reading() -> None:
+    zone = ZoneInfo("Europe/Brussels")
+    march = month_bounds(2026, 3, zone)  # 31 days less the spring hour: 743 h = 2972 quarters
+    assert expected_quarters(march, datetime(2026, 4, 2, tzinfo=UTC)) == 2972
+    # newest reading 2026-03-01 00:40 local (23:40Z the day before): quarters 00:00 and 00:15 are over
+    assert expected_quarters(march, datetime(2026, 2, 28, 23, 40, tzinfo=UTC)) == 2
+    assert expected_quarters(march, None) == 0

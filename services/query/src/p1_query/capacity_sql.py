@@ -13,15 +13,20 @@ from typing import Final
 from p1_query.db import Conn
 from p1_schema.capacity import QUARTER_DEMAND_SQL, QUARTER_S
 
-# Each month's $5 highest quarters (ties: the earlier). $4 holds the months' boundaries, the first
-# month's start to the last one's end: width_bucket finds a quarter's month by binary search.
+# Each month's $5 highest quarters (ties: the earlier), with the month's count of completed quarters. $4
+# holds the months' boundaries, the first month's start to the last one's end: width_bucket finds a
+# quarter's month (1, 2, …) by binary search.
 _TOP_QUARTERS_SQL: Final = f"""{QUARTER_DEMAND_SQL}
-SELECT extract(epoch FROM bucket)::float8 AS start, kw FROM (
-    SELECT bucket, kw, row_number() OVER (
-               PARTITION BY width_bucket(bucket, $4::timestamptz[]) ORDER BY kw DESC, bucket) AS rank
-      FROM demand) ranked
+SELECT month, extract(epoch FROM bucket)::float8 AS start, kw, quarters FROM (
+    SELECT bucket, kw, month, row_number() OVER in_month AS rank, count(*) OVER by_month AS quarters
+      FROM (SELECT *, width_bucket(bucket, $4::timestamptz[]) AS month FROM demand) placed
+    WINDOW by_month AS (PARTITION BY month), in_month AS (by_month ORDER BY kw DESC, bucket)) ranked
  WHERE rank <= $5
  ORDER BY bucket"""
+
+_METER_PEAKS_SQL: Final = (
+    "SELECT month, peak_w FROM meter_peaks WHERE device_id = $1 AND month = ANY($2::text[])"
+)
 
 _METER_PEAK_SQL: Final = f"""
 SELECT month_peak_w FROM rollup_15m
@@ -30,15 +35,32 @@ SELECT month_peak_w FROM rollup_15m
  ORDER BY bucket DESC, last_ts DESC LIMIT 1"""
 
 
-async def top_quarters(
+async def month_quarters(
     conn: Conn, device_id: str, month_edges: list[datetime], per_month: int
-) -> list[tuple[float, float]]:
-    """(UTC start seconds, kW) of the ``per_month`` highest quarters of each month, in time order.
-    ``month_edges`` are consecutive months' UTC boundaries: the first one's start, …, the last one's end."""
+) -> tuple[list[tuple[float, float]], list[int]]:
+    """(UTC start seconds, kW) of the ``per_month`` highest quarters of each month, in time order, and
+    each month's count of completed quarters. ``month_edges`` are consecutive months' UTC boundaries: the
+    first one's start, …, the last one's end."""
     rows = await conn.fetch(
         _TOP_QUARTERS_SQL, device_id, month_edges[0], month_edges[-1], month_edges, per_month
     )
-    return [(row["start"], row["kw"]) for row in rows]
+    counts = [0] * (len(month_edges) - 1)
+    for row in rows:
+        counts[row["month"] - 1] = row["quarters"]
+    return [(row["start"], row["kw"]) for row in rows], counts
+
+
+async def top_quarters(
+    conn: Conn, device_id: str, month_edges: list[datetime], per_month: int
+) -> list[tuple[float, float]]:
+    """The tops of ``month_quarters`` alone."""
+    return (await month_quarters(conn, device_id, month_edges, per_month))[0]
+
+
+async def meter_peaks_kw(conn: Conn, device_id: str, months: list[str]) -> dict[str, float]:
+    """The peaks the meter reported (``meter_peaks``, migration 0008) of these months, in kW."""
+    rows = await conn.fetch(_METER_PEAKS_SQL, device_id, months)
+    return {row["month"]: row["peak_w"] / 1000.0 for row in rows}
 
 
 async def meter_month_peak_w(conn: Conn, device_id: str, start: datetime, end: datetime) -> float | None:
