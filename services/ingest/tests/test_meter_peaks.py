@@ -76,7 +76,7 @@ async def test_peaks_are_stored_idempotently_and_the_newer_report_wins(
     ("peaks", "loc", "kind"),
     [
         (
-            [peak("2026-01", 1.0, "2026-02-01T00:00:00+01:00")],
+            [peak("2026-01", 1.0, "2026-02-01T00:15:00+01:00")],
             ["body", "peaks", 0, "peak_ts"],
             "peak_ts_not_in_month",
         ),
@@ -139,3 +139,14 @@ def test_only_the_devices_own_token_may_write_and_a_bad_id_or_body_is_refused(in
     dup = b'{"peaks": [{"month": "2026-01", ' + one + b"}]}"
     assert put(ingest, dup).json()["errors"][0]["type"] == "duplicate_key"
     assert put(ingest, body, **{"Content-Type": "text/plain"}).status_code == 415
+
+
+async def test_a_months_last_quarter_is_stamped_with_the_next_months_first_instant(
+    ingest: ServiceProcess, database_url: str
+) -> None:
+    """The meter stamps a peak with its quarter's end: March's 23:45 quarter ends 2026-04-01 00:00 local."""
+    end_of_march = peak("2026-03", 5000.0, "2026-04-01T00:00:00+02:00")
+    assert put(ingest, {"peaks": [end_of_march]}).json() == {"stored": 1}
+    assert ("2026-03", 5000.0, datetime(2026, 3, 31, 22, tzinfo=UTC)) in await stored(database_url)
+    r = put(ingest, {"peaks": [peak("2026-03", 5000.0, "2026-04-01T00:00:01+02:00")]})  # a second later
+    assert r.json()["errors"][0]["type"] == "peak_ts_not_in_month"

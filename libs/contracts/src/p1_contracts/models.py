@@ -170,7 +170,9 @@ class MeterPeak(ContractModel):
     """
     peak_ts: AwareDatetime
     """
-    When that quarter ended (the meter's time stamp), in the meter's local offset.
+    The peak's time as the meter stamps it (the end of its quarter), in the meter's local offset:
+    within `month`, or 00:00 of the next month for the month's last quarter.
+
     """
 
 

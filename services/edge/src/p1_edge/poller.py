@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 Connect = Callable[[], Awaitable[tuple[MeterClient, str]]]
 Moved = Callable[[MeterClient], bool]  # the meter is now elsewhere (mDNS): reconnect
+AfterPoll = Callable[[MeterClient, str], Awaitable[None]]  # e.g. the meter's peaks, when due
 
 
 def _never_moves(_client: MeterClient) -> bool:
@@ -43,6 +44,7 @@ class Poller:
         spooled: asyncio.Event,
         clock: LocalClock,
         moved: Moved = _never_moves,
+        after_poll: AfterPoll | None = None,
     ) -> None:
         self._connect = connect
         self._moved = moved
@@ -52,6 +54,7 @@ class Poller:
         self._stopping = stopping
         self._spooled = spooled
         self._clock = clock
+        self._after_poll = after_poll
         self._repeats = Repeats()
         self._last_problem: str | None = None
         self.last_run: float | None = None  # monotonic end of the last poll, whatever its result
@@ -70,6 +73,8 @@ class Poller:
                     if client is None:
                         client, device_id = await self._connect()
                     await self._poll_once(client, device_id)
+                    if self._after_poll is not None:
+                        await self._after_poll(client, device_id)
                 except MeterError as exc:
                     self._failed(exc)
                 self.last_run = time.monotonic()

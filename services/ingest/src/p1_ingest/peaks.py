@@ -7,7 +7,7 @@ supported range, at most 5 minutes ahead, and in its ``month`` as written (the m
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 import msgspec
@@ -58,6 +58,16 @@ def parse_peaks(body: bytes, now: datetime) -> Peaks:
     return Peaks([p.month for p in peaks], [p.peak_w for p in peaks], [p.peak_ts for p in peaks])
 
 
+def in_month(peak_ts: datetime, month: str) -> bool:
+    """``peak_ts``, read in the offset it is written with, lies in ``month`` or is the instant it ends:
+    the meter stamps a peak with the end of its quarter, so a month's last quarter is stamped 00:00 of
+    the next month."""
+    if f"{peak_ts:%Y-%m}" == month:
+        return True
+    before = peak_ts - timedelta(seconds=1)  # in the same offset: the local 23:59:59 before midnight
+    return f"{before:%Y-%m}" == month and f"{peak_ts:%d %H:%M:%S.%f}" == "01 00:00:00.000000"
+
+
 def _misspelt(body: bytes) -> list[FieldError]:
     """pydantic drops the pattern of a date-time and reads more spellings: the contract's only."""
     spelt = msgspec.json.decode(body, type=_Body).peaks
@@ -83,7 +93,7 @@ def _rules(peaks: list[MeterPeak], now: datetime) -> list[FieldError]:
             errors.append(FieldError((*at, "peak_ts"), message, "out_of_range"))
         elif peak.peak_ts > now + MAX_FUTURE:
             errors.append(FieldError((*at, "peak_ts"), "more than 5 minutes in the future", "ts_in_future"))
-        elif f"{peak.peak_ts:%Y-%m}" != peak.month:  # in the offset it is written with
-            message = f"must lie in month {peak.month} (read in its own offset)"
+        elif not in_month(peak.peak_ts, peak.month):
+            message = f"must lie in month {peak.month} or at its end (read in its own offset)"
             errors.append(FieldError((*at, "peak_ts"), message, "peak_ts_not_in_month"))
     return errors
