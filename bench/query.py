@@ -32,6 +32,7 @@ import httpx
 
 from p1_contracts.models import Sample
 from p1_schema.bulk import load_device
+from p1_schema.capacity import REFRESH_SQL
 from p1_schema.redis import store_latest
 from p1_schema.rollups import HOURS_AND_DAYS_FROM_QUARTERS_SQL
 from p1_servicekit.testing import ServiceProcess, console_script, free_port
@@ -98,6 +99,7 @@ async def load(url: str, raw_days: int, now: datetime) -> datetime:
         started = time.perf_counter()
         await conn.execute(ROLLUP_SQL, DEVICE, year_start, raw_start, 1000.0)
         await conn.fetchrow(HOURS_AND_DAYS_FROM_QUARTERS_SQL, DEVICE, year_start, raw_start)
+        await conn.fetchrow(REFRESH_SQL, DEVICE, year_start, raw_start)  # the quarter demands, as ingest
         counter = await conn.fetchval(
             "SELECT max(import_kwh_max) FROM rollup_15m WHERE device_id = $1", DEVICE
         )

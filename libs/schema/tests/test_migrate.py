@@ -96,11 +96,24 @@ async def test_devices_queued_for_a_rebuild_block_a_run_without_one(empty_db: st
         )
     finally:
         await conn.close()
-    with pytest.raises(RebuildsPending, match=r"0005_integrity_and_range\.sql queued 1 device"):
+    # The queue waits for the newest migration, after which a rebuild runs with the current code.
+    with pytest.raises(RebuildsPending, match=rf"{NAMES[-1]} queued 1 device"):
         await migrate(empty_db)
-    assert await _recorded(empty_db) == NAMES[:4]
+    assert await _recorded(empty_db) == NAMES[:-1]
 
     async def rebuild(conn: "asyncpg.Connection[asyncpg.Record]", migration: Migration) -> None:
         await conn.execute(f"DELETE FROM {REBUILD_QUEUE}")
 
-    assert await migrate(empty_db, after_sql=rebuild) == NAMES[4:]
+    assert await migrate(empty_db, after_sql=rebuild) == NAMES[-1:]
+
+
+async def test_the_demand_functions_body_is_the_schemas_rules(database_url: str) -> None:
+    """Migration 0008's p1_capacity_quarters runs exactly p1_schema.capacity's statement."""
+    from p1_schema.capacity import DEMAND_FUNCTION_BODY
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        body = await conn.fetchval("SELECT prosrc FROM pg_proc WHERE proname = 'p1_capacity_quarters'")
+    finally:
+        await conn.close()
+    assert body == DEMAND_FUNCTION_BODY

@@ -7,6 +7,8 @@ thousand narrow rows instead of recomputing the rules over a year of quarters.
 
 from typing import Final
 
+from p1_schema.rollups import ORIGIN
+
 QUARTER_S: Final = 900
 # The meter's running average counts as the quarter's when its last reading is this close to the end.
 METER_AVG_MAX_GAP_S: Final = 60
@@ -72,3 +74,36 @@ WITH quarter_rows AS ({quarters_with_neighbours(_QUARTER_SOURCE)}
      WHERE next_bucket IS DISTINCT FROM bucket AND next_bucket IS NOT NULL
        AND bucket >= $2 AND bucket < $3 AND readings > 0
 )"""
+
+# The same rules as a SQL function of migration 0008, ``p1_capacity_quarters(device, lo, hi)``: what
+# ingest, the bulk loader and the migration's backfill run. Its body is this text (a test holds the
+# function's source equal to it).
+DEMAND_FUNCTION_BODY: Final = QUARTER_DEMAND_SQL + "\nSELECT bucket, kw FROM demand"
+
+# capacity_quarters (0008) holds the demand of every completed quarter, maintained with the rollups: after
+# rollup_15m rows of device $1 were written for readings in [$2, $3] (any instants), the demands that
+# may have changed are those of the quarters written, of the quarter before them (its next row, hence
+# its counter at the end and its completeness) and of the one after (its previous row). Those quarters
+# are computed afresh from rollup_15m and written where they differ; a quarter that has no demand any
+# more is deleted. Each write costs a few index probes and the rules over a handful of quarters.
+REFRESH_SQL: Final = f"""
+WITH span AS (
+    SELECT coalesce((SELECT max(bucket) FROM rollup_15m
+                      WHERE device_id = $1 AND bucket < date_bin('15 minutes', $2::timestamptz, {ORIGIN})),
+                    date_bin('15 minutes', $2::timestamptz, {ORIGIN})) AS lo,
+           coalesce((SELECT min(bucket) FROM rollup_15m
+                      WHERE device_id = $1 AND bucket > date_bin('15 minutes', $3::timestamptz, {ORIGIN})),
+                    date_bin('15 minutes', $3::timestamptz, {ORIGIN})) + interval '{QUARTER_S} seconds' AS hi
+), fresh AS (
+    SELECT q.bucket, q.kw FROM span, LATERAL p1_capacity_quarters($1, span.lo, span.hi) q
+), up AS (
+    INSERT INTO capacity_quarters AS c (device_id, bucket, kw) SELECT $1, bucket, kw FROM fresh
+    ON CONFLICT (device_id, bucket) DO UPDATE SET kw = EXCLUDED.kw WHERE c.kw IS DISTINCT FROM EXCLUDED.kw
+    RETURNING 1
+), gone AS (
+    DELETE FROM capacity_quarters c USING span
+     WHERE c.device_id = $1 AND c.bucket >= span.lo AND c.bucket < span.hi
+       AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.bucket = c.bucket)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM up)::int AS written, (SELECT count(*) FROM gone)::int AS removed"""

@@ -6,9 +6,11 @@ a restarted pod) can all call ``migrate`` at start-up: the first applies, the ot
 A migration may queue devices in ``device_rebuilds`` (0005) whose derived rows (counter epochs, flags,
 rollups) must be made again from their raw readings by ingest's own rules. This library cannot do that
 (it knows the tables, not the rules), so the runner takes a hook, ``after_sql``, run in the migration's
-transaction right after its SQL: ``p1-ingest migrate`` passes its rebuild there. Whatever the hook, a
-migration is recorded only when the queue is empty afterwards; a run without a hook on a database whose
-devices need rebuilding fails with ``RebuildsPending`` and leaves that migration unapplied.
+transaction right after its SQL: ``p1-ingest migrate`` passes its rebuild there. The rebuild writes
+through the current ingest code, which writes the newest schema, so it runs after the newest migration
+only (``is_newest``): an older migration's queue waits for it. Whatever the hook, the newest migration
+is recorded only when the queue is empty afterwards; a run without a hook on a database whose devices
+need rebuilding fails with ``RebuildsPending`` and leaves that migration unapplied.
 """
 
 import logging
@@ -90,14 +92,15 @@ async def _apply_pending(conn: Connection, up_to: int | None, after_sql: AfterSq
     )
     done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
     applied: list[str] = []
-    for mig in available_migrations():
+    known = available_migrations()
+    for mig in known:
         if mig.version in done or (up_to is not None and mig.version > up_to):
             continue
         async with conn.transaction():
             await conn.execute(mig.sql)
             if after_sql is not None:
                 await after_sql(conn, mig)
-            queued = await queued_rebuilds(conn)
+            queued = await queued_rebuilds(conn) if mig.version == known[-1].version else 0
             if queued:
                 raise RebuildsPending(mig.name, queued)
             await conn.execute(
@@ -106,6 +109,11 @@ async def _apply_pending(conn: Connection, up_to: int | None, after_sql: AfterSq
         log.info("migration applied", extra={"migration": mig.name})
         applied.append(mig.name)
     return applied
+
+
+def is_newest(migration: Migration) -> bool:
+    """Whether ``migration`` is the newest this code knows: the one after which rebuilds run."""
+    return migration.version == available_migrations()[-1].version
 
 
 async def queued_rebuilds(conn: Connection) -> int:

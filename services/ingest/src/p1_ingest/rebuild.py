@@ -31,7 +31,7 @@ from p1_ingest.fields import FIELD_NAMES
 from p1_ingest.integrity import Limits
 from p1_ingest.sql import INGEST_WRITER, STAGE_DDL
 from p1_ingest.store import POWER_SETTING, Conn, write_columns
-from p1_schema.migrate import REBUILD_QUEUE, AfterSql, Connection, Migration
+from p1_schema.migrate import REBUILD_QUEUE, AfterSql, Connection, Migration, is_newest
 from p1_schema.migrate import migrate as schema_migrate
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ async def rebuild_device(conn: Conn, device_id: str, limits: Limits, now: dateti
         if raw_first is None:
             if roll_first is None:
                 await conn.execute("DELETE FROM devices WHERE device_id = $1", device_id)
+                await conn.execute("DELETE FROM capacity_quarters WHERE device_id = $1", device_id)
                 return RebuildReport(device_id, "deleted")
             return RebuildReport(device_id, "rebuilt")  # only rollups: nothing to rebuild from
         since = EARLIEST
@@ -128,6 +129,10 @@ async def _forget(
     )
     for table in ("rollup_15m", "rollup_1h", "rollup_1d"):
         await conn.execute(f"DELETE FROM {table} WHERE device_id = $1 AND bucket >= $2", device_id, since)
+    # The quarter demands (0008): made again by the replay's writes, which refresh them as ingest does.
+    await conn.execute(
+        "DELETE FROM capacity_quarters WHERE device_id = $1 AND bucket >= $2", device_id, since
+    )
     await conn.execute(
         "DELETE FROM counter_epochs WHERE device_id = $1 AND started_at >= $2", device_id, since
     )
@@ -217,6 +222,8 @@ def after_migration(limits: Limits) -> AfterSql:
     in that migration's transaction, right after its SQL (so its version is recorded only once they are)."""
 
     async def rebuild(conn: Connection, migration: Migration) -> None:
+        if not is_newest(migration):  # the queue waits for the schema this code writes
+            return
         for report in await rebuild_queued(conn, limits, datetime.now(UTC)):
             log.info(
                 "device rebuilt",

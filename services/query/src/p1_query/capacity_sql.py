@@ -1,8 +1,8 @@
-"""Capacity's statements: each month's top quarters (by the quarter-hour demand rules of
-``p1_schema.capacity``), the meter's own month peak.
+"""Capacity's statements: each month's top quarters (their demands kept by ingest by the rules of
+``p1_schema.capacity``), the meter's own month peak and the peaks it reported.
 
-Twelve months are ~35,000 quarters: the demand is computed where the rows are, and only each month's
-few highest quarters travel to Python. No statement here names a time zone: local months arrive as
+Twelve months are ~35,000 quarters: they are ranked where the rows are, and only each month's few
+highest quarters travel to Python. No statement here names a time zone: local months arrive as
 their UTC boundaries, computed in Python (``buckets.month_bounds``), so any zone of Python's time zone
 data works, whatever PostgreSQL's own data knows.
 """
@@ -11,18 +11,25 @@ from datetime import datetime
 from typing import Final
 
 from p1_query.db import Conn
-from p1_schema.capacity import QUARTER_DEMAND_SQL, QUARTER_S
+from p1_schema.capacity import QUARTER_S
 
-# Each month's $5 highest quarters (ties: the earlier), with the month's count of completed quarters. $4
-# holds the months' boundaries, the first month's start to the last one's end: width_bucket finds a
-# quarter's month (1, 2, …) by binary search.
-_TOP_QUARTERS_SQL: Final = f"""{QUARTER_DEMAND_SQL}
-SELECT month, extract(epoch FROM bucket)::float8 AS start, kw, quarters FROM (
-    SELECT bucket, kw, month, row_number() OVER in_month AS rank, count(*) OVER by_month AS quarters
-      FROM (SELECT *, width_bucket(bucket, $4::timestamptz[]) AS month FROM demand) placed
-    WINDOW by_month AS (PARTITION BY month), in_month AS (by_month ORDER BY kw DESC, bucket)) ranked
- WHERE rank <= $5
- ORDER BY bucket"""
+# Each month's $3 highest quarters (ties: the earlier) and its count of completed quarters, from the
+# demands ingest keeps (capacity_quarters, migration 0008). $2 holds the months' boundaries, the first
+# month's start to the last one's end; each month is two range scans of the key's index, which carries
+# kw: a year reads ~35,000 index entries and sorts none but each month's own.
+_TOP_QUARTERS_SQL: Final = """
+SELECT m.i AS month, t.start, t.kw, c.quarters
+  FROM generate_series(1, cardinality($2::timestamptz[]) - 1) AS m(i)
+ CROSS JOIN LATERAL (
+       SELECT count(*)::int AS quarters FROM capacity_quarters
+        WHERE device_id = $1 AND bucket >= ($2::timestamptz[])[m.i] AND bucket < ($2::timestamptz[])[m.i + 1]
+       ) c
+ CROSS JOIN LATERAL (
+       SELECT extract(epoch FROM bucket)::float8 AS start, kw FROM capacity_quarters
+        WHERE device_id = $1 AND bucket >= ($2::timestamptz[])[m.i] AND bucket < ($2::timestamptz[])[m.i + 1]
+        ORDER BY kw DESC, bucket LIMIT $3
+       ) t
+ ORDER BY t.start"""
 
 _METER_PEAKS_SQL: Final = (
     "SELECT month, peak_w FROM meter_peaks WHERE device_id = $1 AND month = ANY($2::text[])"
@@ -41,9 +48,7 @@ async def month_quarters(
     """(UTC start seconds, kW) of the ``per_month`` highest quarters of each month, in time order, and
     each month's count of completed quarters. ``month_edges`` are consecutive months' UTC boundaries: the
     first one's start, …, the last one's end."""
-    rows = await conn.fetch(
-        _TOP_QUARTERS_SQL, device_id, month_edges[0], month_edges[-1], month_edges, per_month
-    )
+    rows = await conn.fetch(_TOP_QUARTERS_SQL, device_id, month_edges, per_month)
     counts = [0] * (len(month_edges) - 1)
     for row in rows:
         counts[row["month"] - 1] = row["quarters"]
