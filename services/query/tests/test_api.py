@@ -649,6 +649,14 @@ _AFRESH = (
 )
 
 
+_DAYS = "SELECT day, quarters, buckets, kws FROM capacity_days WHERE device_id = $1 ORDER BY day"
+_DAYS_AFRESH = (
+    "SELECT date_bin('1 day', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS day, count(*)::int,"
+    " (array_agg(bucket ORDER BY kw DESC, bucket))[1:5], (array_agg(kw ORDER BY kw DESC, bucket))[1:5]"
+    " FROM capacity_quarters WHERE device_id = $1 GROUP BY 1 ORDER BY 1"
+)
+
+
 async def test_the_kept_quarter_demands_equal_the_rules_applied_afresh(bulk: str) -> None:
     conn = await asyncpg.connect(bulk)
     try:
@@ -658,5 +666,7 @@ async def test_the_kept_quarter_demands_equal_the_rules_applied_afresh(bulk: str
             kept = [tuple(r) for r in await conn.fetch(_KEPT, device)]
             afresh = [tuple(r) for r in await conn.fetch(_AFRESH, device)]
             assert kept == afresh, device
+            days = [tuple(r) for r in await conn.fetch(_DAYS, device)]
+            assert days == [tuple(r) for r in await conn.fetch(_DAYS_AFRESH, device)], device
     finally:
         await conn.close()

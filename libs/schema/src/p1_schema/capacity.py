@@ -5,7 +5,11 @@ Query ranks the demands of a window's months; ingest and the bulk loader keep th
 thousand narrow rows instead of recomputing the rules over a year of quarters.
 """
 
+from datetime import datetime
 from typing import Final
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from p1_schema.rollups import ORIGIN
 
@@ -85,7 +89,8 @@ DEMAND_FUNCTION_BODY: Final = QUARTER_DEMAND_SQL + "\nSELECT bucket, kw FROM dem
 # may have changed are those of the quarters written, of the quarter before them (its next row, hence
 # its counter at the end and its completeness) and of the one after (its previous row). Those quarters
 # are computed afresh from rollup_15m and written where they differ; a quarter that has no demand any
-# more is deleted. Each write costs a few index probes and the rules over a handful of quarters.
+# more is deleted. Each write costs a few index probes and the rules over a handful of quarters. It
+# answers the span [lo, hi) it computed, for REFRESH_DAYS_SQL (``refresh``).
 REFRESH_SQL: Final = f"""
 WITH span AS (
     SELECT coalesce((SELECT max(bucket) FROM rollup_15m
@@ -106,4 +111,52 @@ WITH span AS (
        AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.bucket = c.bucket)
     RETURNING 1
 )
+SELECT (SELECT lo FROM span) AS lo, (SELECT hi FROM span) AS hi,
+       (SELECT count(*) FROM up)::int AS written, (SELECT count(*) FROM gone)::int AS removed"""
+
+# capacity_days (0008): per device and UTC day, its count of completed quarters and its DAY_TOPS highest
+# (kw DESC, then the earlier), so that a month's top quarters and count read ~30 day rows and the
+# quarters of the partial days at its two ends (a local month starts at a local midnight), not ~3,000
+# quarters. A month's top ``n ≤ DAY_TOPS`` are among its days' tops: the order is the same total one.
+DAY_TOPS: Final = 5
+_DAY: Final = f"date_bin('1 day', bucket, {ORIGIN})"
+_DAY_ROWS: Final = f"""
+    SELECT device_id, {_DAY} AS day, count(*)::int AS quarters,
+           (array_agg(bucket ORDER BY kw DESC, bucket))[1:{DAY_TOPS}] AS buckets,
+           (array_agg(kw ORDER BY kw DESC, bucket))[1:{DAY_TOPS}] AS kws
+      FROM capacity_quarters"""
+
+# The days of device $1 that hold quarters of [$2, $3) (REFRESH_SQL's span), made again from
+# capacity_quarters after REFRESH_SQL: a statement of its own, so that it sees what that one wrote.
+REFRESH_DAYS_SQL: Final = f"""
+WITH fresh AS ({_DAY_ROWS}
+     WHERE device_id = $1 AND bucket >= date_bin('1 day', $2::timestamptz, {ORIGIN})
+       AND bucket < date_bin('1 day', $3::timestamptz - interval '1 microsecond', {ORIGIN}) + interval '1 day'
+     GROUP BY 1, 2
+), up AS (
+    INSERT INTO capacity_days AS x (device_id, day, quarters, buckets, kws) SELECT * FROM fresh
+    ON CONFLICT (device_id, day) DO UPDATE
+       SET quarters = EXCLUDED.quarters, buckets = EXCLUDED.buckets, kws = EXCLUDED.kws
+    RETURNING 1
+), gone AS (
+    DELETE FROM capacity_days x
+     WHERE x.device_id = $1 AND x.day >= date_bin('1 day', $2::timestamptz, {ORIGIN})
+       AND x.day < $3::timestamptz AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.day = x.day)
+    RETURNING 1
+)
 SELECT (SELECT count(*) FROM up)::int AS written, (SELECT count(*) FROM gone)::int AS removed"""
+
+# Every device's days, from capacity_quarters (migration 0008's backfill).
+ALL_DAYS_SQL: Final = f"INSERT INTO capacity_days {_DAY_ROWS} GROUP BY 1, 2"
+
+
+async def refresh(
+    conn: "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]",
+    device_id: str,
+    first: datetime,
+    last: datetime,
+) -> None:
+    """REFRESH_SQL then REFRESH_DAYS_SQL for rollup_15m rows written for readings in [first, last]."""
+    span = await conn.fetchrow(REFRESH_SQL, device_id, first, last)
+    assert span is not None
+    await conn.fetchrow(REFRESH_DAYS_SQL, device_id, span["lo"], span["hi"])

@@ -35,7 +35,7 @@ from p1_ingest.sql import (
     STORED_SQL,
     SUSPECTS_SQL,
 )
-from p1_schema.capacity import REFRESH_SQL
+from p1_schema.capacity import refresh
 
 # Subscripted only for the type checker: asyncpg's classes are not generic at run time.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -208,7 +208,7 @@ async def _refresh_capacity(conn: Conn, batch: ColumnBatch, plan: Plan) -> None:
     """The quarter demands the written rollup_15m rows may have changed (capacity_quarters, 0008), in
     the same transaction: a statement of its own, apart from the rollups' fold."""
     times = [*batch.ts, *(c[0] for c in plan.changed)]
-    await conn.fetchrow(REFRESH_SQL, batch.device_id, min(times), max(times))
+    await refresh(conn, batch.device_id, min(times), max(times))
 
 
 async def write_columns(conn: Conn, batch: ColumnBatch, now: datetime) -> WriteResult:

@@ -90,6 +90,23 @@ SELECT d.device_id, q.bucket, q.kw
  CROSS JOIN LATERAL p1_capacity_quarters(d.device_id, TIMESTAMPTZ '2000-01-01 00:00:00+00',
                                          TIMESTAMPTZ '2100-01-01 00:00:00+00') q;
 
+-- capacity_days: per device and UTC day, its count of completed quarters and its 5 highest (kw
+-- descending, then the earlier; p1_schema.capacity.DAY_TOPS), kept with capacity_quarters: a month's
+-- ledger reads its ~30 days and the quarters of the partial days at its ends.
+CREATE TABLE capacity_days (
+    device_id text NOT NULL,
+    day       timestamptz NOT NULL,
+    quarters  int NOT NULL,
+    buckets   timestamptz[] NOT NULL,
+    kws       float8[] NOT NULL,
+    PRIMARY KEY (device_id, day)
+);
+INSERT INTO capacity_days 
+    SELECT device_id, date_bin('1 day', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS day, count(*)::int AS quarters,
+           (array_agg(bucket ORDER BY kw DESC, bucket))[1:5] AS buckets,
+           (array_agg(kw ORDER BY kw DESC, bucket))[1:5] AS kws
+      FROM capacity_quarters GROUP BY 1, 2;
+
 -- Only an ingest that keeps capacity_quarters may write from now on (0004's guard, next version).
 CREATE OR REPLACE FUNCTION p1_require_current_ingest() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
