@@ -87,32 +87,30 @@ DEMAND_FUNCTION_BODY: Final = QUARTER_DEMAND_SQL + "\nSELECT bucket, kw FROM dem
 # capacity_quarters (0008) holds the demand of every completed quarter, maintained with the rollups: after
 # rollup_15m rows of device $1 were written for readings in [$2, $3] (any instants), the demands that
 # may have changed are those of the quarters written, of the quarter before them (its next row, hence
-# its counter at the end and its completeness) and of the one after (its previous row). Those quarters
-# are computed afresh from rollup_15m and written where they differ; a quarter that has no demand any
-# more is deleted. Each write costs a few index probes and the rules over a handful of quarters. It
-# answers the span [lo, hi) it computed, for REFRESH_DAYS_SQL (``refresh``).
-REFRESH_SQL: Final = f"""
-WITH span AS (
-    SELECT coalesce((SELECT max(bucket) FROM rollup_15m
-                      WHERE device_id = $1 AND bucket < date_bin('15 minutes', $2::timestamptz, {ORIGIN})),
-                    date_bin('15 minutes', $2::timestamptz, {ORIGIN})) AS lo,
-           coalesce((SELECT min(bucket) FROM rollup_15m
-                      WHERE device_id = $1 AND bucket > date_bin('15 minutes', $3::timestamptz, {ORIGIN})),
-                    date_bin('15 minutes', $3::timestamptz, {ORIGIN})) + interval '{QUARTER_S} seconds' AS hi
-), fresh AS (
-    SELECT q.bucket, q.kw FROM span, LATERAL p1_capacity_quarters($1, span.lo, span.hi) q
-), up AS (
-    INSERT INTO capacity_quarters AS c (device_id, bucket, kw) SELECT $1, bucket, kw FROM fresh
+# its counter at the end and its completeness) and of the one after (its previous row): SPAN_SQL.
+SPAN_SQL: Final = f"""
+SELECT coalesce((SELECT max(bucket) FROM rollup_15m
+                  WHERE device_id = $1 AND bucket < date_bin('15 minutes', $2::timestamptz, {ORIGIN})),
+                date_bin('15 minutes', $2::timestamptz, {ORIGIN})) AS lo,
+       coalesce((SELECT min(bucket) FROM rollup_15m
+                  WHERE device_id = $1 AND bucket > date_bin('15 minutes', $3::timestamptz, {ORIGIN})),
+                date_bin('15 minutes', $3::timestamptz, {ORIGIN})) + interval '{QUARTER_S} seconds' AS hi"""
+
+# Those quarters, [$2, $3) from SPAN_SQL, computed afresh from rollup_15m and written where they differ;
+# a quarter that has no demand any more is deleted. The rules' text is inlined (not the function) so
+# that the statement is prepared once per connection: a write costs a few index probes and the rules
+# over a handful of quarters.
+REFRESH_SQL: Final = f"""{QUARTER_DEMAND_SQL}, up AS (
+    INSERT INTO capacity_quarters AS c (device_id, bucket, kw) SELECT $1, bucket, kw FROM demand
     ON CONFLICT (device_id, bucket) DO UPDATE SET kw = EXCLUDED.kw WHERE c.kw IS DISTINCT FROM EXCLUDED.kw
     RETURNING 1
 ), gone AS (
-    DELETE FROM capacity_quarters c USING span
-     WHERE c.device_id = $1 AND c.bucket >= span.lo AND c.bucket < span.hi
-       AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.bucket = c.bucket)
+    DELETE FROM capacity_quarters c
+     WHERE c.device_id = $1 AND c.bucket >= $2 AND c.bucket < $3
+       AND NOT EXISTS (SELECT 1 FROM demand d WHERE d.bucket = c.bucket)
     RETURNING 1
 )
-SELECT (SELECT lo FROM span) AS lo, (SELECT hi FROM span) AS hi,
-       (SELECT count(*) FROM up)::int AS written, (SELECT count(*) FROM gone)::int AS removed"""
+SELECT (SELECT count(*) FROM up)::int AS written, (SELECT count(*) FROM gone)::int AS removed"""
 
 # capacity_days (0008): per device and UTC day, its count of completed quarters and its DAY_TOPS highest
 # (kw DESC, then the earlier), so that a month's top quarters and count read ~30 day rows and the
@@ -126,8 +124,9 @@ _DAY_ROWS: Final = f"""
            (array_agg(kw ORDER BY kw DESC, bucket))[1:{DAY_TOPS}] AS kws
       FROM capacity_quarters"""
 
-# The days of device $1 that hold quarters of [$2, $3) (REFRESH_SQL's span), made again from
-# capacity_quarters after REFRESH_SQL: a statement of its own, so that it sees what that one wrote.
+# The days of device $1 that hold quarters of [$2, $3) (SPAN_SQL's span), made again from
+# capacity_quarters after REFRESH_SQL changed any: a statement of its own, so that it sees what that
+# one wrote.
 REFRESH_DAYS_SQL: Final = f"""
 WITH fresh AS ({_DAY_ROWS}
      WHERE device_id = $1 AND bucket >= date_bin('1 day', $2::timestamptz, {ORIGIN})
@@ -156,7 +155,12 @@ async def refresh(
     first: datetime,
     last: datetime,
 ) -> None:
-    """REFRESH_SQL then REFRESH_DAYS_SQL for rollup_15m rows written for readings in [first, last]."""
-    span = await conn.fetchrow(REFRESH_SQL, device_id, first, last)
+    """The quarter demands and days that rollup_15m rows written for readings in [first, last] may have
+    changed. Most live uploads complete no quarter: then nothing changed and the days are left alone."""
+    span = await conn.fetchrow(SPAN_SQL, device_id, first, last)
     assert span is not None
-    await conn.fetchrow(REFRESH_DAYS_SQL, device_id, span["lo"], span["hi"])
+    lo, hi = span["lo"], span["hi"]
+    done = await conn.fetchrow(REFRESH_SQL, device_id, lo, hi)
+    assert done is not None
+    if done["written"] or done["removed"]:
+        await conn.fetchrow(REFRESH_DAYS_SQL, device_id, lo, hi)
