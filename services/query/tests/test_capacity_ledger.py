@@ -147,7 +147,7 @@ async def test_a_peak_reported_later_replaces_a_cached_final_ledger(
     api: ServiceProcess, ingest_client: httpx.AsyncClient
 ) -> None:
     """(After the install above.) The ledger of 2026-10 is final (over before q-week's newest reading):
-    cached for a day under the device's late-data count. A meter report is late data, so the next
+    cached for a day under the device's version, of which the count of peak reports is part, so the next
     answer shows it.
     2025-11 … 2026-10 counted: 9.0 + 4.0 + 5.2 + 3.0 + 2.5 + 2.6 + 2.5 + 2.5 + 3.4 + 2.5 + 4.1 + 4.7
     = 46.0 / 12 = 3.8333 → 3.833. A later, higher report of October (6.1 kW): 46.0 − 4.7 + 6.1 = 47.4

@@ -9,8 +9,9 @@ from p1_ingest.store import Conn
 # $1 device, $2/$3/$4 months, peak_w, peak_ts. A report replaces the stored one when it is newer: the
 # later peak_ts, of equal times the higher peak_w, so replays in any order end in the same row.
 # ``stored`` counts the sent months whose row is now the one sent (the CTEs see the table as it was
-# before the statement: the new row, or one not newer than it). A change counts as late data for the
-# query cache (devices.late_writes, docs/design.md §9): final capacity answers read these rows.
+# before the statement: the new row, or one not newer than it). A change is counted in
+# devices.meter_peak_writes, part of the query cache's device version (docs/design.md §9): final
+# capacity answers read these rows.
 STORE_PEAKS_SQL: Final = """
 WITH given AS (
     SELECT * FROM unnest($2::text[], $3::float8[], $4::timestamptz[]) AS g(month, peak_w, peak_ts)
@@ -22,7 +23,7 @@ WITH given AS (
      WHERE (EXCLUDED.peak_ts, EXCLUDED.peak_w) > (m.peak_ts, m.peak_w)
     RETURNING 1
 ), dev AS (
-    UPDATE devices SET late_writes = late_writes + 1
+    UPDATE devices SET meter_peak_writes = meter_peak_writes + 1
      WHERE device_id = $1 AND EXISTS (SELECT 1 FROM up)
     RETURNING 1
 )

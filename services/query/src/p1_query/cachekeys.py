@@ -42,17 +42,22 @@ class DeviceVersion:
 
     last_ts: datetime | None
     late_writes: int
+    meter_peak_writes: int = 0  # commits that changed the meter's reported peaks (migration 0008)
 
     def of_range(self, end: datetime) -> tuple[str, bool]:
         """(version text for a cache key, final) of an answer about readings before ``end``: final
         when the newest reading is at or after ``end`` — then only late data can change the answer."""
         if self.last_ts is not None and end <= self.last_ts:
-            return f"L{self.late_writes}", True
+            return f"L{self.late_writes}P{self.meter_peak_writes}", True
         stamp = "none" if self.last_ts is None else f"{self.last_ts.timestamp():.6f}"
-        return f"L{self.late_writes}@{stamp}", False
+        return f"L{self.late_writes}P{self.meter_peak_writes}@{stamp}", False
 
 
 async def device_version(conn: Conn, device_id: str) -> DeviceVersion | None:
     """None for an unknown device."""
-    row = await conn.fetchrow("SELECT last_ts, late_writes FROM devices WHERE device_id = $1", device_id)
-    return None if row is None else DeviceVersion(row["last_ts"], int(row["late_writes"]))
+    row = await conn.fetchrow(
+        "SELECT last_ts, late_writes, meter_peak_writes FROM devices WHERE device_id = $1", device_id
+    )
+    if row is None:
+        return None
+    return DeviceVersion(row["last_ts"], int(row["late_writes"]), int(row["meter_peak_writes"]))

@@ -17,6 +17,10 @@ CREATE TABLE meter_peaks (
     PRIMARY KEY (device_id, month)
 );
 
+-- Commits of PUT …/meter-peaks that changed a stored peak: with last_ts and late_writes, the version the
+-- query cache keys every answer by (docs/design.md §9), so a report reaches final capacity answers.
+ALTER TABLE devices ADD COLUMN meter_peak_writes bigint NOT NULL DEFAULT 0;
+
 -- capacity_quarters: the demand (kW) of every completed quarter with readings, by the rules of
 -- p1_schema.capacity (docs/design.md §8), kept by ingest in the transaction that writes the rollups
 -- (p1_schema.capacity.REFRESH_SQL: the quarters written and their two neighbours), so that a ledger of
