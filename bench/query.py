@@ -34,6 +34,7 @@ import httpx
 
 from p1_contracts.models import Sample
 from p1_schema.bulk import load_device
+from p1_schema.capacity import refresh
 from p1_schema.redis import store_latest
 from p1_schema.rollups import HOURS_AND_DAYS_FROM_QUARTERS_SQL
 from p1_servicekit.testing import ServiceProcess, console_script, free_port
@@ -100,6 +101,7 @@ async def load(url: str, raw_days: int, now: datetime) -> datetime:
         started = time.perf_counter()
         await conn.execute(ROLLUP_SQL, DEVICE, year_start, raw_start, 1000.0)
         await conn.fetchrow(HOURS_AND_DAYS_FROM_QUARTERS_SQL, DEVICE, year_start, raw_start)
+        await refresh(conn, DEVICE, year_start, raw_start)  # the quarter demands, as ingest keeps them
         counter = await conn.fetchval(
             "SELECT max(import_kwh_max) FROM rollup_15m WHERE device_id = $1", DEVICE
         )
@@ -318,6 +320,12 @@ def main() -> int:
         help="a source tree of another commit (git worktree or git archive): its query process, uncached, "
         "is measured on the same database, requests alternating with this tree's, and the ratios printed",
     )
+    ap.add_argument(
+        "--baseline-query",
+        help="a p1-query console script of an older checkout: capacity is measured on it too, uncached, "
+        "against the same database in the same run (its code ignores the tables it does not know)",
+    )
+    ap.add_argument("--capacity-only", action="store_true", help="measure the capacity ledger only")
     args = ap.parse_args()
     import uvloop
 
@@ -333,7 +341,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         await migrate(url)
         await load(url, args.raw_days, now)
-        redis_url = "redis://127.0.0.1:6379/10"
+        redis_url = f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_DB', '10')}"
         from redis.asyncio import Redis
 
         redis = Redis.from_url(redis_url)
@@ -342,11 +350,11 @@ async def run(args: argparse.Namespace) -> int:
         await store_latest(redis, DEVICE, latest)  # as ingest writes it
         await redis.aclose()
 
-        def start(env: dict[str, str]) -> ServiceProcess:
+        def start(env: dict[str, str], script: str | None = None) -> ServiceProcess:
             port = free_port()
             base = {"DATABASE_URL": url, "READ_TOKENS": f"{TOKEN}:*", "LOG_LEVEL": "WARNING"}
             proc = ServiceProcess(
-                [console_script("p1-query"), "serve", "--port", str(port)], {**base, **env}, port
+                [script or console_script("p1-query"), "serve", "--port", str(port)], {**base, **env}, port
             )
             procs.append(proc.start())
             return proc
@@ -373,11 +381,18 @@ async def run(args: argparse.Namespace) -> int:
             ("capacity (12 months)", f"/v1/devices/{DEVICE}/capacity", {"month": f"{local_now:%Y-%m}"}),
             ("realtime", f"/v1/devices/{DEVICE}/realtime", {}),
         ]
+        if args.capacity_only:
+            cases = [case for case in cases if case[0].startswith("capacity")]
+        modes = [("uncached", uncached), ("cached", cached)]
+        if args.baseline_query:
+            modes.append(("baseline", start({"REALTIME_MEMO_S": "0"}, args.baseline_query)))
         cols = ("server p50", "server p95", "client p50", "client p95")
         print(f"\n{'operation':28} {'mode':9} " + " ".join(f"{c:>11}" for c in cols))
         results: dict[tuple[str, str], float] = {}
         for name, path, params in cases:
-            for mode, proc in (("uncached", uncached), ("cached", cached)):
+            for mode, proc in modes:
+                if name == "realtime" and mode == "baseline":
+                    continue
                 if name == "realtime":
                     mode = "postgres" if mode == "uncached" else "memo"
                 server, client = latencies(proc.base_url, path, params, args.n)
@@ -397,6 +412,15 @@ async def run(args: argparse.Namespace) -> int:
                     f"p95 {a95:7.2f}ms vs {b95:7.2f}ms ({b95 / a95:.2f}× faster)"
                 )
 
+        if ("capacity (12 months)", "baseline") in results:
+            now_ms = results[("capacity (12 months)", "uncached")]
+            before_ms = results[("capacity (12 months)", "baseline")]
+            ratio = now_ms / before_ms
+            print(f"capacity uncached p95: {now_ms:.2f} ms vs baseline {before_ms:.2f} ms: {ratio:.3f} ×")
+        if args.capacity_only:
+            ok = results[("capacity (12 months)", "uncached")] <= 20.0
+            print(f"\n{'PASS' if ok else 'MISS'}  capacity over 12 months uncached p95 ≤ 20 ms")
+            return 0
         realtime_path = f"/v1/devices/{DEVICE}/realtime"
         server, client = latencies(redis_only.base_url, realtime_path, {}, args.n)
         print(
@@ -438,6 +462,10 @@ async def run(args: argparse.Namespace) -> int:
                 all(v <= 2.0 for (n, m), v in results.items() if m == "cached" and n != "realtime"),
             ),
             ("realtime ≥ 0.7 × bare req/s", rt >= 0.7 * base_rps),
+            (
+                "capacity over 12 months uncached p95 ≤ 20 ms",
+                results[("capacity (12 months)", "uncached")] <= 20.0,
+            ),
         ]
         print()
         for goal, ok in goals:

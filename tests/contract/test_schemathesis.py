@@ -52,6 +52,7 @@ from schemathesis.specs.openapi.checks import is_unexpected_http_status_case, po
 from p1_contracts import timerange
 from p1_contracts.patterns import is_device_id
 from p1_ingest.parse import MAX_FUTURE
+from p1_ingest.peaks import in_month
 from p1_query.buckets import MAX_POINTS
 from p1_query.export import MAX_BUCKETS, RAW_MAX_DAYS
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
@@ -149,7 +150,24 @@ HOLDS: dict[str, Callable[[schemathesis.Case, list[Any]], bool]] = {
     "export_too_large": lambda case, _loc: _export_too_large(case),
     "ts_in_future": lambda case, loc: _ahead(_at(case, loc)),
     "duplicate_key": lambda _case, _loc: False,  # generated JSON never repeats a key
+    "duplicate_month": lambda case, loc: _month_seen_before(case, loc),
+    "peak_ts_not_in_month": lambda case, loc: _peak_outside_its_month(case, loc),
 }
+
+
+def _month_seen_before(case: schemathesis.Case, loc: list[Any]) -> bool:
+    """[body, peaks, i, month]: a peak before index i names the same month."""
+    month, index = _at(case, loc), loc[2] if len(loc) == 4 else None
+    return isinstance(index, int) and any(
+        _at(case, ["body", "peaks", j, "month"]) == month for j in range(index)
+    )
+
+
+def _peak_outside_its_month(case: schemathesis.Case, loc: list[Any]) -> bool:
+    """[body, peaks, i, peak_ts]: the time, read in its own offset, is not in the peak's month."""
+    peak_ts = _instant(_at(case, loc))
+    month = _at(case, [*loc[:-1], "month"])
+    return peak_ts is not None and isinstance(month, str) and not in_month(peak_ts, month)
 
 
 def _body_bytes(case: schemathesis.Case) -> int:
@@ -301,6 +319,7 @@ def _call(case: schemathesis.Case, base_url: str, token: str | None) -> None:
 @SETTINGS
 def test_ingest_conforms(case: schemathesis.Case, ingest: str) -> None:
     _to_our_device(case.body, "device_id")
+    _to_our_device(case.path_parameters, "device_id")
     _call(case, ingest, WRITE)
 
 

@@ -191,6 +191,9 @@ def test_env_example_and_the_configmap_list_every_tunable_at_its_default(
     assert sorted(config) == sorted(tunables)
     for variable in tunables:
         adapter, default = default_of(variable, root)
+        if default is None:  # unset: an empty variable is unset (docs/design.md §13)
+            assert (example[variable], config[variable]) == ("", ""), variable
+            continue
         assert adapter.validate_strings(example[variable]) == default, f".env.example: {variable}"
         assert adapter.validate_strings(config[variable]) == default, f"configmap.yaml: {variable}"
 

@@ -37,7 +37,7 @@ async def test_the_range_is_enforced_by_the_database(database_url: str, on_times
         await conn.execute("DELETE FROM samples WHERE device_id = $1", dev)
         await load_device(conn, dev, {"ts": [T0], "power_w": [0.0], "import_kwh": [1.0], "export_kwh": [0.0]})
         async with conn.transaction():
-            await conn.execute("SELECT set_config('p1.ingest_writer', '7', true)")
+            await conn.execute("SELECT set_config('p1.ingest_writer', '8', true)")
             with pytest.raises(asyncpg.CheckViolationError, match="devices_first_seen_in_range"):
                 await conn.execute("UPDATE devices SET first_seen = '-infinity' WHERE device_id = $1", dev)
         if on_timescaledb:

@@ -1,9 +1,10 @@
 """The quarter-hour demand rules of capacity, stated in Python: the reference that the service's SQL
-(``p1_query.capacity_sql.QUARTER_DEMAND_SQL``) is held equal to on every test scene.
+(``p1_schema.capacity.QUARTER_DEMAND_SQL``) is held equal to on every test scene.
 
 Quarter-hour demand (kW) = the offtake energy of a fixed clock quarter × 4, taken, in order of preference,
 from (1) the meter's own running quarter average at the end of the quarter, (2) the import counter
-interpolated at the quarter's ends, (3) the mean of the positive power readings.
+interpolated at the quarter's ends, (3) the mean of the positive power readings. Only completed quarters
+have a demand: those with a reading of the device in a later quarter.
 """
 
 from collections.abc import Sequence
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, NamedTuple
 
-from p1_query.capacity_sql import METER_AVG_MAX_GAP_S, QUARTER_S, quarters_with_neighbours
 from p1_query.db import Conn
+from p1_schema.capacity import METER_AVG_MAX_GAP_S, QUARTER_S, quarters_with_neighbours
 
 Method = Literal["meter_avg", "counter", "mean_power"]
 
@@ -66,7 +67,7 @@ def quarter_demands(rows: Sequence[QuarterRow], origin: float, count: int) -> li
         after = first
         while after < total and rows[after].i == j:
             after += 1
-        if 0 <= j < count:
+        if 0 <= j < count and after < total:  # a later quarter's reading: this one is completed
             before = rows[first - 1] if first > 0 else None
             following = rows[after] if after < total else None
             demand = _demand(rows[first:after], before, following, origin + QUARTER_S * j)

@@ -44,6 +44,8 @@ SEEDED_DEVICES = (
     "q-water-glitch",
     "q-tariffs",
     "q-no-registers",
+    "q-spike",
+    "q-week",
 )
 
 

@@ -44,8 +44,11 @@ def uncached(bulk: str) -> Iterator[ServiceProcess]:
 def test_the_months_are_local_months_of_the_asked_zone(uncached: ServiceProcess) -> None:
     june = _capacity(uncached, "2026-06", "America/New_York")
     july = _capacity(uncached, "2026-07", "America/New_York")  # June and July in one statement
-    assert june["months"] == [{"month": "2026-06", "peak_kw": 0.5, "counted_kw": 2.5}]
-    assert july["months"] == [*june["months"], {"month": "2026-07", "peak_kw": 0.5, "counted_kw": 2.5}]
+    assert june["months"] == [{"month": "2026-06", "peak_kw": 0.5, "counted_kw": 2.5, "source": "measured"}]
+    assert july["months"] == [
+        *june["months"],
+        {"month": "2026-07", "peak_kw": 0.5, "counted_kw": 2.5, "source": "measured"},
+    ]
     # Each month's five highest quarters lie inside it, in local time: June's in its last four hours.
     assert len(june["top_quarters"]) == len(july["top_quarters"]) == 5
     for quarter in june["top_quarters"]:

@@ -70,7 +70,7 @@ def test_series_count_nothing_of_a_glitch(api: ServiceProcess, integrity_devices
 def test_capacity_counts_nothing_of_a_glitch(api: ServiceProcess, integrity_devices: str, dev: str) -> None:
     body = _get(api, f"/v1/devices/{dev}/capacity", month="2026-03").json()
     assert body["peak_kw"] == 0.6  # the old rule booked +62 kWh (248 kW) or +13,779 kWh here
-    assert body["months"] == [{"month": "2026-03", "peak_kw": 0.6, "counted_kw": 2.5}]
+    assert body["months"] == [{"month": "2026-03", "peak_kw": 0.6, "counted_kw": 2.5, "source": "measured"}]
 
 
 @pytest.mark.parametrize("dev", DEVICES)

@@ -2,13 +2,16 @@
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 import pytest
 from capacity_reference import QuarterRow, quarter_demands
 
-from p1_query.buckets import boundaries, outer_bounds, parse_instant, parse_tz, source_for
+from p1_query.buckets import boundaries, month_bounds, outer_bounds, parse_instant, parse_tz, source_for
+from p1_query.capacity import euros, expected_quarters, ledger
 from p1_query.energy import chain, chain_rises, curves, energies, interval_energy, rises, weights
+from p1_query.tariffs import FALLBACK_EUR_PER_KW_YEAR, PRICES, GridOperator, price_eur_per_kw_year
 from p1_servicekit.errors import Unprocessable
 
 BRU = ZoneInfo("Europe/Brussels")
@@ -160,13 +163,26 @@ def test_quarter_demand_prefers_meter_average_then_counter_then_mean_power() -> 
         # the mean of positive power: (2000 + 14500) W / 11 readings = 1.5 kW
         _q(2, 0, 2 * q, 11.000556, 2 * q, 11.000556, n=1, pos=2000.0),
         _q(2, 1, 2 * q + 60, 0.0, 3 * q - 1, 0.2, n=10, pos=14500.0),
+        # quarter 3: a reading that completes quarter 2, and is itself the running quarter
+        _q(3, 1, 3 * q, 0.2, 3 * q, 0.2, n=1, pos=9000.0),
     ]
-    demands = quarter_demands(groups, 0.0, 3)
+    demands = quarter_demands(groups, 0.0, 4)
     assert [(d.method, round(d.kw, 3)) for d in demands] == [
         ("meter_avg", 3.2),
         ("counter", 2.0),
         ("mean_power", 1.5),
-    ]
+    ]  # quarter 3 (9 kW so far) is running: no reading of a later quarter has completed it
+
+
+def test_only_completed_quarters_have_a_demand() -> None:
+    """The newest quarter is running however high its readings: without quarter 1's reading, quarter 0
+    (a 6 kW spike at its start) has no demand yet; with it, quarter 0 is complete."""
+    spike = _q(0, 0, 0.0, 10.0, 30.0, 10.05, n=4, pos=24000.0)
+    assert quarter_demands([spike], 0.0, 2) == []
+    later = _q(1, 0, 900.0, 10.1, 900.0, 10.1, n=1, pos=500.0)
+    (demand,) = quarter_demands([spike, later], 0.0, 2)
+    # counter rule: C(900) − C(0) = 10.1 − 10.0 = 0.1 kWh → 0.4 kW (not the 6 kW mean of the spike)
+    assert (demand.method, round(demand.kw, 3)) == ("counter", 0.4)
 
 
 def test_local_answers_are_bounded_and_expire() -> None:
@@ -211,3 +227,56 @@ def test_a_chain_of_groups_rises_as_the_general_interpolation(seed: int) -> None
     points = [x for pair in zip(first_ts, last_ts, strict=True) for x in pair]
     values = [x for pair in zip(first, last, strict=True) for x in pair]
     assert chain_rises(linked, first, last) == rises(values, weights(points, bounds))
+
+
+def test_money_is_rounded_half_up_to_the_cent() -> None:
+    # 2.5 kW × 53.25 €/kW/year = 133.125 € exactly → 133.13 (round() on the float product gives 133.12)
+    assert euros(2.5, 53.25) == 133.13
+    assert euros(3.833, 50.0) == 191.65  # 191.65 exactly
+    assert euros(2.501, 41.05) == 102.67  # 102.66705 → 102.67
+
+
+def test_the_price_is_the_override_else_the_operators_figure_of_the_year_else_the_fallback() -> None:
+    table = {"fluvius-west": {2026: 60.5}}
+    assert price_eur_per_kw_year("fluvius-west", 2026, None, table) == 60.5
+    assert price_eur_per_kw_year("fluvius-west", 2026, 41.0, table) == 41.0  # the override wins
+    assert price_eur_per_kw_year("fluvius-west", 2025, None, table) == FALLBACK_EUR_PER_KW_YEAR  # unknown
+    assert price_eur_per_kw_year(None, 2026, None, table) == FALLBACK_EUR_PER_KW_YEAR
+    assert set(PRICES) == set(get_args(GridOperator))  # every configurable operator has a row
+
+
+def test_a_months_source_is_ours_where_they_cover_it_else_the_meters() -> None:
+    """2026-03 and 2026-04 in Brussels; ours 3.0 kW in each; the meter reported 3.4 kW for both and
+    2.0 kW for 2026-02, where we have nothing. March is covered by our quarters, April is not."""
+    zone = ZoneInfo("Europe/Brussels")
+    march = datetime(2026, 3, 10, 12, tzinfo=UTC).timestamp()
+    april = datetime(2026, 4, 10, 12, tzinfo=UTC).timestamp()
+    complete = [False] * 10 + [True, False]  # window 2025-05 … 2026-04
+    answer = ledger(
+        device_id="d",
+        year=2026,
+        month=4,
+        tz=zone,
+        tz_name="Europe/Brussels",
+        demands=[(march, 3.0), (april, 3.0)],
+        meter_peak_kw=None,
+        price_eur_per_kw_year=50.0,
+        complete=complete,
+        meter_kw={"2026-02": 2.0, "2026-03": 3.4, "2026-04": 3.4},
+    )
+    assert [(m.month, m.peak_kw, m.counted_kw, m.source) for m in answer.months] == [
+        ("2026-02", 2.0, 2.5, "meter"),
+        ("2026-03", 3.0, 3.0, "measured"),
+        ("2026-04", 3.4, 3.4, "meter"),
+    ]
+    assert answer.rolling_12m_avg_kw == 2.967  # (2.5 + 3.0 + 3.4) / 3 = 2.9667
+    assert answer.peak_kw == 3.0  # the asked month's own quarters, whatever the ledger's source
+
+
+def test_expected_quarters_are_the_months_quarters_over_by_the_newest_reading() -> None:
+    zone = ZoneInfo("Europe/Brussels")
+    march = month_bounds(2026, 3, zone)  # 31 days less the spring hour: 743 h = 2972 quarters
+    assert expected_quarters(march, datetime(2026, 4, 2, tzinfo=UTC)) == 2972
+    # newest reading 2026-03-01 00:40 local (23:40Z the day before): quarters 00:00 and 00:15 are over
+    assert expected_quarters(march, datetime(2026, 2, 28, 23, 40, tzinfo=UTC)) == 2
+    assert expected_quarters(march, None) == 0

@@ -263,6 +263,33 @@ class EdgeReport(EdgeState):
     """
 
 
+class MeterPeak(ContractModel):
+    month: Annotated[str, Field(pattern='^20[0-9]{2}-(0[1-9]|1[0-2])$')]
+    """
+    The meter's local calendar month, `YYYY-MM`.
+    """
+    peak_w: Annotated[float, Field(ge=0.0, le=1000000.0)]
+    """
+    The month's highest quarter-hour demand as the meter computed it, in W.
+    """
+    peak_ts: AwareDatetime
+    """
+    The peak's time as the meter stamps it (the end of its quarter), in the meter's local offset:
+    within `month`, or 00:00 of the next month for the month's last quarter.
+
+    """
+
+
+class MeterPeaksResult(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    stored: Annotated[int, Field(ge=0)]
+    """
+    The body's months whose stored peak is now the one sent.
+    """
+
+
 class IngestResult(ContractModel):
     model_config = ConfigDict(
         extra='forbid',
@@ -424,6 +451,13 @@ class CapacityMonth(ContractModel):
     model_config = ConfigDict(
         extra='forbid',
     )
+    source: Literal['measured', 'meter']
+    """
+    `measured`: the highest of our own completed quarters. `meter`: the peak the meter itself
+    reported (`PUT …/meter-peaks`), used when our quarters of the month are missing or do not cover
+    every quarter of it (up to the running quarter, for the month in progress).
+
+    """
     month: Annotated[str, Field(pattern='^20[0-9]{2}-(0[1-9]|1[0-2])$')]
     peak_kw: Annotated[float, Field(ge=0.0)]
     counted_kw: Annotated[float, Field(ge=2.5)]
@@ -466,7 +500,9 @@ class Capacity(ContractModel):
     top_quarters: Annotated[list[Quarter], Field(max_length=10)]
     months: Annotated[list[CapacityMonth], Field(max_length=12)]
     """
-    The months with data among the last 12, oldest first.
+    Each of the last 12 months that has our completed quarters or a peak reported by the meter,
+    oldest first.
+
     """
     rolling_12m_avg_kw: Annotated[float | None, Field(ge=0.0)]
     billable_kw: Annotated[float, Field(ge=2.5)]
@@ -538,3 +574,11 @@ class SampleBatch(ContractModel):
     does; unknown properties are ignored.
 
     """
+
+
+class MeterPeaks(ContractModel):
+    """
+    The meter's own monthly peaks, at most 14 months (13 of history and the running one).
+    """
+
+    peaks: Annotated[list[MeterPeak], Field(max_length=14)]

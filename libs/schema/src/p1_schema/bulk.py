@@ -14,6 +14,7 @@ from typing import Final
 
 import asyncpg
 
+from p1_schema.capacity import refresh
 from p1_schema.rollups import RECOMPUTE_SQL
 
 # Rollups are folded a day of readings at a time: bounded memory whatever the history's length.
@@ -65,3 +66,4 @@ async def fold_stored(
         hi = min(lo + FOLD_SPAN, end)
         await conn.fetchrow(RECOMPUTE_SQL, device_id, lo, hi)
         lo = hi
+    await refresh(conn, device_id, start, end)  # the quarter demands, as ingest keeps them

@@ -25,6 +25,7 @@ from p1_edge.meter.detect import connect
 from p1_edge.meter.discovery import Discovery, choose
 from p1_edge.meter.errors import MeterError
 from p1_edge.meter.localtime import STATE_KEY, ClockState, LocalClock
+from p1_edge.meter_peaks import PeaksReader, PeaksUploader
 from p1_edge.metrics import EdgeMetrics
 from p1_edge.poller import Poller
 from p1_edge.report import EdgeReport
@@ -44,6 +45,7 @@ class Edge:
         self.metrics = EdgeMetrics()
         self.stopping = asyncio.Event()
         self.spooled = asyncio.Event()
+        self.peaks_ready = asyncio.Event()  # the meter's peaks are in the spool, waiting for upload
         self.spool = Spool(settings.spool_path, settings.spool_max_rows, settings.spool_sync)
         self.discovery = None if settings.p1_host else Discovery()
         self.poller: Poller | None = None
@@ -137,15 +139,16 @@ class Edge:
                 "metrics_port": self.metrics_server.port,
             },
         )
-        poller, uploader = self._workers()
+        poller, uploader, peaks = self._workers()
         poll_task = asyncio.create_task(poller.run(), name="poll")
         upload_task = asyncio.create_task(uploader.run(), name="upload")
+        peaks_task = asyncio.create_task(peaks.run(), name="peaks")
         stop_task = asyncio.create_task(self.stopping.wait(), name="stop")
         try:
-            exit_code = await self._until_stopped(poll_task, upload_task, stop_task)
+            exit_code = await self._until_stopped(poll_task, upload_task, peaks_task, stop_task)
         finally:
             stop_task.cancel()
-            for task in (poll_task, upload_task):
+            for task in (poll_task, upload_task, peaks_task):
                 if not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -168,9 +171,10 @@ class Edge:
             return False
         return True
 
-    def _workers(self) -> tuple[Poller, Uploader]:
+    def _workers(self) -> tuple[Poller, Uploader, PeaksUploader]:
         s = self.settings
         clock = LocalClock(s.zone, ClockState.loads(self.spool.meta(STATE_KEY)))
+        reader = PeaksReader(self.spool, s.zone, self.peaks_ready, time.monotonic)
         self.poller = Poller(
             self._connect_meter,
             self.spool,
@@ -181,6 +185,7 @@ class Edge:
             clock,
             self._meter_moved,
             self.report,
+            reader.after_poll,
         )
         uploader = Uploader(
             self.spool,
@@ -194,15 +199,28 @@ class Edge:
             spooled=self.spooled,
             report=self.report,
         )
-        return self.poller, uploader
+        peaks = PeaksUploader(
+            self.spool,
+            self.uplink,
+            stopping=self.stopping,
+            ready=self.peaks_ready,
+            backoff_max_s=s.backoff_max_s,
+            auth_retry_s=s.auth_retry_s,
+        )
+        return self.poller, uploader, peaks
 
     async def _until_stopped(
-        self, poll_task: asyncio.Task[None], upload_task: asyncio.Task[None], stop_task: asyncio.Task[bool]
+        self,
+        poll_task: asyncio.Task[None],
+        upload_task: asyncio.Task[None],
+        peaks_task: asyncio.Task[None],
+        stop_task: asyncio.Task[bool],
     ) -> int:
         """Waits for a stop request or a task's end; 1 when a task ended on its own (a failure)."""
         exit_code = 0
-        done, _ = await asyncio.wait({poll_task, upload_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (poll_task, upload_task):
+        workers = {poll_task, upload_task, peaks_task}
+        done, _ = await asyncio.wait({*workers, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (poll_task, upload_task, peaks_task):
             # A task may end in the same tick as a stop request, because of it: not a failure.
             if task in done and (task.exception() is not None or not self.stopping.is_set()):
                 exit_code = 1
@@ -215,7 +233,8 @@ class Edge:
         # The poller only ever waits on the meter or the clock: stop it at once. The uploader gets to
         # finish the batch in flight (its answer decides whether it leaves the spool).
         poll_task.cancel()
-        await asyncio.wait({poll_task})
+        peaks_task.cancel()  # what it has not stored stays in the spool
+        await asyncio.wait({poll_task, peaks_task})
         _, busy = await asyncio.wait({upload_task}, timeout=STOP_GRACE_S)
         if busy:
             log.warning(

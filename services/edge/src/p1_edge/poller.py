@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Connect = Callable[[], Awaitable[tuple[MeterClient, str]]]
 Moved = Callable[[MeterClient], bool]  # the meter is now elsewhere (mDNS): reconnect
+AfterPoll = Callable[[MeterClient, str], Awaitable[None]]  # e.g. the meter's peaks, when due
 
 
 def _never_moves(_client: MeterClient) -> bool:
@@ -45,6 +46,7 @@ class Poller:
         clock: LocalClock,
         moved: Moved = _never_moves,
         report: EdgeReport | None = None,
+        after_poll: AfterPoll | None = None,
     ) -> None:
         self._report = report  # counts failed polls for the edge's report to ingest
         self._connect = connect
@@ -55,6 +57,7 @@ class Poller:
         self._stopping = stopping
         self._spooled = spooled
         self._clock = clock
+        self._after_poll = after_poll
         self._repeats = Repeats()
         self._last_problem: str | None = None
         self.last_run: float | None = None  # monotonic end of the last poll, whatever its result
@@ -73,6 +76,8 @@ class Poller:
                     if client is None:
                         client, device_id = await self._connect()
                     await self._poll_once(client, device_id)
+                    if self._after_poll is not None:
+                        await self._after_poll(client, device_id)
                 except MeterError as exc:
                     self._failed(exc)
                 self.last_run = time.monotonic()

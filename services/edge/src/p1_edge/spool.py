@@ -266,6 +266,19 @@ class Spool:
             (key, value),
         )
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Commits one state key (e.g. the meter's peaks waiting for upload)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._set(key, value)
+            self._db.execute("COMMIT")
+
+    def drop_meta(self, key: str, value: str) -> bool:
+        """Deletes ``key`` if it still holds ``value`` (not a newer one written meanwhile)."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM state WHERE key = ? AND value = ?", (key, value))
+        return cur.rowcount > 0
+
     def meta(self, key: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()

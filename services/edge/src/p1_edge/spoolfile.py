@@ -72,3 +72,13 @@ def _read(path: Path, query: Callable[[sqlite3.Connection], T]) -> T | None:
         return None
     finally:
         db.close()
+
+
+def meta_in_file(path: Path, key: str) -> str | None:
+    """A state key of a spool file (e.g. the meter's peaks waiting for upload), or None."""
+
+    def query(db: sqlite3.Connection) -> str | None:
+        row = db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    return _read(path, query)

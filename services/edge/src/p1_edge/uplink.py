@@ -96,7 +96,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 class Uplink:
-    """Posts to ``{INGEST_URL}/v1/samples`` through one httpx client (closed only if made here)."""
+    """Posts to ``{INGEST_URL}/v1/samples`` (and puts the meter's peaks) through one httpx client
+    (closed only if made here)."""
 
     def __init__(
         self,
@@ -116,7 +117,8 @@ class Uplink:
             verify=verify,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
         )
-        self._url = ingest_url.rstrip("/") + "/v1/samples"
+        self._base = ingest_url.rstrip("/")
+        self._url = self._base + "/v1/samples"
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
@@ -137,6 +139,18 @@ class Uplink:
             return Retry(f"{self._url}: timed out")
         except httpx.TransportError as exc:
             return Retry(f"{self._url}: {exc!r}")
+        return classify(response)
+
+    async def put_peaks(self, device_id: str, body: bytes) -> Verdict:
+        """PUTs a MeterPeaks body (a few hundred bytes: sent as it is) for ``device_id``."""
+        url = f"{self._base}/v1/devices/{device_id}/meter-peaks"
+        headers = {k: v for k, v in self._headers.items() if k != "Content-Encoding"}
+        try:
+            response = await self._http.put(url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            return Retry(f"{url}: timed out")
+        except httpx.TransportError as exc:
+            return Retry(f"{url}: {exc!r}")
         return classify(response)
 
 

@@ -25,12 +25,13 @@ from typing import Any, Final
 import asyncpg
 
 from p1_contracts.models import Meter
-from p1_contracts.timerange import EARLIEST
+from p1_contracts.timerange import EARLIEST, LATEST
 from p1_ingest.batch import ColumnBatch
 from p1_ingest.fields import FIELD_NAMES
 from p1_ingest.integrity import Limits
 from p1_ingest.sql import INGEST_WRITER, STAGE_DDL
 from p1_ingest.store import POWER_SETTING, Conn, write_columns
+from p1_schema.capacity import REFRESH_DAYS_SQL
 from p1_schema.migrate import REBUILD_QUEUE, AfterSql, Connection, Migration, available_migrations
 from p1_schema.migrate import migrate as schema_migrate
 from p1_schema.rollups import VOLUME_TABLES
@@ -96,6 +97,8 @@ async def rebuild_device(conn: Conn, device_id: str, limits: Limits, now: dateti
         if raw_first is None:
             if roll_first is None:
                 await conn.execute("DELETE FROM devices WHERE device_id = $1", device_id)
+                await conn.execute("DELETE FROM capacity_quarters WHERE device_id = $1", device_id)
+                await conn.execute("DELETE FROM capacity_days WHERE device_id = $1", device_id)
                 return RebuildReport(device_id, "deleted")
             return RebuildReport(device_id, "rebuilt")  # only rollups: nothing to rebuild from
         since = EARLIEST
@@ -104,6 +107,9 @@ async def rebuild_device(conn: Conn, device_id: str, limits: Limits, now: dateti
         segments = await _forget(conn, device_id, since, meter["meter_serial"])
         await _reset(conn, device_id, since, min(raw_first, roll_first or raw_first), segments[0][1])
         count = await _replay(conn, device_id, segments, meter, now)
+        # Every day from since's on, from the quarter demands the replay left (its writes kept the days
+        # they touched; a day of quarters before since and none after was not touched)
+        await conn.fetchrow(REFRESH_DAYS_SQL, device_id, since, LATEST)
         await conn.execute(
             _FINISH,
             device_id,
@@ -130,6 +136,10 @@ async def _forget(
     for table in ("rollup_15m", "rollup_1h", "rollup_1d", *VOLUME_TABLES):
         await conn.execute(f"DELETE FROM {table} WHERE device_id = $1 AND bucket >= $2", device_id, since)
     await _forget_volumes(conn, device_id, since)
+    # The quarter demands (0008): made again by the replay's writes, which refresh them as ingest does.
+    await conn.execute(
+        "DELETE FROM capacity_quarters WHERE device_id = $1 AND bucket >= $2", device_id, since
+    )
     await conn.execute(
         "DELETE FROM counter_epochs WHERE device_id = $1 AND started_at >= $2", device_id, since
     )

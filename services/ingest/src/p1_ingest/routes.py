@@ -1,5 +1,6 @@
 """``POST /v1/samples``: auth → content headers → body within limits → whole-batch validation →
-one transaction → 200 after the commit → Redis (best effort, bounded)."""
+one transaction → 200 after the commit → Redis (best effort, bounded). ``PUT …/meter-peaks`` shares the
+first steps (``p1_ingest.peaks``)."""
 
 import time
 from collections import Counter as Tally
@@ -13,15 +14,25 @@ import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from p1_contracts.patterns import DEVICE_ID_PATTERN, is_device_id
 from p1_ingest.body import check_content_headers, inflate, read_body
 from p1_ingest.latest import LatestWriter
 from p1_ingest.metrics import IngestMetrics
 from p1_ingest.parse import parse_batch
+from p1_ingest.peaks import parse_peaks
+from p1_ingest.peaks_store import store_peaks
 from p1_ingest.ratelimit import RateLimiter
 from p1_ingest.reasons import UNAVAILABLE, reason_of
 from p1_ingest.settings import IngestSettings
 from p1_ingest.store import write_columns
-from p1_servicekit.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized, Unprocessable
+from p1_servicekit.errors import (
+    FieldError,
+    Forbidden,
+    ServiceError,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+)
 from p1_servicekit.problems import DB_UNAVAILABLE
 from p1_servicekit.tokens import TokenLookup, bearer_token
 
@@ -64,23 +75,47 @@ class Ingestor:
             if not self._inflight[device_id]:
                 del self._inflight[device_id]
 
+    async def _scope(self, request: Request) -> frozenset[str]:
+        """The token's devices, once it is known and within its rate (before the body is read: a
+        flooding client costs us as little as possible)."""
+        token = bearer_token(request.headers.get("authorization"))
+        scope = self.tokens.scope_of(token) if token is not None else None
+        if scope is None:
+            raise Unauthorized()
+        wait_s = self._rate.take(",".join(sorted(scope)))
+        if wait_s:
+            raise TooManyRequests(wait_s, "Rate limit of this token exceeded; retry later.")
+        return scope
+
+    async def _body(self, request: Request) -> bytes:
+        gzipped = check_content_headers(request)
+        s = self.settings
+        body = await read_body(request, s.max_body_bytes, s.body_timeout_s, s.retry_after_s)
+        return await inflate(body, s.max_decompressed_bytes) if gzipped else body
+
+    async def handle_peaks(self, request: Request, device_id: str) -> Response:
+        """``PUT /v1/devices/{device_id}/meter-peaks`` (``p1_ingest.peaks``)."""
+        scope = await self._scope(request)
+        if not is_device_id(device_id):
+            message = f"String should match pattern '{DEVICE_ID_PATTERN}'"
+            raise Unprocessable([FieldError(("path", "device_id"), message, "pattern")])
+        if device_id not in scope:
+            raise Forbidden(f"This token may not write device {device_id!r}.")
+        peaks = parse_peaks(await self._body(request), datetime.now(UTC))
+        try:
+            async with self.pool.acquire(timeout=self.settings.db_acquire_timeout_s) as conn:
+                stored = await store_peaks(conn, device_id, peaks)
+        except _DB_FAILURES:
+            self.metrics.db_errors.inc()
+            raise
+        return Response(msgspec.json.encode({"stored": stored}), media_type="application/json")
+
     async def handle(self, request: Request) -> Response:
         m = self.metrics
         readings = 0
         try:
-            token = bearer_token(request.headers.get("authorization"))
-            scope = self.tokens.scope_of(token) if token is not None else None
-            if scope is None:
-                raise Unauthorized()
-            # Before the body is read: a flooding client costs us as little as possible.
-            wait_s = self._rate.take(",".join(sorted(scope)))
-            if wait_s:
-                raise TooManyRequests(wait_s, "Rate limit of this token exceeded; retry later.")
-            gzipped = check_content_headers(request)
-            s = self.settings
-            body = await read_body(request, s.max_body_bytes, s.body_timeout_s, s.retry_after_s)
-            if gzipped:
-                body = await inflate(body, self.settings.max_decompressed_bytes)
+            scope = await self._scope(request)
+            body = await self._body(request)
             now = datetime.now(UTC)
             try:
                 batch = parse_batch(body, now, scope.__contains__, self._count_path)
@@ -138,5 +173,11 @@ def ingest_router() -> APIRouter:
     async def ingest_samples(request: Request) -> Response:
         ingestor: Ingestor = request.app.state.ingestor
         return await ingestor.handle(request)
+
+    # The device id is checked by the handler after the token (401 before 422), as /v1/samples does.
+    @router.put("/v1/devices/{device_id}/meter-peaks", responses=_RESPONSES)
+    async def put_meter_peaks(request: Request, device_id: str) -> Response:
+        ingestor: Ingestor = request.app.state.ingestor
+        return await ingestor.handle_peaks(request, device_id)
 
     return router

@@ -92,9 +92,9 @@ WITH upd AS (
 SELECT (SELECT count(*) FROM upd)::int AS settled, {FOLD_COUNTS}
 """
 
-# What ingest writes, as migration 0007's guard expects it: an older ingest must not write to a newer
+# What ingest writes, as migration 0008's guard expects it: an older ingest must not write to a newer
 # schema (its writes fail, and the edges upload them again to the current one).
-INGEST_WRITER: Final = "7"
+INGEST_WRITER: Final = "8"
 LOCK_SQL: Final = f"""
 SELECT first_seen, last_seen, meter_serial, meter_model, meter_protocol_version, current_epoch,
        last_ts, last_import_kwh, last_export_kwh, good_ts, good_import_kwh, good_export_kwh,

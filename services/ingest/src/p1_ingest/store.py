@@ -39,6 +39,7 @@ from p1_ingest.sql import (
     SUSPECTS_SQL,
 )
 from p1_ingest.volume_store import store_volumes
+from p1_schema.capacity import refresh
 
 # Subscripted only for the type checker: asyncpg's classes are not generic at run time.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -212,6 +213,13 @@ async def _settle(conn: Conn, device_id: str, plan: Plan) -> None:
     await conn.fetchrow(SETTLE_SUSPECTS_SQL, device_id, ts, flags, epochs, min(ts), max(ts))
 
 
+async def _refresh_capacity(conn: Conn, batch: ColumnBatch, plan: Plan) -> None:
+    """The quarter demands the written rollup_15m rows may have changed (capacity_quarters, 0008), in
+    the same transaction: a statement of its own, apart from the rollups' fold."""
+    times = [*batch.ts, *(c[0] for c in plan.changed)]
+    await refresh(conn, batch.device_id, min(times), max(times))
+
+
 async def write_columns(conn: Conn, batch: ColumnBatch, now: datetime) -> WriteResult:
     """Stores a validated batch exactly once; commits before it returns (or, when the caller holds a
     transaction, becomes a savepoint of it). The rows travel by binary COPY into the session's
@@ -232,6 +240,8 @@ async def write_columns(conn: Conn, batch: ColumnBatch, now: datetime) -> WriteR
         assert row is not None
         if batch.edge is not None:
             await conn.execute(EDGE_REPORT_SQL, batch.device_id, *edge_row(batch.edge, now))
+        if row["accepted"] or plan.changed:
+            await _refresh_capacity(conn, batch, plan)
     accepted = int(row["accepted"])
     newest = None if plan.newest_good is None else batch.row(plan.newest_good)
     return WriteResult(accepted, n - accepted, newest, len(plan.new))

@@ -19,7 +19,7 @@ from p1_query.auth import Reader, unknown_device
 from p1_query.buckets import Bucket, boundaries, month_bounds, source_for
 from p1_query.cache import Cached, cache_control, etag_matches, etag_of
 from p1_query.cachekeys import DeviceVersion, device_version
-from p1_query.capacity_sql import meter_month_peak_w
+from p1_query.capacity_sql import meter_month_peak_w, meter_peaks_kw
 from p1_query.db import Conn
 from p1_query.fields import POINT_FIELDS
 from p1_query.forms import json_objects, json_values
@@ -118,20 +118,31 @@ class CapacityAsked:
     tz_name: str
 
 
-async def capacity_json(state: QueryState, asked: CapacityAsked, conn: Conn, version: DeviceVersion) -> bytes:
+async def capacity_json(
+    state: QueryState, asked: CapacityAsked, price: float, conn: Conn, version: DeviceVersion
+) -> bytes:
     month_start, month_end = month_bounds(asked.year, asked.month, asked.zone)
     tops = MonthTops(conn, state.cache, state.db, version, asked.device_id, asked.reader.key())
-    demands = await tops.of_window(asked.year, asked.month, asked.zone, asked.tz_name)
+    window = await tops.of_window(asked.year, asked.month, asked.zone, asked.tz_name)
+    months = capacity.months_back(asked.year, asked.month, capacity.WINDOW_MONTHS)
+    expected = [
+        capacity.expected_quarters(month_bounds(*year_month, asked.zone), version.last_ts)
+        for year_month in months
+    ]
     async with state.db.time("capacity"):
         peak_w = await meter_month_peak_w(conn, asked.device_id, month_start, month_end)
+        labels = [capacity.month_label(*year_month) for year_month in months]
+        reported = await meter_peaks_kw(conn, asked.device_id, labels)
     answer = capacity.ledger(
         device_id=asked.device_id,
         year=asked.year,
         month=asked.month,
         tz=asked.zone,
         tz_name=asked.tz_name,
-        demands=demands,
+        demands=window.demands(),
         meter_peak_kw=None if peak_w is None else round(peak_w / 1000.0, 3),
-        price_eur_per_kw_year=state.settings.capacity_price_eur_per_kw_year,
+        price_eur_per_kw_year=price,
+        complete=[0 < need <= m.quarters for need, m in zip(expected, window.months, strict=True)],
+        meter_kw=reported,
     )
     return answer.model_dump_json().encode()

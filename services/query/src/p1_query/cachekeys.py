@@ -52,25 +52,30 @@ class DeviceVersion:
     # The oldest of the gas and water meters' newest good readings (migration 0007): their readings
     # come later than the poll (a DSMR 4 hour's gas an hour later), so a range is final only up to it.
     meters_ts: datetime | None = None
+    meter_peak_writes: int = 0  # commits that changed the meter's reported peaks (migration 0008)
 
     def of_range(self, end: datetime) -> tuple[str, bool]:
         """(version text for a cache key, final) of an answer about readings before ``end``: final
-        when the newest reading (of every meter) is at or after ``end`` — then only late data can
-        change the answer."""
+        when the newest reading (of every meter) is at or after ``end`` — then only late data or a
+        meter's peak report can change the answer."""
         settled = self.last_ts is not None and end <= self.last_ts
         if settled and (self.meters_ts is None or end <= self.meters_ts):
-            return f"L{self.late_writes}", True
+            return f"L{self.late_writes}P{self.meter_peak_writes}", True
         stamp = "none" if self.last_ts is None else f"{self.last_ts.timestamp():.6f}"
-        return f"L{self.late_writes}@{stamp}", False
+        return f"L{self.late_writes}P{self.meter_peak_writes}@{stamp}", False
 
 
 async def device_version(conn: Conn, device_id: str) -> DeviceVersion | None:
     """None for an unknown device."""
     row = await conn.fetchrow(_VERSION_SQL, device_id)
-    return None if row is None else DeviceVersion(row["last_ts"], int(row["late_writes"]), row["meters_ts"])
+    if row is None:
+        return None
+    return DeviceVersion(
+        row["last_ts"], int(row["late_writes"]), row["meters_ts"], int(row["meter_peak_writes"])
+    )
 
 
 _VERSION_SQL: Final = """
-SELECT last_ts, late_writes,
+SELECT last_ts, late_writes, meter_peak_writes,
        (SELECT min(good_ts) FROM meter_volume_state s WHERE s.device_id = d.device_id) AS meters_ts
   FROM devices d WHERE device_id = $1"""

@@ -5,18 +5,21 @@ from (1) the meter's own running quarter average ``avg_power_15m_w`` at the end 
 import counter interpolated at the quarter's ends, (3) the mean of the positive power readings
 (``capacity_sql.QUARTER_DEMAND_SQL``). Export never lowers it. The month's peak is its highest quarter;
 the billing basis is the mean of the monthly peaks, each at least 2.5 kW, of the months with data among
-the asked month and the 11 before it.
+the asked month and the 11 before it. A month's peak is ours (``measured``) when our completed quarters
+cover it, else the one the meter reported for it (``meter``, table ``meter_peaks``) when there is one.
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Final
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from p1_contracts import timerange
 from p1_contracts.models import Capacity, CapacityMonth, Quarter
 from p1_query.buckets import month_bounds
+from p1_schema.capacity import QUARTER_S
 from p1_servicekit.errors import FieldError, Unprocessable
 
 FLOOR_KW: Final = 2.5
@@ -28,6 +31,7 @@ WINDOW_MONTHS: Final = 12
 _MONTH: Final = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 Demand = tuple[float, float]  # (quarter start in UTC seconds, kW)
+Source = Literal["measured", "meter"]
 
 
 def month_label(year: int, month: int) -> str:
@@ -65,6 +69,14 @@ def _r3(x: float) -> float:
     return round(x, 3)
 
 
+def euros(kw: float, eur_per_kw_year: float) -> float:
+    """kW × €/kW/year rounded half-up to the cent, as a bill does (133.125 → 133.13). The floats' shortest
+    texts are the figures the answer shows, so the product of those decimals is rounded, not of their
+    binary approximations (round(2.5 * 53.25, 2) is 133.12)."""
+    product = Decimal(repr(kw)) * Decimal(repr(eur_per_kw_year))
+    return float(product.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
 def _per_month(demands: Sequence[Demand], bounds: Sequence[tuple[datetime, datetime]]) -> list[list[Demand]]:
     """The demands (in time order) of each month of ``bounds``. Local months start at local midnight, a
     UTC quarter in every zone in use, so no quarter straddles two."""
@@ -79,14 +91,39 @@ def _per_month(demands: Sequence[Demand], bounds: Sequence[tuple[datetime, datet
     return per_month
 
 
-def _month_rows(months: Sequence[tuple[int, int]], per_month: Sequence[list[Demand]]) -> list[CapacityMonth]:
+def _month_rows(
+    months: Sequence[tuple[int, int]],
+    per_month: Sequence[list[Demand]],
+    complete: Sequence[bool],
+    meter_kw: Mapping[str, float],
+) -> list[CapacityMonth]:
+    """One row per month with our quarters or the meter's peak. Ours count (``measured``) when they cover
+    the month (``complete``) or the meter reported nothing for it; else the meter's (``meter``)."""
     rows = []
-    for (year, month), quarters in zip(months, per_month, strict=True):
-        if quarters:
-            peak = max(kw for _, kw in quarters)
-            counted = _r3(max(peak, FLOOR_KW))
-            rows.append(CapacityMonth(month=month_label(year, month), peak_kw=_r3(peak), counted_kw=counted))
+    for i, ((year, month), quarters) in enumerate(zip(months, per_month, strict=True)):
+        label = month_label(year, month)
+        meter = meter_kw.get(label)
+        ours_count = bool(quarters) and (meter is None or not complete or complete[i])
+        source: Source
+        if ours_count:
+            peak, source = max(kw for _, kw in quarters), "measured"
+        elif meter is not None:
+            peak, source = meter, "meter"
+        else:
+            continue
+        counted = _r3(max(peak, FLOOR_KW))
+        rows.append(CapacityMonth(month=label, peak_kw=_r3(peak), counted_kw=counted, source=source))
     return rows
+
+
+def expected_quarters(bounds: tuple[datetime, datetime], newest: datetime | None) -> int:
+    """The quarters of a month that are over by the device's newest reading: all of a past month's, a
+    running month's up to the running quarter (local months start on the UTC quarter grid)."""
+    start, end = (b.timestamp() for b in bounds)
+    if newest is None:
+        return 0
+    running = newest.timestamp() // QUARTER_S * QUARTER_S
+    return max(0, int((min(end, running) - start) // QUARTER_S))
 
 
 def _differs(peak_kw: float | None, meter_peak_kw: float | None) -> bool:
@@ -105,12 +142,16 @@ def ledger(
     demands: Sequence[Demand],
     meter_peak_kw: float | None,
     price_eur_per_kw_year: float,
+    complete: Sequence[bool] = (),
+    meter_kw: Mapping[str, float] | None = None,
 ) -> Capacity:
     """The capacity answer from the quarter demands of the 12-month window (at least each month's
-    top ``TOP_QUARTERS``, in time order) and the meter's own peak of the asked month."""
+    top ``TOP_QUARTERS``, in time order), whether our quarters cover each month (``complete``, in
+    window order; none given: all do), the peaks the meter reported by month label (kW) and the
+    meter's own peak of the asked month from its readings."""
     months = months_back(year, month, WINDOW_MONTHS)
     per_month = _per_month(demands, [month_bounds(*year_month, tz) for year_month in months])
-    month_rows = _month_rows(months, per_month)
+    month_rows = _month_rows(months, per_month, complete, meter_kw or {})
     # Highest first; of equal quarters the earlier one (the one a grid operator would name).
     top = sorted(per_month[-1], key=lambda demand: (-demand[1], demand[0]))[:TOP_QUARTERS]
     peak_kw = _r3(top[0][1]) if top else None
@@ -134,5 +175,5 @@ def ledger(
         rolling_12m_avg_kw=rolling,
         billable_kw=billable,
         price_eur_per_kw_year=price_eur_per_kw_year,
-        cost_eur_per_year=round(billable * price_eur_per_kw_year, 2),
+        cost_eur_per_year=euros(billable, price_eur_per_kw_year),
     )

@@ -37,6 +37,7 @@ from p1_query.export import MEDIA_TYPES, Format, bucket_export, check_export_siz
 from p1_query.fields import DEVICE_ID_MAX_LENGTH
 from p1_query.state import caller, server_timing
 from p1_query.streaming import ExportResponse
+from p1_query.tariffs import price_eur_per_kw_year
 from p1_servicekit.errors import FieldError, Unprocessable
 
 DeviceId = Annotated[str, Path(pattern=DEVICE_ID_PATTERN, min_length=1, max_length=DEVICE_ID_MAX_LENGTH)]
@@ -116,8 +117,10 @@ async def capacity(
     zone = parse_tz(tz)
     window_end = window(year, month_number, zone)[1]
     asked = CapacityAsked(reader, device_id, year, month_number, zone, tz)
-    params = capacity_params(month, tz, state.settings.capacity_price_eur_per_kw_year)
-    compute = partial(capacity_json, state, asked)
+    settings = state.settings
+    price = price_eur_per_kw_year(settings.grid_operator, year, settings.capacity_price_eur_per_kw_year)
+    params = capacity_params(month, tz, price)
+    compute = partial(capacity_json, state, asked, price)
     wanted = Cacheable(reader, device_id, "capacity", params, window_end, compute)
     return await cached_answer(state, wanted, if_none_match, started)
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from p1_query.tariffs import GridOperator
 from p1_servicekit.settings import ServiceSettings
 from p1_servicekit.token_reload import check_token_settings
 from p1_servicekit.tokens import READ_TOKENS
@@ -17,7 +18,10 @@ class QuerySettings(ServiceSettings):
     # anonymous read access.
     read_tokens: str | None = Field(default=None, repr=False)
     read_tokens_file: Path | None = None
-    capacity_price_eur_per_kw_year: float = Field(default=53.25, ge=0)
+    # The capacity price: the table's figure of this operator and the month's year (p1_query.tariffs),
+    # unless the price is set, which overrides it.
+    grid_operator: GridOperator | None = None
+    capacity_price_eur_per_kw_year: float | None = Field(default=None, ge=0)
     # How long one process reuses a device's newest reading for realtime answers (0: never).
     realtime_memo_s: float = Field(default=0.25, ge=0, le=5)
     # Exports in progress at once, per read token and per process; more get 429 with Retry-After.

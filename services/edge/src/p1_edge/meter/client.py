@@ -218,6 +218,19 @@ class MeterClient:
             raise MeterBadResponse(f"{path}: {exc}") from exc
         return Reading(sample=sample, meter=to_meter(body), timed_by_meter=self.api == "v2")
 
+    async def telegram(self) -> str | None:
+        """The meter's raw DSMR telegram; None when it cannot be read (logged)."""
+        path = TELEGRAM_PATHS[self.api]
+        try:
+            response = await self._get(path)
+        except MeterUnreachable as exc:
+            log.warning("cannot read the telegram", extra={"path": path, "error": str(exc)})
+            return None
+        if response.status_code != 200:
+            log.warning("cannot read the telegram", extra={"path": path, "status": response.status_code})
+            return None
+        return response.text
+
     async def telegram_times(self) -> TelegramTimes | None:
         """The times in the meter's DSMR telegram with their season flags; None when it cannot be read."""
         path = TELEGRAM_PATHS[self.api]
