@@ -15,6 +15,7 @@ from store_kit import NOW, T0, Store, count, device, make, readings, write
 from p1_contracts.models import SampleBatch
 from p1_ingest.batch import model_columns
 from p1_ingest.fields import FIELD_NAMES
+from p1_ingest.sql import INGEST_WRITER
 from p1_schema.bulk import fold_stored
 from p1_schema.migrate import available_migrations
 
@@ -396,4 +397,6 @@ async def test_an_older_ingest_cannot_write_to_this_schema(store: Store) -> None
             await _unannounced_write(conn, dev, None)
         with pytest.raises(asyncpg.CannotConnectNowError):
             await _unannounced_write(conn, dev, "3")
+        # The schema's newest migration and this ingest agree on the writer (one number, two places).
+        assert await conn.fetchval("SELECT p1_ingest_writer_required()") == INGEST_WRITER
         assert await count(conn, dev) == 10

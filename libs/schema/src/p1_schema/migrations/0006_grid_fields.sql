@@ -6,11 +6,16 @@
 -- compressed TimescaleDB hypertable (ADD COLUMN without default, CHECK constraints: as 0005).
 
 -- Ingest writes the new columns from now on: an older one would drop them (0004's guard, next version).
+-- From here on the guard asks p1_ingest_writer_required() which writer it needs, so a later migration
+-- that changes what ingest writes replaces that one line, not the whole guard.
+CREATE FUNCTION p1_ingest_writer_required() RETURNS text LANGUAGE sql STABLE AS $$ SELECT '6' $$;
 CREATE OR REPLACE FUNCTION p1_require_current_ingest() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+    required text := p1_ingest_writer_required();
 BEGIN
-    IF coalesce(current_setting('p1.ingest_writer', true), '') <> '6' THEN
-        RAISE EXCEPTION 'this ingest is older than the database schema (migration 0006): upgrade it; '
-                        'edges keep their readings until then'
+    IF coalesce(current_setting('p1.ingest_writer', true), '') <> required THEN
+        RAISE EXCEPTION 'this ingest is older than the database schema (it needs ingest writer %): upgrade '
+                        'it; edges keep their readings until then', required
             USING ERRCODE = 'cannot_connect_now';
     END IF;
     RETURN NULL;

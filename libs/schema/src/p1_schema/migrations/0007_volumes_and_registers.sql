@@ -3,16 +3,7 @@
 
 -- Only an ingest that writes the gas and water readings and the registers' rollup columns may write from
 -- now on (0004's guard, next version); this migration's own updates of devices announce it.
-CREATE OR REPLACE FUNCTION p1_require_current_ingest() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN
-    IF coalesce(current_setting('p1.ingest_writer', true), '') <> '7' THEN
-        RAISE EXCEPTION 'this ingest is older than the database schema (migration 0007): upgrade it; '
-                        'edges keep their readings until then'
-            USING ERRCODE = 'cannot_connect_now';
-    END IF;
-    RETURN NULL;
-END
-$fn$;
+CREATE OR REPLACE FUNCTION p1_ingest_writer_required() RETURNS text LANGUAGE sql STABLE AS $$ SELECT '7' $$;
 SELECT set_config('p1.ingest_writer', '7', true);
 
 -- A gas or water meter's readings, one row per reading of that meter, identified by the meter's own time

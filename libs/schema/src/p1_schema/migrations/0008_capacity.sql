@@ -112,13 +112,4 @@ INSERT INTO capacity_days
       FROM capacity_quarters GROUP BY 1, 2;
 
 -- Only an ingest that keeps capacity_quarters may write from now on (0004's guard, next version).
-CREATE OR REPLACE FUNCTION p1_require_current_ingest() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN
-    IF coalesce(current_setting('p1.ingest_writer', true), '') <> '8' THEN
-        RAISE EXCEPTION 'this ingest is older than the database schema (migration 0008): upgrade it; '
-                        'edges keep their readings until then'
-            USING ERRCODE = 'cannot_connect_now';
-    END IF;
-    RETURN NULL;
-END
-$fn$;
+CREATE OR REPLACE FUNCTION p1_ingest_writer_required() RETURNS text LANGUAGE sql STABLE AS $$ SELECT '8' $$;
