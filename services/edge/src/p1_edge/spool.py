@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from p1_contracts.models import Meter, Sample
-from p1_edge.spoolfile import SpoolStats, read_stats
+from p1_edge.spoolfile import SCHEMA, SpoolStats, read_stats
 
 log = logging.getLogger(__name__)
 
@@ -37,32 +37,6 @@ log = logging.getLogger(__name__)
 _GZIP_SLICE = 256
 _SAMPLES = b'"samples":['
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS origins (
-    id INTEGER PRIMARY KEY,
-    device_id TEXT NOT NULL,
-    meter TEXT NOT NULL,              -- Meter JSON, or 'null'
-    UNIQUE (device_id, meter)
-);
-CREATE TABLE IF NOT EXISTS readings (
-    id INTEGER PRIMARY KEY,           -- insertion order = upload order (oldest first)
-    origin INTEGER NOT NULL REFERENCES origins(id),
-    ts REAL NOT NULL,                 -- the reading's time, epoch seconds (for the age metric)
-    body TEXT NOT NULL                -- the Sample as contract JSON, sent as is
-);
-CREATE TABLE IF NOT EXISTS quarantine (
-    id INTEGER PRIMARY KEY,
-    reading_id INTEGER NOT NULL,
-    origin INTEGER NOT NULL,
-    ts REAL NOT NULL,
-    body TEXT NOT NULL,
-    status INTEGER NOT NULL,          -- ingest's HTTP status
-    detail TEXT NOT NULL,             -- ingest's problem detail
-    at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);  -- meta: counters, errors,
-                                                                           -- the meter clock (localtime.py)
-"""
 SpoolSync = Literal["normal", "full"]
 _SYNCHRONOUS: dict[SpoolSync, str] = {"normal": "NORMAL", "full": "FULL"}
 

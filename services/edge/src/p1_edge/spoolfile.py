@@ -1,5 +1,6 @@
 """A spool file read from outside the edge: ``p1-edge status``, and tests and benchmarks that look at what
-another process (a running or killed edge) committed. Read-only; the schema is :mod:`p1_edge.spool`'s."""
+another process (a running or killed edge) committed, read-only; and the file's layout (``SCHEMA``), which
+:mod:`p1_edge.spool` creates and writes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,33 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS origins (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    meter TEXT NOT NULL,              -- Meter JSON, or 'null'
+    UNIQUE (device_id, meter)
+);
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY,           -- insertion order = upload order (oldest first)
+    origin INTEGER NOT NULL REFERENCES origins(id),
+    ts REAL NOT NULL,                 -- the reading's time, epoch seconds (for the age metric)
+    body TEXT NOT NULL                -- the Sample as contract JSON, sent as is
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    reading_id INTEGER NOT NULL,
+    origin INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    body TEXT NOT NULL,
+    status INTEGER NOT NULL,          -- ingest's HTTP status
+    detail TEXT NOT NULL,             -- ingest's problem detail
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);  -- meta: counters, errors,
+                                                                           -- the meter clock (localtime.py)
+"""
 
 
 @dataclass(frozen=True)
