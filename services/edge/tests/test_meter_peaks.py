@@ -5,6 +5,8 @@ spool, retried until stored)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +15,7 @@ import asyncpg
 from edge_testkit import EdgeProcess, edge_env, ingest_process, ready
 from sim_testkit import http, local, running, scripted
 
-from p1_edge.meter.peaks import telegram_peaks
+from p1_edge.meter.peaks import telegram_peaks, telegram_peaks_apart
 from p1_edge.meter_peaks import SPOOL_KEY
 from p1_edge.simulator.server import Simulator
 from p1_edge.spoolfile import meta_in_file
@@ -43,11 +45,24 @@ async def test_the_history_and_the_running_month_are_read_from_the_telegram() ->
     assert peaks[0] == {"month": "2025-03", "peak_w": 1000.0, "peak_ts": "2025-03-01T00:15:00+01:00"}
     assert peaks[-2] == {"month": "2026-03", "peak_w": 5000.0, "peak_ts": "2026-04-01T00:00:00+02:00"}
     assert peaks[-1] == {"month": "2026-04", "peak_w": 1000.0, "peak_ts": "2026-04-01T00:15:00+02:00"}
+    # The edge parses in a child process (dsmr-parser's memory stays out of the 1 Hz process): the same.
+    assert await telegram_peaks_apart(telegram, BRUSSELS) == peaks
 
 
 def test_a_telegram_without_peaks_or_a_broken_one_gives_none() -> None:
     assert telegram_peaks("/XMX5LGBBFFB231215493\r\n\r\n1-3:0.2.8(50)\r\n!0000\r\n", BRUSSELS) == []
     assert telegram_peaks("not a telegram", BRUSSELS) == []
+
+
+async def test_the_child_parser_gives_none_for_a_broken_telegram() -> None:
+    assert await telegram_peaks_apart("not a telegram", BRUSSELS) == []
+
+
+def test_the_edge_never_loads_dsmr_parser_itself() -> None:
+    """The daemon's imports leave dsmr-parser (and dlms-cosem's crypto stack) to the child process."""
+    code = "import sys, p1_edge.daemon, p1_edge.cli; print(sorted(m for m in sys.modules if 'dsmr' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
 
 
 async def stored_peaks(db: asyncpg.Connection, device: str) -> dict[str, tuple[float, datetime]]:

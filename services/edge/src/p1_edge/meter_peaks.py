@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from p1_edge.aio import sleep_unless, wait_any
 from p1_edge.meter.client import MeterClient
-from p1_edge.meter.peaks import telegram_peaks
+from p1_edge.meter.peaks import telegram_peaks_apart
 from p1_edge.spool import Spool
 from p1_edge.uplink import Rejected, Retry, Stored, TooLarge, Unauthorized, Uplink
 
@@ -43,7 +43,7 @@ class PeaksReader:
         if self._clock() < self._due:
             return
         text = await client.telegram()
-        peaks = telegram_peaks(text, self._tz) if text is not None else []
+        peaks = await telegram_peaks_apart(text, self._tz) if text is not None else []
         if not peaks:
             self._due = self._clock() + RETRY_READ_S
             return
