@@ -14,6 +14,7 @@ import logging
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -22,7 +23,6 @@ from p1_config.redact import describe_error, redact
 from p1_edge.httpserver import HttpServer, Request, Response
 from p1_edge.meter.client import MeterClient
 from p1_edge.meter.detect import connect
-from p1_edge.meter.discovery import Discovery, choose
 from p1_edge.meter.errors import MeterError
 from p1_edge.meter.localtime import STATE_KEY, ClockState, LocalClock
 from p1_edge.meter_peaks import PeaksReader, PeaksUploader
@@ -33,6 +33,9 @@ from p1_edge.settings import EdgeSettings
 from p1_edge.spool import Spool
 from p1_edge.uplink import Uplink
 from p1_edge.uploader import Uploader
+
+if TYPE_CHECKING:
+    from p1_edge.meter.discovery import Discovery
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class Edge:
         self.spooled = asyncio.Event()
         self.peaks_ready = asyncio.Event()  # the meter's peaks are in the spool, waiting for upload
         self.spool = Spool(settings.spool_path, settings.spool_max_rows, settings.spool_sync)
-        self.discovery = None if settings.p1_host else Discovery()
+        self.discovery = None if settings.p1_host else _discovery()
         self.poller: Poller | None = None
         self.report = EdgeReport(self.spool)
         self.metrics.watch_spool(lambda: self.spool.depth, self.spool.oldest_ts)
@@ -63,6 +66,8 @@ class Edge:
     def _discovered_host(self) -> str:
         """The discovered meter's host:port; raises MeterError while there is none to choose."""
         assert self.discovery is not None
+        from p1_edge.meter.discovery import choose
+
         s = self.settings
         return choose(self.discovery.found, s.p1_serial, s.device_id).host
 
@@ -253,3 +258,11 @@ class Edge:
         if not self.stopping.is_set():
             log.info("finishing the current batch, then stopping", extra={"signal": sig.name})
         self.stopping.set()
+
+
+def _discovery() -> Discovery:
+    """zeroconf is imported only by an edge that discovers its meter (P1_HOST unset): ~4 MB resident
+    that a configured edge, the common case on a Pi, does not carry (bench/edge.py: steady RSS < 50 MB)."""
+    from p1_edge.meter.discovery import Discovery
+
+    return Discovery()
