@@ -156,18 +156,24 @@ def fast_parse(body: bytes) -> Parsed:
     return Parsed(batch.device_id, meter, columns, string_colons, edge_state(batch.edge))
 
 
+def refusal(exc: ValidationError) -> BadRequest | Unprocessable:
+    """What a contract model's refusal of a body is answered: 400 when it is not JSON (or too deep),
+    else 422 naming every bad field."""
+    errors = exc.errors(include_url=False, include_input=False)
+    invalid = [str(e.get("msg", "")) for e in errors if e["type"] == "json_invalid"]
+    if invalid:
+        # pydantic's parser stops at its depth limit with a json_invalid of its own words.
+        too_deep = any("recursion limit" in msg for msg in invalid)
+        return BadRequest(TOO_DEEP if too_deep else "The body is not valid JSON.")
+    return Unprocessable(field_errors(errors, ("body",)))
+
+
 def model_parse(body: bytes) -> Parsed:
     """The judge: the contract model. Raises ``BadRequest`` (not JSON) or ``Unprocessable``."""
     try:
         batch = SampleBatch.model_validate_json(body)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        invalid = [str(e.get("msg", "")) for e in errors if e["type"] == "json_invalid"]
-        if invalid:
-            # pydantic's parser stops at its depth limit with a json_invalid of its own words.
-            too_deep = any("recursion limit" in msg for msg in invalid)
-            raise BadRequest(TOO_DEEP if too_deep else "The body is not valid JSON.") from None
-        raise Unprocessable(field_errors(errors, ("body",))) from None
+        raise refusal(exc) from None
     columns = model_columns(batch)
     misspelt_times = misspelt(body, columns)
     if misspelt_times:

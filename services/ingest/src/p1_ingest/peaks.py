@@ -15,10 +15,9 @@ from pydantic import ValidationError
 
 from p1_contracts import timerange
 from p1_contracts.models import MeterPeak, MeterPeaks
-from p1_ingest.jsonkeys import TOO_DEEP, check_duplicates
-from p1_ingest.parse import MAX_FUTURE
-from p1_servicekit.errors import BadRequest, FieldError, Unprocessable
-from p1_servicekit.problems import field_errors
+from p1_ingest.jsonkeys import check_duplicates
+from p1_ingest.parse import MAX_FUTURE, refusal
+from p1_servicekit.errors import FieldError, Unprocessable
 
 _SPELLING: Final = f"must be {timerange.INSTANT_DESCRIPTION}"
 
@@ -45,12 +44,7 @@ def parse_peaks(body: bytes, now: datetime) -> Peaks:
     try:
         peaks = MeterPeaks.model_validate_json(body).peaks
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        invalid = [str(e.get("msg", "")) for e in errors if e["type"] == "json_invalid"]
-        if invalid:
-            too_deep = any("recursion limit" in msg for msg in invalid)
-            raise BadRequest(TOO_DEEP if too_deep else "The body is not valid JSON.") from None
-        raise Unprocessable(field_errors(errors, ("body",))) from None
+        raise refusal(exc) from None
     check_duplicates(body)  # a few hundred bytes: always the exact check
     refused = _misspelt(body) or _rules(peaks, now)
     if refused:
