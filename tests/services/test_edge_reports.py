@@ -73,14 +73,6 @@ def serve(service: str, env: dict[str, str]) -> ServiceProcess:
     )
 
 
-@pytest.fixture
-def stopped() -> Iterator[list[ServiceProcess]]:
-    procs: list[ServiceProcess] = []
-    yield procs
-    for proc in procs:
-        assert proc.stop() in CLEAN_EXITS, proc.logs()
-
-
 async def _stranger(database_url: str) -> None:
     """A device written once (its token since removed) with a report stored."""
     conn = await asyncpg.connect(database_url)

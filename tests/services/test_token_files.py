@@ -8,15 +8,13 @@ file) is checked in test_process.py."""
 
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 
 from p1_servicekit.testing import (
-    CLEAN_EXITS,
     ServiceProcess,
     assert_no_secret,
     console_script,
@@ -76,14 +74,6 @@ def serve(service: str, database_url: str, tokens_file: Path) -> ServiceProcess:
         },
         port,
     )
-
-
-@pytest.fixture
-def stopped() -> Iterator[list[ServiceProcess]]:
-    procs: list[ServiceProcess] = []
-    yield procs
-    for proc in procs:
-        assert proc.stop() in CLEAN_EXITS, proc.logs()
 
 
 def test_ingest_takes_tokens_added_and_removed_in_a_file_edited_in_place_or_renamed(
