@@ -408,6 +408,14 @@ class SeriesPoint(ContractModel):
     """
     Injection on tariff register 2 in the bucket (see `import_t1_kwh`).
     """
+    import_cost_eur: float | None
+    """
+    What the bucket's offtake cost in the plan's currency, VAT included where the plan has VAT: each register's energy × its price in force (fixed plans), or each quarter-hour's interpolated energy × that quarter's market price + the plan's markup (dynamic plans), summed; a bucket spanning a plan change is split exactly at it. Null where no plan covers the bucket, a needed market price is missing, or the bucket has no readings. Unrounded (6 decimals); the bill rounds.
+    """
+    export_revenue_eur: float | None
+    """
+    What the bucket's injection (export energy only) earned, computed as `import_cost_eur` is with the plan's export prices; positive is money received.
+    """
 
 
 class Series(ContractModel):
@@ -544,6 +552,81 @@ class Problem(ContractModel):
     detail: str
     instance: str | None = None
     errors: list[ProblemError] | None = None
+
+
+class BillLine(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    kind: Literal['energy_import_t1', 'energy_import_t2', 'dynamic', 'export', 'capacity', 'fixed', 'vat']
+    plan: str | None
+    """
+    The plan the line is priced by (null for `vat`, which sums every plan's VAT).
+    """
+    quantity: float
+    """
+    kWh (energy, dynamic, export), kW (capacity), month (fixed: the prorated share of a month), EUR (vat: the base).
+    """
+    unit: Literal['kWh', 'kW', 'month', 'EUR']
+    unit_price: float | None
+    """
+    Price per unit excl. VAT (capacity: per kW-year ÷ 12; vat: the rate); null for `dynamic` and for an export line of a dynamic plan, whose price changes every interval.
+    """
+    amount_eur: float
+    """
+    Rounded half-up to the cent; negative for `export` (money received).
+    """
+    unpriced_kwh: Annotated[float | None, Field(ge=0.0)] = None
+    """
+    `dynamic` and dynamic `export` lines: energy with no market price, not priced.
+    """
+
+
+class Bill(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    device_id: Annotated[
+        str,
+        Field(
+            examples=['3c39e7aabbcc'],
+            max_length=64,
+            min_length=1,
+            pattern='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+        ),
+    ]
+    """
+    Letters, digits, `.`, `_` and `-`; starts with a letter or digit.
+    """
+    month: Annotated[str, Field(pattern='^20[0-9]{2}-(0[1-9]|1[0-2])$')]
+    tz: str
+    currency: Annotated[str, Field(pattern='^[A-Z]{3}$')]
+    plans: Annotated[list[str], Field(max_length=40)]
+    """
+    The names of the plans in force during the month, in time order; empty when none.
+    """
+    lines: Annotated[list[BillLine], Field(max_length=400)]
+    subtotal_eur: float
+    """
+    The lines excl. VAT, summed.
+    """
+    vat_eur: float
+    total_eur: float
+    """
+    The sum of every rounded line (subtotal + VAT).
+    """
+    partial: bool
+    """
+    True for the running month (its energy so far).
+    """
+    projected_total_eur: float | None
+    """
+    The running month's total projected to its end (see the operation); null otherwise.
+    """
+    complete: bool
+    """
+    False when some energy could not be priced (no plan covers it, or no market price).
+    """
 
 
 class SampleBatch(ContractModel):

@@ -24,7 +24,7 @@ def budget_key(owner: str, ttl: int, now: float) -> str:
 # The series answer's shape: a new one when its fields or their meaning change, so that answers cached
 # before (up to 24 h) are never served as the new shape. 2: tariff registers, gas and water by their
 # meters' own time and epochs (issue 13).
-SERIES_SHAPE: Final = "2"
+SERIES_SHAPE: Final = "3"  # 3: import_cost_eur and export_revenue_eur (issue 15)
 
 
 def series_params(first: datetime, last: datetime, bucket: str, tz: str) -> str:
@@ -36,6 +36,18 @@ def series_params(first: datetime, last: datetime, bucket: str, tz: str) -> str:
 def capacity_params(month: str, tz: str, price: float) -> str:
     # The price is part of the answer: a new price must not be hidden by old cached answers.
     return f"{month}|{tz}|{price}"
+
+
+def bill_params(month: str, tz: str, capacity_price: float) -> str:
+    # The ledger's capacity price is part of the bill when a plan names none (as in capacity_params).
+    return f"{month}|{tz}|{capacity_price}"
+
+
+def priced(version: str, tariff_revision: int) -> str:
+    """The version text of an answer carrying costs (series, bill): also keyed by the tariff revision
+    (migration 0010), which every load of plans or prices changes, so a new plan reaches cached answers
+    at once."""
+    return f"{version}T{tariff_revision}"
 
 
 def month_tops_params(year: int, month: int, tz: str) -> str:
@@ -53,6 +65,7 @@ class DeviceVersion:
     # come later than the poll (a DSMR 4 hour's gas an hour later), so a range is final only up to it.
     meters_ts: datetime | None = None
     meter_peak_writes: int = 0  # commits that changed the meter's reported peaks (migration 0008)
+    tariff_revision: int = 0  # loads of tariff plans or prices (migration 0010): ``priced``
 
     def of_range(self, end: datetime) -> tuple[str, bool]:
         """(version text for a cache key, final) of an answer about readings before ``end``: final
@@ -71,11 +84,16 @@ async def device_version(conn: Conn, device_id: str) -> DeviceVersion | None:
     if row is None:
         return None
     return DeviceVersion(
-        row["last_ts"], int(row["late_writes"]), row["meters_ts"], int(row["meter_peak_writes"])
+        row["last_ts"],
+        int(row["late_writes"]),
+        row["meters_ts"],
+        int(row["meter_peak_writes"]),
+        int(row["tariff_revision"] or 0),
     )
 
 
 _VERSION_SQL: Final = """
 SELECT last_ts, late_writes, meter_peak_writes,
-       (SELECT min(good_ts) FROM meter_volume_state s WHERE s.device_id = d.device_id) AS meters_ts
+       (SELECT min(good_ts) FROM meter_volume_state s WHERE s.device_id = d.device_id) AS meters_ts,
+       (SELECT revision FROM tariff_revision) AS tariff_revision
   FROM devices d WHERE device_id = $1"""

@@ -22,10 +22,12 @@ from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from p1_query.buckets import estimate_points, iter_boundaries, source_for
+from p1_query.costs import point_costs, with_costs
 from p1_query.db import Acquire, Conn, DbTimer
 from p1_query.fields import POINT_FIELDS
 from p1_query.forms import csv_rows, ndjson_rows
 from p1_query.groups import DailyZone, fetch_group_columns
+from p1_query.plans import Plan, device_plans
 from p1_query.samples import RAW_EXPORT_COLUMNS, RAW_EXPORT_SQL
 from p1_query.series import build_points, local_bounds, point_rows
 from p1_query.volumes import fetch_volumes
@@ -131,13 +133,18 @@ async def bucket_export(
     yield encoder.header()
     boundaries = iter_boundaries(start, end, bucket, tz)
     chunk = list(itertools.islice(boundaries, CHUNK + 1))
+    plans: list[Plan] | None = None  # read once, with the first page
     while len(chunk) >= 2:
         async with reads.page() as conn:
+            if plans is None:
+                plans = await device_plans(conn, device_id)
             source = source_for(bucket, chunk, await daily.get(conn))
             groups = await fetch_group_columns(conn, device_id, source, chunk)
             volumes = await fetch_volumes(conn, device_id, source, chunk)
-        # Released before building and yielding the chunk.
-        rows = point_rows(build_points(groups, volumes, chunk, local_bounds(chunk, tz)))
+            points = build_points(groups, volumes, chunk, local_bounds(chunk, tz))
+            costs = await point_costs(conn, device_id, plans, bucket, chunk, points)
+        # Released before writing and yielding the chunk.
+        rows = point_rows(with_costs(points, costs))
         for i in range(0, len(rows), FLUSH_ROWS):
             yield encoder.rows(rows[i : i + FLUSH_ROWS])
         # The next chunk starts where this one ended.

@@ -15,6 +15,7 @@ from p1_query.answers import (
     Cacheable,
     CapacityAsked,
     SeriesAsked,
+    bill_json,
     cached_answer,
     capacity_json,
     series_json,
@@ -25,12 +26,13 @@ from p1_query.buckets import (
     Bucket,
     check_range,
     check_size,
+    month_bounds,
     outer_bounds,
     parse_bucket,
     parse_instant,
     parse_tz,
 )
-from p1_query.cachekeys import capacity_params, series_params
+from p1_query.cachekeys import bill_params, capacity_params, series_params
 from p1_query.capacity import parse_month, window
 from p1_query.devices import device_exists, devices_json, list_devices
 from p1_query.export import MEDIA_TYPES, Format, bucket_export, check_export_size, filename, raw_export
@@ -99,7 +101,7 @@ async def series(
     asked = SeriesAsked(device_id, start_at, end_at, size, zone, tz)
     params = series_params(first, last, size, tz)
     compute = partial(series_json, state, asked)
-    wanted = Cacheable(reader, device_id, "series", params, last, compute)
+    wanted = Cacheable(reader, device_id, "series", params, last, compute, priced=True)
     return await cached_answer(state, wanted, if_none_match, started)
 
 
@@ -162,3 +164,26 @@ async def export(
         send_timeout_s=state.settings.export_send_timeout_s,
         end=end_export,
     )
+
+
+async def bill(
+    request: Request,
+    device_id: DeviceId,
+    month: Choice,
+    tz: Tz = DEFAULT_TZ,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    started = time.perf_counter()
+    state, reader = caller(request)
+    require_device(reader, device_id)
+    year, month_number = parse_month(month)
+    zone = parse_tz(tz)
+    month_end = month_bounds(year, month_number, zone)[1]
+    asked = CapacityAsked(reader, device_id, year, month_number, zone, tz)
+    settings = state.settings
+    price = price_eur_per_kw_year(settings.grid_operator, year, settings.capacity_price_eur_per_kw_year)
+    compute = partial(bill_json, state, asked, price)
+    wanted = Cacheable(
+        reader, device_id, "bill", bill_params(month, tz, price), month_end, compute, priced=True
+    )
+    return await cached_answer(state, wanted, if_none_match, started)

@@ -88,6 +88,12 @@ def _counter_energies(cols: Columns, stamps: list[float], size: int) -> dict[str
     return totals
 
 
+def counter_energies(cols: Columns, bounds: Sequence[datetime]) -> dict[str, list[float] | None]:
+    """Energy per bucket of every counter (kWh), summed over epochs; None for a counter no reading has.
+    The costs of a bucket split at a plan change read its parts' energies here."""
+    return _counter_energies(cols, list(map(datetime.timestamp, bounds)), len(bounds) - 1)
+
+
 def _present(cols: Columns, counter: str, size: int) -> list[bool] | None:
     """Buckets where some reading has the counter; None: wherever there are readings at all (or
     nowhere: a counter no reading has is null throughout anyway)."""
@@ -213,6 +219,6 @@ def build_points(
     ]
 
 
-def point_rows(points: PointColumns) -> list[tuple[Any, ...]]:
+def point_rows(points: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
     """The points as rows (exports)."""
     return list(zip(*points, strict=True))
