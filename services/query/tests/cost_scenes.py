@@ -1,13 +1,13 @@
 """The readings, plans and prices of the cost tests (issue 15), as the bulk loader and the tariff loader
 would store them, with every euro of the tests computable by hand.
 
-``c-split``: March 2026 (Europe/Brussels: 2026-02-28T23:00Z to 2026-03-31T22:00Z) read every 5 minutes from its first instant (no February data: the
-capacity ledger has March alone).
-1 kW of offtake throughout, on register 1 from 06:00Z to 22:00Z and on register 2 otherwise, except the
-hour 12:00Z of each day, when 2 kW is injected (register 1) and nothing taken, and the quarter
-2026-03-10 18:00Z, when 8 kW is taken (the month's peak, 8 kW). So a UTC day has 15 kWh on register 1,
-8 on register 2 and 2 injected. Plan ``fixed-a`` from 2026-03-01, ``fixed-b`` from 2026-03-16 (local
-midnight: 2026-03-15T23:00Z).
+``c-split``: March 2026 (Europe/Brussels: 2026-02-28T23:00Z to 2026-03-31T22:00Z) read every 5 minutes
+from its first instant (no February data: the capacity ledger has March alone). 1 kW of offtake
+throughout, on register 1 from 06:00Z to 22:00Z and on register 2 otherwise, except the hour 12:00Z of
+each day, when 2 kW is injected (register 1) and nothing taken, and the quarter 2026-03-10 18:00Z, when
+8 kW is taken (the month's peak, 8 kW). So a UTC day has 15 kWh on register 1, 8 on register 2 and 2
+injected. Plan ``fixed-a`` from 2026-03-01, ``fixed-b`` from 2026-03-16 (local midnight:
+2026-03-15T23:00Z).
 
 ``c-dyn``: 1 kW of offtake (0.25 kWh a quarter) from 2026-03-28T22:00Z to 2026-03-31T00:00Z; a dynamic
 plan (markup 0.02, VAT 6 %) and quarter-hour prices over the DST day 2026-03-29 (23 hours, 92 quarters:
@@ -28,8 +28,8 @@ BRUSSELS: Final = ZoneInfo("Europe/Brussels")
 STEP: Final = timedelta(minutes=5)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def split_power(t: datetime) -> tuple[float, int]:
@@ -143,7 +143,7 @@ PLANS: Final = [
 
 
 def dyn_prices() -> list[tuple[datetime, datetime, Decimal | None, Decimal | None]]:
-    rows = []
+    rows: list[tuple[datetime, datetime, Decimal | None, Decimal | None]] = []
     # 2026-03-29 local has 92 quarters (23 hours), 2026-03-30 has 96.
     for day, quarters, missing in ((utc(2026, 3, 28, 23), 92, None), (utc(2026, 3, 29, 22), 96, 10)):
         for k in range(quarters):
@@ -169,7 +169,8 @@ async def seed(database_url: str) -> None:
         for plan in PLANS:
             await conn.execute(f"INSERT INTO tariff_plans ({columns}) VALUES ({values})", *plan.values())
         await conn.executemany(
-            'INSERT INTO energy_prices (start, "end", import_eur_per_kwh, export_eur_per_kwh) VALUES ($1, $2, $3, $4)',
+            'INSERT INTO energy_prices (start, "end", import_eur_per_kwh, export_eur_per_kwh)'
+            " VALUES ($1, $2, $3, $4)",
             dyn_prices(),
         )
         await conn.execute("UPDATE tariff_revision SET revision = revision + 1")
