@@ -74,7 +74,8 @@ def test_month_patterns_of_the_spec_and_the_parser_are_timeranges_range() -> Non
     """openapi.yaml restates the range as patterns: every one of them, and parse_month, accept exactly
     the months of timerange."""
     patterns = _month_patterns(load_spec())
-    assert len(patterns) == 4  # the capacity parameter, Capacity.month, CapacityMonth.month, MeterPeak.month
+    # The capacity and bill parameters, Capacity.month, CapacityMonth.month, MeterPeak.month, Bill.month.
+    assert len(patterns) == 6
     for year in (0, 1, 1999, 2000, 2026, 2099, 2100, 2999, 9999):
         for mon in (0, 1, 12, 13):
             text = f"{year:04d}-{mon:02d}"

@@ -561,7 +561,7 @@ class BillLine(ContractModel):
     kind: Literal['energy_import_t1', 'energy_import_t2', 'dynamic', 'export', 'capacity', 'fixed', 'vat']
     plan: str | None
     """
-    The plan the line is priced by (null for `vat`, which sums every plan's VAT).
+    The plan the line is priced by (`vat`: the plan whose lines it taxes, at its rate).
     """
     quantity: float
     """
