@@ -11,7 +11,8 @@ injected. Plan ``fixed-a`` from 2026-03-01, ``fixed-b`` from 2026-03-16 (local m
 
 ``c-dyn``: 1 kW of offtake (0.25 kWh a quarter) from 2026-03-28T22:00Z to 2026-03-31T00:00Z; a dynamic
 plan (markup 0.02, VAT 6 %) and quarter-hour prices over the DST day 2026-03-29 (23 hours, 92 quarters:
-quarter k costs 0.10 + 0.001 k) and 2026-03-30 with its quarter 10 missing.
+quarter k costs 0.10 + 0.001 k), 2026-03-30 with its quarter 10 missing, and hourly prices for
+2026-03-31 00:00 and 01:00 local (0.20, 0.30), the last two hours of readings.
 """
 
 from collections.abc import Callable
@@ -151,6 +152,9 @@ def dyn_prices() -> list[tuple[datetime, datetime, Decimal | None, Decimal | Non
             if k == missing:
                 continue
             rows.append((start, start + timedelta(minutes=15), Decimal("0.10") + Decimal("0.001") * k, None))
+    # 2026-03-31 00:00 and 01:00 local (CEST): hourly prices, each over its four quarters.
+    for hour, price in ((utc(2026, 3, 30, 22), "0.20"), (utc(2026, 3, 30, 23), "0.30")):
+        rows.append((hour, hour + timedelta(hours=1), Decimal(price), None))
     return rows
 
 

@@ -1,6 +1,7 @@
 """What it costs (issue 15): series costs and the month's bill over HTTP (real query, Redis, PostgreSQL),
 with every euro computed by hand below from ``cost_scenes`` (its docstring has the readings)."""
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,12 @@ def test_dynamic_quarter_prices_over_a_dst_day_and_a_missing_price(api: ServiceP
     # 2026-03-29 Brussels: 23 hours, 92 quarters of 0.25 kWh, quarter k at 0.10 + 0.001 k:
     # 0.25 × (92 × 0.10 + 0.001 × 4186) = 3.3465, markup 0.02 × 23 kWh = 0.46; 3.8065 × 1.06 = 4.03489.
     # 2026-03-30 misses quarter 10's price: null, never a guess. Injection (fixed 0.03, none): 0.
+    # 2026-03-31: two hours of readings at hourly prices (each over its quarters): (1 × 0.20 + 1 × 0.30
+    # + 0.02 × 2) × 1.06 = 0.5724.
     got = _costs(
-        api, "c-dyn", "2026-03-29T00:00:00+01:00", "2026-03-31T00:00:00+02:00", "1d", "Europe/Brussels"
+        api, "c-dyn", "2026-03-29T00:00:00+01:00", "2026-04-01T00:00:00+02:00", "1d", "Europe/Brussels"
     )
-    _near(got, [(4.03489, 0.0), (None, 0.0)])
+    _near(got, [(4.03489, 0.0), (None, 0.0), (0.5724, 0.0)])
     # An hour (00:00Z–01:00Z = quarters 4–7): 0.25 × (0.40 + 0.022) + 0.02 × 1 = 0.1255; × 1.06 = 0.13303.
     _near(_costs(api, "c-dyn", "2026-03-29T00:00:00Z", "2026-03-29T01:00:00Z", "1h", "UTC"), [(0.13303, 0.0)])
     # A quarter (01:00Z = quarter 8): 0.25 × (0.108 + 0.02) × 1.06 = 0.03392.
@@ -150,10 +153,10 @@ def test_the_readme_worked_example_is_this_bill(api: ServiceProcess, costs: str)
 def test_a_dynamic_bill_says_what_is_unpriced(api: ServiceProcess, costs: str) -> None:
     bill = _bill(api, "c-dyn", "2026-03").json()
     dynamic = [x for x in bill["lines"] if x["kind"] == "dynamic"]
-    # Priced: 03-29's 23 kWh and 03-30's other 95 quarters (23.75). Not priced: 03-28 23:00–24:00 (1 kWh),
-    # quarter 10 of 03-30 (0.25) and 03-31 00:00–02:00 (2): no market prices there.
+    # Priced: 03-29's 23 kWh, 03-30's other 95 quarters (23.75) and 03-31's 2. Not priced: 03-28
+    # 23:00–24:00 (1 kWh) and quarter 10 of 03-30 (0.25): no market prices there.
     assert len(dynamic) == 1
-    assert (dynamic[0]["quantity"], dynamic[0]["unpriced_kwh"]) == (46.75, 3.25)
+    assert (dynamic[0]["quantity"], dynamic[0]["unpriced_kwh"]) == (48.75, 1.25)
     assert bill["complete"] is False
 
 
@@ -182,3 +185,19 @@ async def test_a_new_plan_load_reaches_cached_answers_at_once(api: ServiceProces
         _near(_costs(api, *ask), [(12.0, 0.0)])
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_exports_carry_the_cost_columns(api: ServiceProcess, costs: str, fmt: str) -> None:
+    # The local days of test_a_day_spanning_a_plan_change_is_split_at_it, exported.
+    params = {"start": "2026-03-15T00:00:00+01:00", "end": "2026-03-17T00:00:00+01:00", "bucket": "1d"}
+    r = _get(api, "/v1/devices/c-split/export", {**params, "format": fmt, "tz": "Europe/Brussels"})
+    assert r.status_code == 200, r.text
+    if fmt == "csv":
+        lines = r.text.splitlines()
+        head = lines[0].split(",")
+        rows = [dict(zip(head, line.split(","), strict=True)) for line in lines[1:]]
+    else:
+        rows = [json.loads(line) for line in r.text.splitlines()]
+    got = [(float(row["import_cost_eur"]), float(row["export_revenue_eur"])) for row in rows]
+    _near(got, [(6.466, 0.106), (8.48, 0.0848)])

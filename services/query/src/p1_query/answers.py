@@ -22,7 +22,7 @@ from p1_query.buckets import Bucket, boundaries, month_bounds, source_for
 from p1_query.cache import Cached, cache_control, etag_matches, etag_of
 from p1_query.cachekeys import DeviceVersion, device_version, priced
 from p1_query.capacity_sql import meter_month_peak_w, meter_peaks_kw
-from p1_query.costs import Energy, point_costs, with_costs
+from p1_query.costs import Energy, dynamic_directions, point_costs, with_costs
 from p1_query.costs_sql import quarter_sums
 from p1_query.db import Conn
 from p1_query.fields import POINT_FIELDS
@@ -199,8 +199,9 @@ async def _priced_parts(
     source = source_for("1d", bounds, await state.daily.get(conn))
     energy = counter_energies(await fetch_group_columns(conn, device_id, source, bounds), bounds)
     dynamic = {}
-    if any(s.plan.import_dynamic or s.plan.export_dynamic for s in segments):
-        dynamic = await quarter_sums(conn, device_id, bounds, bounds[:-1])
+    directions = dynamic_directions(segments)
+    if directions:
+        dynamic = await quarter_sums(conn, device_id, bounds, bounds[:-1], directions)
 
     def at(counter: str, k: int) -> float | None:
         values = energy[counter]

@@ -63,6 +63,9 @@ def create_app(settings: QuerySettings) -> FastAPI:
         settings=settings,
         registry=registry,
         on_start=on_start,
+        # Every statement here is short: PostgreSQL's JIT compiled the dynamic prices' year of quarters
+        # (costs_sql) for ~1 s, more than the statement ran (its estimate from generate_series is huge).
+        server_settings={"jit": "off"},
         background=watchers(tokens),
     )
     add_query_routes(app)

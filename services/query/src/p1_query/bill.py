@@ -41,7 +41,7 @@ class Priced:
     segment: Segment
     imports: Energy
     exports: Energy
-    dynamic: tuple[Direction, Direction] | None
+    dynamic: tuple[Direction | None, Direction | None] | None
 
 
 @dataclass(slots=True)
@@ -74,7 +74,7 @@ class _Lines:
 def _registers(out: _Lines, part: Priced) -> None:
     plan = part.segment.plan
     if plan.import_dynamic:
-        sums = part.dynamic[0] if part.dynamic else Direction(0.0, 0.0, 0.0)
+        sums = (part.dynamic[0] if part.dynamic else None) or Direction(0.0, 0.0, 0.0)
         amount = dec(sums.market) + plan.import_markup * dec(sums.priced)
         unpriced = dec(sums.unpriced)
         out.complete = out.complete and unpriced == 0
@@ -98,7 +98,7 @@ def _registers(out: _Lines, part: Priced) -> None:
 def _export(out: _Lines, part: Priced) -> None:
     plan = part.segment.plan
     if plan.export_dynamic:
-        sums = part.dynamic[1] if part.dynamic else Direction(0.0, 0.0, 0.0)
+        sums = (part.dynamic[1] if part.dynamic else None) or Direction(0.0, 0.0, 0.0)
         if sums.priced or sums.unpriced:
             amount = dec(sums.market) + plan.export_markup * dec(sums.priced)
             unpriced = dec(sums.unpriced)

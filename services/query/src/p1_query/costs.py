@@ -64,7 +64,17 @@ class _Part:
     plan: Plan
     imports: Energy
     exports: Energy
-    dynamic: tuple[Direction, Direction] | None
+    dynamic: tuple[Direction | None, Direction | None] | None
+
+
+def dynamic_directions(segments: Sequence[Segment]) -> tuple[str, ...]:
+    """The directions some segment prices dynamically, in (import, export) order."""
+    out = []
+    if any(s.plan.import_dynamic for s in segments):
+        out.append("import")
+    if any(s.plan.export_dynamic for s in segments):
+        out.append("export")
+    return tuple(out)
 
 
 def _price(part: _Part, importing: bool) -> float | None:
@@ -153,14 +163,14 @@ async def point_costs(
     revenues: list[float | None] = [None] * size
     if not segments:
         return costs, revenues
-    dynamic: dict[tuple[int, int], tuple[Direction, Direction]] = {}
+    dynamic: dict[tuple[int, int], tuple[Direction | None, Direction | None]] = {}
     prices: Prices | None = None
-    if any(s.plan.import_dynamic or s.plan.export_dynamic for s in segments):
+    if dynamic_directions(segments):
         if bucket in _WITHIN_PRICE:
             prices = await prices_between(conn, bounds[0], bounds[-1])
         else:
             starts = [datetime.fromtimestamp(s.start, UTC) for s in segments]
-            dynamic = await quarter_sums(conn, device_id, list(bounds), starts)
+            dynamic = await quarter_sums(conn, device_id, list(bounds), starts, dynamic_directions(segments))
     samples = points[_AT["samples"]]
     k = 0
     for j in range(size):
