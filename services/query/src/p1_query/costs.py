@@ -172,6 +172,8 @@ async def point_costs(
             starts = [datetime.fromtimestamp(s.start, UTC) for s in segments]
             dynamic = await quarter_sums(conn, device_id, list(bounds), starts, dynamic_directions(segments))
     samples = points[_AT["samples"]]
+    fixed = [_fixed_rates(segment.plan) for segment in segments]
+    columns = [points[_AT[name]] for name in _ENERGY_FIELDS]
     k = 0
     for j in range(size):
         a, b = stamps[j], stamps[j + 1]
@@ -179,6 +181,13 @@ async def point_costs(
             k += 1
         mine = _covering(segments, k, a, b)
         if mine is None or not samples[j]:
+            continue
+        rates = fixed[k]
+        if len(mine) == 1 and rates is not None:  # the usual bucket: no objects, plain arithmetic
+            i, i1, i2, x, x1, x2 = (column[j] for column in columns)
+            p1, p2, q1, q2, vat = rates
+            costs[j] = _with_vat(fixed_amount(Energy(i, i1, i2), p1, p2), vat)
+            revenues[j] = _with_vat(fixed_amount(Energy(x, x1, x2), q1, q2), vat)
             continue
         if len(mine) == 1:
             s = k
@@ -197,6 +206,29 @@ async def point_costs(
             ]
         costs[j], revenues[j] = _sum_vat(parts, True), _sum_vat(parts, False)
     return costs, revenues
+
+
+_ENERGY_FIELDS: Final = (
+    "import_kwh",
+    "import_t1_kwh",
+    "import_t2_kwh",
+    "export_kwh",
+    "export_t1_kwh",
+    "export_t2_kwh",
+)
+
+
+def _fixed_rates(plan: Plan) -> tuple[float, float, float, float, float] | None:
+    """(import t1, t2, export t1, t2, 1 + VAT) of a plan fixed in both directions, else None."""
+    prices = (plan.import_t1, plan.import_t2, plan.export_t1, plan.export_t2)
+    if plan.import_dynamic or plan.export_dynamic or None in prices:
+        return None
+    p1, p2, q1, q2 = (float(p) for p in prices if p is not None)
+    return p1, p2, q1, q2, 1.0 + float(plan.vat)
+
+
+def _with_vat(amount: float | None, vat: float) -> float | None:
+    return None if amount is None else round(amount * vat, 6)
 
 
 def _covering(segments: Sequence[Segment], k: int, a: float, b: float) -> list[Segment] | None:
