@@ -1,94 +1,50 @@
-"""Dynamic prices' statements: energy per quarter-hour priced by the market price of its interval.
+"""Dynamic prices: each quarter-hour's energy × the market price of its interval, summed per bucket.
 
-Each quarter's energy is C(quarter end) − C(quarter start) of ``rollup_15m``'s rows, with C interpolated
-between a row's first reading and the previous row's last (the start) and between its last reading and the
-next row's first (the end): docs/design.md §6's interpolation, at quarter bounds, in the database. An
-hourly price covers its four quarters (each price row is spread over the quarters it spans), so energy is
-interpolated within the price interval and summed. One statement joins a year of quarters (~35,000) with
-as many prices and sums them per (bucket, plan segment): no quarter travels to Python.
+Each quarter's energy is the series' own (docs/design.md §6): the counter interpolated at the quarter's
+bounds, epoch by epoch (``series.counter_energies_at``), from ``rollup_15m``'s first and last readings
+of each quarter (one lean statement, arrays decoded in C). Market prices arrive as arrays too; a price
+interval covers the quarters it spans (an hourly price its four), so energy is interpolated within it.
+Products and sums run as C-level maps and prefix sums over the quarters: a year of quarter-hour prices
+(~35,000) is a few list operations, with no per-quarter Python loop. A quarter whose price is missing,
+or not on the quarter grid, is unpriced: never a guess.
 """
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
-
-from asyncpg import Record
+from itertools import accumulate, repeat
+from operator import add, mul, sub
+from typing import Any, Final
 
 from p1_query.db import Conn
+from p1_query.groups import COUNTERS, GROUP_COLUMNS
+from p1_query.series import counter_energies_at
 
-
-def _counter(name: str) -> str:
-    """A quarter's rise of counter ``name`` (``rollup_15m``'s ``{name}_min``/``_max``), never negative. The
-    neighbouring row is another epoch's (a new meter) or none: C held at the row's own reading."""
-    start = (
-        f"CASE WHEN p_epoch IS DISTINCT FROM epoch OR p_{name} IS NULL OR f <= pl THEN {name}_min "
-        f"ELSE p_{name} + ({name}_min - p_{name}) * (qs - pl) / (f - pl) END"
-    )
-    end = (
-        f"CASE WHEN n_epoch IS DISTINCT FROM epoch OR n_{name} IS NULL OR nf <= l THEN {name}_max "
-        f"ELSE {name}_max + (n_{name} - {name}_max) * (qs + 900 - l) / (nf - l) END"
-    )
-    return f"greatest(0, ({end}) - ({start}))"
-
-
-_DIRECTIONS: Final = {"import": ("import_kwh", "ei", "pi"), "export": ("export_kwh", "ee", "pe")}
-
-
-def _quarter_sums_sql(directions: tuple[str, ...]) -> str:
-    """The statement for the dynamic ``directions`` only (a plan's export is often fixed: half the work).
-
-    $1 device, $2 first bound, $3 last bound, $4 the buckets' bounds, $5 the plan segments' starts. The
-    window runs in the primary key's order (bucket, epoch), with no partition to sort by: a neighbour of
-    another epoch counts as none. A bucket's rows of two epochs each join their quarter's price: the sums
-    add them, so no grouping by quarter first. Prices start up to a day before $2 (a price spans at most
-    a day, migration 0010); a quarter-hour price is its own quarter, a longer one is spread over its
-    quarters (``generate_series`` per row cost more than the rest, so only for those)."""
-    names = [_DIRECTIONS[d] for d in directions]
-    window = ", ".join(
-        f"{c}_min, {c}_max, lag({c}_max) OVER w AS p_{c}, lead({c}_min) OVER w AS n_{c}" for c, _, _ in names
-    )
-    energies = ", ".join(f"{_counter(c)} AS {e}" for c, e, _ in names)
-    prices = ", ".join(
-        f"{d}_eur_per_kwh::float8 AS {p}" for d, (_, _, p) in zip(directions, names, strict=True)
-    )
-    sums = ",\n       ".join(
-        f"coalesce(sum(q.{e} * p.{p}), 0) AS {d}_market,"
-        f" coalesce(sum(q.{e}) FILTER (WHERE p.{p} IS NOT NULL), 0) AS {d}_priced,"
-        f" coalesce(sum(q.{e}) FILTER (WHERE p.{p} IS NULL), 0) AS {d}_unpriced"
-        for d, (_, e, p) in zip(directions, names, strict=True)
-    )
-    return f"""
-WITH r AS (
-    SELECT bucket, epoch, date_part('epoch', bucket) AS qs,
-           date_part('epoch', first_ts) AS f, date_part('epoch', last_ts) AS l, {window},
-           lag(epoch) OVER w AS p_epoch, lag(date_part('epoch', last_ts)) OVER w AS pl,
-           lead(epoch) OVER w AS n_epoch, lead(date_part('epoch', first_ts)) OVER w AS nf
-      FROM rollup_15m
-     WHERE device_id = $1 AND bucket >= $2::timestamptz - interval '15 minutes'
-       AND bucket < $3::timestamptz + interval '15 minutes'
-    WINDOW w AS (ORDER BY bucket, epoch)
-), q AS (
-    SELECT bucket, {energies} FROM r WHERE bucket >= $2 AND bucket < $3
-), e AS (
-    SELECT * FROM energy_prices
-     WHERE start >= $2::timestamptz - interval '1 day' AND start < $3 AND "end" > $2
-), p AS (
-    SELECT start AS bucket, {prices} FROM e WHERE "end" = start + interval '15 minutes'
+QUARTER_S: Final = 900
+# The readings the quarter energies need: times and the totals' first and last values.
+_LEAN: Final = ("first_ts", "last_ts", "import_first", "import_last", "export_first", "export_last")
+_ROW: Final = ", ".join(f"{GROUP_COLUMNS[name].rollup_row} AS {name}" for name in _LEAN)
+_WHERE: Final = "FROM rollup_15m WHERE device_id = $1 AND bucket"
+# The range's quarters by index ($2 the first bound in seconds), and the quarter before and after it
+# (indexes −1 and $5), which anchor the interpolation at the range's ends: as ``groups.DENSE_SQL``.
+_ARRAYS: Final = ", ".join(f"array_agg({n}) AS {n}" for n in ("i", "epoch", *_LEAN))
+QUARTERS_SQL: Final = f"""
+SELECT {_ARRAYS} FROM (
+    (SELECT -1 AS i, epoch, {_ROW} {_WHERE} < $3 ORDER BY bucket DESC, epoch DESC LIMIT 1)
     UNION ALL
-    SELECT g AS bucket, {prices}
-      FROM e, generate_series(start, "end" - interval '1 microsecond', interval '15 minutes') AS g
-     WHERE "end" <> start + interval '15 minutes'
-)
-SELECT width_bucket(q.bucket, $4::timestamptz[]) - 1 AS i, width_bucket(q.bucket, $5::timestamptz[]) - 1 AS s,
-       {sums}
-  FROM q LEFT JOIN p USING (bucket)
- GROUP BY 1, 2"""
+    (SELECT round((date_part('epoch', bucket) - $2) / {QUARTER_S})::int AS i, epoch, {_ROW}
+       {_WHERE} >= $3 AND bucket < $4 ORDER BY bucket, epoch)
+    UNION ALL
+    (SELECT $5::int AS i, epoch, {_ROW} {_WHERE} >= $4 ORDER BY bucket, epoch LIMIT 1)) g"""
 
-
-QUARTER_SUMS_SQL: Final[dict[tuple[str, ...], str]] = {
-    directions: _quarter_sums_sql(directions)
-    for directions in (("import",), ("export",), ("import", "export"))
-}
+# Prices starting up to a day before the range (a price spans at most a day, migration 0010).
+PRICES_SQL: Final = """
+SELECT array_agg(date_part('epoch', start) ORDER BY start) AS a,
+       array_agg(date_part('epoch', "end") ORDER BY start) AS b,
+       array_agg(import_eur_per_kwh::float8 ORDER BY start) AS import,
+       array_agg(export_eur_per_kwh::float8 ORDER BY start) AS export
+  FROM energy_prices WHERE start >= $1::timestamptz - interval '1 day' AND start < $2 AND "end" > $1"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +57,50 @@ class Direction:
     unpriced: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Sums:
+    """Prefix sums over the quarters of one direction: P[k] = Σ of quarters before k."""
+
+    market: list[float]
+    priced: list[float]
+    unpriced: list[float]
+
+    def between(self, a: int, b: int) -> Direction:
+        return Direction(
+            self.market[b] - self.market[a],
+            self.priced[b] - self.priced[a],
+            self.unpriced[b] - self.unpriced[a],
+        )
+
+
+def _quarter_prices(rows: Any, column: str, first: float, count: int) -> list[float | None]:
+    """Each quarter's price of ``column`` (None: no price covers it, or not on the quarter grid)."""
+    starts, ends, prices = rows["a"] or [], rows["b"] or [], rows[column] or []
+    by_start: dict[float, float | None] = {}
+    for a, b, price in zip(starts, ends, prices, strict=True):
+        if b - a == QUARTER_S:
+            by_start[a] = price
+        else:  # an hourly (or longer) price covers each of its quarters
+            by_start.update(zip(range(int(a), int(b), QUARTER_S), repeat(price)))
+    return list(map(by_start.get, [first + QUARTER_S * k for k in range(count)]))
+
+
+def _prefix(energy: list[float], prices: list[float | None]) -> _Sums:
+    has = [0.0 if p is None else 1.0 for p in prices]
+    zeroed = [0.0 if p is None else p for p in prices]
+    priced = list(map(mul, energy, has))
+    return _Sums(
+        list(accumulate(map(mul, energy, zeroed), add, initial=0.0)),
+        list(accumulate(priced, add, initial=0.0)),
+        list(accumulate(map(sub, energy, priced), add, initial=0.0)),
+    )
+
+
+def _index(t: float, first: float) -> int | None:
+    k, rest = divmod(t - first, QUARTER_S)
+    return None if rest else int(k)
+
+
 async def quarter_sums(
     conn: Conn,
     device_id: str,
@@ -109,19 +109,51 @@ async def quarter_sums(
     directions: tuple[str, ...],
 ) -> dict[tuple[int, int], tuple[Direction | None, Direction | None]]:
     """(import, export) sums per (bucket index, segment index) of the quarters in [bounds[0], bounds[-1]);
-    None for a direction not asked for."""
-    sql = QUARTER_SUMS_SQL[directions]
-    rows = await conn.fetch(sql, device_id, bounds[0], bounds[-1], bounds, segment_starts)
+    None for a direction not asked for. Empty when a bound is off the quarter grid (a historical offset
+    such as +00:19:32): then no dynamic cost at all, never a guess."""
+    first, last = bounds[0].timestamp(), bounds[-1].timestamp()
+    count = _index(last, first)
+    edges = [_index(b.timestamp(), first) for b in bounds]
+    cuts = [_index(max(s.timestamp(), first), first) for s in segment_starts]
+    if count is None or None in edges or None in cuts:
+        return {}
+    row = await conn.fetchrow(QUARTERS_SQL, device_id, first, bounds[0], bounds[-1], count)
+    prices = await conn.fetchrow(PRICES_SQL, bounds[0], bounds[-1])
+    assert row is not None
+    assert prices is not None
+    cols: dict[str, Sequence[Any]] = {name: row[name] or [] for name in ("i", "epoch", *_LEAN)}
+    for counter in COUNTERS:  # the registers: not read here
+        cols.setdefault(f"{counter}_first", [None] * len(cols["i"]))
+        cols.setdefault(f"{counter}_last", [None] * len(cols["i"]))
+    stamps = [first + QUARTER_S * k for k in range(count + 1)]
+    energy = counter_energies_at(cols, stamps) if cols["i"] else {}
+    sums: dict[str, _Sums] = {}
+    for direction in directions:
+        quarters = energy.get(direction) or [0.0] * count
+        sums[direction] = _prefix(quarters, _quarter_prices(prices, direction, first, count))
+    return _by_bucket(sums, [e for e in edges if e is not None], [c for c in cuts if c is not None])
 
-    def sums(row: Record, direction: str) -> Direction | None:
-        if direction not in directions:
-            return None
-        return Direction(row[f"{direction}_market"], row[f"{direction}_priced"], row[f"{direction}_unpriced"])
 
-    return {(row["i"], row["s"]): (sums(row, "import"), sums(row, "export")) for row in rows}
+def _by_bucket(
+    sums: dict[str, _Sums], edges: list[int], cuts: list[int]
+) -> dict[tuple[int, int], tuple[Direction | None, Direction | None]]:
+    """Each (bucket, segment)'s part of the prefix sums; segments by their first quarter (``cuts``)."""
+    out: dict[tuple[int, int], tuple[Direction | None, Direction | None]] = {}
+    for j in range(len(edges) - 1):
+        a, b = edges[j], edges[j + 1]
+        s = max(0, bisect_right(cuts, a) - 1)
+        while a < b:
+            end = min(b, cuts[s + 1]) if s + 1 < len(cuts) else b
+            imports, exports = sums.get("import"), sums.get("export")
+            out[(j, s)] = (
+                None if imports is None else imports.between(a, end),
+                None if exports is None else exports.between(a, end),
+            )
+            a, s = end, s + 1
+    return out
 
 
-_PRICES_SQL: Final = """
+_PRICES_BETWEEN_SQL: Final = """
 SELECT date_part('epoch', start) AS a, date_part('epoch', "end") AS b,
        import_eur_per_kwh::float8 AS pi, export_eur_per_kwh::float8 AS pe
   FROM energy_prices WHERE start >= $1::timestamptz - interval '1 day' AND start < $2 AND "end" > $1
@@ -139,7 +171,7 @@ class Prices:
 
 
 async def prices_between(conn: Conn, start: datetime, end: datetime) -> Prices:
-    rows = await conn.fetch(_PRICES_SQL, start, end)
+    rows = await conn.fetch(_PRICES_BETWEEN_SQL, start, end)
     return Prices(
         [r["a"] for r in rows], [r["b"] for r in rows], [r["pi"] for r in rows], [r["pe"] for r in rows]
     )

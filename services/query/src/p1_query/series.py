@@ -94,6 +94,11 @@ def counter_energies(cols: Columns, bounds: Sequence[datetime]) -> dict[str, lis
     return _counter_energies(cols, list(map(datetime.timestamp, bounds)), len(bounds) - 1)
 
 
+def counter_energies_at(cols: Columns, stamps: list[float]) -> dict[str, list[float] | None]:
+    """``counter_energies`` at bounds given as UTC seconds (a year of quarters: no datetimes made)."""
+    return _counter_energies(cols, stamps, len(stamps) - 1)
+
+
 def _present(cols: Columns, counter: str, size: int) -> list[bool] | None:
     """Buckets where some reading has the counter; None: wherever there are readings at all (or
     nowhere: a counter no reading has is null throughout anyway)."""
