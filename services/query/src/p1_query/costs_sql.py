@@ -22,29 +22,48 @@ from p1_query.groups import COUNTERS, GROUP_COLUMNS
 from p1_query.series import counter_energies_at
 
 QUARTER_S: Final = 900
-# The readings the quarter energies need: times and the totals' first and last values.
-_LEAN: Final = ("first_ts", "last_ts", "import_first", "import_last", "export_first", "export_last")
-_ROW: Final = ", ".join(f"{GROUP_COLUMNS[name].rollup_row} AS {name}" for name in _LEAN)
 _WHERE: Final = "FROM rollup_15m WHERE device_id = $1 AND bucket"
-# The range's quarters by index ($2 the first bound in seconds), and the quarter before and after it
-# (indexes −1 and $5), which anchor the interpolation at the range's ends: as ``groups.DENSE_SQL``.
-_ARRAYS: Final = ", ".join(f"array_agg({n}) AS {n}" for n in ("i", "epoch", *_LEAN))
-QUARTERS_SQL: Final = f"""
-SELECT {_ARRAYS} FROM (
-    (SELECT -1 AS i, epoch, {_ROW} {_WHERE} < $3 ORDER BY bucket DESC, epoch DESC LIMIT 1)
+_TIMES: Final = ("first_ts", "last_ts")
+
+
+def _lean(directions: tuple[str, ...]) -> tuple[str, ...]:
+    """The readings the quarter energies of ``directions`` need: times, and the counters' first and last."""
+    return (*_TIMES, *(f"{d}_{end}" for d in directions for end in ("first", "last")))
+
+
+def _quarters_sql(directions: tuple[str, ...]) -> str:
+    """The range's quarters by index ($2 the first bound in seconds), and the quarter before and after it
+    (indexes −1 and $5), which anchor the interpolation at the range's ends: as ``groups.DENSE_SQL``,
+    with only the columns ``directions`` need, as one row of arrays."""
+    lean = _lean(directions)
+    row = ", ".join(f"{GROUP_COLUMNS[name].rollup_row} AS {name}" for name in lean)
+    arrays = ", ".join(f"array_agg({n}) AS {n}" for n in ("i", "epoch", *lean))
+    return f"""
+SELECT {arrays} FROM (
+    (SELECT -1 AS i, epoch, {row} {_WHERE} < $3 ORDER BY bucket DESC, epoch DESC LIMIT 1)
     UNION ALL
-    (SELECT round((date_part('epoch', bucket) - $2) / {QUARTER_S})::int AS i, epoch, {_ROW}
+    (SELECT round((date_part('epoch', bucket) - $2) / {QUARTER_S})::int AS i, epoch, {row}
        {_WHERE} >= $3 AND bucket < $4 ORDER BY bucket, epoch)
     UNION ALL
-    (SELECT $5::int AS i, epoch, {_ROW} {_WHERE} >= $4 ORDER BY bucket, epoch LIMIT 1)) g"""
+    (SELECT $5::int AS i, epoch, {row} {_WHERE} >= $4 ORDER BY bucket, epoch LIMIT 1)) g"""
 
-# Prices starting up to a day before the range (a price spans at most a day, migration 0010).
-PRICES_SQL: Final = """
-SELECT array_agg(date_part('epoch', start) ORDER BY start) AS a,
-       array_agg(date_part('epoch', "end") ORDER BY start) AS b,
-       array_agg(import_eur_per_kwh::float8 ORDER BY start) AS import,
-       array_agg(export_eur_per_kwh::float8 ORDER BY start) AS export
-  FROM energy_prices WHERE start >= $1::timestamptz - interval '1 day' AND start < $2 AND "end" > $1"""
+
+def _prices_sql(directions: tuple[str, ...]) -> str:
+    """The market prices of ``directions`` as arrays in time order (the subquery's order is the
+    aggregates'), from prices starting up to a day before the range (a price spans at most a day,
+    migration 0010)."""
+    values = ", ".join(f"{d}_eur_per_kwh::float8 AS {d}" for d in directions)
+    arrays = ", ".join(f"array_agg({n}) AS {n}" for n in ("a", "b", *directions))
+    return f"""
+SELECT {arrays} FROM (
+    SELECT date_part('epoch', start) AS a, date_part('epoch', "end") AS b, {values}
+      FROM energy_prices WHERE start >= $1::timestamptz - interval '1 day' AND start < $2 AND "end" > $1
+     ORDER BY start) p"""
+
+
+_ASKED: Final = (("import",), ("export",), ("import", "export"))
+QUARTERS_SQL: Final[dict[tuple[str, ...], str]] = {d: _quarters_sql(d) for d in _ASKED}
+PRICES_SQL: Final[dict[tuple[str, ...], str]] = {d: _prices_sql(d) for d in _ASKED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +136,12 @@ async def quarter_sums(
     cuts = [_index(max(s.timestamp(), first), first) for s in segment_starts]
     if count is None or None in edges or None in cuts:
         return {}
-    row = await conn.fetchrow(QUARTERS_SQL, device_id, first, bounds[0], bounds[-1], count)
-    prices = await conn.fetchrow(PRICES_SQL, bounds[0], bounds[-1])
+    row = await conn.fetchrow(QUARTERS_SQL[directions], device_id, first, bounds[0], bounds[-1], count)
+    prices = await conn.fetchrow(PRICES_SQL[directions], bounds[0], bounds[-1])
     assert row is not None
     assert prices is not None
-    cols: dict[str, Sequence[Any]] = {name: row[name] or [] for name in ("i", "epoch", *_LEAN)}
-    for counter in COUNTERS:  # the registers: not read here
+    cols: dict[str, Sequence[Any]] = {name: row[name] or [] for name in ("i", "epoch", *_lean(directions))}
+    for counter in COUNTERS:  # the registers, and a direction not asked for: not read
         cols.setdefault(f"{counter}_first", [None] * len(cols["i"]))
         cols.setdefault(f"{counter}_last", [None] * len(cols["i"]))
     stamps = [first + QUARTER_S * k for k in range(count + 1)]
