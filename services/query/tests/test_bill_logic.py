@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from p1_query.bill import Month, Priced, bill
 from p1_query.costs import Energy
+from p1_query.costs_sql import quarter_prices
 from p1_query.plans import Plan, Segment
 
 DAY = 86400.0
@@ -57,3 +58,16 @@ def test_no_plan_no_lines() -> None:
     )
     got = bill(month, [], 4.0, 50.0)
     assert (got.lines, got.total_eur, got.complete, got.partial) == ([], 0.0, False, False)
+
+
+def testquarter_prices_by_slice_and_by_lookup() -> None:
+    # Quarters from t = 0 (4 of them). Consecutive quarter-hour prices from −900 to 2700: a slice.
+    rows = {
+        "a": [-900.0, 0.0, 900.0, 1800.0],
+        "b": [0.0, 900.0, 1800.0, 2700.0],
+        "import": [9.0, 1.0, 2.0, 3.0],
+    }
+    assert quarter_prices(rows, "import", 0.0, 4) == [1.0, 2.0, 3.0, None]
+    # An hourly price covers its four quarters; a price off the quarter grid covers none.
+    rows = {"a": [0.0, 3605.0], "b": [3600.0, 4505.0], "import": [0.2, 0.5]}
+    assert quarter_prices(rows, "import", 0.0, 5) == [0.2, 0.2, 0.2, 0.2, None]

@@ -92,19 +92,35 @@ class _Sums:
         )
 
 
-def _quarter_prices(rows: Any, column: str, first: float, count: int) -> list[float | None]:
+def quarter_prices(rows: Any, column: str, first: float, count: int) -> list[float | None]:
     """Each quarter's price of ``column`` (None: no price covers it, or not on the quarter grid)."""
     starts, ends, prices = rows["a"] or [], rows["b"] or [], rows[column] or []
+    if not starts:
+        return [None] * count
+    k0, off = divmod(starts[0] - first, QUARTER_S)
+    if (
+        not off
+        and ends[-1] - starts[0] == QUARTER_S * len(starts)
+        and starts[-1] - starts[0] == QUARTER_S * (len(starts) - 1)
+    ):
+        # Consecutive quarter-hour prices (the usual market file): a slice, no lookup.
+        k0 = int(k0)
+        head = prices[max(0, -k0) : max(0, -k0) + count - max(0, k0)]
+        out: list[float | None] = [None] * max(0, k0) + head
+        return out + [None] * (count - len(out))
     by_start: dict[float, float | None] = {}
     for a, b, price in zip(starts, ends, prices, strict=True):
         if b - a == QUARTER_S:
             by_start[a] = price
         else:  # an hourly (or longer) price covers each of its quarters
             by_start.update(zip(range(int(a), int(b), QUARTER_S), repeat(price)))
-    return list(map(by_start.get, [first + QUARTER_S * k for k in range(count)]))
+    return list(map(by_start.get, accumulate(repeat(float(QUARTER_S), count - 1), add, initial=first)))
 
 
 def _prefix(energy: list[float], prices: list[float | None]) -> _Sums:
+    if None not in prices:  # every quarter priced: no masks
+        market = list(accumulate(map(mul, energy, prices), add, initial=0.0))
+        return _Sums(market, list(accumulate(energy, add, initial=0.0)), [0.0] * (len(energy) + 1))
     has = [0.0 if p is None else 1.0 for p in prices]
     zeroed = [0.0 if p is None else p for p in prices]
     priced = list(map(mul, energy, has))
@@ -144,12 +160,12 @@ async def quarter_sums(
     for counter in COUNTERS:  # the registers, and a direction not asked for: not read
         cols.setdefault(f"{counter}_first", [None] * len(cols["i"]))
         cols.setdefault(f"{counter}_last", [None] * len(cols["i"]))
-    stamps = [first + QUARTER_S * k for k in range(count + 1)]
+    stamps = list(accumulate(repeat(float(QUARTER_S), count), add, initial=first))
     energy = counter_energies_at(cols, stamps) if cols["i"] else {}
     sums: dict[str, _Sums] = {}
     for direction in directions:
         quarters = energy.get(direction) or [0.0] * count
-        sums[direction] = _prefix(quarters, _quarter_prices(prices, direction, first, count))
+        sums[direction] = _prefix(quarters, quarter_prices(prices, direction, first, count))
     return _by_bucket(sums, [e for e in edges if e is not None], [c for c in cuts if c is not None])
 
 
