@@ -100,7 +100,7 @@ def _zones() -> frozenset[str]:
 
 
 def _tz(value: Any) -> str:
-    if not isinstance(value, str) or value not in zone_names():
+    if not isinstance(value, str) or value not in _zones():
         raise PydanticCustomError(
             "tz", "must be an IANA time zone of the pinned tzdata, e.g. Europe/Brussels"
         )
