@@ -3,6 +3,7 @@
 ``start`` and ``end`` are RFC 3339 instants with an offset (``p1_contracts.timerange.INSTANT``), an interval
 of a quarter-hour or an hour beginning on a whole quarter-hour; a price is a number in € per kWh excl. VAT
 (and excl. a plan's markup), between -10 and 10, or empty: unknown (a bucket needing it gets a null cost).
+Blank lines and lines beginning with ``#`` (comments) are skipped.
 
 ``PriceReader`` reads a file of any length row by row (its caller streams the good rows on) and keeps a
 message for each bad row naming its line and column; the caller stores nothing when there is any. It
@@ -37,6 +38,11 @@ class PriceRow:
     export_eur_per_kwh: Decimal | None
 
 
+def _skipped(cells: list[str]) -> bool:
+    """A blank line, or a comment: a line whose first cell begins with ``#``."""
+    return not cells or (len(cells) == 1 and not cells[0].strip()) or cells[0].lstrip().startswith("#")
+
+
 class PriceReader:
     """Iterating yields the good rows; afterwards ``problems`` (and ``bad_rows``) say what was wrong."""
 
@@ -54,12 +60,13 @@ class PriceReader:
     def __iter__(self) -> Iterator[PriceRow]:
         reader = csv.reader(self._text, strict=True)
         try:
-            header = next(reader, None)
+            rows = (cells for cells in reader if not _skipped(cells))
+            header = next(rows, None)
             if header is None or tuple(c.strip() for c in header) != COLUMNS:
                 self.bad_rows += 1
-                self._problem(1, None, f"the header must be {','.join(COLUMNS)}")
+                self._problem(reader.line_num or 1, None, f"the header must be {','.join(COLUMNS)}")
                 return
-            for cells in reader:
+            for cells in rows:
                 row = self._row(reader.line_num, cells)
                 if row is None:
                     self.bad_rows += 1
