@@ -46,7 +46,7 @@ class PlanFileError(Exception):
     """The file is not a valid plan file; ``problems`` has one line per mistake."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__(f"{len(problems)} mistake(s)")
+        super().__init__("; ".join(problems))
         self.problems = problems
 
 
