@@ -175,6 +175,7 @@ def test_mistakes_between_plans() -> None:
         ("plans:\n  - 1\nextra: 2\n", "line 3: unknown top-level field 'extra'"),
         ("plans:\n  - !!python/object:os.system {}\n", "not valid YAML"),
         ("plans: \x00\n", "not valid YAML"),
+        ("plans: " + "[" * 50000 + "\n", "line 1: nested more than 8 levels deep"),
     ],
 )
 def test_files_that_are_not_plan_files(text: str, expected: str) -> None:

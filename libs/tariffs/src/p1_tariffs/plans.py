@@ -32,6 +32,7 @@ from p1_tariffs.rules import EVERY_DEVICE, TariffPlan, starts_at
 MAX_FILE_BYTES: Final = 1 << 20
 MAX_PLANS: Final = 1000
 MAX_DEVICES: Final = 1000
+MAX_DEPTH: Final = 8  # plans → plan → price → t1 is 4
 # tariff_plans' CHECK on name (migration 0010), restated: a test holds them equal.
 NAME_RE: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z._ -]{0,63}")
 DATE_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -289,8 +290,7 @@ def parse_plan_file(text: str) -> PlanFile:
 
 def _yaml(text: str) -> tuple[yaml.Node | None, Any]:
     try:
-        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=_Loader)):
-            raise PlanFileError(["YAML aliases (*name) are not accepted in a plan file"])
+        _check_events(text)
         loader = _Loader(text)
         try:
             root = loader.get_single_node()
@@ -304,6 +304,22 @@ def _yaml(text: str) -> tuple[yaml.Node | None, Any]:
     except yaml.YAMLError as exc:  # a reader error (a control character) and the like
         raise PlanFileError([f"not valid YAML ({type(exc).__name__})"]) from None
     return root, data
+
+
+def _check_events(text: str) -> None:
+    """No aliases (expansion bombs) and no deep nesting (PyYAML composes recursively): checked on the
+    parser's events, before anything is built."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise PlanFileError(["YAML aliases (*name) are not accepted in a plan file"])
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 0
+                raise PlanFileError([f"line {line}: nested more than {MAX_DEPTH} levels deep"])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _label(i: int, item: Any) -> str:

@@ -19,15 +19,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final, TextIO
 
-from p1_contracts.timerange import INSTANT_DESCRIPTION, INSTANT_RE, in_range
+from p1_contracts.timerange import EARLIEST, INSTANT_DESCRIPTION, INSTANT_RE, in_range
 from p1_tariffs.numbers import PRICE_BOUND
 
 COLUMNS: Final = ("start", "end", "import_eur_per_kwh", "export_eur_per_kwh")
-SPANS: Final = (timedelta(minutes=15), timedelta(hours=1))
+SPANS: Final = (timedelta(minutes=15), timedelta(hours=1))  # checked exactly (timedelta, not float seconds)
 # A price as the file writes it: plain decimal digits (no exponent, NaN or infinity), bounded in length.
 NUMBER_RE: Final = re.compile(r"-?[0-9]{1,2}(?:\.[0-9]{1,12})?")
 MAX_PROBLEMS: Final = 1000  # the messages kept; the rest are counted
-QUARTER_S: Final = 900
+QUARTER: Final = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ class PriceReader:
             self._price(line, name, cell) for name, cell in zip(COLUMNS[2:], cells[2:], strict=True)
         )
         ok = imp_ok and exp_ok
-        if start is not None and int(start.timestamp()) % QUARTER_S != 0:
+        if start is not None and (start - EARLIEST) % QUARTER != timedelta(0):
             self._problem(line, "start", "must begin on a whole quarter-hour")
             ok = False
         if start is not None and end is not None and end - start not in SPANS:
