@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_tariff_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     tariffs = sub.add_parser("tariffs", help="tariff plans (README, Tariffs)").add_subparsers(
-        dest="tariffs_command", required=True
+        dest="tariffs_command", metavar="{load,show}", required=True
     )
     load = tariffs.add_parser(
         "load", help="validate a plan file (YAML) and replace every stored plan by its plans, at once"
@@ -73,7 +73,7 @@ def _add_tariff_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParse
     show = tariffs.add_parser("show", help="the stored plans: which is in force now and from when")
     show.add_argument("device_id", nargs="?", metavar="DEVICE")
     prices = sub.add_parser("prices", help="dynamic (market) prices").add_subparsers(
-        dest="prices_command", required=True
+        dest="prices_command", metavar="{load}", required=True
     )
     p_load = prices.add_parser(
         "load", help="merge a CSV of prices (start,end,import_eur_per_kwh,export_eur_per_kwh) by start"
