@@ -157,7 +157,16 @@ def test_mistakes_between_plans() -> None:
     assert mistakes(ISSUE_EXAMPLE + second) == [
         'plan "fixed-2026" (line 11): name: the same name as the plan at line 2',
         'plan "fixed-2026" (line 11): valid_from: device demo has plan "fixed-2026" (line 2) '
-        "from 2026-01-01 too",
+        "from 2026-01-01 (2025-12-31 23:00 UTC) too",
+    ]
+    # Two dates whose midnights are one instant (zones 24 h apart): which plan would be in force?
+    east = second.replace("fixed-2026", "east").replace('"2026-01-01"', '"2026-01-03"')
+    east = east.replace("Europe/Brussels", "Pacific/Apia")  # UTC+13: 01-03 00:00 is 01-02 11:00 UTC
+    west = second.replace("fixed-2026", "west").replace('"2026-01-01"', '"2026-01-02"')
+    west = west.replace("Europe/Brussels", "Pacific/Pago_Pago")  # UTC-11: 01-02 00:00 is 01-02 11:00 UTC
+    assert mistakes(ISSUE_EXAMPLE + east + west) == [
+        'plan "west" (line 20): valid_from: device demo has plan "east" (line 11) from 2026-01-02 '
+        "(2026-01-02 11:00 UTC) too"
     ]
     # A plan for every device and one for a named device may share a date (the named one wins there).
     other = second.replace("fixed-2026", "everyone").replace('["demo"]', '["*"]')

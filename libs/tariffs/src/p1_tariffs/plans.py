@@ -13,7 +13,7 @@ bounded in size and plans.
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -388,26 +388,29 @@ def _message(err: Any) -> str:
 
 
 def _across(plans: list[PlanSpec], nodes: yaml.Node | None) -> list[str]:
-    """The mistakes between plans: one name twice; one device with two plans from one date."""
+    """The mistakes between plans: one name twice; one device with two plans from one date (the table's
+    key), or starting at one instant (dates in zones 24 h apart): which would be in force?"""
     problems: list[str] = []
     by_name: dict[str, int] = {}
-    by_start: dict[tuple[str, date], int] = {}
+    by_date: dict[tuple[str, date], int] = {}
+    by_instant: dict[tuple[str, datetime], int] = {}
     for i, plan in enumerate(plans):
         line = _line(_value_node(nodes, i))
         if plan.name in by_name:
-            j = by_name[plan.name]
             problems.append(
                 f'plan "{plan.name}" (line {line}): name: the same name as the plan at line '
-                f"{_line(_value_node(nodes, j))}"
+                f"{_line(_value_node(nodes, by_name[plan.name]))}"
             )
         by_name.setdefault(plan.name, i)
+        start = starts_at(plan.valid_from, plan.tz)
         for device in plan.devices:
-            key = (device, plan.valid_from)
-            if key in by_start:
-                j = by_start[key]
+            j = by_date.get((device, plan.valid_from), by_instant.get((device, start)))
+            if j is not None:
                 problems.append(
                     f'plan "{plan.name}" (line {line}): valid_from: device {device} has plan '
-                    f'"{plans[j].name}" (line {_line(_value_node(nodes, j))}) from {plan.valid_from} too'
+                    f'"{plans[j].name}" (line {_line(_value_node(nodes, j))}) from {plan.valid_from} '
+                    f"({start:%Y-%m-%d %H:%M} UTC) too"
                 )
-            by_start.setdefault(key, i)
+            by_date.setdefault((device, plan.valid_from), i)
+            by_instant.setdefault((device, start), i)
     return problems
