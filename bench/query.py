@@ -343,6 +343,7 @@ _SOURCES = (
     "libs/contracts/src",
     "libs/servicekit/src",
     "libs/schema/src",
+    "libs/tariffs/src",
     "services/query/src",
 )
 

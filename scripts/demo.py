@@ -31,6 +31,8 @@ from p1_edge.spoolfile import stats_in_file
 from p1_servicekit.testing import port_open, wait_until
 
 BIN = Path(sys.executable).parent
+# The demo's tariff plan (issue 15): a Flemish fixed contract for every device, so costs and bills are real.
+PLAN_FILE = Path(__file__).resolve().parents[1] / "deploy/tariffs/flanders-fixed.yaml"
 DEVICE, WRITE_TOKEN, READ_TOKEN = "demo", "demo-write", "demo-read"
 # The demo's logs (.demo/*.log) are read by a person: one readable line each.
 LOGS = {"LOG_LEVEL": "INFO", "LOG_FORMAT": "text"}
@@ -78,6 +80,7 @@ def banner(storage: Storage, args: argparse.Namespace, backfilled: str) -> str:
     next_month = (month + timedelta(days=32)).replace(day=1)
     year = f"start={quote(year_ago.isoformat())}&end={quote(next_month.isoformat())}"
     home = shown_path(args.dir)
+    plans = f"{shown_path(BIN)}/p1-ingest tariffs show {DEVICE}"
     return f"""
 p1-telemetry demo is running
   meter simulator  http://127.0.0.1:{args.sim_port}/api/v1/data   (profile {PROFILE})
@@ -87,6 +90,7 @@ p1-telemetry demo is running
   PostgreSQL       {storage.db_note}
   Redis            {storage.redis_note}
   logs             {home}/*.log
+  tariff plan      {shown_path(PLAN_FILE)} (example figures; {plans} to see it)
   {backfilled}
 
 Try:
@@ -142,6 +146,13 @@ def start_servers(args: argparse.Namespace, procs: Processes) -> Storage:
         server_env["REDIS_URL"] = redis_url
     subprocess.run(
         [str(BIN / "p1-ingest"), "migrate"], env={**os.environ, **server_env}, check=True, timeout=120
+    )
+    # The file is the truth: loading it on every run replaces the plans with the same ones.
+    subprocess.run(
+        [str(BIN / "p1-ingest"), "tariffs", "load", str(PLAN_FILE)],
+        env={**os.environ, **server_env},
+        check=True,
+        timeout=120,
     )
     procs.start(
         "ingest",

@@ -21,6 +21,12 @@ RULES = [
     ("ingest", ["services/ingest/src"], {"p1_query"}),
     ("the schema library", ["libs/schema"], {"p1_ingest", "p1_query", "p1_edge"}),
     ("the edge", ["services/edge/src"], {"fastapi", "asyncpg", "uvicorn", "p1_servicekit", "p1_schema"}),
+    # The plan file, the prices CSV and the in-force rule: pure, shared by ingest (loads) and query (costs).
+    (
+        "the tariffs library",
+        ["libs/tariffs"],
+        {"p1_ingest", "p1_query", "p1_edge", "p1_servicekit", "p1_schema", "asyncpg", "fastapi", "redis"},
+    ),
     # p1_config is what the edge shares with the services: none of the server side either.
     (
         "the config library",

@@ -103,6 +103,21 @@ def first_run(demo: Demo) -> str:
     return out
 
 
+def test_the_demo_loads_its_tariff_plan(demo: Demo, first_run: str) -> None:
+    """deploy/tariffs/flanders-fixed.yaml (issue 15 §5): two plans for every device, 2025 and 2026."""
+    assert "2 plan(s) loaded from" in first_run
+
+    async def plans() -> list[tuple[str, str]]:
+        conn = await asyncpg.connect(demo.env["DATABASE_URL"])
+        try:
+            rows = await conn.fetch("SELECT name, device_id FROM tariff_plans ORDER BY starts_at")
+        finally:
+            await conn.close()
+        return [(r["name"], r["device_id"]) for r in rows]
+
+    assert asyncio.run(plans()) == [("fixed-2025", "*"), ("fixed-2026", "*")]
+
+
 @pytest.fixture(scope="module")
 def query(demo: Demo, first_run: str) -> Iterator[httpx.Client]:
     """A query process on what the demo left in its database."""

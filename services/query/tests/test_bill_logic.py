@@ -1,6 +1,6 @@
 """The bill's arithmetic on its own (``p1_query.bill``): the running month's projection, by hand."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,8 @@ DAY = 86400.0
 APRIL = datetime(2026, 4, 1, tzinfo=UTC).timestamp()  # 30 days in UTC
 PLAN = Plan(
     name="fixed",
+    device_id="d",
+    valid_from=date(2026, 1, 1),
     starts_at=datetime(2026, 1, 1, tzinfo=UTC),
     tz="UTC",
     import_t1=Decimal("0.30"),

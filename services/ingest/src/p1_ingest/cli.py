@@ -1,8 +1,10 @@
-"""``p1-ingest serve | migrate | maintain | rebuild DEVICE… | backup PATH | restore PATH``.
+"""``p1-ingest serve | migrate | maintain | rebuild DEVICE… | backup PATH | restore PATH | tariffs load FILE |
+tariffs show [DEVICE] | prices load FILE.csv``.
 
 A configuration error is one line per problem naming the variable (exit 2, ``p1_config.errors``); a
 database that cannot be reached, or a backup or restore that cannot be done, is one line with any URL's
-password masked (exit 1). None prints a value or a traceback."""
+password masked (exit 1). A plan or prices file with mistakes is one line per mistake, nothing stored
+(exit 2). None prints a value or a traceback."""
 
 import argparse
 import asyncio
@@ -56,7 +58,27 @@ def _parser() -> argparse.ArgumentParser:
         help="a backup into DATABASE_URL's database, which must be empty (TimescaleDB: same version)",
     )
     p_restore.add_argument("path", type=Path, metavar="PATH")
+    _add_tariff_commands(sub)
     return parser
+
+
+def _add_tariff_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    tariffs = sub.add_parser("tariffs", help="tariff plans (README, Tariffs)").add_subparsers(
+        dest="tariffs_command", metavar="{load,show}", required=True
+    )
+    load = tariffs.add_parser(
+        "load", help="validate a plan file (YAML) and replace every stored plan by its plans, at once"
+    )
+    load.add_argument("file", type=Path, metavar="FILE")
+    show = tariffs.add_parser("show", help="the stored plans: which is in force now and from when")
+    show.add_argument("device_id", nargs="?", metavar="DEVICE")
+    prices = sub.add_parser("prices", help="dynamic (market) prices").add_subparsers(
+        dest="prices_command", metavar="{load}", required=True
+    )
+    p_load = prices.add_parser(
+        "load", help="merge a CSV of prices (start,end,import_eur_per_kwh,export_eur_per_kwh) by start"
+    )
+    p_load.add_argument("file", type=Path, metavar="FILE.csv")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         "migrate": _migrate,
         "backup": lambda: _backup(args.path, args.keep_days),
         "restore": lambda: _restore(args.path),
+        "tariffs": lambda: _tariffs(args),
+        "prices": lambda: _load_prices(args.file),
     }
     return run_command(PROG, commands[args.command])
 
@@ -144,6 +168,93 @@ def _restore(path: Path) -> int:
     if summary is None:
         return 1
     print(f"{PROG}: restored {path} into {redact(settings.database_url)}: {summary.line()}")
+    return 0
+
+
+def _tariffs(args: argparse.Namespace) -> int:
+    if args.tariffs_command == "show":
+        return _show_tariffs(args.device_id)
+    return _load_tariffs(args.file)
+
+
+def _mistakes(what: str, problems: list[str]) -> int:
+    print(f"{PROG}: {what}: {len(problems)} mistake(s), nothing stored:", file=sys.stderr)
+    for line in problems:
+        print(f"  {line}", file=sys.stderr)
+    return 2
+
+
+def _load_tariffs(path: Path) -> int:
+    from p1_ingest.tariffs_store import replace_plans
+    from p1_tariffs.plans import PlanFileError, read_plan_file
+
+    settings = configured(ServiceSettings)
+    try:
+        plan_file = read_plan_file(path)
+    except OSError as exc:
+        print(f"{PROG}: cannot read {path}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return 2
+    except PlanFileError as exc:
+        return _mistakes(str(path), exc.problems)
+    rows = plan_file.rows()
+    loaded = _run_on_database(settings, replace_plans(settings.database_url, rows))
+    if loaded is None:
+        return 1
+    devices = sorted({r.device_id for r in rows})
+    print(
+        f"{PROG}: {len(plan_file.plans)} plan(s) loaded from {path} as {loaded.rows} row(s) for "
+        f"{', '.join(devices)} (replacing {loaded.replaced}); tariff revision {loaded.revision}"
+    )
+    return 0
+
+
+def _show_tariffs(device_id: str | None) -> int:
+    from datetime import UTC, datetime
+
+    from p1_contracts.patterns import is_device_id
+    from p1_ingest.tariffs_show import show
+    from p1_ingest.tariffs_store import stored_plans
+
+    if device_id is not None and not is_device_id(device_id):
+        print(f"{PROG}: DEVICE is not a device id", file=sys.stderr)
+        return 2
+    settings = configured(ServiceSettings)
+    plans = _run_on_database(settings, stored_plans(settings.database_url))
+    if plans is None:
+        return 1
+    for line in show(plans, device_id, datetime.now(UTC)):
+        print(line)
+    return 0
+
+
+def _load_prices(path: Path) -> int:
+    from p1_ingest.tariffs_store import PricesError, load_prices
+
+    settings = configured(ServiceSettings)
+    try:
+        text = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        print(f"{PROG}: cannot read {path}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return 2
+    try:
+        with text:
+            loaded = _run_on_database(settings, load_prices(settings.database_url, text))
+    except PricesError as exc:
+        return _mistakes(str(path), exc.problems)
+    except OSError as exc:  # a read error mid-file (the database's own are caught above)
+        print(f"{PROG}: cannot read {path}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return 2
+    if loaded is None:
+        return 1
+    span = (
+        f" from {loaded.first.isoformat()} to {loaded.last.isoformat()}"
+        if loaded.first and loaded.last
+        else ""
+    )
+    print(
+        f"{PROG}: {loaded.inserted + loaded.replaced} price interval(s) loaded from {path}{span}: "
+        f"{loaded.inserted} new, {loaded.replaced} replaced; tariff revision {loaded.revision}"
+    )
     return 0
 
 

@@ -174,7 +174,7 @@ async def bill_json(
     month_start, month_end = month_bounds(asked.year, asked.month, asked.zone)
     async with state.db.time("bill"):
         plans = await device_plans(conn, asked.device_id)
-        segments = in_force(plans, month_start.timestamp(), month_end.timestamp())
+        segments = in_force(plans, asked.device_id, month_start.timestamp(), month_end.timestamp())
         parts = await _priced_parts(state, conn, asked.device_id, segments)
     ledger = await capacity_answer(state, asked, ledger_price, conn, version)
     month = bill.Month(

@@ -158,7 +158,7 @@ async def point_costs(
     """(import_cost_eur, export_revenue_eur) per bucket of ``points`` (``series.build_points``)."""
     size = len(bounds) - 1
     stamps = [bound.timestamp() for bound in bounds]
-    segments = in_force(plans, stamps[0], stamps[-1]) if plans else []
+    segments = in_force(plans, device_id, stamps[0], stamps[-1])
     costs: list[float | None] = [None] * size
     revenues: list[float | None] = [None] * size
     if not segments:

@@ -7,20 +7,12 @@ e.g. the figure on one's own bill), else the table's figure for ``GRID_OPERATOR`
 year, else ``FALLBACK_EUR_PER_KW_YEAR``.
 """
 
-from typing import Final, Literal
+from typing import Final
 
-# The Fluvius areas of Flanders, as the operators' tariff sheets name them (Fluvius Kempen was Iveka,
-# Midden-Vlaanderen was Intergem: the names since 2023).
-GridOperator = Literal[
-    "fluvius-antwerpen",
-    "fluvius-halle-vilvoorde",
-    "fluvius-imewo",
-    "fluvius-kempen",
-    "fluvius-limburg",
-    "fluvius-midden-vlaanderen",
-    "fluvius-west",
-    "fluvius-zenne-dijle",
-]
+# The operators are p1_tariffs' (one list for plans and settings); re-exported for query's own users.
+from p1_tariffs.operators import GridOperator
+
+__all__ = ["FALLBACK_EUR_PER_KW_YEAR", "PRICES", "GridOperator", "price_eur_per_kw_year"]
 
 # operator → year → €/kW/year excl. VAT, each with its source in a comment. Empty today: no published
 # figure could be confirmed, excl. VAT, from a source this project can cite (docs/design.md §8 lists
