@@ -62,14 +62,10 @@ def test_no_plan_no_lines() -> None:
     assert (got.lines, got.total_eur, got.complete, got.partial) == ([], 0.0, False, False)
 
 
-def testquarter_prices_by_slice_and_by_lookup() -> None:
-    # Quarters from t = 0 (4 of them). Consecutive quarter-hour prices from −900 to 2700: a slice.
-    rows = {
-        "a": [-900.0, 0.0, 900.0, 1800.0],
-        "b": [0.0, 900.0, 1800.0, 2700.0],
-        "import": [9.0, 1.0, 2.0, 3.0],
-    }
+def test_quarter_prices_by_slice_and_by_lookup() -> None:
+    # Quarters from t = 0 (4 of them). Consecutive quarter-hour prices from −900 on: a slice.
+    rows = {"consecutive": True, "a0": -900.0, "a": None, "b": None, "import": [9.0, 1.0, 2.0, 3.0]}
     assert quarter_prices(rows, "import", 0.0, 4) == [1.0, 2.0, 3.0, None]
     # An hourly price covers its four quarters; a price off the quarter grid covers none.
-    rows = {"a": [0.0, 3605.0], "b": [3600.0, 4505.0], "import": [0.2, 0.5]}
+    rows = {"consecutive": False, "a0": 0.0, "a": [0.0, 3605.0], "b": [3600.0, 4505.0], "import": [0.2, 0.5]}
     assert quarter_prices(rows, "import", 0.0, 5) == [0.2, 0.2, 0.2, 0.2, None]

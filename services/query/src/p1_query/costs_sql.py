@@ -51,11 +51,17 @@ SELECT {arrays} FROM (
 def _prices_sql(directions: tuple[str, ...]) -> str:
     """The market prices of ``directions`` as arrays in time order (the subquery's order is the
     aggregates'), from prices starting up to a day before the range (a price spans at most a day,
-    migration 0010)."""
+    migration 0010). Consecutive quarter-hour prices (the usual market file) travel as the first start
+    and the prices alone: their starts and ends are not sent, nor decoded."""
     values = ", ".join(f"{d}_eur_per_kwh::float8 AS {d}" for d in directions)
-    arrays = ", ".join(f"array_agg({n}) AS {n}" for n in ("a", "b", *directions))
+    prices = ", ".join(f"array_agg({d}) AS {d}" for d in directions)
+    consecutive = (
+        f"coalesce(bool_and(b - a = {QUARTER_S}) AND max(a) - min(a) = {QUARTER_S} * (count(*) - 1), false)"
+    )
     return f"""
-SELECT {arrays} FROM (
+SELECT min(a) AS a0, {consecutive} AS consecutive,
+       CASE WHEN {consecutive} THEN NULL ELSE array_agg(a) END AS a,
+       CASE WHEN {consecutive} THEN NULL ELSE array_agg(b) END AS b, {prices} FROM (
     SELECT date_part('epoch', start) AS a, date_part('epoch', "end") AS b, {values}
       FROM energy_prices WHERE start >= $1::timestamptz - interval '1 day' AND start < $2 AND "end" > $1
      ORDER BY start) p"""
@@ -93,23 +99,19 @@ class _Sums:
 
 
 def quarter_prices(rows: Any, column: str, first: float, count: int) -> list[float | None]:
-    """Each quarter's price of ``column`` (None: no price covers it, or not on the quarter grid)."""
-    starts, ends, prices = rows["a"] or [], rows["b"] or [], rows[column] or []
-    if not starts:
-        return [None] * count
-    k0, off = divmod(starts[0] - first, QUARTER_S)
-    if (
-        not off
-        and ends[-1] - starts[0] == QUARTER_S * len(starts)
-        and starts[-1] - starts[0] == QUARTER_S * (len(starts) - 1)
-    ):
-        # Consecutive quarter-hour prices (the usual market file): a slice, no lookup.
-        k0 = int(k0)
-        head = prices[max(0, -k0) : max(0, -k0) + count - max(0, k0)]
-        out: list[float | None] = [None] * max(0, k0) + head
+    """Each quarter's price of ``column`` (None: no price covers it, or not on the quarter grid), from a
+    row of ``PRICES_SQL``."""
+    prices = rows[column] or []
+    if rows["consecutive"]:  # a slice, no lookup
+        k0, off = divmod(rows["a0"] - first, QUARTER_S)
+        if off:
+            return [None] * count
+        k = int(k0)
+        head = prices[max(0, -k) : max(0, -k) + count - max(0, k)]
+        out: list[float | None] = [None] * max(0, k) + head
         return out + [None] * (count - len(out))
     by_start: dict[float, float | None] = {}
-    for a, b, price in zip(starts, ends, prices, strict=True):
+    for a, b, price in zip(rows["a"] or [], rows["b"] or [], prices, strict=True):
         if b - a == QUARTER_S:
             by_start[a] = price
         else:  # an hourly (or longer) price covers each of its quarters
