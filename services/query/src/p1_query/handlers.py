@@ -10,6 +10,7 @@ from fastapi import Header, Path, Query, Request
 from fastapi.responses import Response
 
 from p1_contracts.patterns import DEVICE_ID_PATTERN, is_device_id
+from p1_peakguard.price import price_eur_per_kw_year
 from p1_query.answers import (
     JSON,
     Cacheable,
@@ -37,7 +38,6 @@ from p1_query.export import MEDIA_TYPES, Format, bucket_export, check_export_siz
 from p1_query.fields import DEVICE_ID_MAX_LENGTH
 from p1_query.state import caller, server_timing
 from p1_query.streaming import ExportResponse
-from p1_query.tariffs import price_eur_per_kw_year
 from p1_servicekit.errors import FieldError, Unprocessable
 
 DeviceId = Annotated[str, Path(pattern=DEVICE_ID_PATTERN, min_length=1, max_length=DEVICE_ID_MAX_LENGTH)]
