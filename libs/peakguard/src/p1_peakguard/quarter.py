@@ -67,6 +67,11 @@ class QuarterNow:
     as_of: datetime
 
 
+def _r(value: float, digits: int) -> float:
+    """Rounded, and never ``-0.0`` (a headroom of exactly nothing reads 0.0)."""
+    return round(value, digits) + 0.0
+
+
 def quarter_of(ts: datetime) -> datetime:
     """The UTC quarter holding ``ts`` (every zone's offset in use is whole quarters: §7)."""
     seconds = ts.timestamp()
@@ -134,14 +139,14 @@ def running_quarter(
     return QuarterNow(
         quarter_start=start,
         quarter_end=end,
-        elapsed_s=round(elapsed, 3),
-        energy_kwh=round(energy, 6),
-        kw_so_far=round(energy * 4, 3),
+        elapsed_s=_r(elapsed, 3),
+        energy_kwh=_r(energy, 6),
+        kw_so_far=_r(energy * 4, 3),
         power_w=newest.power_w,
-        projected_kw=round(projected, 3),
-        month_peak_kw=None if month_peak_kw is None else round(month_peak_kw, 3),
-        threshold_kw=round(threshold, 3),
-        headroom_kw=round(threshold - projected, 3),
+        projected_kw=_r(projected, 3),
+        month_peak_kw=None if month_peak_kw is None else _r(month_peak_kw, 3),
+        threshold_kw=_r(threshold, 3),
+        headroom_kw=_r(threshold - projected, 3),
         extra_cost_eur=peak_rise_eur(projected, month_peak_kw, price_eur_per_kw_year),
         as_of=newest.ts.astimezone(UTC),
     )
