@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 from p1_contracts import timerange
 from p1_contracts.models import Capacity, CapacityMonth, Quarter
+from p1_peakguard.quarter import FLOOR_KW
 from p1_query.buckets import month_bounds
 from p1_schema.capacity import QUARTER_S
 from p1_servicekit.errors import FieldError, Unprocessable
 
-FLOOR_KW: Final = 2.5
 TOP_QUARTERS: Final = 5
 DIFFERS_RATIO: Final = 0.02
 WINDOW_MONTHS: Final = 12
