@@ -11,6 +11,9 @@ far (threshold: max(peak, 2.5 kW), no cap). Counted per quarter:
 - **missed**: over, and no warning at least 60 s before its end (too late or none);
 - **false**: warned, and ended at or under its threshold.
 
+Demands are counted to 3 decimals of kW, as the ledger counts them. For the missed quarters it prints the
+largest rise over the threshold and what they cost in all (``peak_rise_eur``, 53.25 €/kW/year).
+
 The same states also go through a naive rule (warn at the first reading that projects over), the
 baseline of the same run, so the figures read as the rule's gain. Nothing is timed: this measures what
 the rule does, not how fast.
@@ -28,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from p1_edge.simulator.profiles import PROFILES, Profile
-from p1_peakguard.quarter import FLOOR_KW, QuarterNow, Reading, running_quarter
+from p1_peakguard.quarter import FLOOR_KW, QuarterNow, Reading, peak_rise_eur, running_quarter
 from p1_peakguard.warning import Guard, projects_over, step
 
 TZ = ZoneInfo("Europe/Brussels")
@@ -45,11 +48,13 @@ class Tally:
     missed: int = 0
     late: int = 0  # missed, but warned in the last IN_TIME_S
     false: int = 0
+    missed_kw: float = 0.0  # the largest rise over the threshold of a missed quarter
+    missed_eur: float = 0.0  # what the missed quarters' rises cost, in all (peak_rise_eur)
 
     def row(self) -> str:
         return (
             f"{self.quarters:>8} {self.over:>5} {self.warned:>7} {self.missed:>7} ({self.late} late)"
-            f" {self.false:>6}"
+            f" {self.false:>6}   missed: ≤ {self.missed_kw:.3f} kW, {self.missed_eur:.2f} € in all"
         )
 
 
@@ -72,6 +77,8 @@ def close(tally: Tally, final_kw: float, threshold: float, warned_at: float | No
     if over and (warned_at is None or warned_at > 900 - IN_TIME_S):
         tally.missed += 1
         tally.late += warned_at is not None
+        tally.missed_kw = max(tally.missed_kw, round(final_kw - threshold, 3))
+        tally.missed_eur += peak_rise_eur(final_kw, threshold, PRICE)
     if not over and warned_at is not None:
         tally.false += 1
 
@@ -87,7 +94,8 @@ def simulate(profile: Profile, days: int, rules: dict[str, Rule]) -> dict[str, T
         ts = START + timedelta(seconds=s)
         if s % 900 == 0:
             if s:
-                final_kw = (joules // 3600 / 1000 - quarter_start_kwh) * 4
+                # kW to 3 decimals, as the capacity rules count them (no new peak from float noise)
+                final_kw = round((joules // 3600 / 1000 - quarter_start_kwh) * 4, 3)
                 threshold = max(month_peak or 0.0, FLOOR_KW)
                 for name in rules:
                     close(tallies[name], final_kw, threshold, warned_at[name])
@@ -126,14 +134,15 @@ def main(argv: list[str] | None = None) -> int:
         for rule, tally in simulate(PROFILES[name], args.days, rules).items():
             print(f"{name:<14}{rule:<7}{tally.row()}", flush=True)
             total = totals[rule]
-            for field in ("quarters", "over", "warned", "missed", "late", "false"):
+            for field in ("quarters", "over", "warned", "missed", "late", "false", "missed_eur"):
                 setattr(total, field, getattr(total, field) + getattr(tally, field))
+            total.missed_kw = max(total.missed_kw, tally.missed_kw)
     for rule, total in totals.items():
         print(f"{'all':<14}{rule:<7}{total.row()}")
-    rule, base = totals["rule"], totals["naive"]
+    ours, base = totals["rule"], totals["naive"]
     print(
-        f"false warnings: {rule.false} vs {base.false} naive (ratio {rule.false / max(base.false, 1):.2f}); "
-        f"missed: {rule.missed} vs {base.missed} naive, of {rule.over} quarters over"
+        f"false warnings: {ours.false} vs {base.false} naive (ratio {ours.false / max(base.false, 1):.2f}); "
+        f"missed: {ours.missed} vs {base.missed} naive, of {ours.over} quarters over"
     )
     return 0
 
