@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from p1_peakguard.quarter import QuarterNow, Reading, running_quarter
-from p1_peakguard.warning import HOLD_S, Guard, crossing_s, step
+from p1_peakguard.warning import LEAD_S, Guard, crossing_s, step
 
 Q0 = datetime(2026, 11, 12, 17, 0, tzinfo=UTC)
 Power = Callable[[int], float]  # W during second s of the quarter (0 … 899)
@@ -45,8 +45,9 @@ def load(base_w: float, extra_w: float, on_s: int, off_s: int = 10_000) -> Power
 def test_a_kettle_on_a_low_base_is_not_warned() -> None:
     """400 W base, a 2.5 kW kettle from minute 1 to 3, no peak yet (threshold 2.5 kW). At minute 1 the
     quarter projects over if the kettle boiled on: (0.4 × 60 + 2.9 × 840) / 3600 × 4 = 2.733 kW. A minute
-    later it would still need (0.625 − 0.055) kWh / 2.9 kW = 708 s to cross: more than LEAD_S, so no
-    warning; it stops at minute 3 and the quarter ends at (0.4 × 900 + 2.5 × 120) / 3600 × 4 = 0.733 kW."""
+    later it would still need (0.625 − 0.055) kWh / 2.9 kW = 708 s to cross, 649 s just before it
+    stops: more than LEAD_S, so no warning; it stops at minute 3 and the quarter ends at
+    (0.4 × 900 + 2.5 × 120) / 3600 × 4 = 0.733 kW."""
     power = load(400, 2500, 60, 180)
     assert max(s.projected_kw for s in states(power, None)) >= 2.733
     assert warned_at(power, None) == []
@@ -56,9 +57,10 @@ def test_a_kettle_on_a_low_base_is_not_warned() -> None:
 def test_an_oven_five_minutes_before_the_end_is_warned_while_it_runs() -> None:
     """2 kW base, the month's peak 3.0 kW; a 4 kW oven from 17:10 for 6 minutes. At 17:10 the import so
     far is 2 × 600 / 3600 = 0.3333 kWh and the projection (0.3333 + 6 × 300 / 3600) × 4 = 3.333 kW > 3.0;
-    it crosses 3.0 kW after (0.75 − 0.3333) / 6 × 3600 = 250 s. After HOLD_S of it: one warning, at
-    elapsed 660 s, 4 minutes before the end, with the oven on."""
-    assert warned_at(load(2000, 4000, 600, 960), 3.0) == [600 + HOLD_S]
+    it crosses 3.0 kW after (0.75 − 0.3333) / 6 × 3600 = 250 s, at elapsed 850 s. Warned once, when the
+    crossing is LEAD_S (180 s) away, at elapsed 670 s (held since 600 s: more than HOLD_S), 3:50 before
+    the end, with the oven on."""
+    assert warned_at(load(2000, 4000, 600, 960), 3.0) == [850 - LEAD_S]
 
 
 def test_a_load_two_minutes_before_the_end_is_warned_a_minute_before() -> None:
