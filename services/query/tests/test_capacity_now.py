@@ -19,16 +19,20 @@ q-now-early: 1 December in Brussels begins at 30 Nov 23:00Z. A 5 kW quarter at 3
 
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
 from query_scenes import PRICE, Meter, const, seed_token, steps, utc
 from redis.asyncio import Redis
 
+from p1_peakguard.store import fetch_inputs, past_counted
 from p1_schema.redis import latest_key
 from p1_servicekit.testing import ServiceProcess
 
 assert PRICE == 50.0  # the figures below are computed with it
+BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
 def now_meter() -> Meter:
@@ -195,3 +199,30 @@ def test_an_unknown_device_and_one_out_of_scope_read_alike(
     hidden = _now(api, "q-now", "tok-cap").json()
     assert hidden == {**_now(api, "q-nobody", "tok-all").json(), "detail": hidden["detail"]}
     assert "q-now" in hidden["detail"]
+
+
+@pytest.mark.parametrize(("device_id", "month"), [("q-cap", "2026-02"), ("q-now", "2026-11")])
+async def test_the_rolling_average_is_the_ledgers(
+    api: ServiceProcess, scenes: dict[str, Meter], loaded: str, device_id: str, month: str
+) -> None:
+    """notify's 12-month average (``p1_peakguard``: the 11 months before from ``past_counted``, this one's
+    peak so far) is the ledger's of the running month: for q-cap (README's worked example) (2.5 + 5.0 +
+    4.0) / 3 = 3.833 kW."""
+    conn = await asyncpg.connect(loaded)
+    try:
+        inputs = await fetch_inputs(conn, device_id, BRUSSELS)
+        assert inputs is not None
+        past = await past_counted(conn, device_id, inputs.month, BRUSSELS)
+    finally:
+        await conn.close()
+    mine = inputs.quarter(None, PRICE, past).rolling_12m_avg_kw
+    async with httpx.AsyncClient(base_url=api.base_url) as client:
+        r = await client.get(
+            f"/v1/devices/{device_id}/capacity",
+            params={"month": month},
+            headers={"Authorization": "Bearer tok-all"},
+        )
+    assert inputs.month.label == month
+    assert mine == r.json()["rolling_12m_avg_kw"]
+    if device_id == "q-cap":
+        assert (past, mine) == ([2.5, 5.0], 3.833)

@@ -18,6 +18,7 @@ once a later one has a reading, so the newest reading's quarter is exactly the o
   Δ / 12 kW of billed average for 12 months: Δ × price_per_kW_year / 12 in all.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -27,6 +28,8 @@ from p1_schema.capacity import QUARTER_S
 
 # The Flemish capacity tariff's minimum monthly peak (kW): a month below it counts as 2.5 kW.
 FLOOR_KW: Final = 2.5
+# The rolling average's window: the month and the 11 before it.
+WINDOW_MONTHS: Final = 12
 _QUARTER: Final = timedelta(seconds=QUARTER_S)
 
 
@@ -65,6 +68,9 @@ class QuarterNow:
     headroom_kw: float
     extra_cost_eur: float
     as_of: datetime
+    # Not part of capacity/now: the ledger's 12-month average with this month's peak so far, when the
+    # caller gave the past months (``store.past_counted``); for notify's Home Assistant sensor.
+    rolling_12m_avg_kw: float | None = None
 
 
 def _r(value: float, digits: int) -> float:
@@ -108,6 +114,14 @@ def counted_kw(month_peak_kw: float | None) -> float:
     return max(month_peak_kw if month_peak_kw is not None else 0.0, FLOOR_KW)
 
 
+def rolling_avg_kw(past_counted_kw: Sequence[float], month_peak_kw: float | None) -> float | None:
+    """The 12-month rolling average as the ledger computes it for the running month (``p1_query.capacity``:
+    the mean of the counted peaks of the months with data): the 11 months before (``store.past_counted``)
+    and this one's peak so far, at least the floor; None without any."""
+    counted = [*past_counted_kw, *([] if month_peak_kw is None else [_r(counted_kw(month_peak_kw), 3)])]
+    return _r(sum(counted) / len(counted), 3) if counted else None
+
+
 def peak_rise_eur(new_kw: float, month_peak_kw: float | None, price_eur_per_kw_year: float) -> float:
     """What a quarter of ``new_kw`` adds to the bill: the rise of the month's counted peak × price ÷ 12
     (the month is one of the 12 the rolling average takes, for the 12 months it stays in the window),
@@ -124,6 +138,7 @@ def running_quarter(
     month_peak_kw: float | None,
     cap_kw: float | None,
     price_eur_per_kw_year: float,
+    past_counted_kw: Sequence[float] | None = None,
 ) -> QuarterNow:
     """The running quarter of ``newest``'s quarter, from the import counter at the quarter's start
     (``counter_at``), the newest good reading, the month's counted peak of completed quarters
@@ -149,4 +164,7 @@ def running_quarter(
         headroom_kw=_r(threshold - projected, 3),
         extra_cost_eur=peak_rise_eur(projected, month_peak_kw, price_eur_per_kw_year),
         as_of=newest.ts.astimezone(UTC),
+        rolling_12m_avg_kw=None
+        if past_counted_kw is None
+        else rolling_avg_kw(past_counted_kw, month_peak_kw),
     )

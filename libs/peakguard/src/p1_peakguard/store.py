@@ -5,6 +5,7 @@ partial days at its two ends: ~30 day rows and ≤ 192 quarters, never the month
 meter reported for the month (``meter_peaks``). No statement names a time zone (docs/design.md §8).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, TypeAlias
@@ -13,17 +14,19 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from p1_peakguard.months import Month, month_of, utc_day_ceil, utc_day_floor
+from p1_peakguard.months import Month, month_of, months_before, utc_day_ceil, utc_day_floor
 from p1_peakguard.quarter import (
+    WINDOW_MONTHS,
     CounterPoint,
     QuarterNow,
     Reading,
+    counted_kw,
     counted_peak_kw,
     counter_at,
     quarter_of,
     running_quarter,
 )
-from p1_schema.capacity import QUARTER_S
+from p1_schema.capacity import MONTH_TOPS_SQL, QUARTER_S
 
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 # How far back the last reading before a quarter's start is looked for: beyond it the counter is held at
@@ -56,6 +59,15 @@ SELECT b.ts AS b_ts, b.import_kwh AS b_kwh, b.epoch AS b_epoch,
   LEFT JOIN meter_peaks m ON m.device_id = $1 AND m.month = $10"""
 
 
+# Each month's highest quarter and count (MONTH_TOPS_SQL with one top a month; $2 the months' edges),
+# then the meter's peaks of the labels $3.
+_PAST_SQL: Final = f"""
+SELECT t.month, t.kw, t.quarters, NULL::text AS label, NULL::float8 AS peak_w
+  FROM ({MONTH_TOPS_SQL.replace("$3", "1")}) t
+UNION ALL
+SELECT NULL, NULL, NULL, month, peak_w FROM meter_peaks WHERE device_id = $1 AND month = ANY($3::text[])"""
+
+
 @dataclass(frozen=True, slots=True)
 class QuarterInputs:
     """What ``running_quarter`` takes but the device's cap and the price (which are the caller's)."""
@@ -65,14 +77,48 @@ class QuarterInputs:
     month: Month  # the local month of the running quarter (its year chooses the price)
     month_peak_kw: float | None  # counted_peak_kw: ours, or the meter's where ours miss quarters
 
-    def quarter(self, cap_kw: float | None, price_eur_per_kw_year: float) -> QuarterNow:
+    def quarter(
+        self,
+        cap_kw: float | None,
+        price_eur_per_kw_year: float,
+        past_counted_kw: Sequence[float] | None = None,
+    ) -> QuarterNow:
+        """The running quarter; with ``past_counted_kw`` (``past_counted``) its rolling average too."""
         return running_quarter(
             start_kwh=self.start_kwh,
             newest=self.newest,
             month_peak_kw=self.month_peak_kw,
             cap_kw=cap_kw,
             price_eur_per_kw_year=price_eur_per_kw_year,
+            past_counted_kw=past_counted_kw,
         )
+
+
+async def past_counted(conn: Conn, device_id: str, month: Month, tz: ZoneInfo) -> list[float]:
+    """The counted peaks (kW, at least the floor, 3 decimals) of the 11 months before ``month`` that have
+    our quarters or a meter-reported peak, oldest first: with ``quarter.rolling_avg_kw`` the ledger's
+    rolling average of the running month. One statement over ~330 day rows and the meter's peaks; past
+    months change only with late data, so a poller may keep the answer for the month."""
+    months = months_before(month, WINDOW_MONTHS - 1, tz)
+    if not months:
+        return []
+    edges = [m.start for m in months] + [months[-1].end]
+    rows = await conn.fetch(_PAST_SQL, device_id, edges, [m.label for m in months])
+    tops: dict[int, tuple[float, int]] = {}
+    meter: dict[str, float] = {}
+    for row in rows:
+        if row["month"] is not None:
+            tops[row["month"] - 1] = (row["kw"], row["quarters"])
+        if row["label"] is not None:
+            meter[row["label"]] = row["peak_w"] / 1000.0
+    counted = []
+    for i, m in enumerate(months):
+        ours_kw, ours_n = tops.get(i, (None, 0))
+        expected = int((m.end - m.start).total_seconds()) // QUARTER_S
+        peak = counted_peak_kw(ours_kw, ours_n, expected, meter.get(m.label))
+        if peak is not None:
+            counted.append(round(counted_kw(round(peak, 3)), 3))
+    return counted
 
 
 async def newest_reading(conn: Conn, device_id: str) -> Reading | None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi.responses import Response
 from pydantic_core import to_json
 
+from p1_peakguard.quarter import WINDOW_MONTHS
 from p1_query import capacity
 from p1_query.auth import Reader, unknown_device
 from p1_query.buckets import Bucket, boundaries, month_bounds, source_for
@@ -124,7 +125,7 @@ async def capacity_json(
     month_start, month_end = month_bounds(asked.year, asked.month, asked.zone)
     tops = MonthTops(conn, state.cache, state.db, version, asked.device_id, asked.reader.key())
     window = await tops.of_window(asked.year, asked.month, asked.zone, asked.tz_name)
-    months = capacity.months_back(asked.year, asked.month, capacity.WINDOW_MONTHS)
+    months = capacity.months_back(asked.year, asked.month, WINDOW_MONTHS)
     expected = [
         capacity.expected_quarters(month_bounds(*year_month, asked.zone), version.last_ts)
         for year_month in months

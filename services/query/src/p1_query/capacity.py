@@ -18,14 +18,13 @@ from zoneinfo import ZoneInfo
 
 from p1_contracts import timerange
 from p1_contracts.models import Capacity, CapacityMonth, Quarter
-from p1_peakguard.quarter import FLOOR_KW
+from p1_peakguard.quarter import FLOOR_KW, WINDOW_MONTHS
 from p1_query.buckets import month_bounds
 from p1_schema.capacity import QUARTER_S
 from p1_servicekit.errors import FieldError, Unprocessable
 
 TOP_QUARTERS: Final = 5
 DIFFERS_RATIO: Final = 0.02
-WINDOW_MONTHS: Final = 12
 
 # Matched whole (fullmatch): ``$`` would also accept a final newline. The years are timerange's.
 _MONTH: Final = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
