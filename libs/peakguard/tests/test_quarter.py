@@ -12,6 +12,7 @@ from p1_peakguard.quarter import (
     Reading,
     counted_peak_kw,
     counter_at,
+    month_peak,
     peak_rise_eur,
     quarter_of,
     running_quarter,
@@ -102,6 +103,8 @@ def test_the_months_counted_peak() -> None:
     assert counted_peak_kw(3.0, 40, 100, None) == 3.0  # the meter said nothing
     assert counted_peak_kw(None, 0, 100, 4.2) == 4.2
     assert counted_peak_kw(None, 0, 0, None) is None
+    assert month_peak(3.0, False, 4.2) == (4.2, "meter")
+    assert month_peak(3.0, True, 4.2) == (3.0, "measured")
 
 
 def test_the_extra_cost_of_a_peak() -> None:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Final
+from typing import Final, Literal
 
 from p1_schema.capacity import QUARTER_S
 
@@ -31,6 +31,7 @@ FLOOR_KW: Final = 2.5
 # The rolling average's window: the month and the 11 before it.
 WINDOW_MONTHS: Final = 12
 _QUARTER: Final = timedelta(seconds=QUARTER_S)
+Source = Literal["measured", "meter"]  # whose a month's peak is (``CapacityMonth.source``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +98,31 @@ def counter_at(boundary: datetime, before: CounterPoint | None, after: CounterPo
     return before.import_kwh + (after.import_kwh - before.import_kwh) * part / span
 
 
+def covers(ours_quarters: int, expected_quarters: int) -> bool:
+    """Whether our completed quarters cover a month: each of the month's quarters up to the running one
+    (``expected_quarters``, ``p1_query.capacity.expected_quarters``) has a demand."""
+    return 0 < expected_quarters <= ours_quarters
+
+
+def month_peak(
+    ours_kw: float | None, ours_cover: bool, meter_kw: float | None
+) -> tuple[float, Source] | None:
+    """A month's peak as the ledger counts it (§8; the one statement of the rule, query's ledger uses it
+    too): ours (``measured``) when our quarters cover the month or the meter reported nothing, else the
+    peak the meter reported (``meter``); None when there is neither."""
+    if ours_kw is not None and (meter_kw is None or ours_cover):
+        return ours_kw, "measured"
+    if meter_kw is not None:
+        return meter_kw, "meter"
+    return None
+
+
 def counted_peak_kw(
     ours_kw: float | None, ours_quarters: int, expected_quarters: int, meter_kw: float | None
 ) -> float | None:
-    """The month's peak so far as the ledger counts it (``p1_query.capacity``, §8): ours when our
-    completed quarters cover the month up to the running quarter (or the meter reported nothing), else
-    the peak the meter reported for the month."""
-    ours_cover = expected_quarters == 0 or 0 < expected_quarters <= ours_quarters
-    if ours_kw is not None and (meter_kw is None or ours_cover):
-        return ours_kw
-    return meter_kw if meter_kw is not None else ours_kw
+    """``month_peak``'s kW, from our count of completed quarters and the count expected."""
+    found = month_peak(ours_kw, covers(ours_quarters, expected_quarters), meter_kw)
+    return None if found is None else found[0]
 
 
 def counted_kw(month_peak_kw: float | None) -> float:
