@@ -15,8 +15,9 @@ import pytest
 from query_scenes import PRICE, Meter, const, query_env, utc
 
 from p1_contracts import timerange
+from p1_peakguard.quarter import WINDOW_MONTHS
 from p1_query.buckets import month_bounds
-from p1_query.capacity import TOP_QUARTERS, WINDOW_MONTHS, ledger, months_back, parse_month
+from p1_query.capacity import TOP_QUARTERS, ledger, months_back, parse_month
 from p1_query.capacity_sql import top_quarters
 from p1_servicekit.errors import Unprocessable
 from p1_servicekit.spec import load_spec

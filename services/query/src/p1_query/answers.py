@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from pydantic_core import to_json
 
 from p1_contracts.models import Capacity
+from p1_peakguard.quarter import WINDOW_MONTHS
 from p1_query import bill, capacity
 from p1_query.auth import Reader, unknown_device
 from p1_query.buckets import Bucket, boundaries, month_bounds, source_for
@@ -142,7 +143,7 @@ async def capacity_answer(
     month_start, month_end = month_bounds(asked.year, asked.month, asked.zone)
     tops = MonthTops(conn, state.cache, state.db, version, asked.device_id, asked.reader.key())
     window = await tops.of_window(asked.year, asked.month, asked.zone, asked.tz_name)
-    months = capacity.months_back(asked.year, asked.month, capacity.WINDOW_MONTHS)
+    months = capacity.months_back(asked.year, asked.month, WINDOW_MONTHS)
     expected = [
         capacity.expected_quarters(month_bounds(*year_month, asked.zone), version.last_ts)
         for year_month in months

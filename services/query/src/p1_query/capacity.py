@@ -13,25 +13,23 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Final, Literal
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from p1_contracts import timerange
 from p1_contracts.models import Capacity, CapacityMonth, Quarter
+from p1_peakguard.quarter import FLOOR_KW, WINDOW_MONTHS, month_peak
 from p1_query.buckets import month_bounds
 from p1_schema.capacity import QUARTER_S
 from p1_servicekit.errors import FieldError, Unprocessable
 
-FLOOR_KW: Final = 2.5
 TOP_QUARTERS: Final = 5
 DIFFERS_RATIO: Final = 0.02
-WINDOW_MONTHS: Final = 12
 
 # Matched whole (fullmatch): ``$`` would also accept a final newline. The years are timerange's.
 _MONTH: Final = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 Demand = tuple[float, float]  # (quarter start in UTC seconds, kW)
-Source = Literal["measured", "meter"]
 
 
 def month_label(year: int, month: int) -> str:
@@ -103,14 +101,11 @@ def _month_rows(
     for i, ((year, month), quarters) in enumerate(zip(months, per_month, strict=True)):
         label = month_label(year, month)
         meter = meter_kw.get(label)
-        ours_count = bool(quarters) and (meter is None or not complete or complete[i])
-        source: Source
-        if ours_count:
-            peak, source = max(kw for _, kw in quarters), "measured"
-        elif meter is not None:
-            peak, source = meter, "meter"
-        else:
+        ours = max(kw for _, kw in quarters) if quarters else None
+        found = month_peak(ours, not complete or complete[i], meter)
+        if found is None:
             continue
+        peak, source = found
         counted = _r3(max(peak, FLOOR_KW))
         rows.append(CapacityMonth(month=label, peak_kw=_r3(peak), counted_kw=counted, source=source))
     return rows

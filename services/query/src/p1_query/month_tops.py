@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from p1_peakguard.quarter import WINDOW_MONTHS
 from p1_query.buckets import month_bounds
 from p1_query.cache import Cached, ResponseCache, etag_of
 from p1_query.cachekeys import DeviceVersion, month_tops_params
-from p1_query.capacity import TOP_QUARTERS, WINDOW_MONTHS, Demand, months_back
+from p1_query.capacity import TOP_QUARTERS, Demand, months_back
 from p1_query.capacity_sql import month_quarters
 from p1_query.db import Conn, DbTimer
 
