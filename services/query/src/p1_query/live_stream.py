@@ -58,6 +58,8 @@ class LiveResponse(Response):
             media_type=EVENT_STREAM,
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
+        # Response counts its (empty) body; an endless one has no length.
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self._events = events
         self._close = close
 
