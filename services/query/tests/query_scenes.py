@@ -47,6 +47,8 @@ SEEDED_DEVICES = (
     "q-spike",
     "q-week",
     "q-live",  # test_live: readings uploaded while a stream is open
+    "q-now",
+    "q-now-early",
 )
 
 

@@ -50,6 +50,7 @@ OPERATIONS: Final = (
     Operation("/v1/session", signin.create_session, _SIGNIN, method="POST", status=204),
     Operation("/v1/session", signin.delete_session, {}, method="DELETE", status=204),
     Operation("/v1/devices/{device_id}/live", live_stream.live, _LIVE, plain=True),
+    Operation("/v1/devices/{device_id}/capacity/now", handlers.capacity_now, _ERRORS),
 )
 
 
