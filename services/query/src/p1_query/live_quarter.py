@@ -26,6 +26,14 @@ class QuarterEvents:
         self._done: dict[_Key, tuple[float, bytes | None]] = {}  # reading's ts when computed, answer
         self._running: dict[_Key, asyncio.Task[bytes | None]] = {}
 
+    def ready(self, device_id: str, tz: str, reading_ts: float) -> tuple[bool, bytes | None]:
+        """(True, the JSON) when an answer at least as new as ``reading_ts`` is at hand; else (False, None).
+        No task and no await for a hit: the other streams of a device just read what the first computed."""
+        done = self._done.get((device_id, tz))
+        if done is not None and done[0] >= reading_ts:
+            return True, done[1]
+        return False, None
+
     async def get(self, device_id: str, tz: str, reading_ts: float) -> bytes | None:
         """The JSON for a stream that has seen the reading of ``reading_ts``; None without a reading."""
         key = (device_id, tz)
