@@ -138,6 +138,7 @@ async def uploader(
     period_s: float,
     until: float,
     sent: list[int],
+    calls: list[float],
 ) -> None:
     """Every device once per period, staggered; each upload is its own task (bounded in number). Through
     ingest (``--via-ingest``), or published as ingest publishes after its commit (``store_latest``)."""
@@ -149,8 +150,11 @@ async def uploader(
     async def upload(i: int) -> None:
         async with gate:
             if ingest is None:
-                if await store_latest(redis, device(i), Sample.model_validate_json(json.dumps(reading(i)))):
+                sample = Sample.model_validate_json(json.dumps(reading(i)))
+                called = time.time()
+                if await store_latest(redis, device(i), sample):
                     sent[0] += 1
+                calls.append(time.time() - called)  # Redis's own share of the delay
                 return
             r = await ingest.post(
                 "/v1/samples",
@@ -204,7 +208,8 @@ async def phase(
     pid = query.proc.pid  # type: ignore[union-attr]
     cpu_query, cpu_self, wall = cpu_s(pid), time.process_time(), time.monotonic()
     until = time.monotonic() + seconds
-    up = asyncio.create_task(uploader(ingest, redis, args.devices, args.period, until, sent))
+    calls: list[float] = []
+    up = asyncio.create_task(uploader(ingest, redis, args.devices, args.period, until, sent, calls))
     while not up.done():
         peak_rss = max(peak_rss, rss_mb(query.proc.pid))  # type: ignore[union-attr]
         await asyncio.sleep(0.5)
@@ -225,6 +230,11 @@ async def phase(
         f"max {worst * 1000:.0f} ms; query RSS max {peak_rss:.0f} MB; CPU of one core: query "
         f"{busy_query:.0%}, this client {busy_self:.0%}; load average {os.getloadavg()[0]:.1f}"
         + (f"; refusals {dict(delays.refusals)}" if delays.refusals else "")
+        + (
+            f"; the publish call itself p99 {Delays(values=calls).summary()[1] * 1000:.0f} ms"
+            if calls
+            else ""
+        )
     )
     return delays, peak_rss, n_open, expected
 
