@@ -1,6 +1,7 @@
 """The query application: ``create_app(settings)`` builds everything; nothing happens at import."""
 
 import asyncio
+from functools import partial
 
 import asyncpg
 from fastapi import FastAPI
@@ -11,7 +12,7 @@ from p1_query.cache import ResponseCache
 from p1_query.capacity_now import capacity_now_json
 from p1_query.db import DbTimer
 from p1_query.export import PageReader
-from p1_query.live import LiveHub, LiveSlots
+from p1_query.live import TICK_S, LiveHub, LiveSlots
 from p1_query.live_quarter import QuarterEvents
 from p1_query.realtime import LatestReadings
 from p1_query.routes import add_query_routes
@@ -87,7 +88,7 @@ def create_app(settings: QuerySettings) -> FastAPI:
         settings=settings,
         registry=registry,
         on_start=on_start,
-        background=[*watchers(tokens), hub.run],
+        background=[*watchers(tokens), hub.run, partial(hub.tick, TICK_S, settings.live_revoke_check_s)],
     )
     add_query_routes(app)
     app.router.routes.extend(web_routes(web))  # after the API's: none of them shadows an API path

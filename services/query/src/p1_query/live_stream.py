@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Final
 
 import anyio
@@ -37,6 +38,7 @@ from p1_query.state import QueryState, caller
 from p1_query.zones import DEFAULT_TZ
 from p1_servicekit.problems import DB_UNAVAILABLE
 from p1_servicekit.stopping import on_stopping, stopping
+from p1_servicekit.tokens import TokenLookup
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +110,10 @@ class Stream:
         now = self.clock()
         settings = state.settings
         self.next_hb = now + settings.live_heartbeat_s
-        self.next_check = now + settings.live_revoke_check_s
         self.next_poll = now + settings.live_poll_s
         self.next_quarter = now
         self.quarter_due = state.quarter is not None
         self.quarter_task: asyncio.Task[bytes | None] | None = None
-
-    def revoked(self) -> bool:
-        scope = self.reader.current_scope(self.state.tokens)
-        return scope is None or not Reader(scope, None).may_see(self.device_id)
 
     def _readings(self, found: list[Latest]) -> list[bytes]:
         out = []
@@ -172,7 +169,7 @@ class Stream:
             self.quarter_task.cancel()
 
     def _deadline(self) -> float:
-        deadline = min(self.next_hb, self.next_check)
+        deadline = self.next_hb
         if not self.state.live.live:
             deadline = min(deadline, self.next_poll)
         if self.quarter_due:
@@ -186,21 +183,16 @@ class Stream:
             if stopping():
                 yield STOPPING
                 return
-            try:
-                async with asyncio.timeout_at(self._deadline()):
-                    await self.sub.wait()
-            except TimeoutError:
-                pass
+            self.sub.due = self._deadline()  # LiveHub.tick wakes the stream then
+            await self.sub.wait()
+            if self.sub.revoked:
+                yield REVOKED
+                return
             out = self._readings(self.sub.take())
             now = self.clock()
             if not self.state.live.live and now >= self.next_poll:
                 out += await self._poll()
                 self.next_poll = now + settings.live_poll_s
-            if now >= self.next_check:
-                if self.revoked():
-                    yield REVOKED
-                    return
-                self.next_check = now + settings.live_revoke_check_s
             out += self._quarter_done()
             if self.quarter_due and now >= self.next_quarter:
                 out += self._start_quarter()
@@ -210,6 +202,12 @@ class Stream:
             elif now >= self.next_hb:
                 yield HEARTBEAT
                 self.next_hb = now + settings.live_heartbeat_s
+
+
+def allowed(tokens: TokenLookup, reader: Reader, device_id: str) -> bool:
+    """Does the stream's token (or the session's) still read the device? (LiveHub.tick asks.)"""
+    scope = reader.current_scope(tokens)
+    return scope is not None and Reader(scope, None).may_see(device_id)
 
 
 async def live(request: Request) -> Response:
@@ -223,7 +221,7 @@ async def live(request: Request) -> Response:
         first = await state.latest.get(device_id)
         if first is None:
             raise unknown_device(device_id)
-        sub, unsubscribe = state.live.open(device_id)
+        sub, unsubscribe = state.live.open(device_id, partial(allowed, state.tokens, reader, device_id))
         closers.append(unsubscribe)
         closers.append(on_stopping(sub.wake))
     except BaseException:
