@@ -202,7 +202,7 @@ async def phase(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(e.wait(), max(0.001, deadline - time.monotonic()))
     n_open = sum(e.is_set() for e in opened)
-    delays.since = time.time() + 1.0
+    delays.since = time.time()  # after every stream sent its first reading; before the first upload
     peak_rss = rss_mb(query.proc.pid)  # type: ignore[union-attr]
     sent = [0]
     pid = query.proc.pid  # type: ignore[union-attr]

@@ -196,3 +196,9 @@ def test_deep_links_answer_the_page_and_api_paths_stay_the_apis(web: WebQuery) -
     assert api.status_code == 401
     assert api.headers["content-type"] == "application/problem+json"
     assert httpx.get(f"{web.url}/healthz").json()["status"] == "ok"
+
+
+def test_a_method_the_session_path_lacks_names_both_it_has(web: WebQuery) -> None:
+    r = httpx.put(f"{web.url}/v1/session", json={"token": READ})
+    assert r.status_code == 405
+    assert r.headers["allow"] == "DELETE, POST"

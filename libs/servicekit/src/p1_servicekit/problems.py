@@ -92,7 +92,8 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int = 5) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            headers["Allow"] = ", ".join(sorted(_allowed(app, request)))
+            named = {m.strip() for m in headers.get("Allow", "").split(",") if m.strip()}
+            headers["Allow"] = ", ".join(sorted(named | _allowed(app, request)))
         detail = exc.detail if isinstance(exc.detail, str) else title_of(exc.status_code)
         return problem_response(exc.status_code, detail, headers=headers)
 
