@@ -706,6 +706,13 @@ class CapacityNow(ContractModel):
     """
 
 
+class SessionRequest(ContractModel):
+    token: Annotated[str, Field(max_length=1024, min_length=1)]
+    """
+    A read token, as sent in `Authorization: Bearer <token>` otherwise.
+    """
+
+
 class SampleBatch(ContractModel):
     """
     Readings of one device, 1 to 5,000. Unknown properties are ignored.
