@@ -1,0 +1,54 @@
+// The newest reading as it comes: the server's event stream (`GET …/live`, events `reading` and
+// `quarter`) when the server has it, else the realtime answer polled every second. One follower at a
+// time; `stop()` closes it (a view change or sign-out), and body[data-live] says its state for tests.
+
+import { devicePath, getJson, has } from "./api.js";
+
+const LIVE = "/v1/devices/{device_id}/live";
+const POLL_MS = 1000;
+
+function mark(state) {
+  document.body.dataset.live = state;
+}
+
+export function follow(device, { onReading, onQuarter, onError }) {
+  let stopped = false;
+  let source = null;
+  let timer = null;
+
+  const poll = async () => {
+    if (stopped) return;
+    try {
+      onReading(await getJson(devicePath(device, "/realtime")));
+    } catch (error) {
+      if (!stopped) onError(error);
+    }
+    if (!stopped) timer = setTimeout(poll, POLL_MS);
+  };
+
+  if (has(LIVE) && typeof EventSource === "function") {
+    source = new EventSource(devicePath(device, "/live"));
+    mark("stream");
+    source.addEventListener("reading", (e) => onReading(JSON.parse(e.data)));
+    source.addEventListener("quarter", (e) => onQuarter?.(JSON.parse(e.data)));
+    source.addEventListener("error", () => {
+      // EventSource reconnects by itself after a dropped connection; CLOSED means it gave up (the
+      // session ended or the server refused): say so once and fall back to polling, which reports why.
+      if (source.readyState === EventSource.CLOSED && !stopped) {
+        source = null;
+        mark("polling");
+        poll();
+      }
+    });
+  } else {
+    mark("polling");
+    poll();
+  }
+
+  return function stop() {
+    stopped = true;
+    source?.close();
+    clearTimeout(timer);
+    mark("closed");
+  };
+}
