@@ -35,6 +35,12 @@ function mount(holder, options, data) {
   return plot;
 }
 
+function sparse(values) {
+  let present = 0;
+  for (const v of values) if (v != null) present += 1;
+  return present > 0 && present < values.length / 3;
+}
+
 /** Lines over a time axis: x in Unix seconds, series [{label, values, color}]. */
 export function lines(holder, { x, series, yUnit, formatY, formatValue }) {
   const options = {
@@ -42,7 +48,15 @@ export function lines(holder, { x, series, yUnit, formatY, formatValue }) {
     axes: axes(yUnit, formatY),
     series: [
       { label: "Time" },
-      ...series.map((s) => ({ label: s.label, stroke: css(s.color), width: 1.5, value: (u, v) => formatValue(v) })),
+      ...series.map((s) => ({
+        label: s.label,
+        stroke: css(s.color),
+        width: 1.5,
+        value: (u, v) => formatValue(v),
+        // Readings sparser than the buckets (a history kept at 5 minutes) are dots, not invisible
+        // one-point lines; a null between them stays a gap.
+        points: { show: sparse(s.values), size: 4, fill: css(s.color) },
+      })),
     ],
     cursor: { drag: { x: false, y: false } },
   };

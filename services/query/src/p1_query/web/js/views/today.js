@@ -41,7 +41,7 @@ export function render(main, { device }) {
     lines(holder, {
       x,
       yUnit: "W",
-      formatY: (v) => fmt.power(v),
+      formatY: (v) => fmt.withUnit(v, 0, "W"),
       formatValue: (v) => fmt.power(v),
       series: [
         { label: "Yesterday", values: yesterdayValues, color: "--c-yesterday" },
