@@ -546,6 +546,13 @@ class Problem(ContractModel):
     errors: list[ProblemError] | None = None
 
 
+class SessionRequest(ContractModel):
+    token: Annotated[str, Field(max_length=1024, min_length=1)]
+    """
+    A read token, as sent in `Authorization: Bearer <token>` otherwise.
+    """
+
+
 class SampleBatch(ContractModel):
     """
     Readings of one device, 1 to 5,000. Unknown properties are ignored.

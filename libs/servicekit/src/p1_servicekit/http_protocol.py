@@ -36,6 +36,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from p1_servicekit.errors import title_of
 from p1_servicekit.problems import PROBLEM_JSON, UNEXPECTED, problem_json
 from p1_servicekit.settings import HttpSettings
+from p1_servicekit.stopping import mark_stopping
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         # A body still arriving when the server stops would keep the shutdown waiting (up to the
         # grace period) and then be cut off with a plain-text 500: answer 503 with Retry-After now,
-        # and let the app see a disconnect. A request whose body is in is left to finish.
+        # and let the app see a disconnect. A request whose body is in is left to finish; an endless one
+        # (a live stream) hears that the server stops and ends itself.
+        mark_stopping()
         if not self._refuse_cut_body("The server is shutting down; retry later."):
             super().shutdown()
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from p1_config.redact import describe_error
 from p1_contracts.models import Problem, ProblemError
@@ -88,8 +89,10 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int = 5) -> None:
         return _service_error_response(Unprocessable(errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(sorted(_allowed(app, request)))
         detail = exc.detail if isinstance(exc.detail, str) else title_of(exc.status_code)
         return problem_response(exc.status_code, detail, headers=headers)
 
@@ -106,6 +109,17 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int = 5) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
         return problem_response(500, UNEXPECTED)
+
+
+def _allowed(app: FastAPI, request: Request) -> set[str]:
+    """Every method some route serves at this path: Starlette's 405 names only the first route's, and a
+    path may have one route per method (POST and DELETE /v1/session)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
 
 
 def _service_error_response(exc: ServiceError) -> Response:

@@ -119,6 +119,9 @@ class ReloadingTokens:
     def devices(self) -> frozenset[str]:
         return self._table.devices()
 
+    def scope_of_fingerprint(self, wanted: bytes) -> frozenset[str] | None:
+        return self._table.scope_of_fingerprint(wanted)
+
     async def poll(self) -> str | None:
         """Reads the file once; returns RELOADED, REJECTED, or None when nothing changed."""
         try:

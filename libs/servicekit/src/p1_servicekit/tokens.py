@@ -21,6 +21,9 @@ from p1_contracts.patterns import is_device_id
 
 _HEX64: Final = re.compile(r"^[0-9a-fA-F]{64}$")
 ALL_DEVICES: Final = "*"
+# Keeps a fingerprint (see ``fingerprint``) apart from the sha256:<hex> digests a table may be written in.
+_FINGERPRINT_DOMAIN: Final = b"p1 token fingerprint\x00"
+FINGERPRINT_BYTES: Final = 16
 
 
 class TokenConfigError(ValueError):
@@ -37,6 +40,17 @@ def digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def fingerprint_of_digest(token_digest: bytes) -> bytes:
+    """A one-way name of a table entry that is neither the token nor the digest a manifest may hold: what
+    a session cookie carries to say which entry it was made from (and to die with it)."""
+    return hashlib.sha256(_FINGERPRINT_DOMAIN + token_digest).digest()[:FINGERPRINT_BYTES]
+
+
+def fingerprint(token: str) -> bytes:
+    """The fingerprint of a presented token (``fingerprint_of_digest`` of its digest)."""
+    return fingerprint_of_digest(digest(token))
+
+
 class TokenLookup(Protocol):
     """What a route authenticates against: a fixed table, or a file's kept current."""
 
@@ -44,11 +58,15 @@ class TokenLookup(Protocol):
 
     def devices(self) -> frozenset[str]: ...
 
+    def scope_of_fingerprint(self, wanted: bytes) -> frozenset[str] | None: ...
+
 
 class TokenTable:
     def __init__(self, entries: Iterable[TokenEntry]) -> None:
         self._entries = tuple(entries)
         self._devices = frozenset(d for entry in self._entries for d in entry.scope)
+        # Computed once per table (a reload builds a new one), so a session check is a table scan.
+        self._fingerprints = tuple((fingerprint_of_digest(e.digest), e.scope) for e in self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -64,6 +82,14 @@ class TokenTable:
         for entry in self._entries:  # no early exit: constant time in the table's size
             if hmac.compare_digest(entry.digest, wanted):
                 found = entry.scope
+        return found
+
+    def scope_of_fingerprint(self, wanted: bytes) -> frozenset[str] | None:
+        """The scope of the entry with this fingerprint, or None when no entry has it (any more)."""
+        found: frozenset[str] | None = None
+        for print_, scope in self._fingerprints:  # no early exit, as scope_of
+            if hmac.compare_digest(print_, wanted):
+                found = scope
         return found
 
 

@@ -10,11 +10,16 @@ from p1_config.logging import configured
 from p1_query.cache import ResponseCache
 from p1_query.db import DbTimer
 from p1_query.export import PageReader
+from p1_query.live import LiveHub, LiveSlots
 from p1_query.realtime import LatestReadings
 from p1_query.routes import add_query_routes
+from p1_query.session import SessionSigner
 from p1_query.settings import QuerySettings
+from p1_query.signin_limit import SigninLimiter
 from p1_query.state import QueryState
 from p1_query.streaming import ExportSlots, install_log_filter
+from p1_query.web import load as load_web
+from p1_query.web import web_routes
 from p1_query.zones import load as load_zones
 from p1_servicekit.app import create_db_service_app
 from p1_servicekit.redis_guard import RedisGuard
@@ -33,6 +38,13 @@ def create_app(settings: QuerySettings) -> FastAPI:
         settings.export_max_per_token, settings.export_max_per_process, settings.retry_after_s, registry
     )
     install_log_filter()
+    sessions = SessionSigner(settings.session_secret, settings.session_max_age_s)
+    signins = SigninLimiter(settings.signin_burst, settings.signin_per_minute, settings.signin_max_clients)
+    web = load_web()
+    hub = LiveHub(settings.redis_url, settings.redis_timeout_s)
+    live_slots = LiveSlots(
+        settings.live_max_per_token, settings.live_max_per_process, settings.retry_after_s, registry
+    )
 
     def on_start(app: FastAPI, pool: "asyncpg.Pool[asyncpg.Record]", redis: RedisGuard) -> None:
         def acquire() -> "asyncpg.pool.PoolAcquireContext":
@@ -55,6 +67,10 @@ def create_app(settings: QuerySettings) -> FastAPI:
                 db,
                 settings.export_statement_timeout_s,
             ),
+            sessions=sessions,
+            signins=signins,
+            live=hub,
+            live_slots=live_slots,
         )
 
     app = create_db_service_app(
@@ -63,9 +79,10 @@ def create_app(settings: QuerySettings) -> FastAPI:
         settings=settings,
         registry=registry,
         on_start=on_start,
-        background=watchers(tokens),
+        background=[*watchers(tokens), hub.run],
     )
     add_query_routes(app)
+    app.router.routes.extend(web_routes(web))  # after the API's: none of them shadows an API path
     return app
 
 

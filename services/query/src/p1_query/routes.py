@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from fastapi import FastAPI
 
-from p1_query import handlers
+from p1_query import handlers, live_stream, signin
 from p1_servicekit.routing import PlainRoute
 
 Responses = dict[int | str, dict[str, Any]]
@@ -20,6 +20,12 @@ _ERRORS: Final[Responses] = {
 _LIST: Final[Responses] = {status: said for status, said in _ERRORS.items() if status in (401, 503)}
 _CACHED: Final[Responses] = {304: {"description": "not modified"}, **_ERRORS}
 _EXPORT: Final[Responses] = {429: {"description": "too many exports"}, **_ERRORS}
+_LIVE: Final[Responses] = {429: {"description": "too many live streams"}, **_ERRORS}
+_SIGNIN: Final[Responses] = {
+    401: {"description": "unknown token"},
+    422: {"description": "invalid input"},
+    429: {"description": "too many bad tokens"},
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,8 @@ class Operation:
     # A plain Starlette route (servicekit.routing), matched first: the hottest route checks its path
     # parameter itself, so FastAPI's parameter machinery has nothing to do for it.
     plain: bool = False
+    method: str = "GET"
+    status: int = 200
 
 
 OPERATIONS: Final = (
@@ -38,6 +46,9 @@ OPERATIONS: Final = (
     Operation("/v1/devices/{device_id}/series", handlers.series, _CACHED),
     Operation("/v1/devices/{device_id}/capacity", handlers.capacity, _CACHED),
     Operation("/v1/devices/{device_id}/export", handlers.export, _EXPORT),
+    Operation("/v1/session", signin.create_session, _SIGNIN, method="POST", status=204),
+    Operation("/v1/session", signin.delete_session, {}, method="DELETE", status=204),
+    Operation("/v1/devices/{device_id}/live", live_stream.live, _LIVE, plain=True),
 )
 
 
@@ -46,7 +57,9 @@ def add_query_routes(app: FastAPI) -> None:
     FastAPI matches a second time on every request (measured: a sixth of a realtime answer)."""
     for operation in OPERATIONS:
         path, handler, responses = operation.path, operation.handler, operation.responses
+        methods, status = [operation.method], operation.status
         if operation.plain:
-            app.router.routes.insert(0, PlainRoute(path, handler, methods=["GET"], responses=responses))
+            route = PlainRoute(path, handler, methods=methods, responses=responses, status_code=status)
+            app.router.routes.insert(0, route)
         else:
-            app.add_api_route(path, handler, methods=["GET"], responses=responses)
+            app.add_api_route(path, handler, methods=methods, responses=responses, status_code=status)

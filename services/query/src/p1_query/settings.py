@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from p1_query.tariffs import GridOperator
 from p1_servicekit.settings import ServiceSettings
@@ -34,6 +34,26 @@ class QuerySettings(ServiceSettings):
     # Bytes of new Redis cache entries per read token per window of their lifetime (24 h for answers
     # about the past, 10 s for the others); beyond it answers are served but not cached in Redis.
     cache_budget_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
+    # The key that signs session cookies (p1_query.session), at least 32 characters. Unset: each process
+    # makes a random one at start-up (logged as a warning), so sessions end when it restarts and a cookie
+    # made by one worker or replica is refused by the others: set it when serving with more than one.
+    session_secret: SecretStr | None = Field(default=None, min_length=32)
+    # How long a session cookie is good for (it also ends when its token leaves the token table).
+    session_max_age_s: int = Field(default=30 * 24 * 3600, ge=60)
+    # Bad tokens given to POST /v1/session per client address: a bucket of this size, refilled at this
+    # rate; empty, every sign-in from that address is answered 429 until it refills. At most
+    # signin_max_clients addresses are tracked (the least recently seen is forgotten first).
+    signin_burst: int = Field(default=10, ge=1)
+    signin_per_minute: float = Field(default=6.0, gt=0)
+    signin_max_clients: int = Field(default=10_000, ge=1)
+    # Open live streams (GET /v1/devices/{id}/live), per read token and per process; beyond, 429.
+    live_max_per_token: int = Field(default=16, ge=1)
+    live_max_per_process: int = Field(default=4000, ge=1)
+    # A live stream's comment heartbeat, and how often it checks that its token is still in the table.
+    live_heartbeat_s: float = Field(default=15.0, gt=0)
+    live_revoke_check_s: float = Field(default=2.0, gt=0)
+    # Without Redis (or while it is down), how often a live stream polls PostgreSQL for a new reading.
+    live_poll_s: float = Field(default=1.0, gt=0)
 
     @model_validator(mode="after")
     def _tokens(self) -> "QuerySettings":

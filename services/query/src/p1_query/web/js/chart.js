@@ -2,7 +2,7 @@
 // and uPlot leaves it out, so a gap in the data is a gap on screen. Colours come from the CSS custom
 // properties of app.css, so light and dark follow the system like the rest of the page.
 
-import uPlot from "/vendor/uplot-1.6.32/uPlot.esm.js";
+import uPlot from "../vendor/uplot-1.6.32/uPlot.esm.js";
 import { h } from "./dom.js";
 
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();

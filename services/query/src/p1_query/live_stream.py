@@ -1,0 +1,204 @@
+"""``GET /v1/devices/{device_id}/live``: server-sent events of a device's new readings.
+
+The stream starts with ``retry: 3000`` and the newest reading, then sends:
+
+- ``event: reading`` with the Realtime JSON (as ``/realtime`` answers it) of every new reading: from the
+  process's one Redis subscription (``p1_query.live.LiveHub``), or, while there is none, by polling
+  PostgreSQL every ``LIVE_POLL_S``;
+- ``event: quarter`` with the ``capacity/now`` JSON, at most once a second, when a quarter source is
+  configured (``QueryState.quarter_now``);
+- a comment ``: hb`` after ``LIVE_HEARTBEAT_S`` without anything else (proxies and browsers keep an idle
+  connection open);
+- ``event: end`` with ``{"reason": "revoked"}`` and the end of the response once its token (or the
+  session's token) left the token table or lost the device (checked every ``LIVE_REVOKE_CHECK_S``), or
+  ``{"reason": "stopping"}`` when the server stops (a browser's EventSource reconnects after ``retry``).
+
+The client's disconnect is watched (not only noticed at the next write), so its slot and inbox are freed
+at once. Nothing here writes to the database; Redis is only listened to.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Final
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from p1_query.auth import Reader, require_device, unknown_device
+from p1_query.handlers import check_device_id
+from p1_query.live import Subscriber
+from p1_query.realtime import Latest
+from p1_query.state import QueryState, caller
+from p1_servicekit.problems import DB_UNAVAILABLE
+from p1_servicekit.stopping import on_stopping, stopping
+
+log = logging.getLogger(__name__)
+
+EVENT_STREAM: Final = "text/event-stream"
+RETRY: Final = b"retry: 3000\n\n"
+HEARTBEAT: Final = b": hb\n\n"
+REVOKED: Final = b'event: end\ndata: {"reason":"revoked"}\n\n'
+STOPPING: Final = b'event: end\ndata: {"reason":"stopping"}\n\n'
+QUARTER_EVERY_S: Final = 1.0
+
+
+def event(name: str, data: bytes) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+
+
+class LiveResponse(Response):
+    """An endless ``text/event-stream`` body; ``close`` runs however it ends (even before it starts)."""
+
+    def __init__(self, events: AsyncIterator[bytes], close: Callable[[], None]) -> None:
+        super().__init__(
+            media_type=EVENT_STREAM,
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+        self._events = events
+        self._close = close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            gone = False
+            async with anyio.create_task_group() as group:
+
+                async def watch() -> None:
+                    nonlocal gone
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    gone = True
+                    group.cancel_scope.cancel()
+
+                group.start_soon(watch)
+                async for chunk in self._events:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                group.cancel_scope.cancel()
+            if not gone:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:  # the client left between two writes
+            pass
+        finally:
+            self._close()
+
+
+class Stream:
+    """The state of one open stream, between wake-ups."""
+
+    def __init__(self, state: QueryState, reader: Reader, device_id: str, sub: Subscriber, first: Latest):
+        self.state = state
+        self.reader = reader
+        self.device_id = device_id
+        self.sub = sub
+        self.last_ts = first.ts
+        self.first = first
+        loop = asyncio.get_running_loop()
+        self.clock = loop.time
+        now = self.clock()
+        settings = state.settings
+        self.next_hb = now + settings.live_heartbeat_s
+        self.next_check = now + settings.live_revoke_check_s
+        self.next_poll = now + settings.live_poll_s
+        self.next_quarter = now
+        self.quarter_due = state.quarter_now is not None
+
+    def revoked(self) -> bool:
+        scope = self.reader.current_scope(self.state.tokens)
+        return scope is None or not Reader(scope, None).may_see(self.device_id)
+
+    def _readings(self, found: list[Latest]) -> list[bytes]:
+        out = []
+        now = time.time()
+        for latest in found:
+            if latest.ts > self.last_ts:
+                self.last_ts = latest.ts
+                out.append(event("reading", latest.answer(now)))
+                self.quarter_due = self.state.quarter_now is not None
+        return out
+
+    async def _poll(self) -> list[bytes]:
+        try:
+            latest = await self.state.latest.get(self.device_id)
+        except DB_UNAVAILABLE:
+            return []  # the next poll tries again; the stream stays open
+        return [] if latest is None else self._readings([latest])
+
+    async def _quarter(self) -> list[bytes]:
+        quarter_now = self.state.quarter_now
+        self.quarter_due = False
+        self.next_quarter = self.clock() + QUARTER_EVERY_S
+        if quarter_now is None:
+            return []
+        try:
+            body = await quarter_now(self.device_id)
+        except DB_UNAVAILABLE:
+            return []
+        return [] if body is None else [event("quarter", body)]
+
+    def _deadline(self) -> float:
+        deadline = min(self.next_hb, self.next_check)
+        if not self.state.live.live:
+            deadline = min(deadline, self.next_poll)
+        if self.quarter_due:
+            deadline = min(deadline, self.next_quarter)
+        return deadline
+
+    async def events(self) -> AsyncIterator[bytes]:
+        settings = self.state.settings
+        yield RETRY + event("reading", self.first.answer(time.time()))
+        while True:
+            if stopping():
+                yield STOPPING
+                return
+            try:
+                async with asyncio.timeout_at(self._deadline()):
+                    await self.sub.wait()
+            except TimeoutError:
+                pass
+            out = self._readings(self.sub.take())
+            now = self.clock()
+            if not self.state.live.live and now >= self.next_poll:
+                out += await self._poll()
+                self.next_poll = now + settings.live_poll_s
+            if now >= self.next_check:
+                if self.revoked():
+                    yield REVOKED
+                    return
+                self.next_check = now + settings.live_revoke_check_s
+            if self.quarter_due and now >= self.next_quarter:
+                out += await self._quarter()
+            if out:
+                yield b"".join(out)
+                self.next_hb = now + settings.live_heartbeat_s
+            elif now >= self.next_hb:
+                yield HEARTBEAT
+                self.next_hb = now + settings.live_heartbeat_s
+
+
+async def live(request: Request) -> Response:
+    state, reader = caller(request)
+    device_id = check_device_id(request.path_params["device_id"])
+    require_device(reader, device_id)
+    free = state.live_slots.take(reader.key())  # 429 beyond the limits
+    closers = [free]
+    try:
+        first = await state.latest.get(device_id)
+        if first is None:
+            raise unknown_device(device_id)
+        sub, unsubscribe = state.live.open(device_id)
+        closers.append(unsubscribe)
+        closers.append(on_stopping(sub.wake))
+    except BaseException:
+        for undo in closers:
+            undo()
+        raise
+
+    def close() -> None:
+        for closer in closers:
+            closer()
+
+    return LiveResponse(Stream(state, reader, device_id, sub, first).events(), close)
