@@ -5,12 +5,11 @@ view no console error, no request off the origin (conftest.Watched) and no serio
 import json
 import time
 from datetime import date
-from urllib.parse import urlsplit
 
 import pytest
-from conftest import Seeded, Watched
-from web_kit import AXE_JS, CABIN, HOME, READ_TOKEN, WEB_DIR, reading_now
+from web_kit import AXE_JS, CABIN, HOME, READ_TOKEN, reading_now
 
+from conftest import Seeded, Watched
 from p1_servicekit.testing import wait_until
 
 VIEWS = ("now", "today", "history", "capacity")
@@ -21,36 +20,15 @@ def server_has(seeded: Seeded, path: str) -> bool:
     return path in seeded.servers.api("/openapi.json").json().get("paths", {})
 
 
-def serve_until_webapi(watched: Watched, seeded: Seeded) -> None:
-    """Until query serves the page and sessions itself (branch webapi), the page's files come from the
-    package directory and API requests carry the bearer token: the same page against the same API."""
-    base = seeded.servers.base_url
-
-    def handle(route: object) -> None:
-        request = route.request  # type: ignore[attr-defined]
-        path = urlsplit(request.url).path
-        if path.startswith("/v1/") or path == "/openapi.json":
-            route.continue_(headers={**request.headers, "authorization": f"Bearer {READ_TOKEN}"})  # type: ignore[attr-defined]
-            return
-        file = WEB_DIR / (path.lstrip("/") or "index.html")
-        route.fulfill(path=file, headers={"Content-Security-Policy": "default-src 'self'"})  # type: ignore[attr-defined]
-
-    watched.page.context.route(base + "/**", handle)
-
-
 def open_app(watched: Watched, seeded: Seeded, query: str = "view=now") -> None:
-    """Opens the page at ``/?query`` signed in (through the sign-in page when the server has one)."""
+    """Opens the page at ``/?query`` and signs in on the sign-in page it is sent to."""
     page = watched.page
     if "device=" not in query:
         query += f"&device={HOME}"
-    if not server_has(seeded, "/v1/session"):
-        serve_until_webapi(watched, seeded)
-        page.goto(f"{seeded.servers.base_url}/?{query}")
-        return
     page.goto(f"{seeded.servers.base_url}/?{query}")
     page.get_by_label("Read token").fill(READ_TOKEN)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_function("document.body.dataset.view !== undefined")
+    page.wait_for_function("() => document.body.dataset.view !== undefined")
 
 
 def shown_power(watched: Watched) -> str:
@@ -58,8 +36,6 @@ def shown_power(watched: Watched) -> str:
 
 
 def test_sign_in_refuses_a_bad_token_with_a_sentence(context_factory: object, seeded: Seeded) -> None:
-    if not server_has(seeded, "/v1/session"):
-        pytest.skip("query has no /v1/session yet (branch webapi)")
     w = context_factory()  # type: ignore[operator]
     w.page.goto(seeded.servers.base_url + "/?view=history")
     w.page.get_by_label("Read token").fill("not-a-token")
@@ -68,7 +44,7 @@ def test_sign_in_refuses_a_bad_token_with_a_sentence(context_factory: object, se
     w.errors.clear()  # the refused POST is logged by chromium as a failed resource: that is the point
     w.page.get_by_label("Read token").fill(READ_TOKEN)
     w.page.get_by_role("button", name="Sign in").click()
-    w.page.wait_for_function("document.body.dataset.view === 'history'")  # where the deep link pointed
+    w.page.wait_for_function("() => document.body.dataset.view === 'history'")  # where the deep link pointed
 
 
 def test_live_power_is_the_apis_and_follows_a_new_upload(context_factory: object, seeded: Seeded) -> None:
@@ -76,7 +52,7 @@ def test_live_power_is_the_apis_and_follows_a_new_upload(context_factory: object
     open_app(w, seeded)
     api = lambda: seeded.servers.api(f"/v1/devices/{HOME}/realtime").json()["power_w"]  # noqa: E731
     wait_until(lambda: shown_power(w) != "" and float(shown_power(w)) == api(), 10, "the API's power on screen")
-    w.page.evaluate("window.__noReload = true")
+    w.page.evaluate("() => { window.__noReload = true; }")
     assert seeded.home.last is not None
     fresh = float(int(api()) + 1234)
     sent = time.monotonic()
@@ -84,7 +60,7 @@ def test_live_power_is_the_apis_and_follows_a_new_upload(context_factory: object
     wait_until(lambda: shown_power(w) == f"{fresh:g}", 2, f"{fresh} W on screen within 2 s of the upload")
     took = time.monotonic() - sent
     assert took <= 2
-    assert w.page.evaluate("window.__noReload") is True, "the page was reloaded"
+    assert w.page.evaluate("() => window.__noReload") is True, "the page was reloaded"
     assert w.page.get_by_test_id("live-power").inner_text() == f"{abs(fresh):,.0f}{NBSP}W"
 
 
@@ -171,16 +147,14 @@ def test_today_draws_both_days(context_factory: object, seeded: Seeded) -> None:
 
 
 def test_sign_out_ends_the_live_stream(context_factory: object, seeded: Seeded) -> None:
-    if not server_has(seeded, "/v1/session"):
-        pytest.skip("query has no /v1/session yet (branch webapi)")
     w = context_factory()  # type: ignore[operator]
     open_app(w, seeded)
-    w.page.wait_for_function("['stream', 'polling'].includes(document.body.dataset.live)")
+    w.page.wait_for_function("() => ['stream', 'polling'].includes(document.body.dataset.live)")
     w.page.get_by_role("button", name="Sign out").click()
-    w.page.wait_for_function("document.body.dataset.live === 'closed'")
+    w.page.wait_for_function("() => document.body.dataset.live === 'closed'")
     w.page.get_by_label("Read token").wait_for()
     assert "view=signin" in w.page.url
-    status = w.page.evaluate("fetch('/v1/devices').then(r => r.status)")
+    status = w.page.evaluate("() => fetch('/v1/devices').then(r => r.status)")
     assert status == 401, "the session still reads after sign-out"
     w.errors.clear()  # that 401 is logged by chromium as a failed resource: it is what we asked
 
@@ -194,10 +168,10 @@ def test_axe_finds_no_serious_violation_on_any_view(context_factory: object, see
     found: dict[str, list[str]] = {}
     for view in VIEWS:
         w.page.goto(f"{seeded.servers.base_url}/?view={view}&device={HOME}")
-        w.page.wait_for_function(f"document.body.dataset.view === '{view}'")
-        w.page.wait_for_function("!document.querySelector('main').innerText.includes('Loading')")
+        w.page.wait_for_function(f"() => document.body.dataset.view === '{view}'")
+        w.page.wait_for_function("() => !document.querySelector('main').innerText.includes('Loading')")
         w.page.add_script_tag(content=axe)
-        result = w.page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        result = w.page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
         assert result["testEngine"] == {"name": "axe-core", "version": "4.14.1"}
         bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
         if bad:

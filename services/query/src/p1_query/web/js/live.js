@@ -31,6 +31,16 @@ export function follow(device, { onReading, onQuarter, onError }) {
     mark("stream");
     source.addEventListener("reading", (e) => onReading(JSON.parse(e.data)));
     source.addEventListener("quarter", (e) => onQuarter?.(JSON.parse(e.data)));
+    source.addEventListener("end", (e) => {
+      // The server ends the stream for good when the token was revoked (a reconnect would be refused):
+      // the page signs out. A server restart ("stopping") is left to EventSource's own reconnect.
+      if (JSON.parse(e.data).reason === "revoked") {
+        source.close();
+        source = null;
+        mark("closed");
+        window.dispatchEvent(new CustomEvent("p1:session-ended"));
+      }
+    });
     source.addEventListener("error", () => {
       // EventSource reconnects by itself after a dropped connection; CLOSED means it gave up (the
       // session ended or the server refused): say so once and fall back to polling, which reports why.

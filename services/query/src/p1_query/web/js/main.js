@@ -13,6 +13,15 @@ import * as today from "./views/today.js";
 const VIEWS = { now, today, history, capacity };
 const TITLES = { now: "Now", today: "Today vs yesterday", history: "History", capacity: "Capacity" };
 
+// Whether this browser signed in (the cookie is HttpOnly, so the page cannot see it): a page that never
+// signed in shows the sign-in form at once instead of learning it from a refused request. A session that
+// expired meanwhile still ends in one 401, which sends the page to the form as well.
+const session_ = {
+  known: () => localStorage.getItem("p1.signedIn") === "1",
+  remember: () => localStorage.setItem("p1.signedIn", "1"),
+  forget: () => localStorage.removeItem("p1.signedIn"),
+};
+
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const session = document.getElementById("session");
@@ -69,6 +78,7 @@ async function leave() {
   cleanup?.();
   cleanup = null;
   await signOut();
+  session_.forget();
   devices = null;
   go({ view: "signin" });
 }
@@ -79,6 +89,7 @@ function showSignIn(params) {
   document.title = "Sign in · P1 energy";
   cleanup = signin.render(main, {
     onSignedIn: () => {
+      session_.remember();
       devices = null;
       const next = { ...params, view: params.next ?? "now" };
       delete next.next;
@@ -92,12 +103,14 @@ async function render() {
   cleanup = null;
   const params = current();
   if (params.view === "signin") return showSignIn(params);
+  if (!session_.known()) return go({ ...params, view: "signin", next: params.view }, { replace: true });
   try {
     devices ??= await getJson("/v1/devices");
     await loadFeatures();
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
-      return go({ view: "signin", next: params.view }, { replace: true });
+      session_.forget();
+      return go({ ...params, view: "signin", next: params.view }, { replace: true });
     }
     fill(main, errorLine(error));
     return;
@@ -118,4 +131,9 @@ async function render() {
 }
 
 window.addEventListener("popstate", render);
+window.addEventListener("p1:session-ended", () => {
+  session_.forget();
+  devices = null;
+  go({ ...current(), view: "signin", next: current().view }, { replace: true });
+});
 render();
