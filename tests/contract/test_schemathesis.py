@@ -25,11 +25,12 @@ limit). An undocumented rejection, a documented one at
 another field, or a documented one whose reason does not hold all fail the run, so the list hides no
 mismatch. ``duplicate_key`` is documented but can never be right here: generated JSON has no duplicate key.
 
-Two substitutions stay: a generated device id that is *valid* becomes the one device the test's tokens may
-use, which has data; a schema-valid token given to ``POST /v1/session`` becomes the test's read token (a
-random one is answered 401, correctly, and the operation would never be seen to answer 204). A random valid id is answered 403 (ingest) or 404 (query) — correctly, and allowed —
+Two substitutions stay. A generated device id that is *valid* becomes the one device the test's tokens may
+use, which has data. A random valid id is answered 403 (ingest) or 404 (query) — correctly, and allowed —
 but then no request would ever reach the validation and answers behind the token check; that is about
 credentials and stored data, not about what the schema allows. Invalid ids (negative cases) are left alone.
+Likewise a schema-valid token given to ``POST /v1/session`` becomes the test's read token (a random one is
+answered 401, correctly, and the operation would never be seen to answer 204).
 
 Unsteered, most generated ranges are refused for a documented reason, so each operation is also held to
 have answered 2xx at least once (``outcomes``): a run that only ever exercised rejections would prove little.

@@ -18,6 +18,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from query_scenes import all_meters, bulk_meter, ingest_env, query_env  # noqa: E402
+from web_fixtures import WebQuery, start_web  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +66,9 @@ async def bulk(loaded: str) -> str:
     finally:
         await conn.close()
     return loaded
+
+
+@pytest.fixture(scope="session")
+def web(tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str) -> Iterator[WebQuery]:
+    """The query process of the dashboard's tests (sessions, files, live streams): ``web_fixtures``."""
+    yield from start_web(tmp_path_factory.mktemp("web"), database_url, redis_url)

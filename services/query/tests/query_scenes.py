@@ -46,6 +46,9 @@ SEEDED_DEVICES = (
     "q-no-registers",
     "q-spike",
     "q-week",
+    "q-live",  # test_live: readings uploaded while a stream is open
+    "q-now",
+    "q-now-early",
 )
 
 

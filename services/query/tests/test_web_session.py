@@ -2,12 +2,12 @@
 against a real query process (web_fixtures)."""
 
 import re
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from starlette.requests import Request
 from web_fixtures import (
     DEVICE,
@@ -22,7 +22,6 @@ from web_fixtures import (
     reading,
     revoked_within,
     sign_in,
-    start,
     with_cookie,
 )
 
@@ -34,13 +33,8 @@ from p1_servicekit.tokens import fingerprint, parse_read_tokens
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str) -> Iterator[WebQuery]:
-    yield from start(tmp_path_factory.mktemp("web"), database_url, redis_url)
-
-
-@pytest.fixture(scope="module")
-async def has_reading(web: WebQuery, redis_url: str) -> None:
-    await publish(redis_url, DEVICE, reading(412.0))
+async def has_reading(web: WebQuery, redis_client: Redis) -> None:
+    await publish(redis_client, DEVICE, reading(412.0))
 
 
 def _flags(set_cookie: str) -> set[str]:

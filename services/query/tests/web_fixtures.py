@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from redis.asyncio import Redis
 
 from p1_contracts.models import Sample
 from p1_schema.redis import store_latest
@@ -38,7 +39,7 @@ class WebQuery:
         new.replace(self.token_file)
 
 
-def start(tmp: Path, database_url: str, redis_url: str) -> Iterator[WebQuery]:
+def start_web(tmp: Path, database_url: str, redis_url: str) -> Iterator[WebQuery]:
     token_file = tmp / "read_tokens"
     token_file.write_text(TOKENS)
     port = free_port()
@@ -76,19 +77,14 @@ def with_cookie(value: str) -> dict[str, str]:
 
 
 def reading(power_w: float, ts: datetime | None = None) -> Sample:
-    at = ts or datetime.now(UTC).replace(microsecond=0)
+    # Now, to the microsecond: newer than any reading a test published before (store_latest keeps the newest).
+    at = ts or datetime.now(UTC)
     return Sample.model_validate({"ts": at, "power_w": power_w, "import_kwh": 1000.5, "export_kwh": 2.25})
 
 
-async def publish(redis_url: str, device_id: str, sample: Sample) -> None:
+async def publish(redis: Redis, device_id: str, sample: Sample) -> None:
     """What ingest does after its commit: the latest reading stored and published (p1_schema.redis)."""
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(redis_url)
-    try:
-        assert await store_latest(client, device_id, sample)
-    finally:
-        await client.aclose()
+    assert await store_latest(redis, device_id, sample)
 
 
 def revoked_within(url: str, cookie: str, timeout_s: float = 5.0) -> None:

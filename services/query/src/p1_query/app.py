@@ -8,9 +8,11 @@ from prometheus_client import CollectorRegistry
 
 from p1_config.logging import configured
 from p1_query.cache import ResponseCache
+from p1_query.capacity_now import capacity_now_json
 from p1_query.db import DbTimer
 from p1_query.export import PageReader
 from p1_query.live import LiveHub, LiveSlots
+from p1_query.live_quarter import QuarterEvents
 from p1_query.realtime import LatestReadings
 from p1_query.routes import add_query_routes
 from p1_query.session import SessionSigner
@@ -21,6 +23,7 @@ from p1_query.streaming import ExportSlots, install_log_filter
 from p1_query.web import load as load_web
 from p1_query.web import web_routes
 from p1_query.zones import load as load_zones
+from p1_query.zones import parse_tz
 from p1_servicekit.app import create_db_service_app
 from p1_servicekit.redis_guard import RedisGuard
 from p1_servicekit.token_reload import token_source, watchers
@@ -51,7 +54,7 @@ def create_app(settings: QuerySettings) -> FastAPI:
             # A bounded wait: a saturated or unreachable database becomes a 503, not a hung request.
             return pool.acquire(timeout=settings.db_acquire_timeout_s)
 
-        app.state.query = QueryState(
+        app.state.query = state = QueryState(
             settings=settings,
             tokens=tokens,
             acquire=acquire,
@@ -72,6 +75,11 @@ def create_app(settings: QuerySettings) -> FastAPI:
             live=hub,
             live_slots=live_slots,
         )
+
+        async def quarter_json(device_id: str, tz: str) -> bytes:
+            return await capacity_now_json(state, device_id, parse_tz(tz), tz, None)
+
+        state.quarter = QuarterEvents(quarter_json)
 
     app = create_db_service_app(
         service=SERVICE,

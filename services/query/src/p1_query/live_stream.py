@@ -5,8 +5,8 @@ The stream starts with ``retry: 3000`` and the newest reading, then sends:
 - ``event: reading`` with the Realtime JSON (as ``/realtime`` answers it) of every new reading: from the
   process's one Redis subscription (``p1_query.live.LiveHub``), or, while there is none, by polling
   PostgreSQL every ``LIVE_POLL_S``;
-- ``event: quarter`` with the ``capacity/now`` JSON, at most once a second, when a quarter source is
-  configured (``QueryState.quarter_now``);
+- ``event: quarter`` with the ``capacity/now`` JSON (in the zone ``tz``, default Europe/Brussels) after
+  the first reading and after new readings, at most once a second (``p1_query.live_quarter``);
 - a comment ``: hb`` after ``LIVE_HEARTBEAT_S`` without anything else (proxies and browsers keep an idle
   connection open);
 - ``event: end`` with ``{"reason": "revoked"}`` and the end of the response once its token (or the
@@ -31,8 +31,10 @@ from starlette.types import Receive, Scope, Send
 from p1_query.auth import Reader, require_device, unknown_device
 from p1_query.handlers import check_device_id
 from p1_query.live import Subscriber
+from p1_query.live_quarter import check_tz
 from p1_query.realtime import Latest
 from p1_query.state import QueryState, caller
+from p1_query.zones import DEFAULT_TZ
 from p1_servicekit.problems import DB_UNAVAILABLE
 from p1_servicekit.stopping import on_stopping, stopping
 
@@ -58,6 +60,8 @@ class LiveResponse(Response):
             media_type=EVENT_STREAM,
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
+        # Response counts its (empty) body; an endless one has no length.
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self._events = events
         self._close = close
 
@@ -89,10 +93,13 @@ class LiveResponse(Response):
 class Stream:
     """The state of one open stream, between wake-ups."""
 
-    def __init__(self, state: QueryState, reader: Reader, device_id: str, sub: Subscriber, first: Latest):
+    def __init__(
+        self, state: QueryState, reader: Reader, device_id: str, tz: str, sub: Subscriber, first: Latest
+    ):
         self.state = state
         self.reader = reader
         self.device_id = device_id
+        self.tz = tz
         self.sub = sub
         self.last_ts = first.ts
         self.first = first
@@ -104,7 +111,7 @@ class Stream:
         self.next_check = now + settings.live_revoke_check_s
         self.next_poll = now + settings.live_poll_s
         self.next_quarter = now
-        self.quarter_due = state.quarter_now is not None
+        self.quarter_due = state.quarter is not None
 
     def revoked(self) -> bool:
         scope = self.reader.current_scope(self.state.tokens)
@@ -117,7 +124,7 @@ class Stream:
             if latest.ts > self.last_ts:
                 self.last_ts = latest.ts
                 out.append(event("reading", latest.answer(now)))
-                self.quarter_due = self.state.quarter_now is not None
+                self.quarter_due = self.state.quarter is not None
         return out
 
     async def _poll(self) -> list[bytes]:
@@ -128,15 +135,15 @@ class Stream:
         return [] if latest is None else self._readings([latest])
 
     async def _quarter(self) -> list[bytes]:
-        quarter_now = self.state.quarter_now
+        quarter = self.state.quarter
         self.quarter_due = False
         self.next_quarter = self.clock() + QUARTER_EVERY_S
-        if quarter_now is None:
+        if quarter is None:
             return []
         try:
-            body = await quarter_now(self.device_id)
+            body = await quarter.get(self.device_id, self.tz, self.last_ts)
         except DB_UNAVAILABLE:
-            return []
+            return []  # the next reading tries again
         return [] if body is None else [event("quarter", body)]
 
     def _deadline(self) -> float:
@@ -183,6 +190,7 @@ async def live(request: Request) -> Response:
     state, reader = caller(request)
     device_id = check_device_id(request.path_params["device_id"])
     require_device(reader, device_id)
+    tz = check_tz(request.query_params.get("tz"), DEFAULT_TZ)
     free = state.live_slots.take(reader.key())  # 429 beyond the limits
     closers = [free]
     try:
@@ -201,4 +209,4 @@ async def live(request: Request) -> Response:
         for closer in closers:
             closer()
 
-    return LiveResponse(Stream(state, reader, device_id, sub, first).events(), close)
+    return LiveResponse(Stream(state, reader, device_id, tz, sub, first).events(), close)

@@ -22,6 +22,7 @@ _CACHED: Final[Responses] = {304: {"description": "not modified"}, **_ERRORS}
 _EXPORT: Final[Responses] = {429: {"description": "too many exports"}, **_ERRORS}
 _LIVE: Final[Responses] = {429: {"description": "too many live streams"}, **_ERRORS}
 _SIGNIN: Final[Responses] = {
+    400: {"description": "body not JSON"},
     401: {"description": "unknown token"},
     422: {"description": "invalid input"},
     429: {"description": "too many bad tokens"},
@@ -49,6 +50,7 @@ OPERATIONS: Final = (
     Operation("/v1/session", signin.create_session, _SIGNIN, method="POST", status=204),
     Operation("/v1/session", signin.delete_session, {}, method="DELETE", status=204),
     Operation("/v1/devices/{device_id}/live", live_stream.live, _LIVE, plain=True),
+    Operation("/v1/devices/{device_id}/capacity/now", handlers.capacity_now, _ERRORS),
 )
 
 

@@ -1,7 +1,6 @@
 """What every handler works with: the app's parts (``QueryState``) and the caller's identity."""
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -13,6 +12,7 @@ from p1_query.db import Acquire, DbTimer
 from p1_query.export import PageReader
 from p1_query.groups import DailyZone
 from p1_query.live import LiveHub, LiveSlots
+from p1_query.live_quarter import QuarterEvents
 from p1_query.realtime import LatestReadings
 from p1_query.session import COOKIE, SessionSigner
 from p1_query.settings import QuerySettings
@@ -38,8 +38,8 @@ class QueryState:
     live: LiveHub
     live_slots: LiveSlots
     daily: DailyZone = field(default_factory=DailyZone)
-    # The capacity/now JSON of a device for live streams' ``quarter`` events; None: no such events.
-    quarter_now: "Callable[[str], Awaitable[bytes | None]] | None" = None
+    # The capacity/now JSON of live streams' ``quarter`` events; None: no such events.
+    quarter: QuarterEvents | None = None
 
 
 # The only methods a session cookie is taken on (p1_query.session: with SameSite=Strict, no CSRF).
