@@ -53,6 +53,7 @@ def test_live_power_is_the_apis_and_follows_a_new_upload(context_factory: object
     api = lambda: seeded.servers.api(f"/v1/devices/{HOME}/realtime").json()["power_w"]  # noqa: E731
     wait_until(lambda: shown_power(w) != "" and float(shown_power(w)) == api(), 10, "the API's power on screen")
     w.page.evaluate("() => { window.__noReload = true; }")
+    assert w.page.evaluate("() => document.body.dataset.live") == "stream", "not on the live stream"
     assert seeded.home.last is not None
     fresh = float(int(api()) + 1234)
     sent = time.monotonic()

@@ -29,7 +29,11 @@ export function follow(device, { onReading, onQuarter, onError }) {
   if (has(LIVE) && typeof EventSource === "function") {
     source = new EventSource(devicePath(device, "/live"));
     mark("stream");
-    source.addEventListener("reading", (e) => onReading(JSON.parse(e.data)));
+    let failures = 0;
+    source.addEventListener("reading", (e) => {
+      failures = 0;
+      onReading(JSON.parse(e.data));
+    });
     source.addEventListener("quarter", (e) => onQuarter?.(JSON.parse(e.data)));
     source.addEventListener("end", (e) => {
       // The server ends the stream for good when the token was revoked (a reconnect would be refused):
@@ -42,9 +46,13 @@ export function follow(device, { onReading, onQuarter, onError }) {
       }
     });
     source.addEventListener("error", () => {
-      // EventSource reconnects by itself after a dropped connection; CLOSED means it gave up (the
-      // session ended or the server refused): say so once and fall back to polling, which reports why.
-      if (source.readyState === EventSource.CLOSED && !stopped) {
+      // EventSource reconnects by itself after a dropped connection. CLOSED means it gave up (the
+      // server refused), and a stream that fails again before delivering anything is not working
+      // (a proxy that buffers or cuts it): fall back to polling, which also reports why, if it fails.
+      failures += 1;
+      if (stopped || source === null) return;
+      if (source.readyState === EventSource.CLOSED || failures >= 2) {
+        source.close();
         source = null;
         mark("polling");
         poll();

@@ -61,25 +61,23 @@ function gauge(nowKw, projectedKw, peakKw) {
     mark(peakKw, "gauge-peak", "Month's peak"));
 }
 
-/** What the quarter card shows, from capacity/now when the server has it, else from the meter's own
- * running quarter average and month peak in the reading. */
+/** What the quarter card shows: capacity/now (fetched once, then the live stream's `quarter` events)
+ * when the server has it, else the meter's own running quarter average and month peak in the reading. */
 function quarterFacts(quarter, reading) {
   if (quarter) {
-    const peak = quarter.month_peak_kw ?? null;
-    const projected = quarter.projected_kw ?? null;
     return {
       source: "server",
-      now: quarter.kw ?? quarter.so_far_kw ?? quarter.average_kw ?? null,
-      projected,
-      peak,
-      headroom: quarter.headroom_kw ?? (projected == null ? null : Math.max(peak ?? 0, FLOOR_KW) - projected),
-      start: quarter.quarter_start ?? quarter.start ?? null,
+      now: quarter.kw_so_far,
+      projected: quarter.projected_kw,
+      peak: quarter.month_peak_kw,
+      headroom: quarter.headroom_kw,
+      extra: quarter.extra_cost_eur,
     };
   }
   const w = (v) => (v == null ? null : v / 1000);
   const avg = w(reading?.avg_power_15m_w);
   const peak = w(reading?.month_peak_w);
-  return { source: "meter", now: avg, projected: null, peak, headroom: avg == null ? null : Math.max(peak ?? 0, FLOOR_KW) - avg, start: null };
+  return { source: "meter", now: avg, projected: null, peak, headroom: avg == null ? null : Math.max(peak ?? 0, FLOOR_KW) - avg, extra: null };
 }
 
 function quarterCard(facts) {
@@ -93,7 +91,8 @@ function quarterCard(facts) {
       stat("Month's peak", fmt.kw(facts.peak), "quarter-peak"),
       stat("Floor", fmt.kw(FLOOR_KW), "quarter-floor"),
       stat(over ? "Above the peak by" : "Headroom", fmt.kw(facts.headroom == null ? null : Math.abs(facts.headroom)), "quarter-headroom",
-        over ? { class: "stat warn" } : {})));
+        over ? { class: "stat warn" } : {}),
+      facts.extra ? stat("Extra cost if it holds", `${fmt.eur(facts.extra)}/month`, "quarter-extra", { class: "stat warn" }) : null));
 }
 
 function warningPath() {
