@@ -2,6 +2,7 @@
 dominates on two cores); a fresh browser context per test, watched for console errors and for any
 request that leaves the origin."""
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -68,6 +69,8 @@ def seeded(
 @pytest.fixture(scope="module")
 def browser() -> Iterator["playwright_sync.Browser"]:
     if not chromium_available():
+        if os.environ.get("P1_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"{CHROMIUM} missing and P1_REQUIRE_CHROMIUM=1 (.ci/run installs it)")
         pytest.skip(f"{CHROMIUM} missing: apt-get install chromium (.ci/run installs it)")
     with playwright_sync.sync_playwright() as p:
         # --no-sandbox: CI runs as root, where chromium's sandbox refuses to start.
