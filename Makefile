@@ -71,6 +71,9 @@ demo-reset: setup ## forget what `make demo` kept (its database p1_demo, Redis k
 vendor-web: ## re-fetch the dashboard's uPlot and axe-core from npm (pinned) and check them against vendor/web.sha256
 	bash scripts/vendor_web.sh
 
+screenshots: setup ## phone and desktop PNGs of every dashboard view into docs/img/ (a year of the simulated household, chromium)
+	$(BIN)/python tests/web/screenshots.py
+
 images-test: setup ## build the three images with podman and run them (needs root; installs podman)
 	P1_INSTALL_PODMAN=1 bash deploy/ci-install.sh
 	bash deploy/images-test.sh

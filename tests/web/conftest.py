@@ -45,9 +45,10 @@ class Seeded:
 def seeded(
     tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str, redis_client: object
 ) -> Iterator[Seeded]:
-    """(``redis_client`` empties the session's Redis database first: the answer cache's keys name the
-    device, not the database, so answers of an earlier run's device must not be found.) Two devices: the household (both DST days of the past year, and the last three days up to now,
-    its last 10 minutes every second) and a cabin (its last day)."""
+    """Two devices: the household (both DST days of the past year, and the last three days up to now,
+    its last 10 minutes every second) and a cabin (its last day). ``redis_client`` empties the session's
+    Redis database first: the answer cache's keys name the device, not the database, so an earlier
+    run's answers for these device ids must not be found."""
     servers = Servers(tmp_path_factory.mktemp("web"), database_url, redis_url).start()
     try:
         now = int(time.time())
@@ -105,13 +106,13 @@ def watch(page: "playwright_sync.Page", origin: str) -> Watched:
 
 
 @pytest.fixture
-def context_factory(
-    browser: "playwright_sync.Browser", seeded: Seeded
-) -> Iterator[object]:
+def context_factory(browser: "playwright_sync.Browser", seeded: Seeded) -> Iterator[object]:
     made: list[playwright_sync.BrowserContext] = []
     pages: list[Watched] = []
 
-    def make(width: int = 1280, height: int = 800, scheme: str = "light", bypass_csp: bool = False) -> Watched:
+    def make(
+        width: int = 1280, height: int = 800, scheme: str = "light", bypass_csp: bool = False
+    ) -> Watched:
         context = browser.new_context(
             viewport={"width": width, "height": height},
             timezone_id=TZ_NAME,

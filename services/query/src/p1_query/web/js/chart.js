@@ -12,12 +12,14 @@ function size(el) {
   return { width, height: width < 600 ? 220 : 300 };
 }
 
-function axes(yUnit, formatY) {
+/** Axes whose tick labels are the page's own Intl formats (uPlot's built-in ones are English only);
+ * the unit is in every y label, so the axis needs no title. */
+function axes(formatY, formatTick) {
   const stroke = css("--muted");
   const grid = { stroke: css("--grid"), width: 1 };
   return [
-    { stroke, grid, ticks: grid },
-    { stroke, grid, ticks: grid, size: 64, label: yUnit, labelSize: 18, values: (u, ticks) => ticks.map(formatY) },
+    { stroke, grid, ticks: grid, values: (u, ticks) => ticks.map((t) => formatTick(new Date(t * 1000))) },
+    { stroke, grid, ticks: grid, size: 76, values: (u, ticks) => ticks.map(formatY) },
   ];
 }
 
@@ -42,10 +44,10 @@ function sparse(values) {
 }
 
 /** Lines over a time axis: x in Unix seconds, series [{label, values, color}]. */
-export function lines(holder, { x, series, yUnit, formatY, formatValue }) {
+export function lines(holder, { x, series, formatY, formatValue, formatTick }) {
   const options = {
     scales: { x: { time: true } },
-    axes: axes(yUnit, formatY),
+    axes: axes(formatY, formatTick),
     series: [
       { label: "Time" },
       ...series.map((s) => ({
@@ -65,7 +67,7 @@ export function lines(holder, { x, series, yUnit, formatY, formatValue }) {
 
 /** Bars over a time axis, stacked by drawing each stack's running sum, the tallest first; the legend
  * shows each part's own value. x is each bucket's middle; parts [{label, values, color, stack}]. */
-export function stackedBars(holder, { x, parts, yUnit, formatY, formatValue, formatX, halfWidth }) {
+export function stackedBars(holder, { x, parts, formatY, formatValue, formatX, formatTick, halfWidth }) {
   const drawn = [];
   const running = new Map();
   for (const part of parts) {
@@ -82,7 +84,7 @@ export function stackedBars(holder, { x, parts, yUnit, formatY, formatValue, for
       x: { time: true, range: (u, lo, hi) => [lo - halfWidth, hi + halfWidth] },
       y: { range: (u, lo, hi) => [Math.min(0, lo ?? 0) * 1.05, Math.max(0, hi ?? 0) * 1.05 || 1] },
     },
-    axes: axes(yUnit, formatY),
+    axes: axes(formatY, formatTick),
     series: [
       { label: "Time", value: formatX ? (u, v) => (v == null ? "—" : formatX(v)) : undefined },
       ...drawn.map((p) => ({

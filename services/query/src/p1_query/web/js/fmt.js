@@ -48,6 +48,9 @@ export const when = (d) => dateFormat({ weekday: "short", day: "numeric", month:
 export const day = (d) => dateFormat({ weekday: "long", day: "numeric", month: "long", year: "numeric" }).format(d);
 export const shortDay = (d) => dateFormat({ weekday: "short", day: "numeric", month: "short" }).format(d);
 export const month = (d) => dateFormat({ month: "long", year: "numeric" }).format(d);
+export const hourMinute = (d) => dateFormat({ hour: "2-digit", minute: "2-digit" }).format(d);
+export const dayMonth = (d) => dateFormat({ day: "numeric", month: "short" }).format(d);
+export const shortMonth = (d) => dateFormat({ month: "short" }).format(d);
 export const year = (d) => dateFormat({ year: "numeric" }).format(d);
 
 /** "2026-10" → "October 2026" in the browser's language. */

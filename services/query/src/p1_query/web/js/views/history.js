@@ -60,7 +60,7 @@ function chart(holder, series, span) {
     x: mids,
     parts,
     halfWidth: half,
-    yUnit: "kWh",
+    formatTick: span === "day" ? fmt.hourMinute : span === "year" ? fmt.shortMonth : fmt.dayMonth,
     formatY: (v) => fmt.withUnit(v, Math.abs(v) < 10 && v % 1 ? 2 : 0, "kWh"),
     formatValue: (v) => fmt.kwh(v == null ? null : Math.abs(v)),
     formatX: (v) => when(new Date((v - half) * 1000)),

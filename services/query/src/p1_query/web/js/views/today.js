@@ -40,7 +40,7 @@ export function render(main, { device }) {
     holder.dataset.points = String(todayValues.filter((v) => v != null).length);
     lines(holder, {
       x,
-      yUnit: "W",
+      formatTick: fmt.hourMinute,
       formatY: (v) => fmt.withUnit(v, 0, "W"),
       formatValue: (v) => fmt.power(v),
       series: [
