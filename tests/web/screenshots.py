@@ -25,11 +25,12 @@ SIZES = {"phone": (360, 780), "desktop": (1280, 800)}
 
 
 def views(autumn: str, month: str) -> dict[str, str]:
+    last_month = (datetime.now(TZ).date().replace(day=1) - timedelta(days=1)).replace(day=1)
     return {
         "now": "view=now",
         "today": "view=today",
         "history-day": f"view=history&span=day&at={autumn}",
-        "history-month": "view=history&span=month",
+        "history-month": f"view=history&span=month&at={last_month.isoformat()}",
         "history-year": "view=history&span=year",
         "capacity": f"view=capacity&month={month}",
     }
@@ -63,6 +64,7 @@ def shoot(base: str, autumn: str, month: str) -> list[Path]:
             page.screenshot(path=str(written[-1]))
             page.get_by_label("Read token").fill(READ_TOKEN)
             page.get_by_role("button", name="Sign in").click()
+            page.wait_for_function("() => document.body.dataset.view === 'now'")  # the session is set
             for name, query in views(autumn, month).items():
                 page.goto(f"{base}/?{query}&device={HOME}")
                 settle(page)

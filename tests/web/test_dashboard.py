@@ -3,9 +3,11 @@ value, history across DST days, capacity equal to the API's, the device switcher
 view no console error, no request off the origin (conftest.Watched) and no serious axe violation."""
 
 import json
+import re
 import time
 from datetime import date, datetime, timedelta
 
+import httpx
 import pytest
 from web_kit import AXE_JS, CABIN, HOME, READ_TOKEN, TZ, reading_now
 
@@ -29,6 +31,13 @@ def open_app(watched: Watched, seeded: Seeded, query: str = "view=now") -> None:
     page.get_by_label("Read token").fill(READ_TOKEN)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_function("() => document.body.dataset.view !== undefined")
+
+
+def open_streams(seeded: Seeded) -> float:
+    """The query process's open live streams (its metric ``p1_query_live_streams``)."""
+    text = httpx.get(seeded.servers.base_url + "/metrics", timeout=5).text
+    found = re.search(r"^p1_query_live_streams(?:\{[^}]*\})? (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
 
 
 def shown_power(watched: Watched) -> str:
@@ -156,9 +165,11 @@ def test_today_draws_both_days(context_factory: object, seeded: Seeded) -> None:
 def test_sign_out_ends_the_live_stream(context_factory: object, seeded: Seeded) -> None:
     w = context_factory()  # type: ignore[operator]
     open_app(w, seeded)
-    w.page.wait_for_function("() => ['stream', 'polling'].includes(document.body.dataset.live)")
+    w.page.wait_for_function("() => document.body.dataset.live === 'stream'")
+    wait_until(lambda: open_streams(seeded) >= 1, 5, "the page's live stream open at the server")
     w.page.get_by_role("button", name="Sign out").click()
     w.page.wait_for_function("() => document.body.dataset.live === 'closed'")
+    wait_until(lambda: open_streams(seeded) == 0, 5, "no live stream open at the server after sign-out")
     w.page.get_by_label("Read token").wait_for()
     assert "view=signin" in w.page.url
     status = w.page.evaluate("() => fetch('/v1/devices').then(r => r.status)")
