@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[type[BaseSettings], str]] = {
 }
 WORKLOADS = {"Deployment/p1-ingest": "ingest", "Deployment/p1-query": "query", "Job/p1-migrate": "migrate"}
 WORKLOADS |= {"CronJob/p1-maintain": "maintain", "CronJob/p1-backup": "backup"}
-SECRETS = {"DATABASE_URL", "PGPASSWORD", "REDIS_URL"}
+SECRETS = {"DATABASE_URL", "PGPASSWORD", "REDIS_URL", "SESSION_SECRET"}
 # A token table is the variable or a file of it: either one reaching a process is its table reaching it
 # (k8s mounts the Secret as files and sets the *_FILE variable; compose passes both from .env).
 PAIRS = {"DEVICE_TOKENS": "DEVICE_TOKENS_FILE", "READ_TOKENS": "READ_TOKENS_FILE"}

@@ -111,9 +111,9 @@ async def test_a_new_reading_arrives_within_two_seconds(
 async def test_an_idle_stream_sends_heartbeats(web: WebQuery, device_has_reading: None) -> None:
     async with stream(web.url, DEVICE, BEARER) as events:
         await events.until("reading", 5)
-        comment = await events.next(HEARTBEAT_S * 5)
-        assert comment is not None
-        assert (comment.name, comment.data) == (":", "hb")
+        # (The running quarter may come first: it follows the first reading.)
+        comment = await events.until(":", HEARTBEAT_S * 5)
+        assert comment.data == "hb"
 
 
 async def test_the_session_cookie_opens_a_stream_that_ends_when_the_token_is_removed(

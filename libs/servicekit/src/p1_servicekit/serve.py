@@ -11,6 +11,10 @@ import uvicorn
 from p1_servicekit.http_protocol import BoundedHttpToolsProtocol
 from p1_servicekit.metrics import MULTIPROC_ENV, multiprocess_dir
 
+# Connections and tasks one worker serves at once; beyond, 503 with Retry-After (http_protocol). A
+# service that holds long-lived responses (query's live streams) passes a larger figure.
+DEFAULT_CONCURRENCY = 2000
+
 
 def add_serve_command(commands: "argparse._SubParsersAction[Any]", what: str, port: int) -> None:
     """The ``serve [--host H] [--port N] [--workers N]`` command of a service's CLI."""
@@ -20,9 +24,18 @@ def add_serve_command(commands: "argparse._SubParsersAction[Any]", what: str, po
     command.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
 
 
-def serve_command(args: argparse.Namespace, factory: str, log_level: str) -> int:
+def serve_command(
+    args: argparse.Namespace, factory: str, log_level: str, max_concurrency: int = DEFAULT_CONCURRENCY
+) -> int:
     """Runs ``serve`` as its command line (:func:`add_serve_command`) asks, until SIGTERM; exit status 0."""
-    serve(factory, host=args.host, port=args.port, workers=args.workers, log_level=log_level)
+    serve(
+        factory,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=log_level,
+        max_concurrency=max_concurrency,
+    )
     return 0
 
 
@@ -34,6 +47,7 @@ def serve(
     workers: int = 1,
     log_level: str = "info",
     graceful_shutdown_s: int = 20,
+    max_concurrency: int = DEFAULT_CONCURRENCY,
 ) -> None:
     """``factory`` is an import string of a zero-argument app factory (``pkg.module:func``), so that
     each worker process reads its settings once at its own start-up.
@@ -46,14 +60,24 @@ def serve(
         own_dir = tempfile.mkdtemp(prefix="p1-metrics-")
         os.environ[MULTIPROC_ENV] = own_dir
     try:
-        _run(factory, host=host, port=port, workers=workers, log_level=log_level, grace_s=graceful_shutdown_s)
+        _run(
+            factory,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            grace_s=graceful_shutdown_s,
+            max_concurrency=max_concurrency,
+        )
     finally:
         if own_dir is not None:
             del os.environ[MULTIPROC_ENV]
             shutil.rmtree(own_dir, ignore_errors=True)
 
 
-def _run(factory: str, *, host: str, port: int, workers: int, log_level: str, grace_s: int) -> None:
+def _run(
+    factory: str, *, host: str, port: int, workers: int, log_level: str, grace_s: int, max_concurrency: int
+) -> None:
     uvicorn.run(
         factory,
         factory=True,
@@ -73,6 +97,6 @@ def _run(factory: str, *, host: str, port: int, workers: int, log_level: str, gr
         # Bounded slow clients and idle connections; SIGTERM lets in-flight requests finish.
         timeout_keep_alive=10,
         timeout_graceful_shutdown=grace_s,
-        limit_concurrency=2000,
+        limit_concurrency=max_concurrency,
         backlog=2048,
     )

@@ -79,7 +79,7 @@ def create_app(settings: QuerySettings) -> FastAPI:
         async def quarter_json(device_id: str, tz: str) -> bytes:
             return await capacity_now_json(state, device_id, parse_tz(tz), tz, None)
 
-        state.quarter = QuarterEvents(quarter_json)
+        state.quarter = QuarterEvents(quarter_json, max(1, settings.db_pool_max // 4))
 
     app = create_db_service_app(
         service=SERVICE,

@@ -20,4 +20,4 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = configured(QuerySettings)  # required fields come from the environment
-    return serve_command(args, "p1_query.app:app_from_env", settings.log_level)
+    return serve_command(args, "p1_query.app:app_from_env", settings.log_level, settings.http_max_concurrency)

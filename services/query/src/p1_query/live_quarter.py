@@ -4,6 +4,8 @@ by ``p1_peakguard``) of a device, shared by every stream of this process.
 Each stream asks at most once a second, after new readings. An answer computed from a reading at least
 as new as the asker's is reused, and one computation in progress is awaited by every stream that asks
 meanwhile: 2,000 streams watching 200 devices cost about one computation per new reading, not 2,000.
+At most ``concurrency`` computations hold a database connection at once (a quarter of the pool), so 200
+streams opening together cannot starve the pool the other answers need.
 """
 
 import asyncio
@@ -21,10 +23,19 @@ _Key = tuple[str, str]
 
 
 class QuarterEvents:
-    def __init__(self, compute: Compute) -> None:
+    def __init__(self, compute: Compute, concurrency: int) -> None:
         self._compute = compute
+        self._gate = asyncio.Semaphore(concurrency)
         self._done: dict[_Key, tuple[float, bytes | None]] = {}  # reading's ts when computed, answer
         self._running: dict[_Key, asyncio.Task[bytes | None]] = {}
+
+    def ready(self, device_id: str, tz: str, reading_ts: float) -> tuple[bool, bytes | None]:
+        """(True, the JSON) when an answer at least as new as ``reading_ts`` is at hand; else (False, None).
+        No task and no await for a hit: the other streams of a device just read what the first computed."""
+        done = self._done.get((device_id, tz))
+        if done is not None and done[0] >= reading_ts:
+            return True, done[1]
+        return False, None
 
     async def get(self, device_id: str, tz: str, reading_ts: float) -> bytes | None:
         """The JSON for a stream that has seen the reading of ``reading_ts``; None without a reading."""
@@ -42,7 +53,8 @@ class QuarterEvents:
     async def _run(self, key: _Key, reading_ts: float) -> bytes | None:
         try:
             try:
-                body: bytes | None = await self._compute(*key)
+                async with self._gate:
+                    body: bytes | None = await self._compute(*key)
             except NotFound:
                 body = None
             if len(self._done) >= MAX_ENTRIES:

@@ -112,6 +112,7 @@ class Stream:
         self.next_poll = now + settings.live_poll_s
         self.next_quarter = now
         self.quarter_due = state.quarter is not None
+        self.quarter_task: asyncio.Task[bytes | None] | None = None
 
     def revoked(self) -> bool:
         scope = self.reader.current_scope(self.state.tokens)
@@ -134,17 +135,41 @@ class Stream:
             return []  # the next poll tries again; the stream stays open
         return [] if latest is None else self._readings([latest])
 
-    async def _quarter(self) -> list[bytes]:
+    def _start_quarter(self) -> list[bytes]:
+        """The running quarter: at once when another stream of the device has it already, else computed
+        beside the stream (a slow database must not hold readings back) and picked up by
+        ``_quarter_done`` when the task wakes the stream."""
         quarter = self.state.quarter
         self.quarter_due = False
         self.next_quarter = self.clock() + QUARTER_EVERY_S
-        if quarter is None:
+        if quarter is None or self.quarter_task is not None:
             return []
-        try:
-            body = await quarter.get(self.device_id, self.tz, self.last_ts)
-        except DB_UNAVAILABLE:
-            return []  # the next reading tries again
+        hit, body = quarter.ready(self.device_id, self.tz, self.last_ts)
+        if hit:
+            return [] if body is None else [event("quarter", body)]
+        task = asyncio.create_task(quarter.get(self.device_id, self.tz, self.last_ts))
+        task.add_done_callback(lambda _: self.sub.wake())
+        self.quarter_task = task
+        return []
+
+    def _quarter_done(self) -> list[bytes]:
+        task = self.quarter_task
+        if task is None or not task.done():
+            return []
+        self.quarter_task = None
+        if task.cancelled():
+            return []
+        failed = task.exception()
+        if failed is not None:  # the next reading tries again; the stream goes on either way
+            if not isinstance(failed, DB_UNAVAILABLE):
+                log.error("live quarter failed", exc_info=failed, extra={"device_id": self.device_id})
+            return []
+        body = task.result()
         return [] if body is None else [event("quarter", body)]
+
+    def close(self) -> None:
+        if self.quarter_task is not None:
+            self.quarter_task.cancel()
 
     def _deadline(self) -> float:
         deadline = min(self.next_hb, self.next_check)
@@ -176,8 +201,9 @@ class Stream:
                     yield REVOKED
                     return
                 self.next_check = now + settings.live_revoke_check_s
+            out += self._quarter_done()
             if self.quarter_due and now >= self.next_quarter:
-                out += await self._quarter()
+                out += self._start_quarter()
             if out:
                 yield b"".join(out)
                 self.next_hb = now + settings.live_heartbeat_s
@@ -209,4 +235,6 @@ async def live(request: Request) -> Response:
         for closer in closers:
             closer()
 
-    return LiveResponse(Stream(state, reader, device_id, tz, sub, first).events(), close)
+    stream = Stream(state, reader, device_id, tz, sub, first)
+    closers.append(stream.close)
+    return LiveResponse(stream.events(), close)
