@@ -33,6 +33,12 @@ def open_app(watched: Watched, seeded: Seeded, query: str = "view=now") -> None:
     page.wait_for_function("() => document.body.dataset.view !== undefined")
 
 
+def excuse(watched: Watched, status: int) -> None:
+    """Forgets the console lines of refused requests of ``status`` that the test itself caused."""
+    line = f"Failed to load resource: the server responded with a status of {status} "
+    watched.errors[:] = [e for e in watched.errors if not e.startswith(line)]
+
+
 def open_streams(seeded: Seeded) -> float:
     """The query process's open live streams (its metric ``p1_query_live_streams``)."""
     text = httpx.get(seeded.servers.base_url + "/metrics", timeout=5).text
@@ -50,7 +56,7 @@ def test_sign_in_refuses_a_bad_token_with_a_sentence(context_factory: object, se
     w.page.get_by_label("Read token").fill("not-a-token")
     w.page.get_by_role("button", name="Sign in").click()
     assert w.page.get_by_role("alert").inner_text() == "That token was not accepted. Check it and try again."
-    w.errors.clear()  # the refused POST is logged by chromium as a failed resource: that is the point
+    excuse(w, 401)  # the refused POST, logged by chromium as a failed resource: that is the point
     w.page.get_by_label("Read token").fill(READ_TOKEN)
     w.page.get_by_role("button", name="Sign in").click()
     w.page.wait_for_function("() => document.body.dataset.view === 'history'")  # where the deep link pointed
@@ -162,6 +168,28 @@ def test_today_draws_both_days(context_factory: object, seeded: Seeded) -> None:
     assert "Today" in legend
 
 
+def test_quarter_card_is_capacity_now(context_factory: object, seeded: Seeded) -> None:
+    w = context_factory(width=360, height=780)  # type: ignore[operator]
+    open_app(w, seeded)
+    api = lambda: seeded.servers.api(f"/v1/devices/{HOME}/capacity/now", tz="Europe/Brussels").json()  # noqa: E731
+    shown = w.page.get_by_test_id("quarter-now")
+    wait_until(
+        lambda: shown.inner_text() == f"{api()['kw_so_far']:,.3f}{NBSP}kW", 10, "capacity/now's kW so far"
+    )
+    peak = api()["month_peak_kw"]
+    assert w.page.get_by_test_id("quarter-peak").inner_text() == f"{peak:,.3f}{NBSP}kW"
+    assert w.page.get_by_test_id("quarter-floor").inner_text() == f"2.500{NBSP}kW"
+
+
+def test_a_refused_request_is_a_sentence(context_factory: object, seeded: Seeded) -> None:
+    w = context_factory()  # type: ignore[operator]
+    open_app(w, seeded, "view=history&span=day&at=1999-12-31")  # before the supported range: 422
+    alert = w.page.get_by_role("alert")
+    alert.wait_for()
+    assert alert.inner_text().startswith("The server refused the request: ")
+    excuse(w, 422)  # chromium logs the refused request as a failed resource: the test asked for it
+
+
 def test_sign_out_ends_the_live_stream(context_factory: object, seeded: Seeded) -> None:
     w = context_factory()  # type: ignore[operator]
     open_app(w, seeded)
@@ -174,7 +202,7 @@ def test_sign_out_ends_the_live_stream(context_factory: object, seeded: Seeded) 
     assert "view=signin" in w.page.url
     status = w.page.evaluate("() => fetch('/v1/devices').then(r => r.status)")
     assert status == 401, "the session still reads after sign-out"
-    w.errors.clear()  # that 401 is logged by chromium as a failed resource: it is what we asked
+    excuse(w, 401)  # that 401 is logged by chromium as a failed resource: it is what we asked
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
