@@ -36,7 +36,7 @@ function summary(points) {
     cost != null && revenue != null ? stat("Net", fmt.eur(cost - revenue), "hist-net") : null);
 }
 
-/** A part of a bar: the register's energy where the meter has registers, else the total (as day). */
+/** A part of a bar: one register's (or, on a meter without registers, the total's) energy, export negative. */
 function part(points, key, sign) {
   return points.map((p) => (p[key] == null ? null : sign * p[key]));
 }
