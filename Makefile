@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 30
 # The suites that touch storage: they run once more against TimescaleDB (scripts/timescaledb.sh).
 STORAGE_SUITES := libs/schema libs/peakguard services/ingest services/query tests/e2e
 
-.PHONY: help setup uv contracts lint typecheck security audit test test-timescale check bench fuzz demo demo-reset images-test
+.PHONY: help setup uv contracts lint typecheck security audit test test-timescale check bench fuzz demo demo-reset images-test vendor-web screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,12 @@ demo: setup ## a year of a household backfilled, then simulator → edge → ing
 
 demo-reset: setup ## forget what `make demo` kept (its database p1_demo, Redis keys, spool, meter state, logs)
 	$(BIN)/python scripts/demo.py --reset
+
+vendor-web: ## re-fetch the dashboard's uPlot and axe-core from npm (pinned) and check them against vendor/web.sha256
+	bash scripts/vendor_web.sh
+
+screenshots: setup ## phone and desktop PNGs of every dashboard view into docs/img/ (a year of the simulated household, chromium)
+	$(BIN)/python tests/web/screenshots.py
 
 images-test: setup ## build the three images with podman and run them (needs root; installs podman)
 	P1_INSTALL_PODMAN=1 bash deploy/ci-install.sh

@@ -86,6 +86,7 @@ p1-telemetry demo is running
   meter simulator  http://127.0.0.1:{args.sim_port}/api/v1/data   (profile {PROFILE})
   ingest           http://127.0.0.1:{args.ingest_port}   (device token {WRITE_TOKEN})
   query            {q}   (read token {READ_TOKEN})
+  dashboard        {q}/   (open it in a browser; sign in with the read token {READ_TOKEN})
   edge metrics     http://127.0.0.1:{args.edge_metrics_port}/metrics
   PostgreSQL       {storage.db_note}
   Redis            {storage.redis_note}

@@ -91,7 +91,7 @@ def create_app(settings: QuerySettings) -> FastAPI:
         # Every statement here is short: PostgreSQL's JIT compiled the dynamic prices' year of quarters
         # (costs_sql) for ~1 s, more than the statement ran (its estimate from generate_series is huge).
         server_settings={"jit": "off"},
-                background=[*watchers(tokens), hub.run, partial(hub.tick, TICK_S, settings.live_revoke_check_s)],
+        background=[*watchers(tokens), hub.run, partial(hub.tick, TICK_S, settings.live_revoke_check_s)],
     )
     add_query_routes(app)
     app.router.routes.extend(web_routes(web))  # after the API's: none of them shadows an API path

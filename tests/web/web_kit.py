@@ -1,0 +1,179 @@
+"""The dashboard's test bench: real ingest and query processes, a household's readings sent through
+ingest's HTTP path, and Debian's chromium driven by Playwright. Used by the browser tests, `make
+screenshots` (tests/web/screenshots.py) and bench/web.py.
+
+Readings come from the edge's simulator (``p1_edge.simulator.history``: the "family" profile, a Belgian
+DSMR 5 meter with solar, an EV, a heat pump, gas and water). A window of readings is a piece of that
+meter's life; the next window continues its registers from the second it starts (a meter nobody read in
+between), so ingest sees one counter epoch and only the windows' seconds are computed and sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from itertools import islice
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+
+import p1_query
+from p1_edge.simulator.flavours import flavour
+from p1_edge.simulator.history import COARSE_STEP_S, History, Sample, Span
+from p1_edge.simulator.profiles import PROFILES
+from p1_edge.simulator.registers import Registers
+from p1_servicekit.testing import ServiceProcess, console_script, free_port
+
+TZ_NAME = "Europe/Brussels"
+TZ = ZoneInfo(TZ_NAME)
+READ_TOKEN = "web-read-token"
+HOME, CABIN = "web-home", "web-cabin"
+WRITE_TOKENS = {HOME: "web-write-home", CABIN: "web-write-cabin"}
+SESSION_SECRET = "web-tests-session-secret-not-for-production-0123456789"
+WEB_DIR = Path(p1_query.__file__).parent / "web"
+AXE_JS = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+BATCH = 5000
+
+
+@dataclass
+class Servers:
+    """``p1-ingest serve`` and ``p1-query serve`` on free ports of 127.0.0.1."""
+
+    workdir: Path
+    database_url: str
+    redis_url: str | None
+    extra_query_env: dict[str, str] = field(default_factory=dict)
+    ingest: ServiceProcess | None = None
+    query: ServiceProcess | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self.query is not None
+        return self.query.base_url
+
+    @property
+    def ingest_url(self) -> str:
+        assert self.ingest is not None
+        return self.ingest.base_url
+
+    def start(self) -> Servers:
+        env = {"DATABASE_URL": self.database_url, "LOG_LEVEL": "INFO", "RETRY_AFTER_S": "1"}
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        ingest_port, query_port = free_port(), free_port()
+        self.ingest = ServiceProcess(
+            [console_script("p1-ingest"), "serve", "--port", str(ingest_port)],
+            {**env, "DEVICE_TOKENS": ",".join(f"{t}:{d}" for d, t in WRITE_TOKENS.items())},
+            ingest_port,
+            log_path=self.workdir / "ingest.log",
+        ).start(wait=False)
+        self.query = ServiceProcess(
+            [console_script("p1-query"), "serve", "--port", str(query_port)],
+            {
+                **env,
+                "READ_TOKENS": f"{READ_TOKEN}:{HOME}|{CABIN}",
+                "SESSION_SECRET": SESSION_SECRET,
+                **self.extra_query_env,
+            },
+            query_port,
+            log_path=self.workdir / "query.log",
+        ).start(wait=False)
+        self.ingest.wait_ready(60)
+        self.query.wait_ready(60)
+        return self
+
+    def stop(self) -> None:
+        for proc in (self.query, self.ingest):
+            if proc is not None:
+                proc.stop()
+
+    def api(self, path: str, **params: str) -> httpx.Response:
+        return httpx.get(
+            self.base_url + path, params=params, headers={"Authorization": f"Bearer {READ_TOKEN}"}, timeout=30
+        )
+
+    def upload(self, device: str, meter: object, samples: Iterable[Sample]) -> int:
+        """POSTs readings to ingest in batches; returns how many it stored or had already."""
+        total = 0
+        it = iter(samples)
+        with httpx.Client(
+            base_url=self.ingest_url, headers={"Authorization": f"Bearer {WRITE_TOKENS[device]}"}, timeout=120
+        ) as client:
+            while batch := list(islice(it, BATCH)):
+                body = json.dumps({"device_id": device, "meter": meter, "samples": batch})
+                r = client.post("/v1/samples", content=body, headers={"Content-Type": "application/json"})
+                assert r.status_code == 200, r.text[:500]
+                total += int(r.json()["accepted"]) + int(r.json()["duplicates"])
+        return total
+
+
+def local_midnight(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=TZ).timestamp())
+
+
+def last_sunday(year: int, month: int) -> date:
+    d = date(year, month + 1, 1) - timedelta(days=1)
+    return d - timedelta(days=(d.weekday() + 1) % 7)
+
+
+def dst_days(today: date) -> tuple[date, date]:
+    """The latest spring (23 h) and autumn (25 h) days of Europe/Brussels at least two days ago."""
+
+    def latest(month: int) -> date:
+        d = last_sunday(today.year, month)
+        return d if d <= today - timedelta(days=2) else last_sunday(today.year - 1, month)
+
+    return latest(3), latest(10)
+
+
+@dataclass
+class Meter:
+    """The simulated household's meter, sent through ingest window by window."""
+
+    device: str
+    registers: Registers | None = None
+    last: Sample | None = None
+
+    def window(self, start: int, end: int, fine_s: int = 0) -> tuple[object, Iterator[Sample]]:
+        """The meter's identity and its readings after ``start`` up to ``end``: one every 5 minutes,
+        every second in the last ``fine_s`` seconds; the registers continue from the previous window."""
+        start -= start % COARSE_STEP_S
+        fine_from = max(start, end - fine_s)
+        fine_from -= fine_from % COARSE_STEP_S
+        registers = None if self.registers is None else dataclasses.replace(self.registers, second=start)
+        history = History(PROFILES["family"], TZ, flavour("be", 5), Span(start, fine_from, end), registers)
+
+        def readings() -> Iterator[Sample]:
+            for s in history.readings():
+                self.last = s
+                yield s
+            self.registers = history.registers()
+
+        return history.meter, readings()
+
+    def send(self, servers: Servers, windows: Sequence[tuple[int, int, int]]) -> int:
+        """Sends each window (start, end, fine_s) in turn; returns the readings ingest holds of them."""
+        total = 0
+        for window in windows:
+            meter, readings = self.window(*window)
+            total += servers.upload(self.device, meter, readings)
+        return total
+
+
+def reading_now(previous: Sample, power_w: float) -> Sample:
+    """A new reading at the current second: the previous one's registers (nothing flowed in the
+    meantime, always consistent) with another power, so a changed power on screen is this reading."""
+    ts = datetime.now(UTC).replace(microsecond=0)
+    out = {k: v for k, v in previous.items() if not k.startswith("power_l")}
+    out |= {"ts": ts.isoformat().replace("+00:00", "Z"), "power_w": power_w}
+    return out
+
+
+def chromium_available() -> bool:
+    return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
