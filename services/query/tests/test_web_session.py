@@ -170,7 +170,7 @@ def test_the_dashboard_is_served_at_the_root_with_its_security_headers(web: WebQ
     assert "'unsafe-inline'" not in CSP
     assert "default-src 'self'" in CSP
     assert "<script>" not in r.text  # no inline script: the CSP would refuse it
-    scripts = re.findall(r'src="(/assets/[0-9a-f]{16}/app\.js)"', r.text)
+    scripts = re.findall(r'src="(/assets/[0-9a-f]{16}/js/main\.js)"', r.text)
     assert scripts, r.text
     asset = httpx.get(f"{web.url}{scripts[0]}")
     assert asset.status_code == 200
