@@ -20,6 +20,12 @@ RULES = [
     ("the query benchmark", ["bench/query.py"], {"p1_ingest"}),
     ("ingest", ["services/ingest/src"], {"p1_query"}),
     ("the schema library", ["libs/schema"], {"p1_ingest", "p1_query", "p1_edge"}),
+    # The running quarter and the warning rule, shared by query and notify: no service, no web framework.
+    (
+        "the peakguard library",
+        ["libs/peakguard"],
+        {"p1_ingest", "p1_query", "p1_edge", "p1_notify", "p1_servicekit", "fastapi", "uvicorn"},
+    ),
     ("the edge", ["services/edge/src"], {"fastapi", "asyncpg", "uvicorn", "p1_servicekit", "p1_schema"}),
     # p1_config is what the edge shares with the services: none of the server side either.
     (
