@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from p1_peakguard.price import GridOperator
 from p1_servicekit.settings import ServiceSettings
 
 
@@ -25,9 +26,11 @@ class NotifySettings(ServiceSettings):
     notify_attempts: int = Field(default=3, ge=1, le=10)
     notify_backoff_s: float = Field(default=0.5, ge=0, le=60)
     notify_send_timeout_s: float = Field(default=10.0, gt=0, le=120)
-    # The zone in which messages write the quarter's end ("switch something off before 14:45").
+    # The zone of the months (the month's peak so far) and of the times messages write ("before 14:45").
     notify_tz: str = "Europe/Brussels"
-    # €/kW/year of the capacity tariff for the costs in messages (as query's; unset: 53.25).
+    # The capacity price of the costs in messages, as query's (p1_peakguard.price): the override, else
+    # the table's figure for the operator and the quarter's year, else the fallback.
+    grid_operator: GridOperator | None = None
     capacity_price_eur_per_kw_year: float | None = Field(default=None, ge=0)
 
     @field_validator("notify_tz")
