@@ -23,7 +23,7 @@ def test_a_device_takes_the_defaults_it_does_not_set() -> None:
         "dev-a": DeviceConfig(("json://127.0.0.1:9/hook",), 4.0),
         "dev-b": DeviceConfig(("ntfy://127.0.0.1:9/topic",), 6.5),
     }
-    assert config.mqtt == MqttConfig("mqtt://127.0.0.1:1883", "homeassistant")
+    assert config.mqtt == MqttConfig("mqtt://127.0.0.1:1883", "homeassistant", "p1-telemetry")
 
 
 def test_an_empty_file_follows_no_device() -> None:
@@ -44,6 +44,7 @@ def test_an_empty_file_follows_no_device() -> None:
         ("defaults: {}\nsurprise: 1\n", 2, "surprise"),
         ("devices:\n  'bad id!':\n", 2, "devices.bad id!"),
         ("mqtt: {discovery_prefix: ha}\n", 1, "mqtt.url"),
+        ("mqtt:\n  url: mqtt://127.0.0.1:1883\n  discovery_prefix: a//b\n", 3, "mqtt.discovery_prefix"),
     ],
 )
 def test_a_bad_file_is_refused_naming_the_line(text: str, line: int, what: str) -> None:

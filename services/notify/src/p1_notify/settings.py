@@ -14,7 +14,7 @@ class NotifySettings(ServiceSettings):
     """What ``p1-notify run`` reads."""
 
     # The YAML file of devices, their Apprise URLs and cap, and the MQTT broker (README "Notifications").
-    notify_config: Path
+    notify_config: Path = Path("/etc/p1-notify/notify.yaml")
     # How often the file's modification time is looked at; a changed file is re-read without a restart.
     notify_config_poll_s: float = Field(default=1.0, gt=0, le=60)
     # Without Redis (unset, or down): how often PostgreSQL is asked for the devices' newest readings.
