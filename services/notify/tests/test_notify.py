@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from notify_kit import (
     Meter,
@@ -29,7 +30,7 @@ from notify_kit import (
     write_config,
 )
 
-from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, free_port, wait_until
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -54,7 +55,6 @@ def _config(receiver: Receiver, *extra: str) -> str:
             f"json://127.0.0.1:{p}/ok/fail",
             f"ntfy://127.0.0.1:{p}/topic-fail",
         ],
-        DEV["pg"]: [f"json://127.0.0.1:{p}/ok/pg"],
     }
     for name in extra:
         devices[DEV[name]] = [f"json://127.0.0.1:{p}/ok/{name}"]
@@ -200,10 +200,15 @@ async def test_a_failing_channel_is_retried_and_the_others_still_get_theirs(
 
 
 def test_with_redis_down_postgresql_is_followed(
-    workdir: Path, database_url: str, ingest: ServiceProcess, receiver: Receiver, config_file: Path
+    workdir: Path, database_url: str, ingest: ServiceProcess, receiver: Receiver
 ) -> None:
     nothing = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    proc = notify_process(workdir, database_url, config_file, nothing, "notify-pg").start(60)
+    # Its own config: the device is followed by this notifier only, so the warning can come from no other.
+    own = write_config(
+        workdir / "notify-pg.yaml",
+        f"devices:\n  {DEV['pg']}:\n    urls: ['json://127.0.0.1:{receiver.port}/ok/pg']\n",
+    )
+    proc = notify_process(workdir, database_url, own, nothing, "notify-pg").start(60)
     try:
         _warn_quarter(ingest, DEV["pg"], 5)
         wait_until(lambda: _warnings(receiver, "/ok/pg"), 20, "the warning from PostgreSQL", step_s=0.1)
@@ -221,6 +226,60 @@ def test_the_config_is_reloaded_and_a_bad_one_keeps_the_old(
     write_config(config_file, "devices:\n  x:\n    cap_kw: lots\n")
     wait_until(lambda: "config file refused" in notify.logs(), 10, "the refusal")
     assert "line 3" in notify.logs()
-    _warn_quarter(ingest, DEV["added"], 6)
+    # A live device goes on sending: 30 s of readings at a time until the warning comes (bounded: the
+    # quarter's first 5 minutes), whenever the notifier took the new config.
+    meter = _warn_quarter(ingest, DEV["added"], 6)
+    for _ in range(10):
+        if _warnings(receiver, "/ok/added"):
+            break
+        upload(ingest, DEV["added"], meter.readings(30, LOAD_W))
     wait_until(lambda: _warnings(receiver, "/ok/added"), 20, "the added device's warning", step_s=0.1)
     write_config(config_file, _config(receiver))
+
+
+def test_query_lists_what_was_sent_newest_first_in_pages(
+    workdir: Path, database_url: str, notify: ServiceProcess, receiver: Receiver
+) -> None:
+    """After the first test: the main device has its 10:00 warning and result; query lists them."""
+    main = DEV["main"]
+    wait_until(lambda: _results(receiver, "/ok/main"), 20, "the first test's result")
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url,
+        "READ_TOKENS": f"notify-read:{main}|{DEV['fail']}",
+        "LOG_LEVEL": "WARNING",
+    }
+    query = ServiceProcess([console_script("p1-query"), "serve", "--port", str(port)], env, port).start(60)
+    try:
+        with httpx.Client(base_url=query.base_url, headers={"Authorization": "Bearer notify-read"}) as http:
+            url = f"/v1/devices/{main}/notifications"
+            first = wait_until(
+                lambda: _sent_page(http.get(url, params={"limit": 1})), 10, "the result's sent_at"
+            )
+            assert [n["kind"] for n in first["notifications"]] == ["result"]
+            assert first["notifications"][0]["quarter_start"] == "2026-11-02T10:00:00Z"
+            assert first["next_cursor"] == "1793613600r"  # 2026-11-02T10:00:00Z in epoch seconds
+            second = http.get(url, params={"limit": 1, "cursor": first["next_cursor"]}).json()
+            (warning,) = second["notifications"]
+            assert warning["kind"] == "warning"
+            assert "heading for 5.0 kW" in warning["message"]
+            assert [c["ok"] for c in warning["channels"]] == [True, True]
+            assert second["next_cursor"] is None
+            assert http.get(url, params={"cursor": "1793613600x"}).status_code == 422
+            assert http.get(f"/v1/devices/{DEV['pg']}/notifications").status_code == 404  # not in scope
+            failed = http.get(f"/v1/devices/{DEV['fail']}/notifications").json()["notifications"][0]
+            assert SECRET not in json.dumps(failed)
+            assert failed["channels"][0] == {
+                "channel": failed["channels"][0]["channel"],
+                "ok": False,
+                "attempts": 3,
+            }
+    finally:
+        assert query.stop() in CLEAN_EXITS, query.logs()
+
+
+def _sent_page(response: httpx.Response) -> dict[str, object] | None:
+    body: dict[str, object] = response.json()
+    items = body["notifications"]
+    assert isinstance(items, list)
+    return body if items and items[0]["sent_at"] is not None else None
