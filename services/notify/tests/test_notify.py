@@ -210,7 +210,17 @@ def test_with_redis_down_postgresql_is_followed(
     )
     proc = notify_process(workdir, database_url, own, nothing, "notify-pg").start(60)
     try:
-        _warn_quarter(ingest, DEV["pg"], 5)
+        # PostgreSQL is polled for each device's newest reading: a live device's readings come seconds
+        # apart, so each is seen; here each waits until the notifier has judged the one before.
+        meter = Meter(DEV["pg"], quarter_start(5, 9, 59) + timedelta(seconds=40))
+        for sample in meter.readings(10, 300.0) + meter.readings(200, LOAD_W):
+            seen = metric(metrics(proc), "p1_notify_readings_total", source="postgres")
+            upload(ingest, DEV["pg"], [sample])
+            wait_until(
+                lambda seen=seen: metric(metrics(proc), "p1_notify_readings_total", source="postgres") > seen,
+                10,
+                "the reading judged",
+            )
         wait_until(lambda: _warnings(receiver, "/ok/pg"), 20, "the warning from PostgreSQL", step_s=0.1)
         assert metric(metrics(proc), "p1_notify_readings_total", source="postgres") >= 1
         assert metric(metrics(proc), "p1_notify_readings_total", source="redis") == 0

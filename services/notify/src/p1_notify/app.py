@@ -44,13 +44,23 @@ def _publisher(mqtt: MqttConfig | None, registry: CollectorRegistry) -> StatePub
     return publisher
 
 
+class _Later:
+    """The follower's task: built by ``on_start`` (it needs the pool), run as a background task."""
+
+    work: Callable[[], Coroutine[Any, Any, None]] | None = None
+
+    async def __call__(self) -> None:
+        assert self.work is not None, "on_start runs before the background tasks"
+        await self.work()
+
+
 def create_app(settings: NotifySettings) -> FastAPI:
     registry = CollectorRegistry()
     watch = ConfigWatch(settings.notify_config, settings.notify_config_poll_s, registry)
     delivery = Delivery(
         registry, settings.notify_attempts, settings.notify_backoff_s, settings.notify_send_timeout_s
     )
-    jobs: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    follow = _Later()
 
     def on_start(app: FastAPI, pool: "asyncpg.Pool[asyncpg.Record]", redis: RedisGuard) -> None:
         publisher = _publisher(watch.current.mqtt, registry)
@@ -80,7 +90,7 @@ def create_app(settings: NotifySettings) -> FastAPI:
             registry=registry,
         )
 
-        async def follow() -> None:
+        async def run() -> None:
             if publisher is not None:
                 await publisher.start()
             try:
@@ -90,10 +100,7 @@ def create_app(settings: NotifySettings) -> FastAPI:
                 if publisher is not None:
                     await publisher.stop()
 
-        jobs.append(follow)
-
-    async def follow() -> None:
-        await jobs[0]()
+        follow.work = run
 
     return create_db_service_app(
         service=SERVICE,

@@ -59,6 +59,7 @@ class Follower:
         self._retry_s = redis_retry_s
         self._timeout_s = timeout_s
         self._seen: dict[str, datetime] = {}
+        self._redis_down = False
         self._source = Gauge(
             "p1_notify_following_redis",
             "1 while readings come from Redis pub/sub, 0 while PostgreSQL is polled.",
@@ -76,10 +77,12 @@ class Follower:
                 await self._follow_redis(self._redis_url)
             except (RedisError, OSError, TimeoutError) as exc:
                 self._source.set(0)
-                log.warning(
-                    "redis unavailable; polling PostgreSQL",
-                    extra={"error": describe_error(exc), "poll_s": self._pg_poll_s},
-                )
+                if not self._redis_down:  # once per outage
+                    log.warning(
+                        "redis unavailable; polling PostgreSQL",
+                        extra={"error": describe_error(exc), "poll_s": self._pg_poll_s},
+                    )
+                self._redis_down = True
             await self._poll(self._retry_s)
 
     async def _follow_redis(self, url: str) -> None:
@@ -90,6 +93,7 @@ class Follower:
         try:
             subscribed = await self._resubscribe(pubsub, set())
             self._source.set(1)
+            self._redis_down = False
             log.info("following redis", extra={"devices": len(subscribed)})
             await self._poll_once()  # what was published before the subscription took
             while True:
