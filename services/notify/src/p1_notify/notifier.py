@@ -22,6 +22,7 @@ from p1_notify.publish import StatePublisher
 from p1_notify.quarter import Quarters
 from p1_notify.store import Kind, Store
 from p1_peakguard.quarter import QuarterNow, quarter_of
+from p1_peakguard.warning import projects_over
 from p1_schema.redis import LatestReading
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ class _Followed:
     quarter: datetime
     first_quarter: datetime  # the quarter in which this process began following the device
     warned: bool = False  # a warning of ``quarter`` exists (ours or another notifier's)
+    # the rule asked for a warning but its claim failed (database unreachable): tried again with the next
+    # reading, while the quarter still heads over
+    pending: bool = False
     last: QuarterNow | None = None
 
 
@@ -103,12 +107,15 @@ class Notifier:
             self._followed[device_id] = state
         elif q_start != state.quarter:
             self._quarter_ended(device_id, device, state)
-            state.quarter, state.warned, state.last = q_start, False, None
+            state.quarter, state.warned, state.pending, state.last = q_start, False, False, None
         state.last_ts = reading.ts
         if quarter is not None:
             state.last = quarter
-            if not state.warned and self._quarters.warns(device_id, quarter):
+            due = self._quarters.warns(device_id, quarter)  # every state: the rule holds over time
+            if not state.warned and (due or (state.pending and projects_over(quarter))):
+                state.pending = True
                 state.warned = await self._claim_and_send(device_id, device, quarter, received)
+                state.pending = False
         publisher = self._publisher()
         if publisher is not None:
             await publisher.publish(device_id, reading, quarter, state.warned)
