@@ -112,11 +112,18 @@ class Follower:
             await pubsub.subscribe(*(live_channel(d) for d in added))
             if subscribed:  # devices added to the config: what they published before is caught up
                 await self._poll_once(added)
-        if subscribed - wanted:
-            await pubsub.unsubscribe(*(live_channel(d) for d in subscribed - wanted))
+        if removed := subscribed - wanted:
+            await pubsub.unsubscribe(*(live_channel(d) for d in removed))
+            self.forget(removed)
         if not wanted and not pubsub.subscribed:
             await pubsub.ping()  # an idle connection still notices that Redis went away
         return wanted
+
+    def forget(self, devices: Collection[str]) -> None:
+        """Devices removed from the config: nothing of them is kept (memory stays bounded by the config)."""
+        for device_id in devices:
+            self._seen.pop(device_id, None)
+        self._notifier.forget(devices)
 
     async def _published(self, channel: object, data: object) -> None:
         name = channel.decode() if isinstance(channel, bytes) else str(channel)
@@ -136,6 +143,8 @@ class Follower:
 
     async def _poll_once(self, only: Collection[str] | None = None) -> None:
         devices = sorted(self._devices() if only is None else only)
+        if only is None and (removed := self._seen.keys() - set(devices)):
+            self.forget(removed)
         if not devices:
             return
         after = [self._seen.get(d, _NEVER) for d in devices]

@@ -6,7 +6,7 @@ Readings are judged by their own timestamps: the quarter is the reading's, never
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -200,6 +200,11 @@ class Notifier:
             await work
         except Exception as exc:
             log.error("notification failed", extra={"error": describe_error(exc)})
+
+    def forget(self, devices: Collection[str]) -> None:
+        for device_id in devices:
+            self._followed.pop(device_id, None)
+        self._quarters.forget(devices)
 
     async def drain(self, timeout_s: float) -> None:
         """Waits (bounded) for the notifications in flight, at shutdown."""

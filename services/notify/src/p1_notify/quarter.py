@@ -5,6 +5,7 @@ in memory (``running_quarter``), so following 2,000 devices costs no statement p
 
 The quarter is the reading's own (its timestamp), never the wall clock's."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -77,6 +78,10 @@ class Quarters:
             cap_kw=cap_kw,
             price_eur_per_kw_year=price_eur_per_kw_year(self._operator, year, self._override),
         )
+
+    def forget(self, devices: Collection[str]) -> None:
+        for device_id in devices:
+            self._devices.pop(device_id, None)
 
     def warns(self, device_id: str, quarter: QuarterNow) -> bool:
         """The warning rule (``p1_peakguard.warning``) over this device's states in time order."""
