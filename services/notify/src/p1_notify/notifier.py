@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from p1_config.redact import describe_error
@@ -64,6 +65,12 @@ class Notifier:
         self._publisher = publisher
         self._followed: dict[str, _Followed] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._db_down = False
+        self._failed = Counter(
+            "p1_notify_judge_failures",
+            "Readings that could not be judged (database down, or a bug).",
+            registry=registry,
+        )
         self._readings = Counter(
             "p1_notify_readings", "New readings judged, by source.", ["source"], registry=registry
         )
@@ -91,10 +98,19 @@ class Notifier:
         self._readings.labels(source).inc()
         try:
             await self._judge(device_id, device, reading, state)
-        except _DB_ERRORS as exc:
-            log.warning("cannot judge a reading", extra=_why(device_id, exc))
-        except Exception as exc:  # asyncpg's errors and the rest: logged, the follower goes on
+        except (*_DB_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            self._failed.inc()
+            if not self._db_down:  # once per outage: with 2,000 devices it would be 400 lines a second
+                log.warning("cannot judge readings: database unavailable", extra=_why(device_id, exc))
+            self._db_down = True
+            return
+        except Exception as exc:  # a bug: logged with its traceback, the follower goes on
+            self._failed.inc()
             log.exception("cannot judge a reading", extra=_why(device_id, exc))
+            return
+        if self._db_down:
+            self._db_down = False
+            log.info("judging readings again: database available")
 
     async def _judge(
         self, device_id: str, device: DeviceConfig, reading: LatestReading, state: _Followed | None
