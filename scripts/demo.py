@@ -1,4 +1,5 @@
-"""`make demo`: the whole system on this machine — simulator → edge → ingest → query — as real processes.
+"""`make demo`: the whole system on this machine — simulator → edge → ingest → query, and notify — as real
+processes. Notify's warnings and results are printed in the terminal (a JSON webhook of the script's own).
 
 Storage is found in this order: DATABASE_URL; the local PostgreSQL on 127.0.0.1:5432 (database p1_demo,
 created when missing); a throwaway cluster under .demo/ from the installed PostgreSQL binaries. Redis
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from demo_backfill import PROFILE, backfill, describe
 from demo_kit import DEMO, DemoError, Processes, find_postgres, find_redis, reset
+from demo_notify import CAP_KW, LIVE_PROFILE, start_webhook, write_config
 
 from p1_edge.spoolfile import stats_in_file
 from p1_servicekit.testing import port_open, wait_until
@@ -83,7 +85,8 @@ def banner(storage: Storage, args: argparse.Namespace, backfilled: str) -> str:
     plans = f"{shown_path(BIN)}/p1-ingest tariffs show {DEVICE}"
     return f"""
 p1-telemetry demo is running
-  meter simulator  http://127.0.0.1:{args.sim_port}/api/v1/data   (profile {PROFILE})
+  meter simulator  http://127.0.0.1:{args.sim_port}/api/v1/data   (a year of {PROFILE}, live {LIVE_PROFILE})
+  notify           http://127.0.0.1:{args.notify_port}/metrics   (warns above {CAP_KW} kW: printed here)
   ingest           http://127.0.0.1:{args.ingest_port}   (device token {WRITE_TOKEN})
   query            {q}   (read token {READ_TOKEN})
   dashboard        {q}/   (open it in a browser; sign in with the read token {READ_TOKEN})
@@ -137,7 +140,7 @@ def ticker(args: argparse.Namespace, procs: Processes, after: str | None) -> int
 
 def start_servers(args: argparse.Namespace, procs: Processes) -> Storage:
     """Storage found or started, the schema migrated, ingest and query ready."""
-    for port in (args.sim_port, args.ingest_port, args.query_port, args.edge_metrics_port):
+    for port in (args.sim_port, args.ingest_port, args.query_port, args.edge_metrics_port, args.notify_port):
         if port_open(port):
             raise DemoError(f"port {port} is in use; stop what uses it or pass another --*-port")
     database_url, db_note = find_postgres(procs)
@@ -165,7 +168,15 @@ def start_servers(args: argparse.Namespace, procs: Processes) -> Storage:
         [str(BIN / "p1-query"), "serve", "--port", str(args.query_port)],
         {**server_env, "READ_TOKENS": f"{READ_TOKEN}:{DEVICE}"},
     )
+    hook_port, _ = start_webhook()  # a daemon thread: gone with the script
+    config = write_config(args.dir / "notify.yaml", DEVICE, hook_port)
+    procs.start(
+        "notify",
+        [str(BIN / "p1-notify"), "run", "--port", str(args.notify_port)],
+        {**server_env, "NOTIFY_CONFIG": str(config)},
+    )
     wait_for("ingest", lambda: http_ok(f"http://127.0.0.1:{args.ingest_port}/readyz"), procs)
+    wait_for("notify", lambda: http_ok(f"http://127.0.0.1:{args.notify_port}/readyz"), procs)
     wait_for("query", lambda: http_ok(f"http://127.0.0.1:{args.query_port}/readyz"), procs)
     return Storage(database_url, db_note, redis_note)
 
@@ -195,7 +206,7 @@ def start_edge(args: argparse.Namespace, procs: Processes) -> None:
 
 
 def start_simulator(args: argparse.Namespace, procs: Processes, state: Path) -> None:
-    argv = ["simulate", "--port", str(args.sim_port), "--profile", PROFILE, "--state", str(state)]
+    argv = ["simulate", "--port", str(args.sim_port), "--profile", LIVE_PROFILE, "--state", str(state)]
     procs.start("simulator", [str(BIN / "p1-edge"), *argv])
     wait_for("the simulator", lambda: port_open(args.sim_port), procs)
 
@@ -226,6 +237,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ingest-port", type=int, default=8001)
     parser.add_argument("--query-port", type=int, default=8002)
     parser.add_argument("--edge-metrics-port", type=int, default=9101)
+    parser.add_argument("--notify-port", type=int, default=8003)
     args = parser.parse_args()
     args.dir = args.dir.resolve()
     return args

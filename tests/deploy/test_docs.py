@@ -83,10 +83,10 @@ def subcommands(script: str) -> set[str]:
 
 
 def test_every_p1_command_a_guide_names_exists(root: Path) -> None:
-    known = {s: subcommands(f"p1-{s}") for s in ("ingest", "query", "edge")}
+    known = {s: subcommands(f"p1-{s}") for s in ("ingest", "query", "edge", "notify")}
     for guide in GUIDES:
         text = (root / guide).read_text()
-        for script, sub in set(re.findall(r"\bp1-(ingest|query|edge) ([a-z]+)\b", text)):
+        for script, sub in set(re.findall(r"\bp1-(ingest|query|edge|notify) ([a-z]+)\b", text)):
             if sub not in {
                 "is",
                 "and",

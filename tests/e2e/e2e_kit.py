@@ -82,6 +82,7 @@ class Simulator:
     api: str = "v2"
     port: int = field(default_factory=free_port)
     proc: ServiceProcess | None = None
+    extra: tuple[str, ...] = ()  # more `p1-edge simulate` options (profile, start, speed, country)
 
     @property
     def ca_file(self) -> Path:
@@ -95,6 +96,7 @@ class Simulator:
         argv = [console_script("p1-edge"), "simulate", "--port", str(self.port), "--api", self.api]
         if self.api == "v2":
             argv += ["--token", METER_TOKEN, "--ca-out", str(self.ca_file)]
+        argv += list(self.extra)
         self.proc = ServiceProcess(
             argv, {}, self.port, ready_path=None, log_path=self.workdir / "simulator.log"
         ).start()

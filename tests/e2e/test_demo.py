@@ -67,7 +67,7 @@ class Demo:
 
     def run(self, duration_s: float) -> tuple[str, dict[str, int]]:
         """One `make demo` for ``duration_s`` of live readings; asserts it exited 0 and left nothing."""
-        ports = {name: free_port() for name in ("sim", "ingest", "query", "edge-metrics")}
+        ports = {name: free_port() for name in ("sim", "ingest", "query", "edge-metrics", "notify")}
         argv = [sys.executable, str(ROOT / "scripts/demo.py"), "--duration", str(duration_s)]
         argv += ["--dir", str(self.home), *(a for n, p in ports.items() for a in (f"--{n}-port", str(p)))]
         result = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=240)
@@ -76,7 +76,7 @@ class Demo:
         assert "stopped; nothing left running." in out
         for port in ports.values():
             assert not port_open(port), f"port {port} still open after the demo"
-        needles = [f"--port {ports[p]}" for p in ("sim", "ingest", "query")]
+        needles = [f"--port {ports[p]}" for p in ("sim", "ingest", "query", "notify")]
         needles.append(f"METRICS_PORT={ports['edge-metrics']}")
         assert processes_mentioning(needles) == []
         return out, ports

@@ -713,6 +713,18 @@ class SessionRequest(ContractModel):
     """
 
 
+class NotificationChannel(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    channel: str
+    """
+    The Apprise URL with its secrets masked (Apprise's privacy form).
+    """
+    ok: bool
+    attempts: Annotated[int, Field(ge=0)]
+
+
 class SampleBatch(ContractModel):
     """
     Readings of one device, 1 to 5,000. Unknown properties are ignored.
@@ -749,3 +761,33 @@ class MeterPeaks(ContractModel):
     """
 
     peaks: Annotated[list[MeterPeak], Field(max_length=14)]
+
+
+class Notification(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    quarter_start: AwareDatetime
+    """
+    The quarter the notification is about (UTC).
+    """
+    kind: Literal['warning', 'result']
+    message: str
+    claimed_at: AwareDatetime
+    sent_at: AwareDatetime | None
+    """
+    When every channel had answered; null when the notifier stopped before.
+    """
+    channels: list[NotificationChannel]
+
+
+class NotificationPage(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    device_id: str
+    notifications: list[Notification]
+    next_cursor: Annotated[str | None, Field(pattern='^[0-9]{10}[rw]$')]
+    """
+    The `cursor` of the next page; null on the last one.
+    """

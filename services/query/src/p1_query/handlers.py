@@ -39,6 +39,7 @@ from p1_query.capacity_now import capacity_now_json
 from p1_query.devices import device_exists, devices_json, list_devices
 from p1_query.export import MEDIA_TYPES, Format, bucket_export, check_export_size, filename, raw_export
 from p1_query.fields import DEVICE_ID_MAX_LENGTH
+from p1_query.notifications import notification_page
 from p1_query.state import caller, server_timing
 from p1_query.streaming import ExportResponse
 from p1_servicekit.errors import FieldError, Unprocessable
@@ -141,6 +142,21 @@ async def capacity_now(
     body = await capacity_now_json(state, device_id, zone, tz, cap_kw)
     headers = {"Cache-Control": "no-store", "Server-Timing": server_timing(started)}
     return Response(body, media_type=JSON, headers=headers)
+
+
+async def notifications(
+    request: Request,
+    device_id: DeviceId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{10}[rw]$")] = None,
+) -> Response:
+    state, reader = caller(request)
+    require_device(reader, device_id)
+    async with state.acquire() as conn, state.db.time("notifications"):
+        if not await device_exists(conn, device_id):
+            raise unknown_device(device_id)
+        page = await notification_page(conn, device_id, limit, cursor)
+    return Response(page.model_dump_json(), media_type=JSON, headers={"Cache-Control": "no-store"})
 
 
 async def export(

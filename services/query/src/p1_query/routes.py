@@ -52,6 +52,7 @@ OPERATIONS: Final = (
     Operation("/v1/session", signin.delete_session, {}, method="DELETE", status=204),
     Operation("/v1/devices/{device_id}/live", live_stream.live, _LIVE, plain=True),
     Operation("/v1/devices/{device_id}/capacity/now", handlers.capacity_now, _ERRORS),
+    Operation("/v1/devices/{device_id}/notifications", handlers.notifications, _ERRORS),
 )
 
 

@@ -51,10 +51,17 @@ class Profile:
     heat_pump_w: float = field(default=0.0, kw_only=True)
     # The share of its hours in which the gas burner runs high (0.9 m³/h) rather than low (0.09 m³/h).
     gas_high_share: float = field(default=0.5, kw_only=True)
+    # A heater (W) switched on from minute 2 to minute 12 of every quarter-hour: a capacity peak p1-notify
+    # warns about within minutes (the demo, notify's tests); ``heater_only``: besides it just 250 W.
+    quarter_heater_w: float = field(default=0.0, kw_only=True)
+    heater_only: bool = field(default=False, kw_only=True)
 
     def load(self, local: datetime) -> Load:
         if self.idle:
             return Load(0, 0, 0, 0, 0)
+        heater = self.quarter_heater_w if 2 <= local.minute % 15 < 12 else 0.0
+        if self.heater_only:
+            return Load(round(250.0 + heater), 0, 0, 0, 0)
         hour = local.hour + local.minute / 60 + local.second / 3600
         base = 180.0 + (90.0 if (local.minute // 20) % 3 == 0 else 0.0)  # fridge cycling
         cooking = 0.0
@@ -62,6 +69,7 @@ class Profile:
             cooking = 2200.0 + 1200.0 * _coin(local, "oven")
         elif 7.0 <= hour < 7.1:
             cooking = 2000.0  # kettle
+        cooking += heater
         ev = self.ev_w if (hour >= 22.0 or hour < 1.5) and self.charges_ev(local) else 0.0
         solar = 0.0
         if self.solar_peak_w:
@@ -148,6 +156,31 @@ PROFILES: dict[str, Profile] = {
             ev_nights=0.35,
             heat_pump_w=2500.0,
             gas_high_share=0.2,
+        ),
+        Profile(
+            "peak",
+            "1-phase, 250 W and a 6 kW heater from minute 2 to 12 of every quarter: a peak warning each time",
+            False,
+            0.0,
+            0.0,
+            False,
+            False,
+            quarter_heater_w=6000.0,
+            heater_only=True,
+        ),
+        Profile(
+            "family-peak",
+            "the family's household and a 6 kW heater from minute 2 to 12 of every quarter (make demo's live"
+            " part: a peak warning within minutes)",
+            True,
+            5000.0,
+            7400.0,
+            True,
+            True,
+            ev_nights=0.35,
+            heat_pump_w=2500.0,
+            gas_high_share=0.2,
+            quarter_heater_w=6000.0,
         ),
         Profile(
             "idle",

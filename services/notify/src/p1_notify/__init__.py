@@ -1,0 +1,1 @@
+"""p1_notify: peak warnings and results of the capacity tariff, through Apprise."""
