@@ -1,0 +1,236 @@
+"""The MQTT client that keeps Home Assistant current: discovery configs, states, availability.
+
+The caller (the follower) hands over states with ``publish``, which never waits: it records the state as
+the device's newest and returns. One task owns the connection and sends:
+
+- on each connection: availability ``online`` (retained; the client's last will, set at connect, is
+  ``offline`` retained, so a killed process or a lost link turns every entity unavailable), then per device,
+  before its first state on that connection, its discovery configs (retained, QoS 1): a broker that
+  restarted without persistence gets them again;
+- states (retained, QoS 0) at most once per ``min_interval_s`` per device: a state that arrives sooner
+  waits, and a newer one replaces it (the newest is sent; the ones in between are dropped, counted in
+  ``stats.coalesced``);
+- a broker that is down, refuses us or does not take a message within ``publish_timeout_s`` is left and
+  reconnected with exponential backoff (``backoff_s``: first and longest wait, jittered). Meanwhile states
+  keep coalescing, one per device: memory is bounded by the number of devices and the follower never
+  stalls; what is lost is only intermediate states, never the newest;
+- ``stop`` publishes ``offline`` (a clean disconnect does not fire the will) and disconnects.
+"""
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import random
+import secrets
+import ssl
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Final
+
+import aiomqtt
+
+from p1_config.redact import describe_error
+from p1_notify.homeassistant.broker import Broker
+from p1_notify.homeassistant.discovery import OFFLINE, ONLINE, DeviceState, Topics, configs, state_payload
+from p1_notify.homeassistant.state import QuarterFigures, Reading, device_state
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_S: Final = 30
+
+
+@dataclass(slots=True)
+class Stats:
+    connects: int = 0
+    connect_failures: int = 0
+    configs_sent: int = 0
+    states_sent: int = 0
+    coalesced: int = 0
+    refused: int = 0
+
+
+class HomeAssistantPublisher:
+    """Publishes ``DeviceState``s for Home Assistant (the follower's ``StatePublisher``)."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        topics: Topics,
+        *,
+        min_interval_s: float = 1.0,
+        backoff_s: tuple[float, float] = (1.0, 30.0),
+        publish_timeout_s: float = 5.0,
+    ) -> None:
+        self._broker = broker
+        self._topics = topics
+        self._interval = min_interval_s
+        self._backoff = backoff_s
+        self._timeout = publish_timeout_s
+        self._identifier = f"p1-notify-{secrets.token_hex(6)}"
+        self.stats = Stats()
+        self.connected = False
+        # The newest unsent state per device; a device is in exactly one of _ready (due now, FIFO) and
+        # _later (due at a time, a heap) while it has one.
+        self._pending: dict[str, DeviceState] = {}
+        self._ready: deque[str] = deque()
+        self._later: list[tuple[float, str]] = []
+        self._last_sent: dict[str, float] = {}
+        self._announced: set[str] = set()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the caller's side: O(log devices), never waits --------------------------------------------------
+
+    async def publish(
+        self, device_id: str, reading: Reading, quarter: QuarterFigures | None, warning: bool
+    ) -> None:
+        """The follower's call for each new reading: never raises, never waits (see ``offer``)."""
+        try:
+            self.offer(device_state(device_id, reading, quarter, warning))
+        except ValueError:
+            self.stats.refused += 1
+            log.warning("mqtt: device id %r cannot be published: not a device id", device_id[:80])
+
+    def offer(self, state: DeviceState) -> None:
+        """Records ``state`` as its device's newest; sent when the device's interval allows. ValueError for
+        a device id outside the contract's pattern (which no topic could carry)."""
+        device = state.device_id
+        self._topics.state(device)
+        if device in self._pending:
+            self.stats.coalesced += 1
+            self._pending[device] = state
+            return
+        self._pending[device] = state
+        due = self._last_sent.get(device, float("-inf")) + self._interval
+        if due <= time.monotonic():
+            self._ready.append(device)
+            self._wake.set()
+        else:
+            heapq.heappush(self._later, (due, device))
+            if self._later[0][1] == device:
+                self._wake.set()  # the sender's sleep must end sooner
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="homeassistant-mqtt")
+
+    async def stop(self) -> None:
+        """Publishes ``offline`` when connected, disconnects and ends the task."""
+        if self._task is None:
+            return
+        self._closing = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self._timeout + 1)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def __aenter__(self) -> "HomeAssistantPublisher":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- the sender's side ---------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        delay = self._backoff[0]
+        while not self._closing:
+            try:
+                async with self._client() as client:
+                    self.connected = True
+                    self.stats.connects += 1
+                    delay = self._backoff[0]
+                    log.info("mqtt: connected to %s", self._broker.describe())
+                    await self._serve(client)
+                    return
+            except aiomqtt.MqttError as exc:
+                self.stats.connect_failures += 1
+                where, why = self._broker.describe(), describe_error(exc)
+                log.warning("mqtt: %s: %s; retrying in %.1f s", where, why, delay)
+            except Exception as exc:  # a bug here must not end Home Assistant's updates for good
+                self.stats.connect_failures += 1
+                log.error("mqtt: unexpected %s; retrying in %.1f s", describe_error(exc), delay)
+            finally:
+                self.connected = False
+                self._announced.clear()
+            await self._pause(delay * random.uniform(0.8, 1.2))  # jitter: replicas do not reconnect in step
+            delay = min(delay * 2, self._backoff[1])
+
+    def _client(self) -> aiomqtt.Client:
+        b = self._broker
+        return aiomqtt.Client(
+            b.host,
+            b.port,
+            username=b.username,
+            password=b.password,
+            identifier=self._identifier,
+            will=aiomqtt.Will(self._topics.availability, OFFLINE, qos=1, retain=True),
+            tls_context=ssl.create_default_context() if b.tls else None,
+            keepalive=KEEPALIVE_S,
+            timeout=self._timeout,
+        )
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleeps ``seconds`` unless ``stop`` is called meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wait_closing(), seconds)
+
+    async def _wait_closing(self) -> None:
+        while not self._closing:
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        await client.publish(self._topics.availability, ONLINE, qos=1, retain=True)
+        while not self._closing:
+            device = self._next_due()
+            if device is None:
+                await self._sleep_until_due()
+                continue
+            state = self._pending.pop(device)
+            try:
+                await self._send(client, state)
+            except BaseException:
+                # Not sent: kept as the newest unless a newer one came meanwhile.
+                if device not in self._pending:
+                    self._pending[device] = state
+                    self._ready.append(device)
+                raise
+        await client.publish(self._topics.availability, OFFLINE, qos=1, retain=True)
+
+    def _next_due(self) -> str | None:
+        now = time.monotonic()
+        while self._later and self._later[0][0] <= now:
+            self._ready.append(heapq.heappop(self._later)[1])
+        while self._ready:
+            device = self._ready.popleft()
+            if device in self._pending:
+                return device
+        return None
+
+    async def _sleep_until_due(self) -> None:
+        self._wake.clear()
+        timeout = self._later[0][0] - time.monotonic() if self._later else None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _send(self, client: aiomqtt.Client, state: DeviceState) -> None:
+        device = state.device_id
+        # Stamped before the first await: a state published while this one is on its way is due a full
+        # interval from now, not at once.
+        self._last_sent[device] = time.monotonic()
+        if device not in self._announced:
+            for topic, payload in configs(self._topics, device):
+                await client.publish(topic, payload, qos=1, retain=True)
+                self.stats.configs_sent += 1
+            self._announced.add(device)
+        await client.publish(self._topics.state(device), state_payload(state), qos=0, retain=True)
+        self.stats.states_sent += 1
