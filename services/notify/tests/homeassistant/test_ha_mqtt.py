@@ -136,6 +136,26 @@ async def test_a_killed_publisher_turns_offline_by_its_last_will(scene: Scene) -
     assert found == {scene.topics.availability: b"offline"}
 
 
+async def test_with_two_replicas_the_survivor_says_online_again(scene: Scene) -> None:
+    survivor = HomeAssistantPublisher(parse_url(f"mqtt://{HOST}:{PORT}"), scene.topics, online_refresh_s=0.3)
+    async with survivor:
+        script = Path(__file__).with_name("ha_publisher_proc.py")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(script), scene.topics.discovery_prefix, scene.topics.topic_prefix, "meter-1",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            assert await asyncio.wait_for(proc.stdout.readline(), 15) == b"ready\n"
+        finally:
+            proc.kill()
+            await proc.wait()
+        await scene.recorder.until(lambda: b"offline" in scene.availability())
+        # The will said offline; the survivor's next refresh (≤ 0.3 s) says online again.
+        await scene.recorder.until(lambda: scene.availability()[-1] == b"online")
+        assert survivor.connected
+
+
 async def test_a_lost_link_is_reconnected_and_home_assistant_told_again(scene: Scene) -> None:
     async with Relay() as relay, scene.publisher(f"mqtt://{HOST}:{relay.port}") as publisher:
         publisher.offer(DeviceState("meter-1", TS, power_w=1.0))

@@ -8,17 +8,23 @@
   the caller.
 """
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry
 
-from p1_notify.config import MqttConfig
 from p1_notify.homeassistant.broker import parse_url
 from p1_notify.homeassistant.discovery import DEFAULT_TOPIC_PREFIX, Topics
 from p1_notify.homeassistant.metrics import PublisherCollector
 from p1_notify.homeassistant.publisher import HomeAssistantPublisher
-from p1_notify.publish import StatePublisher
+
+if TYPE_CHECKING:
+    # Types only: notify's config module loads Apprise (~2 s), which a publisher alone (the last-will
+    # test's process) has no use for.
+    from p1_notify.config import MqttConfig
+    from p1_notify.publish import StatePublisher
 
 
-def create_publisher(config: MqttConfig, registry: CollectorRegistry) -> StatePublisher:
+def create_publisher(config: "MqttConfig", registry: CollectorRegistry) -> "StatePublisher":
     """The publisher of the config's ``mqtt:`` (notify's ``StatePublisher``), its counters in ``registry``.
     ValueError for a URL or prefix it cannot use (the message never quotes the URL)."""
     topic_prefix: str = getattr(config, "topic_prefix", DEFAULT_TOPIC_PREFIX)

@@ -4,9 +4,11 @@ The caller (the follower) hands over states with ``publish``, which never waits:
 the device's newest and returns. One task owns the connection and sends:
 
 - on each connection: availability ``online`` (retained; the client's last will, set at connect, is
-  ``offline`` retained, so a killed process or a lost link turns every entity unavailable), then per device,
-  before its first state on that connection, its discovery configs (retained, QoS 1): a broker that
-  restarted without persistence gets them again;
+  ``offline`` retained, so a killed process or a lost link turns every entity unavailable); then per
+  device, before its first state on that connection, its discovery configs (retained, QoS 1): a broker
+  that restarted without persistence gets them again;
+- ``online`` again every ``online_refresh_s`` (30 s): with two replicas, the will of one that died is
+  overridden by the other within that time; and an idle link that died is noticed by then;
 - states (retained, QoS 0) at most once per ``min_interval_s`` per device: a state that arrives sooner
   waits, and a newer one replaces it (the newest is sent; the ones in between are dropped, counted in
   ``stats.coalesced``);
@@ -62,12 +64,15 @@ class HomeAssistantPublisher:
         min_interval_s: float = 1.0,
         backoff_s: tuple[float, float] = (1.0, 30.0),
         publish_timeout_s: float = 5.0,
+        online_refresh_s: float = 30.0,
     ) -> None:
         self._broker = broker
         self._topics = topics
         self._interval = min_interval_s
         self._backoff = backoff_s
         self._timeout = publish_timeout_s
+        self._online_refresh = online_refresh_s
+        self._online_due = 0.0
         self._identifier = f"p1-notify-{secrets.token_hex(6)}"
         self.stats = Stats()
         self.connected = False
@@ -189,8 +194,10 @@ class HomeAssistantPublisher:
             await self._wake.wait()
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        await client.publish(self._topics.availability, ONLINE, qos=1, retain=True)
+        await self._say_online(client)
         while not self._closing:
+            if time.monotonic() >= self._online_due:
+                await self._say_online(client)
             device = self._next_due()
             if device is None:
                 await self._sleep_until_due()
@@ -206,6 +213,10 @@ class HomeAssistantPublisher:
                 raise
         await client.publish(self._topics.availability, OFFLINE, qos=1, retain=True)
 
+    async def _say_online(self, client: aiomqtt.Client) -> None:
+        await client.publish(self._topics.availability, ONLINE, qos=1, retain=True)
+        self._online_due = time.monotonic() + self._online_refresh
+
     def _next_due(self) -> str | None:
         now = time.monotonic()
         while self._later and self._later[0][0] <= now:
@@ -218,7 +229,8 @@ class HomeAssistantPublisher:
 
     async def _sleep_until_due(self) -> None:
         self._wake.clear()
-        timeout = self._later[0][0] - time.monotonic() if self._later else None
+        until = min(self._online_due, self._later[0][0]) if self._later else self._online_due
+        timeout = until - time.monotonic()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
