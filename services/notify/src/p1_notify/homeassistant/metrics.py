@@ -25,6 +25,6 @@ class PublisherCollector(Collector):
             ("configs", stats.configs_sent, "Home Assistant discovery configs published."),
             ("states", stats.states_sent, "Device states published."),
             ("states_coalesced", stats.coalesced, "States replaced by a newer one before being sent."),
-            ("refused", stats.refused, "States refused: a device id no topic can carry."),
+            ("refused", stats.refused, "States not taken (a device id no topic can carry)."),
         ):
             yield CounterMetricFamily(f"p1_notify_mqtt_{name}", text, value)

@@ -95,9 +95,9 @@ class HomeAssistantPublisher:
         """The follower's call for each new reading: never raises, never waits (see ``offer``)."""
         try:
             self.offer(device_state(device_id, reading, quarter, warning))
-        except ValueError:
+        except Exception as exc:  # Home Assistant's view is an extra: the follower's work goes on
             self.stats.refused += 1
-            log.warning("mqtt: device id %r cannot be published: not a device id", device_id[:80])
+            log.warning("mqtt: a state of %r not published: %s", device_id[:80], describe_error(exc))
 
     def offer(self, state: DeviceState) -> None:
         """Records ``state`` as its device's newest; sent when the device's interval allows. ValueError for
@@ -120,6 +120,7 @@ class HomeAssistantPublisher:
 
     async def start(self) -> None:
         if self._task is None:
+            self._closing = False
             self._task = asyncio.create_task(self._run(), name="homeassistant-mqtt")
 
     async def stop(self) -> None:
@@ -240,9 +241,13 @@ class HomeAssistantPublisher:
         # interval from now, not at once.
         self._last_sent[device] = time.monotonic()
         if device not in self._announced:
-            for topic, payload in configs(self._topics, device):
-                await client.publish(topic, payload, qos=1, retain=True)
-                self.stats.configs_sent += 1
+            # Together: eight acknowledgements awaited at once, not one after the other.
+            found = configs(self._topics, device)
+            sent = (client.publish(t, p, qos=1, retain=True) for t, p in found)
+            failed = [r for r in await asyncio.gather(*sent, return_exceptions=True) if r is not None]
+            if failed:
+                raise failed[0]
+            self.stats.configs_sent += len(found)
             self._announced.add(device)
         await client.publish(self._topics.state(device), state_payload(state), qos=0, retain=True)
         self.stats.states_sent += 1
