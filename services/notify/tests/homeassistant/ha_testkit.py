@@ -78,12 +78,15 @@ async def clear_retained(topics: set[str]) -> None:
 
 
 class Relay:
-    """A TCP relay to the broker: the publisher connects through it, and ``cut`` drops every link (the
-    broker then sees the client gone, as after a network failure)."""
+    """A TCP relay to the broker: the publisher connects through it; ``cut`` drops every link (the broker
+    then sees the client gone, as after a network failure); ``stall`` makes the links open now swallow
+    what the client sends (a broker that takes nothing more: the client's messages are never answered)."""
 
     def __init__(self) -> None:
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self._stalled: set[asyncio.StreamReader] = set()
+        self._readers: list[asyncio.StreamReader] = []
         self.port = 0
 
     async def __aenter__(self) -> "Relay":
@@ -97,6 +100,9 @@ class Relay:
         self._server.close()
         await self._server.wait_closed()
 
+    def stall(self) -> None:
+        self._stalled.update(self._readers)
+
     def cut(self) -> None:
         for writer in self._writers:
             writer.close()
@@ -105,12 +111,13 @@ class Relay:
     async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(HOST, PORT)
         self._writers += [writer, up_writer]
+        self._readers.append(reader)
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while chunk := await reader.read(65536):
-                writer.write(chunk)
-                await writer.drain()
+                if reader not in self._stalled:
+                    writer.write(chunk)
+                    await writer.drain()
         writer.close()

@@ -11,6 +11,7 @@ Binding (users' dashboards, automations and Energy dashboard statistics follow t
 the ``unique_id`` ``p1_<device_id>_<field>``, the device identifier ``p1_<device_id>``, the topics.
 """
 
+import functools
 import json
 import math
 import re
@@ -84,6 +85,7 @@ class DeviceState:
     peak_warning: bool = False
 
 
+@functools.lru_cache(maxsize=4096)  # called for every reading; a deployment has a bounded set of devices
 def node_id(device_id: str) -> str:
     """The device's topic level: ``p1_`` + the id with ``_`` doubled and ``.`` written ``_d``.
 

@@ -4,18 +4,21 @@ The caller (the follower) hands over states with ``publish``, which never waits:
 the device's newest and returns. One task owns the connection and sends:
 
 - on each connection: availability ``online`` (retained; the client's last will, set at connect, is
-  ``offline`` retained, so a killed process or a lost link turns every entity unavailable); then per
-  device, before its first state on that connection, its discovery configs (retained, QoS 1): a broker
-  that restarted without persistence gets them again;
+  ``offline`` retained, so a killed process or a lost link turns every entity unavailable); then each
+  device's newest state again (what went into the previous link may have died with it), and per device,
+  before its first state on that connection, its discovery configs (retained): a broker that restarted
+  without persistence gets them again;
 - ``online`` again every ``online_refresh_s`` (30 s): with two replicas, the will of one that died is
   overridden by the other within that time; and an idle link that died is noticed by then;
-- states (retained, QoS 0) at most once per ``min_interval_s`` per device: a state that arrives sooner
-  waits, and a newer one replaces it (the newest is sent; the ones in between are dropped, counted in
-  ``stats.coalesced``);
-- a broker that is down, refuses us or does not take a message within ``publish_timeout_s`` is left and
-  reconnected with exponential backoff (``backoff_s``: first and longest wait, jittered). Meanwhile states
-  keep coalescing, one per device: memory is bounded by the number of devices and the follower never
-  stalls; what is lost is only intermediate states, never the newest;
+- states and configs (retained, QoS 0: what is lost with a link goes again on the next, so QoS 1 would
+  only add a round trip per message) at most once per ``min_interval_s`` per device: a state that arrives
+  sooner waits, and a newer one replaces it (the newest is sent; the ones in between are dropped, counted
+  in ``stats.coalesced``); due messages are handed to the client ``BURST`` at a time;
+- a broker that is down, refuses us or does not take a message within ``publish_timeout_s`` (one
+  deadline, moved forward before each burst) is left and reconnected with exponential backoff
+  (``backoff_s``: first and longest wait, jittered). Meanwhile states keep coalescing, one per device:
+  memory is bounded by the number of devices and the follower never stalls; what is lost is only
+  intermediate states, never the newest;
 - ``stop`` publishes ``offline`` (a clean disconnect does not fire the will) and disconnects.
 """
 
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import math
 import random
 import secrets
 import ssl
@@ -41,6 +45,8 @@ from p1_notify.homeassistant.state import QuarterFigures, Reading, device_state
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S: Final = 30
+# Messages handed to the client at once; aiomqtt warns of more than 10 publishes awaited together.
+BURST: Final = 10
 
 
 @dataclass(slots=True)
@@ -82,6 +88,7 @@ class HomeAssistantPublisher:
         self._ready: deque[str] = deque()
         self._later: list[tuple[float, str]] = []
         self._last_sent: dict[str, float] = {}
+        self._sent: dict[str, DeviceState] = {}  # each device's newest state handed to a link
         self._announced: set[str] = set()
         self._wake = asyncio.Event()
         self._closing = False
@@ -109,6 +116,10 @@ class HomeAssistantPublisher:
             self._pending[device] = state
             return
         self._pending[device] = state
+        self._schedule(device)
+
+    def _schedule(self, device: str) -> None:
+        """Queues a device that has just got a pending state: now, or when its interval allows."""
         due = self._last_sent.get(device, float("-inf")) + self._interval
         if due <= time.monotonic():
             self._ready.append(device)
@@ -157,7 +168,7 @@ class HomeAssistantPublisher:
                     log.info("mqtt: connected to %s", self._broker.describe())
                     await self._serve(client)
                     return
-            except aiomqtt.MqttError as exc:
+            except (aiomqtt.MqttError, TimeoutError) as exc:
                 self.stats.connect_failures += 1
                 where, why = self._broker.describe(), describe_error(exc)
                 log.warning("mqtt: %s: %s; retrying in %.1f s", where, why, delay)
@@ -195,59 +206,101 @@ class HomeAssistantPublisher:
             await self._wake.wait()
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        await self._say_online(client)
-        while not self._closing:
-            if time.monotonic() >= self._online_due:
-                await self._say_online(client)
-            device = self._next_due()
-            if device is None:
-                await self._sleep_until_due()
-                continue
-            state = self._pending.pop(device)
-            try:
-                await self._send(client, state)
-            except BaseException:
-                # Not sent: kept as the newest unless a newer one came meanwhile.
-                if device not in self._pending:
-                    self._pending[device] = state
-                    self._ready.append(device)
-                raise
-        await client.publish(self._topics.availability, OFFLINE, qos=1, retain=True)
+        # What was sent on the previous link may have been lost with it (QoS 0): each device's newest
+        # state goes again (with its configs), unless a newer one is waiting anyway.
+        for device, state in self._sent.items():
+            if device not in self._pending:
+                self._pending[device] = state
+                self._schedule(device)
+        async with asyncio.timeout(None) as deadline:
+            link = _Link(client, deadline, self._timeout)
+            await self._say_online(link)
+            while not self._closing:
+                if time.monotonic() >= self._online_due:
+                    await self._say_online(link)
+                states = self._take_due()
+                if not states:
+                    deadline.reschedule(None)
+                    await self._sleep_until_due()
+                    continue
+                try:
+                    await self._send(link, states)
+                except BaseException:
+                    # Not sent: each kept as its device's newest unless a newer one came meanwhile.
+                    for state in states:
+                        if state.device_id not in self._pending:
+                            self._pending[state.device_id] = state
+                            self._ready.append(state.device_id)
+                    raise
+            await link.put(self._topics.availability, OFFLINE.encode(), qos=1)
 
-    async def _say_online(self, client: aiomqtt.Client) -> None:
-        await client.publish(self._topics.availability, ONLINE, qos=1, retain=True)
+    async def _say_online(self, link: "_Link") -> None:
+        await link.put(self._topics.availability, ONLINE.encode(), qos=1)
         self._online_due = time.monotonic() + self._online_refresh
 
-    def _next_due(self) -> str | None:
+    def _take_due(self) -> list[DeviceState]:
+        """Up to BURST states that are due, taken out of ``_pending``."""
         now = time.monotonic()
         while self._later and self._later[0][0] <= now:
             self._ready.append(heapq.heappop(self._later)[1])
-        while self._ready:
-            device = self._ready.popleft()
-            if device in self._pending:
-                return device
-        return None
+        out: list[DeviceState] = []
+        while self._ready and len(out) < BURST:
+            state = self._pending.pop(self._ready.popleft(), None)
+            if state is not None:
+                out.append(state)
+        return out
 
     async def _sleep_until_due(self) -> None:
         self._wake.clear()
         until = min(self._online_due, self._later[0][0]) if self._later else self._online_due
-        timeout = until - time.monotonic()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(until - time.monotonic()):
+                await self._wake.wait()
 
-    async def _send(self, client: aiomqtt.Client, state: DeviceState) -> None:
-        device = state.device_id
-        # Stamped before the first await: a state published while this one is on its way is due a full
-        # interval from now, not at once.
-        self._last_sent[device] = time.monotonic()
-        if device not in self._announced:
-            # Together: eight acknowledgements awaited at once, not one after the other.
-            found = configs(self._topics, device)
-            sent = (client.publish(t, p, qos=1, retain=True) for t, p in found)
-            failed = [r for r in await asyncio.gather(*sent, return_exceptions=True) if r is not None]
-            if failed:
-                raise failed[0]
-            self.stats.configs_sent += len(found)
-            self._announced.add(device)
-        await client.publish(self._topics.state(device), state_payload(state), qos=0, retain=True)
-        self.stats.states_sent += 1
+    async def _send(self, link: "_Link", states: list[DeviceState]) -> None:
+        messages: list[tuple[str, bytes]] = []
+        configs_sent = 0
+        now = time.monotonic()
+        for state in states:
+            device = state.device_id
+            # Stamped before the first await: a state published while this one is on its way is due a
+            # full interval from now, not at once.
+            self._last_sent[device] = now
+            if device not in self._announced:
+                # _announced is per connection, and a failure here ends the connection.
+                found = configs(self._topics, device)
+                messages += found
+                configs_sent += len(found)
+                self._announced.add(device)
+            messages.append((self._topics.state(device), state_payload(state)))
+        for i in range(0, len(messages), BURST):
+            await link.put_many(messages[i : i + BURST])
+        self.stats.configs_sent += configs_sent
+        self.stats.states_sent += len(states)
+        for state in states:
+            self._sent[state.device_id] = state
+
+
+@dataclass(slots=True)
+class _Link:
+    """A connection and the deadline of what is being sent on it: moved forward before each message
+    (TimeoutError when the broker did not take one within ``timeout_s``). One deadline, rescheduled, costs
+    less than a timeout per publish, which is a task each."""
+
+    client: aiomqtt.Client
+    deadline: asyncio.Timeout
+    timeout_s: float
+
+    async def put(self, topic: str, payload: bytes, qos: int = 0) -> None:
+        """One retained message."""
+        self.deadline.reschedule(asyncio.get_running_loop().time() + self.timeout_s)
+        await self.client.publish(topic, payload, qos=qos, retain=True, timeout=math.inf)
+
+    async def put_many(self, messages: list[tuple[str, bytes]]) -> None:
+        """Retained QoS 0 messages handed to the client together: one pass of the event loop writes
+        them all, where one at a time would cost a pass (and a wake-up of this task) each."""
+        self.deadline.reschedule(asyncio.get_running_loop().time() + self.timeout_s)
+        sent = (self.client.publish(t, p, qos=0, retain=True, timeout=math.inf) for t, p in messages)
+        failed = [r for r in await asyncio.gather(*sent, return_exceptions=True) if r is not None]
+        if failed:
+            raise failed[0]
