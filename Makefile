@@ -8,11 +8,11 @@ BIN       := $(VENV)/bin
 UV        := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTHON    ?= python3
 CONTRACTS := libs/contracts/src/p1_contracts
-PACKAGES  := libs/config/src libs/contracts/src libs/servicekit/src libs/schema/src services/ingest/src services/query/src services/edge/src services/notify/src
+PACKAGES  := libs/config/src libs/contracts/src libs/servicekit/src libs/schema/src libs/peakguard/src services/ingest/src services/query/src services/edge/src services/notify/src
 # Seconds of coverage-guided fuzzing per target in `make fuzz` (seven targets: `fuzz.py --list`).
 FUZZ_SECONDS ?= 30
 # The suites that touch storage: they run once more against TimescaleDB (scripts/timescaledb.sh).
-STORAGE_SUITES := libs/schema services/ingest services/query services/notify tests/e2e
+STORAGE_SUITES := libs/schema libs/peakguard services/ingest services/query services/notify tests/e2e
 
 .PHONY: help setup uv contracts lint typecheck security audit test test-timescale check bench fuzz demo demo-reset images-test
 

@@ -16,10 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (what, the files, the top-level packages they must not import)
 RULES = [
-    ("query and its tests", ["services/query"], {"p1_ingest"}),
+    ("query and its tests", ["services/query"], {"p1_ingest", "p1_notify"}),
     ("the query benchmark", ["bench/query.py"], {"p1_ingest"}),
-    ("ingest", ["services/ingest/src"], {"p1_query"}),
-    ("the schema library", ["libs/schema"], {"p1_ingest", "p1_query", "p1_edge"}),
+    ("ingest", ["services/ingest/src"], {"p1_query", "p1_notify"}),
+    # notify follows what ingest publishes (p1_schema's layout) and shares only peakguard with query.
+    ("notify", ["services/notify/src"], {"p1_ingest", "p1_query", "p1_edge"}),
+    ("the schema library", ["libs/schema"], {"p1_ingest", "p1_query", "p1_edge", "p1_notify"}),
+    # The running quarter and the warning rule, shared by query and notify: no service, no web framework.
+    (
+        "the peakguard library",
+        ["libs/peakguard"],
+        {"p1_ingest", "p1_query", "p1_edge", "p1_notify", "p1_servicekit", "fastapi", "uvicorn"},
+    ),
     ("the edge", ["services/edge/src"], {"fastapi", "asyncpg", "uvicorn", "p1_servicekit", "p1_schema"}),
     # p1_config is what the edge shares with the services: none of the server side either.
     (

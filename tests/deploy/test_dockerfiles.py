@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from packaging.markers import Marker
 
-SERVICES = {"ingest": 8001, "query": 8002, "edge": 9101}
+SERVICES = {"ingest": 8001, "query": 8002, "edge": 9101, "notify": 8003}
 Runner = Callable[..., CompletedProcess[str]]
 
 

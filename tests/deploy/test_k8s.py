@@ -122,21 +122,23 @@ def test_every_workload_is_hardened_and_bounded(target: str, rendered: dict[str,
 def test_services_have_probes_autoscaling_budgets_and_routes(target: str, rendered: dict[str, Docs]) -> None:
     docs = rendered[target]
     deployments = by_kind(docs, "Deployment")
-    assert set(deployments) == {"p1-ingest", "p1-query"}
-    ports = {"p1-ingest": 8001, "p1-query": 8002}
+    assert set(deployments) == {"p1-ingest", "p1-query", "p1-notify"}
+    ports = {"p1-ingest": 8001, "p1-query": 8002, "p1-notify": 8003}
     for name, dep in deployments.items():
         c = dep["spec"]["template"]["spec"]["containers"][0]
         assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert c["ports"][0]["containerPort"] == ports[name]
-        assert c["args"][0] == "serve"
+        assert c["args"][0] == ("run" if name == "p1-notify" else "serve")
         env = {e["name"] for e in c["env"]}
         assert {"DATABASE_URL", "REDIS_URL"} <= env
     hpas = by_kind(docs, "HorizontalPodAutoscaler")
-    assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()} == set(deployments)
+    # notify runs one replica (a second is safe, not faster): no autoscaler, no disruption budget
+    scaled = set(deployments) - {"p1-notify"}
+    assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()} == scaled
     for h in hpas.values():
         assert h["spec"]["metrics"][0]["resource"]["name"] == "cpu"
-    assert set(by_kind(docs, "PodDisruptionBudget")) == set(deployments)
+    assert set(by_kind(docs, "PodDisruptionBudget")) == scaled
     services = by_kind(docs, "Service")
     assert {"p1-ingest", "p1-query"} <= set(services)
     ingresses = by_kind(docs, "Ingress")
@@ -278,7 +280,7 @@ def test_servicemonitor_and_prometheusrule(target: str, rendered: dict[str, Docs
         if s["metadata"].get("labels", {}).get("app.kubernetes.io/component")
         in sm["spec"]["selector"]["matchExpressions"][0]["values"]
     ]
-    assert {s["metadata"]["name"] for s in selected} == {"p1-ingest", "p1-query"}
+    assert {s["metadata"]["name"] for s in selected} == {"p1-ingest", "p1-query", "p1-notify"}
     assert all(ep["port"] in {p["name"] for p in s["spec"]["ports"]} for s in selected)
     rule = by_kind(docs, "PrometheusRule")["p1-telemetry"]
     source = yaml.safe_load((root / "deploy/prometheus/rules/p1-alerts.yml").read_text())

@@ -91,7 +91,7 @@ def test_rules_name_only_known_metrics(
             assert metric_base(n) in known_metrics, f"{r['alert']}: unknown metric {n}"
 
 
-@pytest.mark.parametrize("job", ["p1-ingest", "p1-query", "p1-edge"])
+@pytest.mark.parametrize("job", ["p1-ingest", "p1-query", "p1-edge", "p1-notify"])
 def test_scrape_jobs(root: Path, job: str) -> None:
     cfg = yaml.safe_load((root / "deploy/prometheus/prometheus.yml").read_text())
     jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 from pydantic_settings import BaseSettings
 
 from p1_ingest.settings import IngestSettings, IntegritySettings, MaintainSettings
+from p1_notify.settings import NotifySettings
 from p1_query.settings import QuerySettings
 from p1_servicekit.settings import ServiceSettings
 
@@ -28,8 +29,10 @@ COMMANDS: dict[str, tuple[type[BaseSettings], str]] = {
     "migrate": (IntegritySettings, "migrate"),
     "maintain": (MaintainSettings, "maintain"),
     "backup": (ServiceSettings, "backup"),
+    "notify": (NotifySettings, "run"),
 }
 WORKLOADS = {"Deployment/p1-ingest": "ingest", "Deployment/p1-query": "query", "Job/p1-migrate": "migrate"}
+WORKLOADS |= {"Deployment/p1-notify": "notify"}
 WORKLOADS |= {"CronJob/p1-maintain": "maintain", "CronJob/p1-backup": "backup"}
 SECRETS = {"DATABASE_URL", "PGPASSWORD", "REDIS_URL"}
 # A token table is the variable or a file of it: either one reaching a process is its table reaching it
@@ -44,7 +47,7 @@ COMPOSE_PARTS = {
     "PGPASSWORD": "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}",
     "REDIS_URL": "redis://redis:6379/0",
 }
-SERVER_TABLES = ("every process (ingest, query, edge)", "ingest and query")
+SERVER_TABLES = ("every process (ingest, query, edge)", "ingest and query", "notify")
 
 
 def readme_tables(root: Path) -> dict[str, list[str]]:

@@ -46,6 +46,8 @@ SEEDED_DEVICES = (
     "q-no-registers",
     "q-spike",
     "q-week",
+    "q-now",
+    "q-now-early",
 )
 
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from capacity_reference import QuarterRow, quarter_demands
 
+from p1_peakguard.price import FALLBACK_EUR_PER_KW_YEAR, PRICES, GridOperator, price_eur_per_kw_year
 from p1_query.buckets import boundaries, month_bounds, outer_bounds, parse_instant, parse_tz, source_for
 from p1_query.capacity import euros, expected_quarters, ledger
 from p1_query.energy import chain, chain_rises, curves, energies, interval_energy, rises, weights
-from p1_query.tariffs import FALLBACK_EUR_PER_KW_YEAR, PRICES, GridOperator, price_eur_per_kw_year
 from p1_servicekit.errors import Unprocessable
 
 BRU = ZoneInfo("Europe/Brussels")

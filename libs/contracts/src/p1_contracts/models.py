@@ -546,6 +546,95 @@ class Problem(ContractModel):
     errors: list[ProblemError] | None = None
 
 
+class CapacityNow(ContractModel):
+    """
+    The running quarter-hour (README, "Capacity now and the peak guard"). kW to 3 decimals, kWh to 6,
+    euros to the cent.
+
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    device_id: Annotated[
+        str,
+        Field(
+            examples=['3c39e7aabbcc'],
+            max_length=64,
+            min_length=1,
+            pattern='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+        ),
+    ]
+    """
+    Letters, digits, `.`, `_` and `-`; starts with a letter or digit.
+    """
+    tz: str
+    """
+    The zone whose local month `month_peak_kw` is of.
+    """
+    quarter_start: AwareDatetime
+    """
+    The running quarter's start, in the offset of `tz`.
+    """
+    quarter_end: AwareDatetime
+    elapsed_s: Annotated[float, Field(ge=0.0, le=900.0)]
+    """
+    Seconds from `quarter_start` to the newest reading.
+    """
+    energy_kwh: Annotated[float, Field(ge=0.0)]
+    """
+    Import so far in the quarter (the counter interpolated at the quarter's start).
+    """
+    kw_so_far: Annotated[float, Field(ge=0.0)]
+    """
+    `energy_kwh` × 4: the quarter's demand if nothing more were imported.
+    """
+    power_w: float
+    """
+    The newest reading's power (W; negative is export).
+    """
+    projected_kw: Annotated[float, Field(ge=0.0)]
+    """
+    The quarter's demand at its end if the present load continues.
+    """
+    month_peak_kw: Annotated[float | None, Field(ge=0.0)]
+    """
+    The month's highest completed quarter so far, or the meter's reported peak where ours do not
+    cover the month; null when there is neither.
+
+    """
+    threshold_kw: Annotated[float, Field(ge=0.0)]
+    """
+    `cap_kw` when given, else the larger of `month_peak_kw` and 2.5 kW.
+    """
+    headroom_kw: float
+    """
+    `threshold_kw` − `projected_kw` (negative: heading over).
+    """
+    extra_cost_eur: Annotated[float, Field(ge=0.0)]
+    """
+    What a quarter of `projected_kw` adds to the bill over the 12 months the month counts for:
+    max(0, `projected_kw` − max(`month_peak_kw`, 2.5)) × price per kW and year ÷ 12.
+
+    """
+    as_of: AwareDatetime
+    """
+    The newest reading's time (UTC).
+    """
+
+
+class NotificationChannel(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    channel: str
+    """
+    The Apprise URL with its secrets masked (Apprise's privacy form).
+    """
+    ok: bool
+    attempts: Annotated[int, Field(ge=0)]
+
+
 class SampleBatch(ContractModel):
     """
     Readings of one device, 1 to 5,000. Unknown properties are ignored.
@@ -582,3 +671,33 @@ class MeterPeaks(ContractModel):
     """
 
     peaks: Annotated[list[MeterPeak], Field(max_length=14)]
+
+
+class Notification(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    quarter_start: AwareDatetime
+    """
+    The quarter the notification is about (UTC).
+    """
+    kind: Literal['warning', 'result']
+    message: str
+    claimed_at: AwareDatetime
+    sent_at: AwareDatetime | None
+    """
+    When every channel had answered; null when the notifier stopped before.
+    """
+    channels: list[NotificationChannel]
+
+
+class NotificationPage(ContractModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    device_id: str
+    notifications: list[Notification]
+    next_cursor: Annotated[str | None, Field(pattern='^[0-9]{10}[rw]$')]
+    """
+    The `cursor` of the next page; null on the last one.
+    """

@@ -19,14 +19,13 @@ from p1_notify.delivery import Delivery
 from p1_notify.follower import Follower
 from p1_notify.notifier import Notifier
 from p1_notify.publish import StatePublisher
-from p1_notify.quarter import Guard
+from p1_notify.quarter import Quarters
 from p1_notify.settings import NotifySettings
 from p1_notify.store import Store
 from p1_servicekit.app import create_db_service_app
 from p1_servicekit.redis_guard import RedisGuard
 
 SERVICE: Final = "notify"
-FALLBACK_EUR_PER_KW_YEAR: Final = 53.25
 # Seconds a shutdown waits for notifications being delivered.
 DRAIN_S: Final = 5.0
 log = logging.getLogger(__name__)
@@ -54,11 +53,16 @@ def create_app(settings: NotifySettings) -> FastAPI:
     jobs: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     def on_start(app: FastAPI, pool: "asyncpg.Pool[asyncpg.Record]", redis: RedisGuard) -> None:
-        price = settings.capacity_price_eur_per_kw_year
         publisher = _publisher(watch.current.mqtt, registry)
         notifier = Notifier(
             config=watch.get,
-            guard=Guard(pool, FALLBACK_EUR_PER_KW_YEAR if price is None else price),
+            quarters=Quarters(
+                pool,
+                ZoneInfo(settings.notify_tz),
+                settings.grid_operator,
+                settings.capacity_price_eur_per_kw_year,
+                settings.db_acquire_timeout_s,
+            ),
             store=Store(pool, settings.db_acquire_timeout_s),
             delivery=delivery,
             tz=ZoneInfo(settings.notify_tz),

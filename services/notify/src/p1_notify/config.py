@@ -5,7 +5,7 @@ Binding layout::
     defaults: {urls: [<apprise url>, …], cap_kw: <optional kW>}
     devices:
       <device_id>: {urls: [<apprise url>, …], cap_kw: <optional kW>}
-    mqtt: {url: mqtt://host:1883, discovery_prefix: homeassistant}
+    mqtt: {url: mqtt://host:1883, discovery_prefix: homeassistant, topic_prefix: p1-telemetry}
 
 A device's ``urls`` and ``cap_kw`` fall back to ``defaults`` when it gives none. Only the listed devices
 are followed. A bad file is a :class:`ConfigFileError` naming the line (never quoting a value: a URL
@@ -30,6 +30,8 @@ def _apprise_url(url: str) -> str:
 
 
 Url = Annotated[str, StringConstraints(min_length=3, max_length=2048)]
+# MQTT topic levels of letters, digits, '_' and '-', joined by single '/' (no wildcard, no empty level).
+Topic = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")]
 AppriseUrl = Annotated[Url, AfterValidator(_apprise_url)]
 
 
@@ -42,7 +44,8 @@ class _Device(BaseModel):
 class _Mqtt(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     url: Url
-    discovery_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_/-]{1,100}$")] = "homeassistant"
+    discovery_prefix: Topic = "homeassistant"
+    topic_prefix: Topic = "p1-telemetry"
 
 
 class _File(BaseModel):
@@ -62,6 +65,7 @@ class DeviceConfig:
 class MqttConfig:
     url: str
     discovery_prefix: str = "homeassistant"
+    topic_prefix: str = "p1-telemetry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,9 @@ def _resolve(parsed: _File) -> NotifyConfig:
         urls = own.urls if own.urls is not None else (parsed.defaults.urls or [])
         cap = own.cap_kw if own.cap_kw is not None else parsed.defaults.cap_kw
         devices[device_id] = DeviceConfig(tuple(urls), cap)
-    mqtt = MqttConfig(parsed.mqtt.url, parsed.mqtt.discovery_prefix) if parsed.mqtt else None
+    mqtt = None
+    if parsed.mqtt is not None:
+        mqtt = MqttConfig(parsed.mqtt.url, parsed.mqtt.discovery_prefix, parsed.mqtt.topic_prefix)
     return NotifyConfig(devices, mqtt)
 
 

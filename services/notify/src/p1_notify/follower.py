@@ -104,8 +104,10 @@ class Follower:
     async def _resubscribe(self, pubsub: PubSub, subscribed: set[str]) -> set[str]:
         """Subscribes to the channels of devices added to the config, and leaves those removed."""
         wanted = set(self._devices())
-        if wanted - subscribed:
-            await pubsub.subscribe(*(live_channel(d) for d in wanted - subscribed))
+        if added := wanted - subscribed:
+            await pubsub.subscribe(*(live_channel(d) for d in added))
+            if subscribed:  # devices added to the config: what they published before is caught up
+                await self._poll_once(added)
         if subscribed - wanted:
             await pubsub.unsubscribe(*(live_channel(d) for d in subscribed - wanted))
         if not wanted and not pubsub.subscribed:
@@ -128,8 +130,8 @@ class Follower:
             await self._poll_once()
             await asyncio.sleep(max(0.0, self._pg_poll_s - (loop.time() - started)))
 
-    async def _poll_once(self) -> None:
-        devices = sorted(self._devices())
+    async def _poll_once(self, only: Collection[str] | None = None) -> None:
+        devices = sorted(self._devices() if only is None else only)
         if not devices:
             return
         after = [self._seen.get(d, _NEVER) for d in devices]

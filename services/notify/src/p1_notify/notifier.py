@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -19,8 +19,9 @@ from p1_notify import messages
 from p1_notify.config import DeviceConfig, NotifyConfig
 from p1_notify.delivery import Delivery
 from p1_notify.publish import StatePublisher
-from p1_notify.quarter import QUARTER_S, Guard, QuarterNow
+from p1_notify.quarter import Quarters
 from p1_notify.store import Kind, Store
+from p1_peakguard.quarter import QuarterNow, quarter_of
 from p1_schema.redis import LatestReading
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class Notifier:
         self,
         *,
         config: Callable[[], NotifyConfig],
-        guard: Guard,
+        quarters: Quarters,
         store: Store,
         delivery: Delivery,
         tz: ZoneInfo,
@@ -52,7 +53,7 @@ class Notifier:
         publisher: Callable[[], StatePublisher | None] = lambda: None,
     ) -> None:
         self._config = config
-        self._guard = guard
+        self._quarters = quarters
         self._store = store
         self._delivery = delivery
         self._tz = tz
@@ -95,8 +96,8 @@ class Notifier:
         self, device_id: str, device: DeviceConfig, reading: LatestReading, state: _Followed | None
     ) -> None:
         received = asyncio.get_running_loop().time()
-        quarter = await self._guard.observe(device_id, reading, device.cap_kw)
-        q_start = quarter.quarter_start if quarter else _quarter_of(reading.ts)
+        quarter = await self._quarters.observe(device_id, reading, device.cap_kw)
+        q_start = quarter.quarter_start if quarter else quarter_of(reading.ts)
         if state is None:
             state = _Followed(reading.ts, q_start, q_start)
             self._followed[device_id] = state
@@ -106,7 +107,7 @@ class Notifier:
         state.last_ts = reading.ts
         if quarter is not None:
             state.last = quarter
-            if not state.warned and self._guard.warns(device_id, quarter):
+            if not state.warned and self._quarters.warns(device_id, quarter):
                 state.warned = await self._claim_and_send(device_id, device, quarter, received)
         publisher = self._publisher()
         if publisher is not None:
@@ -148,7 +149,7 @@ class Notifier:
         if kw is None:
             log.warning("no demand for a warned quarter; no result sent", extra={"device_id": device_id})
             return
-        extra = self._guard.extra_cost_eur(kw, last.month_peak_kw)
+        extra = self._quarters.peak_rise_eur(kw, last)
         title, body = messages.result(device_id, kw, last.month_peak_kw, extra)
         won = await self._store.claim(device_id, start, "result", body)
         self._claims.labels("result", "won" if won else "lost").inc()
@@ -197,10 +198,6 @@ class Notifier:
         """Waits (bounded) for the notifications in flight, at shutdown."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
-
-
-def _quarter_of(ts: datetime) -> datetime:
-    return ts - timedelta(seconds=ts.timestamp() % QUARTER_S)
 
 
 def _why(device_id: str, exc: BaseException) -> dict[str, object]:

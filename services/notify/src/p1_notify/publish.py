@@ -5,7 +5,7 @@ The publisher is optional (the config's ``mqtt:``); notify never depends on it f
 
 from typing import Protocol
 
-from p1_notify.quarter import QuarterNow
+from p1_peakguard.quarter import QuarterNow
 from p1_schema.redis import LatestReading
 
 

@@ -1,138 +1,91 @@
-"""STAND-IN until ``p1_peakguard`` (helper "quarter") is merged: the running quarter of a device as
-notify needs it, judged by the readings' own timestamps. Replaced by the library's one implementation.
+"""Each followed device's running quarter, by ``p1_peakguard`` (the one implementation ``capacity/now``
+uses too): its inputs (the counter at the quarter's start, the month's peak so far) are read from
+PostgreSQL once per device and quarter, at the quarter's first reading; every other reading is computed
+in memory (``running_quarter``), so following 2,000 devices costs no statement per reading.
 
-The interface notify uses: :class:`QuarterNow`, :class:`Guard` (``observe`` a reading → the quarter so
-far; ``warns``; ``extra_cost_eur``)."""
+The quarter is the reading's own (its timestamp), never the wall clock's."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Final
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from p1_peakguard import warning
+from p1_peakguard.months import month_of
+from p1_peakguard.price import price_eur_per_kw_year
+from p1_peakguard.quarter import QuarterNow, Reading, peak_rise_eur, quarter_of, running_quarter
+from p1_peakguard.store import QuarterInputs, fetch_inputs
 from p1_schema.redis import LatestReading
 
-QUARTER_S: Final = 900
-FLOOR_KW: Final = 2.5
-# A warning needs the projection over the threshold at least this long (a kettle's 2 minutes is not).
-SUSTAIN_S: Final = 60.0
-# and no later than this before the quarter's end (a warning after it is too late to act on).
-LAST_WARN_S: Final = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class QuarterNow:
-    quarter_start: datetime
-    quarter_end: datetime
-    elapsed_s: float
-    energy_kwh: float
-    kw_so_far: float
-    power_w: float
-    projected_kw: float
-    month_peak_kw: float | None
-    threshold_kw: float
-    headroom_kw: float
-    extra_cost_eur: float
-    as_of: datetime
-
-
-def quarter_of(ts: datetime) -> datetime:
-    seconds = int(ts.timestamp()) // QUARTER_S * QUARTER_S
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def month_start(ts: datetime) -> datetime:
-    u = ts.astimezone(UTC)
-    return datetime(u.year, u.month, 1, tzinfo=UTC)
+__all__ = ["QuarterNow", "Quarters"]
 
 
 @dataclass(slots=True)
 class _Device:
-    quarter: datetime
-    start_kwh: float
-    last_ts: datetime
-    last_kwh: float
-    month: datetime
-    month_peak_kw: float | None
-    over_since: datetime | None = None
+    inputs: QuarterInputs
+    guard: warning.Guard
 
 
-class Guard:
-    """Per device, the quarter so far from its readings (import counter), the month's peak from
-    ``capacity_quarters`` (loaded at first sight and at each new quarter)."""
+def reading_of(latest: LatestReading) -> Reading | None:
+    """The import counter and power of a reading, or None when it lacks either (no quarter from it)."""
+    kwh, power = latest.fields.get("import_kwh"), latest.fields.get("power_w")
+    if not isinstance(kwh, int | float) or not isinstance(power, int | float):
+        return None
+    return Reading(latest.ts, float(kwh), float(power))
 
-    def __init__(self, pool: "asyncpg.Pool[asyncpg.Record]", price_eur_per_kw_year: float) -> None:
+
+class Quarters:
+    def __init__(
+        self,
+        pool: "asyncpg.Pool[asyncpg.Record]",
+        tz: ZoneInfo,
+        grid_operator: str | None,
+        price_override: float | None,
+        acquire_timeout_s: float,
+    ) -> None:
         self._pool = pool
-        self._price = price_eur_per_kw_year
+        self._tz = tz
+        self._operator = grid_operator
+        self._override = price_override
+        self._timeout = acquire_timeout_s
         self._devices: dict[str, _Device] = {}
 
-    async def _month_peak(self, device_id: str, month: datetime, before: datetime) -> float | None:
-        async with self._pool.acquire() as conn:
-            value = await conn.fetchval(
-                "SELECT max(kw) FROM capacity_quarters WHERE device_id = $1 AND bucket >= $2 AND bucket < $3",
-                device_id,
-                month,
-                before,
-            )
-        return None if value is None else float(value)
+    def price(self, quarter: QuarterNow) -> float:
+        """€/kW/year of the quarter's local month's year."""
+        year = month_of(quarter.quarter_start, self._tz).year
+        return price_eur_per_kw_year(self._operator, year, self._override)
 
-    async def observe(
-        self, device_id: str, reading: LatestReading, cap_kw: float | None
-    ) -> QuarterNow | None:
-        kwh = reading.fields.get("import_kwh")
-        if not isinstance(kwh, int | float):
+    async def observe(self, device_id: str, latest: LatestReading, cap_kw: float | None) -> QuarterNow | None:
+        """The running quarter after this reading (None: the reading has no counter or power, or the
+        device no good reading in PostgreSQL yet)."""
+        reading = reading_of(latest)
+        if reading is None:
             return None
-        ts = reading.ts
-        q = quarter_of(ts)
-        state = self._devices.get(device_id)
-        if state is None or q != state.quarter:
-            start_kwh = float(kwh)
-            if state is not None and q - state.quarter == timedelta(seconds=QUARTER_S) and ts > state.last_ts:
-                # interpolate the counter at the quarter's start between the two readings around it
-                span = (ts - state.last_ts).total_seconds()
-                part = (q - state.last_ts).total_seconds() / span if span > 0 else 0.0
-                start_kwh = state.last_kwh + (float(kwh) - state.last_kwh) * part
-            month = month_start(q)
-            peak = await self._month_peak(device_id, month, q)
-            state = _Device(q, start_kwh, ts, float(kwh), month, peak)
-            self._devices[device_id] = state
-        state.last_ts, state.last_kwh = ts, float(kwh)
-        return self._now(state, reading, cap_kw)
-
-    def _now(self, state: _Device, reading: LatestReading, cap_kw: float | None) -> QuarterNow:
-        ts = reading.ts
-        elapsed = max((ts - state.quarter).total_seconds(), 1.0)
-        energy = max(state.last_kwh - state.start_kwh, 0.0)
-        power = reading.fields.get("power_w")
-        power_w = float(power) if isinstance(power, int | float) else 0.0
-        remaining_h = max(QUARTER_S - elapsed, 0.0) / 3600
-        projected = (energy + max(power_w, 0.0) / 1000 * remaining_h) * 4
-        threshold = cap_kw if cap_kw is not None else max(state.month_peak_kw or 0.0, FLOOR_KW)
-        if projected > threshold:
-            state.over_since = state.over_since or ts
-        else:
-            state.over_since = None
-        return QuarterNow(
-            quarter_start=state.quarter,
-            quarter_end=state.quarter + timedelta(seconds=QUARTER_S),
-            elapsed_s=elapsed,
-            energy_kwh=energy,
-            kw_so_far=energy * 4,
-            power_w=power_w,
-            projected_kw=projected,
-            month_peak_kw=state.month_peak_kw,
-            threshold_kw=threshold,
-            headroom_kw=threshold - projected,
-            extra_cost_eur=self.extra_cost_eur(projected, state.month_peak_kw),
-            as_of=ts,
+        device = self._devices.get(device_id)
+        if device is None or quarter_of(device.inputs.newest.ts) != quarter_of(reading.ts):
+            async with self._pool.acquire(timeout=self._timeout) as conn:
+                inputs = await fetch_inputs(conn, device_id, self._tz, newest=reading)
+            if inputs is None:
+                return None
+            device = _Device(inputs, device.guard if device else warning.Guard())
+            self._devices[device_id] = device
+        year = device.inputs.month.year
+        return running_quarter(
+            start_kwh=device.inputs.start_kwh,
+            newest=reading,
+            month_peak_kw=device.inputs.month_peak_kw,
+            cap_kw=cap_kw,
+            price_eur_per_kw_year=price_eur_per_kw_year(self._operator, year, self._override),
         )
 
-    def warns(self, device_id: str, q: QuarterNow) -> bool:
-        state = self._devices.get(device_id)
-        if state is None or state.over_since is None:
+    def warns(self, device_id: str, quarter: QuarterNow) -> bool:
+        """The warning rule (``p1_peakguard.warning``) over this device's states in time order."""
+        device = self._devices.get(device_id)
+        if device is None:
             return False
-        return (q.as_of - state.over_since).total_seconds() >= SUSTAIN_S or q.kw_so_far > q.threshold_kw
+        device.guard, warn = warning.step(device.guard, quarter)
+        return warn
 
-    def extra_cost_eur(self, kw: float, month_peak_kw: float | None) -> float:
-        counted_before = max(month_peak_kw or 0.0, FLOOR_KW)
-        return round(max(kw - counted_before, 0.0) * self._price / 12, 2)
+    def peak_rise_eur(self, kw: float, last: QuarterNow) -> float:
+        """What a completed quarter of ``kw`` adds over the next 12 months (``last``: its final state)."""
+        return peak_rise_eur(kw, last.month_peak_kw, self.price(last))

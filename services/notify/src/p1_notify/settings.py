@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from p1_peakguard.price import GridOperator
 from p1_servicekit.settings import ServiceSettings
 
 
@@ -13,7 +14,7 @@ class NotifySettings(ServiceSettings):
     """What ``p1-notify run`` reads."""
 
     # The YAML file of devices, their Apprise URLs and cap, and the MQTT broker (README "Notifications").
-    notify_config: Path
+    notify_config: Path = Path("/etc/p1-notify/notify.yaml")
     # How often the file's modification time is looked at; a changed file is re-read without a restart.
     notify_config_poll_s: float = Field(default=1.0, gt=0, le=60)
     # Without Redis (unset, or down): how often PostgreSQL is asked for the devices' newest readings.
@@ -25,9 +26,11 @@ class NotifySettings(ServiceSettings):
     notify_attempts: int = Field(default=3, ge=1, le=10)
     notify_backoff_s: float = Field(default=0.5, ge=0, le=60)
     notify_send_timeout_s: float = Field(default=10.0, gt=0, le=120)
-    # The zone in which messages write the quarter's end ("switch something off before 14:45").
+    # The zone of the months (the month's peak so far) and of the times messages write ("before 14:45").
     notify_tz: str = "Europe/Brussels"
-    # €/kW/year of the capacity tariff for the costs in messages (as query's; unset: 53.25).
+    # The capacity price of the costs in messages, as query's (p1_peakguard.price): the override, else
+    # the table's figure for the operator and the quarter's year, else the fallback.
+    grid_operator: GridOperator | None = None
     capacity_price_eur_per_kw_year: float | None = Field(default=None, ge=0)
 
     @field_validator("notify_tz")

@@ -10,6 +10,7 @@ from fastapi import Header, Path, Query, Request
 from fastapi.responses import Response
 
 from p1_contracts.patterns import DEVICE_ID_PATTERN, is_device_id
+from p1_peakguard.price import price_eur_per_kw_year
 from p1_query.answers import (
     JSON,
     Cacheable,
@@ -32,12 +33,13 @@ from p1_query.buckets import (
 )
 from p1_query.cachekeys import capacity_params, series_params
 from p1_query.capacity import parse_month, window
+from p1_query.capacity_now import capacity_now_json
 from p1_query.devices import device_exists, devices_json, list_devices
 from p1_query.export import MEDIA_TYPES, Format, bucket_export, check_export_size, filename, raw_export
 from p1_query.fields import DEVICE_ID_MAX_LENGTH
+from p1_query.notifications import notification_page
 from p1_query.state import caller, server_timing
 from p1_query.streaming import ExportResponse
-from p1_query.tariffs import price_eur_per_kw_year
 from p1_servicekit.errors import FieldError, Unprocessable
 
 DeviceId = Annotated[str, Path(pattern=DEVICE_ID_PATTERN, min_length=1, max_length=DEVICE_ID_MAX_LENGTH)]
@@ -123,6 +125,36 @@ async def capacity(
     compute = partial(capacity_json, state, asked, price)
     wanted = Cacheable(reader, device_id, "capacity", params, window_end, compute)
     return await cached_answer(state, wanted, if_none_match, started)
+
+
+async def capacity_now(
+    request: Request,
+    device_id: DeviceId,
+    tz: Tz = DEFAULT_TZ,
+    cap_kw: Annotated[float | None, Query(gt=0, le=1000)] = None,
+) -> Response:
+    started = time.perf_counter()
+    state, reader = caller(request)
+    require_device(reader, device_id)
+    zone = parse_tz(tz)
+    body = await capacity_now_json(state, device_id, zone, tz, cap_kw)
+    headers = {"Cache-Control": "no-store", "Server-Timing": server_timing(started)}
+    return Response(body, media_type=JSON, headers=headers)
+
+
+async def notifications(
+    request: Request,
+    device_id: DeviceId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{10}[rw]$")] = None,
+) -> Response:
+    state, reader = caller(request)
+    require_device(reader, device_id)
+    async with state.acquire() as conn, state.db.time("notifications"):
+        if not await device_exists(conn, device_id):
+            raise unknown_device(device_id)
+        page = await notification_page(conn, device_id, limit, cursor)
+    return Response(page.model_dump_json(), media_type=JSON, headers={"Cache-Control": "no-store"})
 
 
 async def export(

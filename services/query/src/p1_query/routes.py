@@ -38,6 +38,8 @@ OPERATIONS: Final = (
     Operation("/v1/devices/{device_id}/series", handlers.series, _CACHED),
     Operation("/v1/devices/{device_id}/capacity", handlers.capacity, _CACHED),
     Operation("/v1/devices/{device_id}/export", handlers.export, _EXPORT),
+    Operation("/v1/devices/{device_id}/capacity/now", handlers.capacity_now, _ERRORS),
+    Operation("/v1/devices/{device_id}/notifications", handlers.notifications, _ERRORS),
 )
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from p1_query.tariffs import GridOperator
+from p1_peakguard.price import GridOperator
 from p1_servicekit.settings import ServiceSettings
 from p1_servicekit.token_reload import check_token_settings
 from p1_servicekit.tokens import READ_TOKENS
@@ -18,7 +18,7 @@ class QuerySettings(ServiceSettings):
     # anonymous read access.
     read_tokens: str | None = Field(default=None, repr=False)
     read_tokens_file: Path | None = None
-    # The capacity price: the table's figure of this operator and the month's year (p1_query.tariffs),
+    # The capacity price: the table's figure of this operator and the month's year (p1_peakguard.price),
     # unless the price is set, which overrides it.
     grid_operator: GridOperator | None = None
     capacity_price_eur_per_kw_year: float | None = Field(default=None, ge=0)
