@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry
 
 from p1_notify.homeassistant.broker import parse_url
-from p1_notify.homeassistant.discovery import DEFAULT_TOPIC_PREFIX, Topics
+from p1_notify.homeassistant.discovery import Topics
 from p1_notify.homeassistant.metrics import PublisherCollector
 from p1_notify.homeassistant.publisher import HomeAssistantPublisher
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 def create_publisher(config: "MqttConfig", registry: CollectorRegistry) -> "StatePublisher":
     """The publisher of the config's ``mqtt:`` (notify's ``StatePublisher``), its counters in ``registry``.
     ValueError for a URL or prefix it cannot use (the message never quotes the URL)."""
-    topic_prefix: str = getattr(config, "topic_prefix", DEFAULT_TOPIC_PREFIX)
-    publisher = HomeAssistantPublisher(parse_url(config.url), Topics(config.discovery_prefix, topic_prefix))
+    topics = Topics(config.discovery_prefix, config.topic_prefix)
+    publisher = HomeAssistantPublisher(parse_url(config.url), topics)
     registry.register(PublisherCollector(publisher))
     return publisher  # mypy holds that it is a StatePublisher (the follower's protocol)
