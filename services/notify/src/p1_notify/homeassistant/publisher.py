@@ -104,7 +104,8 @@ class HomeAssistantPublisher:
             self.offer(device_state(device_id, reading, quarter, warning))
         except Exception as exc:  # Home Assistant's view is an extra: the follower's work goes on
             self.stats.refused += 1
-            log.warning("mqtt: a state of %r not published: %s", device_id[:80], describe_error(exc))
+            why = {"device_id": device_id[:80], "error": describe_error(exc)}
+            log.warning("home assistant state not published", extra=why)
 
     def offer(self, state: DeviceState) -> None:
         """Records ``state`` as its device's newest; sent when the device's interval allows. ValueError for
@@ -135,13 +136,15 @@ class HomeAssistantPublisher:
             self._task = asyncio.create_task(self._run(), name="homeassistant-mqtt")
 
     async def stop(self) -> None:
-        """Publishes ``offline`` when connected, disconnects and ends the task."""
+        """Publishes ``offline`` when connected, disconnects and ends the task (at once when not
+        connected: a connection attempt in progress is not waited for)."""
         if self._task is None:
             return
         self._closing = True
         self._wake.set()
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), self._timeout + 1)
+            wait_s = self._timeout + 1 if self.connected else 0.0
+            await asyncio.wait_for(asyncio.shield(self._task), wait_s)
         except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -165,21 +168,27 @@ class HomeAssistantPublisher:
                     self.connected = True
                     self.stats.connects += 1
                     delay = self._backoff[0]
-                    log.info("mqtt: connected to %s", self._broker.describe())
+                    log.info("mqtt broker connected", extra={"broker": self._broker.describe()})
                     await self._serve(client)
                     return
             except (aiomqtt.MqttError, TimeoutError) as exc:
                 self.stats.connect_failures += 1
-                where, why = self._broker.describe(), describe_error(exc)
-                log.warning("mqtt: %s: %s; retrying in %.1f s", where, why, delay)
+                log.warning("mqtt broker unreachable or lost", extra=self._why(exc, delay))
             except Exception as exc:  # a bug here must not end Home Assistant's updates for good
                 self.stats.connect_failures += 1
-                log.error("mqtt: unexpected %s; retrying in %.1f s", describe_error(exc), delay)
+                log.error("mqtt publisher failed", extra=self._why(exc, delay))
             finally:
                 self.connected = False
                 self._announced.clear()
             await self._pause(delay * random.uniform(0.8, 1.2))  # jitter: replicas do not reconnect in step
             delay = min(delay * 2, self._backoff[1])
+
+    def _why(self, exc: BaseException, delay: float) -> dict[str, object]:
+        return {
+            "broker": self._broker.describe(),
+            "error": describe_error(exc),
+            "retry_in_s": round(delay, 2),
+        }
 
     def _client(self) -> aiomqtt.Client:
         b = self._broker
