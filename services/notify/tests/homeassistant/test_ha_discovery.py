@@ -73,6 +73,9 @@ def test_every_config_of_a_device_with_the_keys_home_assistant_needs() -> None:
         "problem", "ON", "OFF")  # fmt: skip
     assert "unit_of_measurement" not in warning
     assert "state_class" not in warning
+    # Figures of the moment expire when the device's readings stop; totals and peaks keep their value.
+    expiring = {t.split("/")[-2] for t, doc in found.items() if doc.get("expire_after") == 600}
+    assert expiring == {"power_w", "kw_so_far", "projected_kw", "peak_warning"}
 
 
 def test_unique_ids_never_collide_across_devices() -> None:

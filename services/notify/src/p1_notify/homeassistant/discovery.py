@@ -51,20 +51,26 @@ class Entity:
     unit: str | None = None
     state_class: str | None = None
     precision: int | None = None
+    live: bool = False  # a figure of the present moment: unavailable after EXPIRE_AFTER_S without a state
 
+
+# A device whose readings stop (its edge offline) must not show its last power, or a warning, as if they
+# held: Home Assistant makes such an entity unavailable after this long without a state. Totals and
+# peaks stay true, so they keep their value.
+EXPIRE_AFTER_S: Final = 600
 
 # Energies are ``total_increasing`` in kWh: what Home Assistant's Energy dashboard takes ("Grid
 # consumption" / "Return to grid"); a meter replacement (a counter that falls) starts a new cycle there.
 # The quarter's figures and the peaks are demands, so kW and ``device_class: power``.
 ENTITIES: Final[tuple[Entity, ...]] = (
-    Entity("power_w", "sensor", "Power", "power", "W", "measurement", 0),
+    Entity("power_w", "sensor", "Power", "power", "W", "measurement", 0, live=True),
     Entity("import_kwh", "sensor", "Energy import", "energy", "kWh", "total_increasing", 3),
     Entity("export_kwh", "sensor", "Energy export", "energy", "kWh", "total_increasing", 3),
-    Entity("kw_so_far", "sensor", "Quarter demand so far", "power", "kW", "measurement", 3),
-    Entity("projected_kw", "sensor", "Quarter demand projected", "power", "kW", "measurement", 3),
+    Entity("kw_so_far", "sensor", "Quarter demand so far", "power", "kW", "measurement", 3, live=True),
+    Entity("projected_kw", "sensor", "Quarter demand projected", "power", "kW", "measurement", 3, live=True),
     Entity("month_peak_kw", "sensor", "Month peak", "power", "kW", "measurement", 3),
     Entity("rolling_12m_avg_kw", "sensor", "12-month average peak", "power", "kW", "measurement", 3),
-    Entity("peak_warning", "binary_sensor", "Peak warning", "problem"),
+    Entity("peak_warning", "binary_sensor", "Peak warning", "problem", live=True),
 )
 
 
@@ -174,6 +180,8 @@ def config_payload(topics: Topics, device_id: str, entity: Entity) -> dict[str, 
         doc["state_class"] = entity.state_class
     if entity.precision is not None:
         doc["suggested_display_precision"] = entity.precision
+    if entity.live:
+        doc["expire_after"] = EXPIRE_AFTER_S
     return doc
 
 
