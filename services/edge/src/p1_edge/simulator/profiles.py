@@ -51,10 +51,16 @@ class Profile:
     heat_pump_w: float = field(default=0.0, kw_only=True)
     # The share of its hours in which the gas burner runs high (0.9 m³/h) rather than low (0.09 m³/h).
     gas_high_share: float = field(default=0.5, kw_only=True)
+    # A heater (W) switched on from minute 2 to minute 12 of every quarter-hour and nothing else but the
+    # base load: a capacity peak p1-notify warns about within minutes (the demo, notify's tests).
+    quarter_heater_w: float = field(default=0.0, kw_only=True)
 
     def load(self, local: datetime) -> Load:
         if self.idle:
             return Load(0, 0, 0, 0, 0)
+        if self.quarter_heater_w:
+            heater = self.quarter_heater_w if 2 <= local.minute % 15 < 12 else 0.0
+            return Load(round(250.0 + heater), 0, 0, 0, 0)
         hour = local.hour + local.minute / 60 + local.second / 3600
         base = 180.0 + (90.0 if (local.minute // 20) % 3 == 0 else 0.0)  # fridge cycling
         cooking = 0.0
@@ -148,6 +154,16 @@ PROFILES: dict[str, Profile] = {
             ev_nights=0.35,
             heat_pump_w=2500.0,
             gas_high_share=0.2,
+        ),
+        Profile(
+            "peak",
+            "1-phase, 250 W and a 6 kW heater from minute 2 to 12 of every quarter: a peak warning each time",
+            False,
+            0.0,
+            0.0,
+            False,
+            False,
+            quarter_heater_w=6000.0,
         ),
         Profile(
             "idle",
