@@ -3,12 +3,14 @@ their rollups (``p1_schema.bulk``, the schema's own fold) and then published one
 ``p1_schema.redis.store_latest``, what ingest does after each commit (no ingest process: one process
 start less on a busy 2-core CI); notify following them; what Home Assistant would see on Mosquitto.
 
-The device's quarter, by hand (the load of notify's own tests): one 300 W reading at 09:59:50 UTC, then
-5 kW with a reading every 10 s from 10:00:00 to 10:03:10 (20 readings, each +5 kW × 10 s = 0.013889 kWh):
-- energy so far: 19 steps after 10:00:00 → 0.263889 kWh; ``kw_so_far`` = × 4 = 1.056 kW;
-- ``projected_kw``: (0.263889 + 5 kW × 710 s left / 3600) × 4 = (0.263889 + 0.986111) × 4 = 5.0 kW;
+The device's quarter, by hand: one 300 W reading at 09:59:50 UTC, then 5 kW with a reading every 10 s
+from 10:00:00 to 10:04:50 (30 readings, each +5 kW × 10 s = 0.013889 kWh):
+- energy so far: 29 steps after 10:00:00 → 0.402778 kWh; ``kw_so_far`` = × 4 = 1.611 kW;
+- ``projected_kw``: (0.402778 + 5 kW × 610 s left / 3600) × 4 = (0.402778 + 0.847222) × 4 = 5.0 kW;
 - ``month_peak_kw``: the month's only completed quarter, 09:45, with its one 300 W reading: 0.3 kW;
-- warned (projected 5.0 over the 2.5 kW floor for more than a minute): ``peak_warning`` ON."""
+- warned: projected 5.0 kW over the 2.5 kW floor for minutes, and the quarter crosses 2.5 kW (0.625 kWh)
+  160 s after the last reading (0.222222 kWh left at 5 kW), within the rule's lead (180 s or 300 s):
+  ``peak_warning`` ON."""
 
 import asyncio
 import json
@@ -71,7 +73,7 @@ async def test_notify_keeps_home_assistant_current(
             meter = Meter(device, quarter_start(20, 9, 59).replace(second=40))
             samples = [
                 Sample.model_validate_json(json.dumps(s))
-                for s in meter.readings(10, 300.0) + meter.readings(200, 5000.0)
+                for s in meter.readings(10, 300.0) + meter.readings(300, 5000.0)
             ]
             # After notify is following: it judges each reading as it is published, in order.
             await store(database_url, redis_url, device, samples)
@@ -80,13 +82,13 @@ async def test_notify_keeps_home_assistant_current(
                 found = [json.loads(m.payload) for m in recorder.on(topics.state(device)) if m.payload]
                 return found[-1] if found else None
 
-            await recorder.until(lambda: (newest() or {}).get("as_of") == "2026-11-20T10:03:10Z", 30)
+            await recorder.until(lambda: (newest() or {}).get("as_of") == "2026-11-20T10:04:50Z", 30)
             assert newest() == {
-                "as_of": "2026-11-20T10:03:10Z",
+                "as_of": "2026-11-20T10:04:50Z",
                 "power_w": 5000.0,
                 "import_kwh": round(meter.import_kwh, 6),
                 "export_kwh": 0.0,
-                "kw_so_far": 1.056,
+                "kw_so_far": 1.611,
                 "projected_kw": 5.0,
                 "month_peak_kw": 0.3,
                 "rolling_12m_avg_kw": None,
