@@ -94,8 +94,8 @@ def _results(receiver: Receiver, prefix: str) -> list[str]:
 
 def _warn_quarter(ingest: ServiceProcess, device: str, day: int) -> Meter:
     """A reading at 09:59:50 UTC of ``day`` (300 W: the quarter before stays low, and the counter is known
-    at 10:00), then 5 kW from 09:59:50 to 10:05:20 (a reading every 10 s; the crossing of 2.5 kW at 10:07:30 comes within
-    the rule's 180 s lead at 10:04:30)."""
+    at 10:00), then 5 kW from 09:59:50 to 10:05:20 (a reading every 10 s): the crossing of 2.5 kW at
+    10:07:30 comes within the warning rule's 180 s lead at 10:04:30."""
     meter = Meter(device, quarter_start(day, 9, 59) + timedelta(seconds=40))
     upload(ingest, device, meter.readings(10, 300.0) + meter.readings(330, LOAD_W))
     return meter

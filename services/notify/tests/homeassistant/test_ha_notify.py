@@ -1,0 +1,106 @@
+"""``p1-notify run`` with ``mqtt:`` against the real parts: a device's readings stored in PostgreSQL with
+their rollups (``p1_schema.bulk``, the schema's own fold) and then published one by one to Redis with
+``p1_schema.redis.store_latest``, what ingest does after each commit (no ingest process: one process
+start less on a busy 2-core CI); notify following them; what Home Assistant would see on Mosquitto.
+
+The device's quarter, by hand: one 300 W reading at 09:59:50 UTC, then 5 kW with a reading every 10 s
+from 10:00:00 to 10:04:50 (30 readings, each +5 kW × 10 s = 0.013889 kWh):
+- energy so far: 29 steps after 10:00:00 → 0.402778 kWh; ``kw_so_far`` = × 4 = 1.611 kW;
+- ``projected_kw``: (0.402778 + 5 kW × 610 s left / 3600) × 4 = (0.402778 + 0.847222) × 4 = 5.0 kW;
+- ``month_peak_kw``: the month's only completed quarter, 09:45, with its one 300 W reading: 0.3 kW;
+- warned: projected 5.0 kW over the 2.5 kW floor for minutes, and the quarter crosses 2.5 kW (0.625 kWh)
+  160 s after the last reading (0.222222 kWh left at 5 kW), within the rule's lead (180 s or 300 s):
+  ``peak_warning`` ON."""
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from ha_testkit import Recorder, clear_retained, recording
+from notify_kit import Meter, Receiver, notify_process, quarter_start, write_config
+from redis.asyncio import Redis
+
+from p1_contracts.models import Sample
+from p1_notify.homeassistant.discovery import Topics
+from p1_schema.bulk import load_device
+from p1_schema.redis import store_latest
+from p1_servicekit.testing import CLEAN_EXITS
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def store(database_url: str, redis_url: str, device: str, samples: list[Sample]) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        columns = {
+            name: [getattr(s, name) for s in samples]
+            for name in ("ts", "power_w", "import_kwh", "export_kwh")
+        }
+        await load_device(conn, device, columns)
+    finally:
+        await conn.close()
+    redis = Redis.from_url(redis_url)
+    try:
+        for sample in samples:
+            assert await store_latest(redis, device, sample)
+    finally:
+        await redis.aclose()
+
+
+def availability(recorder: Recorder, topics: Topics) -> list[bytes]:
+    return [m.payload for m in recorder.on(topics.availability)]
+
+
+async def test_notify_keeps_home_assistant_current(
+    workdir: Path, database_url: str, redis_url: str, receiver: Receiver
+) -> None:
+    device = f"ha-{uuid.uuid4().hex[:8]}.p1"  # a '.', which no Home Assistant topic id may hold
+    root = f"test-{uuid.uuid4().hex}"
+    topics = Topics(f"{root}/ha", f"{root}/p1")
+    config = write_config(
+        workdir / "notify-ha.yaml",
+        f"devices:\n  {device}:\n    urls: [json://127.0.0.1:{receiver.port}/ok/ha]\n"
+        f"mqtt:\n  url: mqtt://127.0.0.1:1883\n"
+        f"  discovery_prefix: {topics.discovery_prefix}\n  topic_prefix: {topics.topic_prefix}\n",
+    )
+    notify = notify_process(workdir, database_url, config, redis_url, "notify-ha")
+    async with recording(root) as recorder:
+        try:
+            await asyncio.to_thread(notify.start, 60)
+            meter = Meter(device, quarter_start(20, 9, 59).replace(second=40))
+            samples = [
+                Sample.model_validate_json(json.dumps(s))
+                for s in meter.readings(10, 300.0) + meter.readings(300, 5000.0)
+            ]
+            # After notify is following: it judges each reading as it is published, in order.
+            await store(database_url, redis_url, device, samples)
+
+            def newest() -> dict[str, object] | None:
+                found = [json.loads(m.payload) for m in recorder.on(topics.state(device)) if m.payload]
+                return found[-1] if found else None
+
+            await recorder.until(lambda: (newest() or {}).get("as_of") == "2026-11-20T10:04:50Z", 30)
+            assert newest() == {
+                "as_of": "2026-11-20T10:04:50Z",
+                "power_w": 5000.0,
+                "import_kwh": round(meter.import_kwh, 6),
+                "export_kwh": 0.0,
+                "kw_so_far": 1.611,
+                "projected_kw": 5.0,
+                "month_peak_kw": 0.3,
+                "rolling_12m_avg_kw": None,
+                "peak_warning": "ON",
+            }
+            configs = {m.topic for m in recorder.messages if m.topic.endswith("/config")}
+            assert len(configs) == 8
+            assert all(f"/p1_{device.replace('.', '_d')}/" in topic for topic in configs)
+        finally:
+            assert notify.stop() in CLEAN_EXITS, notify.logs()
+            # A clean stop says offline itself (the will is only for a death).
+            await recorder.until(
+                lambda: [m.payload for m in recorder.on(topics.availability)][-1:] == [b"offline"]
+            )
+            await clear_retained({m.topic for m in recorder.messages})
