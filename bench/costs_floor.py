@@ -5,7 +5,8 @@ answer in ≤ 40 ms p95 uncached. This measures, in-process on one connection (`
 pool), on ``bench/query.py``'s cost devices (``load_costs``), requests alternating so the machine's load
 weighs on all alike, each printed with its ratio to today's whole ``costs_sql.quarter_sums`` of the year:
 
-- today's ``quarter_sums`` (the baseline), its quarters statement alone, its prices statement alone;
+- today's ``quarter_sums`` (the baseline), its quarters statement alone, its prices statement alone,
+  and the leaner prices statement it had before (each price's epoch, start and end arrays built);
 - a narrow per-quarter energy table (what ingest would keep, as capacity keeps its demands): one
   float8 array of the year's quarter energies, and the prices as float8 (a float8 copy of the table) —
   the reads option (d) of the issue would leave, with no interpolation and no product yet;
@@ -45,12 +46,15 @@ INSERT INTO proto_prices SELECT start, import_eur_per_kwh::float8 FROM energy_pr
 _NARROW_ENERGY = """SELECT array_agg(import_kwh ORDER BY bucket) FROM proto_quarters
  WHERE device_id = $1 AND bucket >= $2 AND bucket < $3"""
 _NARROW_PRICES = "SELECT array_agg(import ORDER BY start) FROM proto_prices WHERE start >= $1 AND start < $2"
-# A leaner prices statement: no per-row epoch, no start/end arrays (built even when not sent).
-_LEAN_PRICES = """SELECT date_part('epoch', min(start)) AS a0,
-       coalesce(bool_and("end" - start = interval '15 minutes')
-                AND max(start) - min(start) = interval '15 minutes' * (count(*) - 1), false) AS consecutive,
-       array_agg(import_eur_per_kwh::float8 ORDER BY start) AS import
-  FROM energy_prices WHERE start >= $1::timestamptz - interval '1 day' AND start < $2 AND "end" > $1"""
+# The prices statement before the lean one: each price's epoch, and start and end arrays built even
+# when a CASE does not send them.
+_OLD_PRICES = """
+SELECT min(a) AS a0, coalesce(bool_and(b - a = 900) AND max(a) - min(a) = 900 * (count(*) - 1), false) AS c,
+       array_agg(a) AS a, array_agg(b) AS b, array_agg(import) AS import FROM (
+    SELECT date_part('epoch', start) AS a, date_part('epoch', "end") AS b,
+           import_eur_per_kwh::float8 AS import
+      FROM energy_prices WHERE start >= $1::timestamptz - interval '1 day' AND start < $2 AND "end" > $1
+     ORDER BY start) p"""
 _NARROW_JOIN = """SELECT date_trunc('day', q.bucket) AS day, sum(q.import_kwh * p.import)
   FROM proto_quarters q JOIN proto_prices p ON p.start = q.bucket
  WHERE q.device_id = $1 AND q.bucket >= $2 AND q.bucket < $3 AND p.start >= $2 AND p.start < $3
@@ -87,7 +91,7 @@ async def run(n: int) -> None:
                     lambda: conn.fetchrow(costs_sql.QUARTERS_SQL[asked], DEVICE, first, start, end, count),
                 ),
                 ("  its prices statement", lambda: conn.fetchrow(costs_sql.PRICES_SQL[asked], start, end)),
-                ("  a leaner prices statement", lambda: conn.fetchrow(_LEAN_PRICES, start, end)),
+                ("  the prices statement before", lambda: conn.fetchrow(_OLD_PRICES, start, end)),
                 ("narrow energies + float8 prices", narrow),
                 ("  narrow energies alone", lambda: conn.fetchval(_NARROW_ENERGY, DEVICE, start, end)),
                 ("  float8 prices alone", lambda: conn.fetchval(_NARROW_PRICES, start, end)),
