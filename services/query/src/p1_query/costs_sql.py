@@ -48,28 +48,41 @@ SELECT {arrays} FROM (
     (SELECT $5::int AS i, epoch, {row} {_WHERE} >= $4 ORDER BY bucket, epoch LIMIT 1)) g"""
 
 
+_PRICES_WHERE: Final = """FROM energy_prices
+ WHERE start >= $1::timestamptz - interval '1 day' AND start < $2 AND "end" > $1"""
+
+
 def _prices_sql(directions: tuple[str, ...]) -> str:
-    """The market prices of ``directions`` as arrays in time order (the subquery's order is the
-    aggregates'), from prices starting up to a day before the range (a price spans at most a day,
-    migration 0010). Consecutive quarter-hour prices (the usual market file) travel as the first start
-    and the prices alone: their starts and ends are not sent, nor decoded."""
+    """The market prices of ``directions`` in time order, from prices starting up to a day before the
+    range (a price spans at most a day, migration 0010), and whether they are consecutive quarter-hours
+    (the usual market file): then they travel as the first start and the prices alone. The test is on
+    aggregates and interval arithmetic, not on each row's epoch: a year of prices is ~35,000 rows, and
+    the start and end arrays are not built (an aggregate runs even when a CASE does not send it)."""
+    prices = ", ".join(f"array_agg({d}_eur_per_kwh::float8 ORDER BY start) AS {d}" for d in directions)
+    return f"""
+SELECT date_part('epoch', min(start)) AS a0,
+       coalesce(bool_and("end" - start = interval '{QUARTER_S} seconds')
+                AND date_part('epoch', max(start)) - date_part('epoch', min(start))
+                    = {QUARTER_S} * (count(*) - 1), false) AS consecutive, {prices}
+  {_PRICES_WHERE}"""
+
+
+def _spread_sql(directions: tuple[str, ...]) -> str:
+    """``_prices_sql``'s prices with each one's start and end (UTC seconds): read only when they are not
+    consecutive quarter-hours (hourly prices, a gap)."""
     values = ", ".join(f"{d}_eur_per_kwh::float8 AS {d}" for d in directions)
     prices = ", ".join(f"array_agg({d}) AS {d}" for d in directions)
-    consecutive = (
-        f"coalesce(bool_and(b - a = {QUARTER_S}) AND max(a) - min(a) = {QUARTER_S} * (count(*) - 1), false)"
-    )
     return f"""
-SELECT min(a) AS a0, {consecutive} AS consecutive,
-       CASE WHEN {consecutive} THEN NULL ELSE array_agg(a) END AS a,
-       CASE WHEN {consecutive} THEN NULL ELSE array_agg(b) END AS b, {prices} FROM (
+SELECT min(a) AS a0, false AS consecutive, array_agg(a) AS a, array_agg(b) AS b, {prices} FROM (
     SELECT date_part('epoch', start) AS a, date_part('epoch', "end") AS b, {values}
-      FROM energy_prices WHERE start >= $1::timestamptz - interval '1 day' AND start < $2 AND "end" > $1
+      {_PRICES_WHERE}
      ORDER BY start) p"""
 
 
 _ASKED: Final = (("import",), ("export",), ("import", "export"))
 QUARTERS_SQL: Final[dict[tuple[str, ...], str]] = {d: _quarters_sql(d) for d in _ASKED}
 PRICES_SQL: Final[dict[tuple[str, ...], str]] = {d: _prices_sql(d) for d in _ASKED}
+SPREAD_SQL: Final[dict[tuple[str, ...], str]] = {d: _spread_sql(d) for d in _ASKED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +113,7 @@ class _Sums:
 
 def quarter_prices(rows: Any, column: str, first: float, count: int) -> list[float | None]:
     """Each quarter's price of ``column`` (None: no price covers it, or not on the quarter grid), from a
-    row of ``PRICES_SQL``."""
+    row of ``PRICES_SQL`` when consecutive, else of ``SPREAD_SQL``."""
     prices = rows[column] or []
     if rows["consecutive"]:  # a slice, no lookup
         k0, off = divmod(rows["a0"] - first, QUARTER_S)
@@ -156,6 +169,9 @@ async def quarter_sums(
         return {}
     row = await conn.fetchrow(QUARTERS_SQL[directions], device_id, first, bounds[0], bounds[-1], count)
     prices = await conn.fetchrow(PRICES_SQL[directions], bounds[0], bounds[-1])
+    assert prices is not None
+    if not prices["consecutive"]:  # hourly prices, or a gap: their starts and ends as well
+        prices = await conn.fetchrow(SPREAD_SQL[directions], bounds[0], bounds[-1])
     assert row is not None
     assert prices is not None
     cols: dict[str, Sequence[Any]] = {name: row[name] or [] for name in ("i", "epoch", *_lean(directions))}
