@@ -72,6 +72,7 @@ def create_app(settings: NotifySettings) -> FastAPI:
                 settings.grid_operator,
                 settings.capacity_price_eur_per_kw_year,
                 settings.db_acquire_timeout_s,
+                registry,
             ),
             store=Store(pool, settings.db_acquire_timeout_s),
             delivery=delivery,

@@ -16,6 +16,8 @@ class QuarterFigures(Protocol):
     def projected_kw(self) -> float | None: ...
     @property
     def month_peak_kw(self) -> float | None: ...
+    @property
+    def rolling_12m_avg_kw(self) -> float | None: ...
 
 
 class Reading(Protocol):
@@ -47,7 +49,7 @@ def device_state(
         kw_so_far=None if quarter is None else _number(quarter.kw_so_far),
         projected_kw=None if quarter is None else _number(quarter.projected_kw),
         month_peak_kw=None if quarter is None else _number(quarter.month_peak_kw),
-        # Not part of every quarter's figures: shown when the quarter carries it, unknown otherwise.
-        rolling_12m_avg_kw=None if quarter is None else _number(getattr(quarter, "rolling_12m_avg_kw", None)),
+        # None (unknown) until notify has read the device's past months (``p1_notify.quarter``).
+        rolling_12m_avg_kw=None if quarter is None else _number(quarter.rolling_12m_avg_kw),
         peak_warning=warning,
     )
