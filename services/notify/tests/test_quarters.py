@@ -77,7 +77,8 @@ async def test_the_past_peaks_are_read_once_a_month_and_a_failed_read_is_tried_a
                 )
         finally:
             await conn.execute("ALTER TABLE capacity_days RENAME COLUMN buckets_away TO buckets")
-    assert first is not None and same is not None
+    assert first is not None
+    assert same is not None
     assert (first.month_peak_kw, first.rolling_12m_avg_kw, same.rolling_12m_avg_kw) == (2.0, None, None)
     assert failures(registry) == 1.0  # once: the same quarter does not read again
     assert [r.getMessage() for r in caplog.records].count(
@@ -88,13 +89,15 @@ async def test_the_past_peaks_are_read_once_a_month_and_a_failed_read_is_tried_a
     later = await quarters.observe(
         DEVICE, reading(datetime(2026, 11, 20, 10, 15, 10, tzinfo=UTC), 10.2), None
     )
-    assert later is not None and later.rolling_12m_avg_kw == 3.625
+    assert later is not None
+    assert later.rolling_12m_avg_kw == 3.625
 
     # December: read afresh for the new month's window (2025-12 left it; November's 2.5 joined it).
     december = await quarters.observe(
         DEVICE, reading(datetime(2026, 12, 1, 8, 0, 10, tzinfo=UTC), 20.0), None
     )
-    assert december is not None and december.month_peak_kw is None
+    assert december is not None
+    assert december.month_peak_kw is None
     assert december.rolling_12m_avg_kw == 3.167
     # Kept for the month: a peak stored for a past month afterwards is not read at the next quarter.
     async with pool.acquire() as conn:
@@ -106,5 +109,6 @@ async def test_the_past_peaks_are_read_once_a_month_and_a_failed_read_is_tried_a
     next_quarter = await quarters.observe(
         DEVICE, reading(datetime(2026, 12, 1, 8, 15, 10, tzinfo=UTC), 20.2), None
     )
-    assert next_quarter is not None and next_quarter.rolling_12m_avg_kw == 3.167
+    assert next_quarter is not None
+    assert next_quarter.rolling_12m_avg_kw == 3.167
     assert failures(registry) == 1.0
