@@ -19,15 +19,20 @@ def warning(
     extra_cost_eur: float,
     quarter_end: datetime,
     tz: ZoneInfo,
+    threshold_kw: float | None = None,
 ) -> tuple[str, str]:
     """(title, body): "heading for 4.3 kW this quarter (peak so far 3.1 kW): about €5.2 more over the
-    next 12 months — switch something off before 14:45"."""
+    next 12 months — switch something off before 14:45"; over one's own cap without a new monthly peak
+    (nothing to pay more): "heading for 6.8 kW this quarter, over your 3.0 kW cap (peak so far 10.2 kW, so
+    no extra cost) — …"."""
     peak = f"peak so far {_kw(month_peak_kw)}" if month_peak_kw is not None else "no peak yet this month"
     until = quarter_end.astimezone(tz).strftime("%H:%M")
-    body = (
-        f"{device_id}: heading for {_kw(projected_kw)} this quarter ({peak}): about {_eur(extra_cost_eur)}"
-        f" more over the next 12 months — switch something off before {until}"
-    )
+    if round(extra_cost_eur, 1) > 0 or threshold_kw is None:
+        why = f" ({peak}): about {_eur(extra_cost_eur)} more over the next 12 months"
+    else:
+        why = f", over your {_kw(threshold_kw)} cap ({peak}, so no extra cost)"
+    act = f" — switch something off before {until}"
+    body = f"{device_id}: heading for {_kw(projected_kw)} this quarter{why}{act}"
     return f"Peak warning ({device_id})", body
 
 

@@ -146,6 +146,7 @@ class Notifier:
             quarter.extra_cost_eur,
             quarter.quarter_end,
             self._tz,
+            quarter.threshold_kw,
         )
         won = await self._store.claim(device_id, quarter.quarter_start, "warning", body)
         self._claims.labels("warning", "won" if won else "lost").inc()
