@@ -203,7 +203,7 @@ def test_capacity_bill_is_the_apis(context_factory: object, seeded: Seeded) -> N
         w.page.get_by_test_id("bill-lines").wait_for()
         assert w.page.get_by_test_id("bill-total").inner_text() == euros(bill["total_eur"])
         assert w.page.get_by_test_id("bill-lines").locator("tbody tr").count() == len(bill["lines"])
-        amounts = w.page.get_by_test_id("bill-lines").locator("tbody tr td:nth-child(4)").all_inner_texts()
+        amounts = w.page.get_by_test_id("bill-lines").locator("tbody tr td:nth-child(3)").all_inner_texts()
         assert amounts == [euros(line["amount_eur"]) for line in bill["lines"]]
         projected = w.page.get_by_test_id("bill-projected")
         if bill["partial"]:

@@ -23,11 +23,14 @@ function parseMonth(text) {
   return m ? new Date(Number(m[1]), Number(m[2]) - 1, 1) : new Date(new Date().getFullYear(), new Date().getMonth(), 1);
 }
 
+/** A table in a box that scrolls sideways when a phone is narrower than it (the page itself never
+ * does); the box is focusable so a keyboard can scroll it too. */
 function table(caption, head, rows, id) {
-  return h("table", { "data-testid": id },
-    h("caption", {}, caption),
-    h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))));
+  return h("div", { class: "scroll", role: "region", tabindex: "0", "aria-label": caption },
+    h("table", { "data-testid": id },
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))));
 }
 
 function ledger(c) {
@@ -65,11 +68,11 @@ function price(l, currency) {
 function bill(b) {
   const money = (v) => fmt.eur(v, b.currency);
   const name = (l) => `${BILL_LINES[l.kind] ?? l.kind}${b.plans.length > 1 && l.plan ? ` (${l.plan})` : ""}`;
-  return h("section", { class: "card", "aria-labelledby": "bill-h" },
+  return h("section", { class: "card bill", "aria-labelledby": "bill-h" },
     h("h2", { id: "bill-h" }, b.partial ? "This month's bill so far" : "The month's bill"),
     table(b.plans.length ? `Plan${b.plans.length > 1 ? "s" : ""}: ${b.plans.join(", ")}` : "No tariff plan covers this month",
-      ["Line", "Quantity", "Price", "Amount"],
-      b.lines.map((l) => [name(l), quantity(l, b.currency), price(l, b.currency), money(l.amount_eur)]), "bill-lines"),
+      ["Line", "Quantity × price", "Amount"],
+      b.lines.map((l) => [name(l), [h("span", { class: "amount" }, quantity(l, b.currency)), h("span", { class: "muted small" }, `× ${price(l, b.currency)}`)], money(l.amount_eur)]), "bill-lines"),
     h("dl", { class: "stats" },
       stat("Excl. VAT", money(b.subtotal_eur), "bill-subtotal"),
       stat("VAT", money(b.vat_eur), "bill-vat"),

@@ -36,24 +36,25 @@ function summary(points) {
     cost != null && revenue != null ? stat("Net", fmt.eur(cost - revenue), "hist-net") : null);
 }
 
-const money = (value, id) => h("td", { "data-testid": id, "data-value": value ?? "" }, fmt.eur(value));
+/** A money figure over its energy: three narrow columns fit a 360 px phone. */
+const priced = (value, id, energy) => h("td", {},
+  h("span", { class: "amount", "data-testid": id, "data-value": value ?? "" }, fmt.eur(value)),
+  h("span", { class: "muted small" }, fmt.kwh(energy)));
 
-/** Each bucket's energy and, where a plan prices it, its import cost and export revenue (VAT included,
- * as the series gives them); shown only when some bucket is priced. A day's 92–100 rows start folded. */
+/** Each bucket's import cost and export revenue (VAT included, as the series gives them) with its
+ * energy; shown only when some bucket is priced. A day's 92–100 rows start folded. */
 function costTable(points, span, when) {
   if (!points.some((p) => p.import_cost_eur != null || p.export_revenue_eur != null)) return null;
   const unit = span === "day" ? "quarter-hour" : span === "year" ? "month" : "day";
   return h("details", { class: "costs", open: span !== "day", "data-testid": "hist-costs" },
     h("summary", {}, `Cost per ${unit}`),
     h("table", {},
-      h("caption", { class: "visually-hidden" }, `Energy, import cost and export revenue per ${unit}`),
-      h("thead", {}, h("tr", {}, ["Period", "Imported", "Import cost", "Exported", "Export revenue"].map((c) => h("th", { scope: "col" }, c)))),
+      h("caption", { class: "visually-hidden" }, `Import cost and export revenue per ${unit}, with the energy`),
+      h("thead", {}, h("tr", {}, ["Period", "Import cost (energy)", "Export revenue (energy)"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, points.map((p) => h("tr", {},
         h("th", { scope: "row" }, when(new Date(p.start))),
-        h("td", {}, fmt.kwh(p.import_kwh)),
-        money(p.import_cost_eur, "hist-row-cost"),
-        h("td", {}, fmt.kwh(p.export_kwh)),
-        money(p.export_revenue_eur, "hist-row-revenue"))))));
+        priced(p.import_cost_eur, "hist-row-cost", p.import_kwh),
+        priced(p.export_revenue_eur, "hist-row-revenue", p.export_kwh))))));
 }
 
 /** A part of a bar: one register's (or, on a meter without registers, the total's) energy, export negative. */
