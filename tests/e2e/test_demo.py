@@ -100,6 +100,8 @@ def first_run(demo: Demo) -> str:
     out, ports = demo.run(15)
     assert f"http://127.0.0.1:{ports['query']}" in out  # the banner with the URLs and the read token
     assert "(read token demo-read)" in out
+    dashboard = rf"dashboard +http://127\.0\.0\.1:{ports['query']}/ .*sign in with the read token demo-read\)"
+    assert re.search(dashboard, out), "the banner names the dashboard's URL and its read token"
     return out
 
 

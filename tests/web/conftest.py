@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,10 +23,14 @@ from web_kit import (  # noqa: E402
     TZ,
     TZ_NAME,
     Meter,
+    Sent,
     Servers,
+    add_notifications,
     chromium_available,
     dst_days,
+    load_plans,
     local_midnight,
+    notifications_for,
 )
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -39,6 +43,7 @@ class Seeded:
     spring: date
     autumn: date
     today: date
+    notifications: list[Sent]
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +51,15 @@ def seeded(
     tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url: str, redis_client: object
 ) -> Iterator[Seeded]:
     """Two devices: the household (both DST days of the past year, and the last three days up to now,
-    its last 10 minutes every second) and a cabin (its last day). ``redis_client`` empties the session's
-    Redis database first: the answer cache's keys name the device, not the database, so an earlier
-    run's answers for these device ids must not be found."""
+    its last 10 minutes every second; two warnings and a result p1-notify sent) and a cabin (its last
+    day); the example Flemish tariff plans loaded by ``p1-ingest tariffs load``. ``redis_client``
+    empties the session's Redis database first: the answer cache's keys name the device, not the
+    database, so an earlier run's answers for these device ids must not be found."""
     servers = Servers(tmp_path_factory.mktemp("web"), database_url, redis_url).start()
     try:
+        load_plans(database_url)
+        sent = notifications_for(HOME, datetime.now(UTC))
+        add_notifications(database_url, HOME, sent)
         now = int(time.time())
         today = datetime.now(TZ).date()
         spring, autumn = dst_days(today)
@@ -62,7 +71,7 @@ def seeded(
         windows.append((local_midnight(today - timedelta(days=2)), now, 600))
         home.send(servers, windows)
         Meter(CABIN).send(servers, [(now - 86400, now - 60, 0)])
-        yield Seeded(servers, home, spring, autumn, today)
+        yield Seeded(servers, home, spring, autumn, today, sent)
     finally:
         servers.stop()
 

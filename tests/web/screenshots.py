@@ -1,6 +1,7 @@
 """`make screenshots`: every view of the dashboard on a phone (360×780) and a desktop (1280×800), written
 to docs/img/ from a realistic dataset: a year of the simulator's "family" household (solar, an EV, a heat
-pump, gas and water) sent through a real ingest, its last day and a half at one reading a second, shown
+pump, gas and water) sent through a real ingest, its last day and a half at one reading a second, the
+example Flemish tariff plans (deploy/tariffs/flanders-fixed.yaml) and a peak warning p1-notify sent, shown
 by a real query process in Debian's chromium. The database is a throwaway one, dropped at the end."""
 
 from __future__ import annotations
@@ -9,13 +10,26 @@ import asyncio
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).parent))
-from web_kit import CHROMIUM, HOME, READ_TOKEN, TZ, TZ_NAME, Meter, Servers, dst_days, local_midnight
+from web_kit import (
+    CHROMIUM,
+    HOME,
+    READ_TOKEN,
+    TZ,
+    TZ_NAME,
+    Meter,
+    Servers,
+    add_notifications,
+    dst_days,
+    load_plans,
+    local_midnight,
+    notifications_for,
+)
 
 from p1_schema.migrate import migrate
 from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
@@ -72,6 +86,9 @@ def shoot(base: str, autumn: str, month: str) -> list[Path]:
                     page.get_by_test_id("live-power").and_(
                         page.locator("[data-value]:not([data-value=''])")
                     ).wait_for()
+                    page.get_by_test_id("last-warning").wait_for()
+                if name == "capacity":
+                    page.get_by_test_id("bill-lines").wait_for()
                 written.append(OUT / f"{name}-{size}.png")
                 page.screenshot(path=str(written[-1]), full_page=size == "phone")
             context.close()
@@ -84,6 +101,7 @@ def main() -> int:
     database_url = asyncio.run(create_database(pg_server_url(), "p1_screens"))
     try:
         asyncio.run(migrate(database_url))
+        load_plans(database_url)  # the example Flemish plans: History's costs and Capacity's bill
         with tempfile.TemporaryDirectory() as workdir:
             servers = Servers(Path(workdir), database_url, None).start()
             try:
@@ -96,6 +114,7 @@ def main() -> int:
                     f"screenshots: {sent:,} readings through ingest in {time.monotonic() - started:.0f} s",
                     flush=True,
                 )
+                add_notifications(database_url, HOME, notifications_for(HOME, datetime.now(UTC)))
                 _, autumn = dst_days(today)
                 written = shoot(servers.base_url, autumn.isoformat(), autumn.strftime("%Y-%m"))
             finally:

@@ -14,7 +14,7 @@ from web_kit import AXE_JS, CABIN, HOME, READ_TOKEN, TZ, reading_now
 from conftest import Seeded, Watched
 from p1_servicekit.testing import wait_until
 
-VIEWS = ("now", "today", "history", "capacity")
+VIEWS = ("now", "today", "history", "history&span=month", "capacity")
 NBSP = "\u00a0"
 
 
@@ -145,6 +145,86 @@ def test_capacity_numbers_are_the_apis(context_factory: object, seeded: Seeded) 
     assert sources == [names[m["source"]] for m in api["months"]]
 
 
+# deploy/tariffs/flanders-fixed.yaml (loaded by the seeded fixture): € per kWh excl. VAT, by the year its
+# plan starts, and its 6 % VAT.
+IMPORT_EUR = {2025: (0.2950, 0.2480), 2026: (0.3010, 0.2540)}
+EXPORT_EUR = {2025: 0.0350, 2026: 0.0300}
+VAT = 1.06
+
+
+def euros(value: float) -> str:
+    return f"-€{-value:,.2f}" if value < 0 else f"€{value:,.2f}"
+
+
+def test_history_costs_are_the_apis(context_factory: object, seeded: Seeded) -> None:
+    day = seeded.autumn
+    first = day.replace(day=1)
+    after = (first + timedelta(days=32)).replace(day=1)
+    series = seeded.servers.api(
+        f"/v1/devices/{HOME}/series",
+        start=datetime.combine(first, datetime.min.time(), TZ).isoformat(),
+        end=datetime.combine(after, datetime.min.time(), TZ).isoformat(),
+        bucket="1d",
+        tz="Europe/Brussels",
+    ).json()["points"]
+    # the DST day priced by hand: each register's energy × its price of that year's plan, VAT on top
+    point = next(p for p in series if p["start"].startswith(day.isoformat()))
+    t1, t2 = IMPORT_EUR[min(day.year, 2026)]
+    by_hand = (point["import_t1_kwh"] * t1 + point["import_t2_kwh"] * t2) * VAT
+    assert point["import_cost_eur"] == pytest.approx(by_hand, abs=1e-5)
+    assert point["export_revenue_eur"] == pytest.approx(
+        point["export_kwh"] * EXPORT_EUR[min(day.year, 2026)] * VAT, abs=1e-5
+    )
+
+    w = context_factory(width=360, height=780)  # type: ignore[operator]
+    open_app(w, seeded, f"view=history&span=month&at={first.isoformat()}")
+    table = w.page.get_by_test_id("hist-costs")
+    table.wait_for()
+    for key, cell in (("import_cost_eur", "hist-row-cost"), ("export_revenue_eur", "hist-row-revenue")):
+        shown = table.get_by_test_id(cell).evaluate_all("cells => cells.map(c => c.dataset.value)")
+        assert [float(v) if v else None for v in shown] == [p[key] for p in series]
+        texts = table.get_by_test_id(cell).all_inner_texts()
+        assert texts == [euros(p[key]) if p[key] is not None else "—" for p in series]
+    cost = sum(p["import_cost_eur"] for p in series if p["import_cost_eur"] is not None)
+    revenue = sum(p["export_revenue_eur"] for p in series if p["export_revenue_eur"] is not None)
+    assert w.page.get_by_test_id("hist-cost").inner_text() == euros(cost)
+    assert w.page.get_by_test_id("hist-revenue").inner_text() == euros(revenue)
+
+
+def test_capacity_bill_is_the_apis(context_factory: object, seeded: Seeded) -> None:
+    """A past month's bill and the running month's (with its projection), each equal to the API's."""
+    w = context_factory()  # type: ignore[operator]
+    open_app(w, seeded, "view=now")
+    for month in (seeded.autumn.strftime("%Y-%m"), seeded.today.strftime("%Y-%m")):
+        bill = seeded.servers.api(f"/v1/devices/{HOME}/bill", month=month, tz="Europe/Brussels").json()
+        assert bill["plans"], f"no plan priced {month}"
+        assert bill["total_eur"] > 0
+        w.page.goto(f"{seeded.servers.base_url}/?view=capacity&month={month}&device={HOME}")
+        w.page.get_by_test_id("bill-lines").wait_for()
+        assert w.page.get_by_test_id("bill-total").inner_text() == euros(bill["total_eur"])
+        assert w.page.get_by_test_id("bill-lines").locator("tbody tr").count() == len(bill["lines"])
+        amounts = w.page.get_by_test_id("bill-lines").locator("tbody tr td:nth-child(3)").all_inner_texts()
+        assert amounts == [euros(line["amount_eur"]) for line in bill["lines"]]
+        projected = w.page.get_by_test_id("bill-projected")
+        if bill["partial"]:
+            assert projected.inner_text() == euros(bill["projected_total_eur"])
+        else:
+            assert projected.count() == 0
+
+
+def test_now_shows_the_last_warning(context_factory: object, seeded: Seeded) -> None:
+    page = seeded.servers.api(f"/v1/devices/{HOME}/notifications").json()
+    newest = next(n for n in page["notifications"] if n["kind"] == "warning")
+    assert page["notifications"][0]["kind"] == "result", "the newest row is a result, not the warning"
+    assert newest["message"] == seeded.notifications[1].message  # the warning of an hour ago
+    w = context_factory(width=360, height=780)  # type: ignore[operator]
+    open_app(w, seeded)
+    shown = w.page.get_by_test_id("last-warning")
+    wait_until(lambda: shown.inner_text() == newest["message"], 10, "the last warning's message")
+    at = w.page.get_by_test_id("last-warning-time").get_attribute("datetime") or ""
+    assert datetime.fromisoformat(at) == datetime.fromisoformat(newest["sent_at"])
+
+
 def test_device_switcher(context_factory: object, seeded: Seeded) -> None:
     w = context_factory(width=360, height=780)  # type: ignore[operator]
     open_app(w, seeded, f"view=now&device={HOME}")
@@ -216,7 +296,7 @@ def test_axe_finds_no_serious_violation_on_any_view(
     found: dict[str, list[str]] = {}
     for view in VIEWS:
         w.page.goto(f"{seeded.servers.base_url}/?view={view}&device={HOME}")
-        w.page.wait_for_function(f"() => document.body.dataset.view === '{view}'")
+        w.page.wait_for_function(f"() => document.body.dataset.view === '{view.split('&')[0]}'")
         w.page.wait_for_function("() => !document.querySelector('main').innerText.includes('Loading')")
         w.page.add_script_tag(content=axe)
         result = w.page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")

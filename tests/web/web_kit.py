@@ -10,16 +10,21 @@ between), so ingest sees one counter epoch and only the windows' seconds are com
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import os
 import shutil
+import subprocess
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 
 import p1_query
@@ -27,6 +32,7 @@ from p1_edge.simulator.flavours import flavour
 from p1_edge.simulator.history import COARSE_STEP_S, History, Sample, Span
 from p1_edge.simulator.profiles import PROFILES
 from p1_edge.simulator.registers import Registers
+from p1_notify import messages
 from p1_servicekit.testing import ServiceProcess, console_script, free_port
 
 TZ_NAME = "Europe/Brussels"
@@ -38,6 +44,7 @@ SESSION_SECRET = "web-tests-session-secret-not-for-production-0123456789"
 WEB_DIR = Path(p1_query.__file__).parent / "web"
 AXE_JS = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
+PLANS = Path(__file__).resolve().parents[2] / "deploy" / "tariffs" / "flanders-fixed.yaml"
 BATCH = 5000
 
 
@@ -177,3 +184,62 @@ def reading_now(previous: Sample, power_w: float) -> Sample:
 
 def chromium_available() -> bool:
     return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
+
+
+def load_plans(database_url: str, path: Path = PLANS) -> None:
+    """The household's tariff plans, stored the way an operator does: ``p1-ingest tariffs load FILE``."""
+    done = subprocess.run(
+        [console_script("p1-ingest"), "tariffs", "load", str(path)],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A notification row as p1-notify leaves it after delivering (services/notify/src/p1_notify/store.py)."""
+
+    quarter_start: datetime
+    kind: str
+    message: str
+
+
+def notifications_for(device: str, now: datetime) -> list[Sent]:
+    """An hour ago a warning and its quarter's result; two days ago an older warning. The Now view's last
+    warning is the one of an hour ago: newest first, a result is not a warning."""
+    quarter = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) - timedelta(hours=1)
+    older = quarter - timedelta(days=2)
+    _, recent = messages.warning(device, 4.32, 3.1, 5.25, quarter + timedelta(minutes=15), TZ)
+    _, old = messages.warning(device, 3.6, 3.0, 1.9, older + timedelta(minutes=15), TZ)
+    _, outcome = messages.result(device, 2.9, 3.1, 0.0)
+    return [Sent(older, "warning", old), Sent(quarter, "warning", recent), Sent(quarter, "result", outcome)]
+
+
+def add_notifications(database_url: str, device: str, rows: Sequence[Sent]) -> None:
+    """Claims then marks sent each row with p1-notify's two statements' columns (migration 0011)."""
+
+    async def write() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            for row in rows:
+                await conn.execute(
+                    "INSERT INTO notifications (device_id, quarter_start, kind, message, claimed_at,"
+                    " sent_at, channels) VALUES ($1, $2, $3, $4, $5::timestamptz,"
+                    " $5::timestamptz + interval '1 second', $6::jsonb) ON CONFLICT DO NOTHING",
+                    device,
+                    row.quarter_start,
+                    row.kind,
+                    row.message,
+                    row.quarter_start + timedelta(minutes=12 if row.kind == "warning" else 15, seconds=1),
+                    json.dumps([{"channel": "ntfy://ntfy.sh/p...c", "ok": True, "attempts": 1}]),
+                )
+        finally:
+            await conn.close()
+
+    # its own thread: the browser tests' fixtures run inside pytest-asyncio's loop
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, write()).result(timeout=60)

@@ -29,11 +29,31 @@ export const kwh = (value) => withUnit(value, value != null && Math.abs(value) >
 export const m3 = (value) => withUnit(value, 3, "m³");
 export const seconds = (value) => withUnit(value, 0, "s");
 
-let money;
-export function eur(value) {
+const monies = new Map();
+function moneyFormat(currency, digits) {
+  const key = `${currency}:${digits}`;
+  if (!monies.has(key)) {
+    const exact = digits == null ? {} : { minimumFractionDigits: 2, maximumFractionDigits: digits };
+    monies.set(key, new Intl.NumberFormat(undefined, { style: "currency", currency, ...exact }));
+  }
+  return monies.get(key);
+}
+
+/** Money in the currency's own format (€1,234.56 or 1.234,56 €), to the cent. */
+export function eur(value, currency = "EUR") {
   if (value == null || !Number.isFinite(value)) return DASH;
-  money ??= new Intl.NumberFormat(undefined, { style: "currency", currency: "EUR" });
-  return money.format(value);
+  return moneyFormat(currency, null).format(value);
+}
+
+/** A unit price: up to 4 decimals (€0.301/kWh), with what it is per. */
+export function unitPrice(value, currency, unit) {
+  if (value == null || !Number.isFinite(value)) return DASH;
+  return `${moneyFormat(currency, 4).format(value)}/${unit}`;
+}
+
+export function percent(value) {
+  if (value == null || !Number.isFinite(value)) return DASH;
+  return new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 2 }).format(value);
 }
 
 const dateTimes = new Map();

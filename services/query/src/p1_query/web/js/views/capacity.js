@@ -23,11 +23,14 @@ function parseMonth(text) {
   return m ? new Date(Number(m[1]), Number(m[2]) - 1, 1) : new Date(new Date().getFullYear(), new Date().getMonth(), 1);
 }
 
+/** A table in a box that scrolls sideways when a phone is narrower than it (the page itself never
+ * does); the box is focusable so a keyboard can scroll it too. */
 function table(caption, head, rows, id) {
-  return h("table", { "data-testid": id },
-    h("caption", {}, caption),
-    h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))));
+  return h("div", { class: "scroll", role: "region", tabindex: "0", "aria-label": caption },
+    h("table", { "data-testid": id },
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))));
 }
 
 function ledger(c) {
@@ -49,16 +52,32 @@ function ledger(c) {
   ];
 }
 
+function quantity(l, currency) {
+  if (l.unit === "EUR") return fmt.eur(l.quantity, currency);
+  return fmt.withUnit(l.quantity, l.unit === "month" ? 2 : 3, l.unit === "month" ? "month" : l.unit);
+}
+
+function price(l, currency) {
+  if (l.kind === "vat") return fmt.percent(l.unit_price);
+  if (l.kind === "capacity") return fmt.unitPrice(l.unit_price, currency, "kW/month");
+  return fmt.unitPrice(l.unit_price, currency, l.unit);
+}
+
+/** The month's bill (GET …/bill): a row per line, the plan named when several were in force; for the
+ * running month the energy so far and the projection to its end. */
 function bill(b) {
-  return h("section", { class: "card", "aria-labelledby": "bill-h" },
+  const money = (v) => fmt.eur(v, b.currency);
+  const name = (l) => `${BILL_LINES[l.kind] ?? l.kind}${b.plans.length > 1 && l.plan ? ` (${l.plan})` : ""}`;
+  return h("section", { class: "card bill", "aria-labelledby": "bill-h" },
     h("h2", { id: "bill-h" }, b.partial ? "This month's bill so far" : "The month's bill"),
-    table(b.plans.length ? `Plans: ${b.plans.join(", ")}` : "No tariff plan covers this month", ["Line", "Quantity", "Amount"],
-      b.lines.map((l) => [BILL_LINES[l.kind] ?? l.kind, l.unit === "EUR" ? fmt.eur(l.quantity) : fmt.withUnit(l.quantity, 3, l.unit), fmt.eur(l.amount_eur)]), "bill-lines"),
+    table(b.plans.length ? `Plan${b.plans.length > 1 ? "s" : ""}: ${b.plans.join(", ")}` : "No tariff plan covers this month",
+      ["Line", "Quantity × price", "Amount"],
+      b.lines.map((l) => [name(l), [h("span", { class: "amount" }, quantity(l, b.currency)), h("span", { class: "muted small" }, `× ${price(l, b.currency)}`)], money(l.amount_eur)]), "bill-lines"),
     h("dl", { class: "stats" },
-      stat("Excl. VAT", fmt.eur(b.subtotal_eur), "bill-subtotal"),
-      stat("VAT", fmt.eur(b.vat_eur), "bill-vat"),
-      stat("Total", fmt.eur(b.total_eur), "bill-total"),
-      b.projected_total_eur != null ? stat("Projected for the month", fmt.eur(b.projected_total_eur), "bill-projected") : null),
+      stat("Excl. VAT", money(b.subtotal_eur), "bill-subtotal"),
+      stat("VAT", money(b.vat_eur), "bill-vat"),
+      stat(b.partial ? "Total so far" : "Total", money(b.total_eur), "bill-total"),
+      b.partial && b.projected_total_eur != null ? stat("Projected for the month", money(b.projected_total_eur), "bill-projected") : null),
     b.complete ? null : h("p", { class: "warn" }, "Some energy could not be priced (no plan or no market price), so this is too low."));
 }
 

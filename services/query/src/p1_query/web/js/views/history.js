@@ -36,10 +36,33 @@ function summary(points) {
     cost != null && revenue != null ? stat("Net", fmt.eur(cost - revenue), "hist-net") : null);
 }
 
+/** A money figure over its energy: three narrow columns fit a 360 px phone. */
+const priced = (value, id, energy) => h("td", {},
+  h("span", { class: "amount", "data-testid": id, "data-value": value ?? "" }, fmt.eur(value)),
+  h("span", { class: "muted small" }, fmt.kwh(energy)));
+
+/** Each bucket's import cost and export revenue (VAT included, as the series gives them) with its
+ * energy; shown only when some bucket is priced. A day's 92–100 rows start folded. */
+function costTable(points, span, when) {
+  if (!points.some((p) => p.import_cost_eur != null || p.export_revenue_eur != null)) return null;
+  const unit = span === "day" ? "quarter-hour" : span === "year" ? "month" : "day";
+  return h("details", { class: "costs", open: span !== "day", "data-testid": "hist-costs" },
+    h("summary", {}, `Cost per ${unit}`),
+    h("table", {},
+      h("caption", { class: "visually-hidden" }, `Import cost and export revenue per ${unit}, with the energy`),
+      h("thead", {}, h("tr", {}, ["Period", "Import cost (energy)", "Export revenue (energy)"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, points.map((p) => h("tr", {},
+        h("th", { scope: "row" }, when(new Date(p.start))),
+        priced(p.import_cost_eur, "hist-row-cost", p.import_kwh),
+        priced(p.export_revenue_eur, "hist-row-revenue", p.export_kwh))))));
+}
+
 /** A part of a bar: one register's (or, on a meter without registers, the total's) energy, export negative. */
 function part(points, key, sign) {
   return points.map((p) => (p[key] == null ? null : sign * p[key]));
 }
+
+const bucketName = (span) => (span === "day" ? fmt.clock : span === "year" ? (d) => fmt.month(d) : fmt.shortDay);
 
 function chart(holder, series, span) {
   const points = series.points;
@@ -55,7 +78,7 @@ function chart(holder, series, span) {
     { label: "Import", values: part(points, "import_kwh", 1), color: "--c-import-day", stack: "import" },
     { label: "Export", values: part(points, "export_kwh", -1), color: "--c-export-day", stack: "export" },
   ];
-  const when = span === "day" ? fmt.clock : span === "year" ? (d) => fmt.month(d) : fmt.shortDay;
+  const when = bucketName(span);
   stackedBars(holder, {
     x: mids,
     parts,
@@ -84,13 +107,15 @@ export function render(main, { device, params, link }) {
   const holder = figure(span === "day" ? `Energy per quarter-hour, ${hours} hours (kWh; import up, export down)`
     : `Energy per ${rule.bucket === "1mo" ? "month" : "day"} (kWh; import up, export down)`, { "data-testid": "hist-chart" });
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  fill(main, h("nav", { "aria-label": "Period" }, tabs), pager, body, holder);
+  const costs = h("div");
+  fill(main, h("nav", { "aria-label": "Period" }, tabs), pager, body, holder, costs);
 
   getJson(devicePath(device, "/series"), { start: iso(start), end: iso(end), bucket: rule.bucket, tz: TZ }).then((series) => {
     if (!alive) return;
     holder.dataset.buckets = String(series.points.length);
     holder.dataset.hours = String(Math.round((Date.parse(series.end) - Date.parse(series.start)) / 3600000));
     fill(body, span === "day" ? h("p", { class: "muted", "data-testid": "hist-hours" }, `${holder.dataset.hours} hours`) : null, summary(series.points));
+    fill(costs, costTable(series.points, span, span === "day" ? fmt.hourMinute : bucketName(span)));
     chart(holder, series, span);
   }, (error) => alive && fill(body, errorLine(error)));
   return () => {

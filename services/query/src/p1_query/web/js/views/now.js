@@ -95,18 +95,34 @@ function quarterCard(facts) {
       facts.extra ? stat("Extra cost if it holds", `${fmt.eur(facts.extra)}/month`, "quarter-extra", { class: "stat warn" }) : null));
 }
 
-function warningPath() {
-  for (const path of ["/v1/devices/{device_id}/notifications", "/v1/devices/{device_id}/warnings"]) if (has(path)) return path;
+const NOTIFICATIONS = "/v1/devices/{device_id}/notifications";
+const WARNING_PAGES = 3; // results and warnings interleave: look this many pages back for a warning
+
+/** The newest warning p1-notify sent (GET …/notifications, newest first, a page of NotificationPage at a
+ * time), or null when none is in the first few pages. */
+async function lastWarning(device) {
+  let cursor = null;
+  for (let page = 0; page < WARNING_PAGES; page++) {
+    const body = await getJson(devicePath(device, "/notifications"), { limit: 200, cursor });
+    const found = body.notifications.find((n) => n.kind === "warning");
+    if (found) return found;
+    cursor = body.next_cursor;
+    if (cursor == null) break;
+  }
   return null;
 }
 
-function warningCard(items) {
-  const last = Array.isArray(items) ? items[0] : (items?.items?.[0] ?? items?.warnings?.[0] ?? null);
-  if (!last) return h("section", { class: "card" }, h("h2", {}, "Last warning"), h("p", { class: "muted" }, "No warning."));
-  const text = last.message ?? last.text ?? last.title ?? last.kind ?? "";
-  const at = last.ts ?? last.at ?? last.sent_at ?? null;
-  return h("section", { class: "card" }, h("h2", {}, "Last warning"),
-    h("p", { "data-testid": "last-warning" }, at ? `${fmt.when(new Date(at))}: ${text}` : text));
+function warningCard(warning, error) {
+  const head = h("h2", { id: "warning-h" }, "Last peak warning");
+  if (error) return h("section", { class: "card", "aria-labelledby": "warning-h" }, head, errorLine(error));
+  if (!warning) return h("section", { class: "card", "aria-labelledby": "warning-h" }, head, h("p", { class: "muted", "data-testid": "last-warning" }, "No warning sent."));
+  const at = new Date(warning.sent_at ?? warning.claimed_at);
+  return h("section", { class: "card", "aria-labelledby": "warning-h" }, head,
+    h("p", { "data-testid": "last-warning" }, warning.message),
+    h("p", { class: "muted" },
+      h("time", { datetime: at.toISOString(), "data-testid": "last-warning-time" }, fmt.when(at)),
+      ` · for the quarter from ${fmt.hourMinute(new Date(warning.quarter_start))}`,
+      warning.sent_at == null ? " · not delivered" : ""));
 }
 
 export function render(main, { device }) {
@@ -116,7 +132,6 @@ export function render(main, { device }) {
   let todayPoint = null;
   let todayError = null;
   let liveError = null;
-  let warnings = undefined;
   const power = h("div");
   const today = h("div");
   const q = h("div");
@@ -150,11 +165,9 @@ export function render(main, { device }) {
       if (alive) drawQuarter();
     }, () => {});
   }
-  const warningsAt = warningPath();
-  if (warningsAt) {
-    getJson(devicePath(device, warningsAt.replace("/v1/devices/{device_id}", "")))
-      .then((value) => { warnings = value; }, () => { warnings = []; })
-      .then(() => alive && fill(warn, warningCard(warnings)));
+  if (has(NOTIFICATIONS)) {
+    lastWarning(device).then((found) => alive && fill(warn, warningCard(found, null)),
+      (error) => alive && fill(warn, warningCard(null, error)));
   }
 
   const stop = follow(device, {
