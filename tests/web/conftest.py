@@ -6,8 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,9 @@ from web_kit import (  # noqa: E402
     TZ,
     TZ_NAME,
     Meter,
-    Sent,
+    Seeded,
     Servers,
+    Watched,
     add_notifications,
     chromium_available,
     dst_days,
@@ -34,16 +34,6 @@ from web_kit import (  # noqa: E402
 )
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-
-
-@dataclass
-class Seeded:
-    servers: Servers
-    home: Meter
-    spring: date
-    autumn: date
-    today: date
-    notifications: list[Sent]
 
 
 @pytest.fixture(scope="module")
@@ -87,20 +77,6 @@ def browser() -> Iterator["playwright_sync.Browser"]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield b
         b.close()
-
-
-@dataclass
-class Watched:
-    """A page and what it did that a test must not see: console errors, requests to other hosts."""
-
-    page: "playwright_sync.Page"
-    origin: str
-    errors: list[str] = field(default_factory=list)
-    foreign: list[str] = field(default_factory=list)
-
-    def check(self) -> None:
-        assert not self.errors, f"console errors: {self.errors}"
-        assert not self.foreign, f"requests that left {self.origin}: {self.foreign}"
 
 
 def watch(page: "playwright_sync.Page", origin: str) -> Watched:

@@ -9,9 +9,8 @@ from datetime import date, datetime, timedelta
 
 import httpx
 import pytest
-from web_kit import AXE_JS, CABIN, HOME, READ_TOKEN, TZ, reading_now
+from web_kit import AXE_JS, CABIN, HOME, READ_TOKEN, TZ, Seeded, Watched, reading_now
 
-from conftest import Seeded, Watched
 from p1_servicekit.testing import wait_until
 
 VIEWS = ("now", "today", "history", "history&span=month", "capacity")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -34,6 +35,9 @@ from p1_edge.simulator.profiles import PROFILES
 from p1_edge.simulator.registers import Registers
 from p1_notify import messages
 from p1_servicekit.testing import ServiceProcess, console_script, free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 TZ_NAME = "Europe/Brussels"
 TZ = ZoneInfo(TZ_NAME)
@@ -243,3 +247,27 @@ def add_notifications(database_url: str, device: str, rows: Sequence[Sent]) -> N
     # its own thread: the browser tests' fixtures run inside pytest-asyncio's loop
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, write()).result(timeout=60)
+
+
+@dataclass
+class Seeded:
+    servers: Servers
+    home: Meter
+    spring: date
+    autumn: date
+    today: date
+    notifications: list[Sent]
+
+
+@dataclass
+class Watched:
+    """A page and what it did that a test must not see: console errors, requests to other hosts."""
+
+    page: Page
+    origin: str
+    errors: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        assert not self.errors, f"console errors: {self.errors}"
+        assert not self.foreign, f"requests that left {self.origin}: {self.foreign}"
