@@ -40,7 +40,7 @@ from p1_query.devices import device_exists, devices_json, list_devices
 from p1_query.export import MEDIA_TYPES, Format, bucket_export, check_export_size, filename, raw_export
 from p1_query.fields import DEVICE_ID_MAX_LENGTH
 from p1_query.notifications import notification_page
-from p1_query.state import caller, server_timing
+from p1_query.state import QueryState, caller, server_timing
 from p1_query.streaming import ExportResponse
 from p1_servicekit.errors import FieldError, Unprocessable
 
@@ -115,18 +115,25 @@ async def capacity(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     started = time.perf_counter()
+    state, asked, price = _month_asked(request, device_id, month, tz)
+    window_end = window(asked.year, asked.month, asked.zone)[1]
+    params = capacity_params(month, tz, price)
+    compute = partial(capacity_json, state, asked, price)
+    wanted = Cacheable(asked.reader, device_id, "capacity", params, window_end, compute)
+    return await cached_answer(state, wanted, if_none_match, started)
+
+
+def _month_asked(
+    request: Request, device_id: str, month: str, tz: str
+) -> tuple[QueryState, CapacityAsked, float]:
+    """A checked request about one local month (capacity, bill), and the capacity price of its year."""
     state, reader = caller(request)
     require_device(reader, device_id)
     year, month_number = parse_month(month)
-    zone = parse_tz(tz)
-    window_end = window(year, month_number, zone)[1]
-    asked = CapacityAsked(reader, device_id, year, month_number, zone, tz)
+    asked = CapacityAsked(reader, device_id, year, month_number, parse_tz(tz), tz)
     settings = state.settings
     price = price_eur_per_kw_year(settings.grid_operator, year, settings.capacity_price_eur_per_kw_year)
-    params = capacity_params(month, tz, price)
-    compute = partial(capacity_json, state, asked, price)
-    wanted = Cacheable(reader, device_id, "capacity", params, window_end, compute)
-    return await cached_answer(state, wanted, if_none_match, started)
+    return state, asked, price
 
 
 async def capacity_now(
@@ -206,16 +213,10 @@ async def bill(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     started = time.perf_counter()
-    state, reader = caller(request)
-    require_device(reader, device_id)
-    year, month_number = parse_month(month)
-    zone = parse_tz(tz)
-    month_end = month_bounds(year, month_number, zone)[1]
-    asked = CapacityAsked(reader, device_id, year, month_number, zone, tz)
-    settings = state.settings
-    price = price_eur_per_kw_year(settings.grid_operator, year, settings.capacity_price_eur_per_kw_year)
+    state, asked, price = _month_asked(request, device_id, month, tz)
+    month_end = month_bounds(asked.year, asked.month, asked.zone)[1]
     compute = partial(bill_json, state, asked, price)
     wanted = Cacheable(
-        reader, device_id, "bill", bill_params(month, tz, price), month_end, compute, priced=True
+        asked.reader, device_id, "bill", bill_params(month, tz, price), month_end, compute, priced=True
     )
     return await cached_answer(state, wanted, if_none_match, started)

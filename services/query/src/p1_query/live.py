@@ -27,8 +27,8 @@ from redis.exceptions import RedisError
 
 from p1_config.redact import describe_error
 from p1_query.realtime import Latest, parse_latest
+from p1_query.slots import Slots
 from p1_schema.redis import LIVE_PREFIX
-from p1_servicekit.errors import TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -192,43 +192,19 @@ class LiveSlots:
     """Open live streams in this process, per read token (``Reader.key``) and in all."""
 
     def __init__(self, per_token: int, per_process: int, retry_after_s: int, registry: CollectorRegistry):
-        self._per_token = per_token
-        self._per_process = per_process
-        self._retry_after_s = retry_after_s
-        self._by_owner: dict[str, int] = {}
-        self._total = 0
-        self._open = Gauge(
+        gauge = Gauge(
             "p1_query_live_streams", "Open live streams.", registry=registry, multiprocess_mode="livesum"
         )
+        self._slots = Slots("live streams are open", per_token, per_process, retry_after_s, gauge)
 
     def take(self, owner: str) -> Callable[[], None]:
         """A slot for ``owner``, or TooManyRequests; the returned function frees it (once)."""
-        mine = self._by_owner.get(owner, 0)
-        if mine >= self._per_token or self._total >= self._per_process:
-            whose = "this token" if mine >= self._per_token else "this server"
-            limit = self._per_token if mine >= self._per_token else self._per_process
-            raise TooManyRequests(
-                self._retry_after_s, f"{limit} live streams are open for {whose}; retry after one ends."
-            )
-        self._by_owner[owner] = mine + 1
-        self._total += 1
-        self._open.inc()
-        freed = False
+        free = self._slots.take(owner)
 
-        def free() -> None:
-            nonlocal freed
-            if freed:
-                return
-            freed = True
-            left = self._by_owner[owner] - 1
-            if left:
-                self._by_owner[owner] = left
-            else:
-                del self._by_owner[owner]
-            self._total -= 1
-            self._open.dec()
+        def release() -> None:
+            free()
 
-        return free
+        return release
 
     def open(self) -> int:
-        return self._total
+        return self._slots.taken()

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from p1_query.slots import Slots
 from p1_servicekit.errors import TooManyRequests
 from p1_servicekit.problems import DB_UNAVAILABLE
 
@@ -37,54 +38,33 @@ class ExportSlots:
     """Exports in progress in this process, per token (``Reader.key``) and in all."""
 
     def __init__(self, per_token: int, per_process: int, retry_after_s: int, registry: CollectorRegistry):
-        self._per_token = per_token
-        self._per_process = per_process
-        self._retry_after_s = retry_after_s
-        self._by_owner: dict[str, int] = {}
-        self._total = 0
-        self._active = Gauge(
+        active = Gauge(
             "p1_query_exports_active",
             "Exports in progress.",
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self._slots = Slots("exports are in progress", per_token, per_process, retry_after_s, active)
         self.results = Counter(
             "p1_query_exports", "Exports by how they ended.", ["result"], registry=registry
         )
 
     def take(self, owner: str) -> Callable[[str], None]:
         """A slot for ``owner``, or TooManyRequests; the returned function ends the export (once)."""
-        mine = self._by_owner.get(owner, 0)
-        if mine >= self._per_token or self._total >= self._per_process:
+        try:
+            free = self._slots.take(owner)
+        except TooManyRequests:
             self.results.labels(REFUSED).inc()
-            whose = "this token" if mine >= self._per_token else "this server"
-            limit = self._per_token if mine >= self._per_token else self._per_process
-            raise TooManyRequests(
-                self._retry_after_s, f"{limit} exports are in progress for {whose}; retry after one ends."
-            )
-        self._by_owner[owner] = mine + 1
-        self._total += 1
-        self._active.inc()
-        ended = False
+            raise
 
         def end(result: str) -> None:
-            nonlocal ended
-            if ended:
-                return
-            ended = True
-            left = self._by_owner[owner] - 1
-            if left:
-                self._by_owner[owner] = left
-            else:
-                del self._by_owner[owner]
-            self._total -= 1
-            self._active.dec()
-            self.results.labels(result).inc()
+            if free():
+                self.results.labels(result).inc()
 
         return end
 
     def in_progress(self) -> int:
-        return self._total
+        return self._slots.taken()
 
 
 class ExportResponse(StreamingResponse):
