@@ -27,11 +27,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -41,7 +39,7 @@ from p1_peakguard import warning
 from p1_peakguard.quarter import Reading, running_quarter
 from p1_schema.migrate import migrate
 from p1_schema.redis import store_latest
-from p1_servicekit.testing import ServiceProcess, console_script, free_port, wait_until
+from p1_servicekit.testing import ServiceProcess, Webhook, console_script, free_port, wait_until
 from p1_servicekit.testing_db import create_database, drop_database, pg_server_url
 
 T0 = datetime(2026, 11, 4, 10, 0, 30, tzinfo=UTC)
@@ -97,22 +95,13 @@ class Device:
         return None
 
 
-def receiver() -> tuple[int, list[tuple[float, str]], ThreadingHTTPServer]:
+def receiver() -> tuple[Webhook, list[tuple[float, str]]]:
     got: list[tuple[float, str]] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-            got.append((time.time(), str(body.get("title", ""))))
-            self.send_response(200)
-            self.end_headers()
+    def record(_path: str, raw: bytes) -> None:
+        got.append((time.time(), str(json.loads(raw).get("title", ""))))
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return int(server.server_address[1]), got, server
+    return Webhook(record), got
 
 
 def cpu_s(pid: int) -> float:
@@ -201,7 +190,8 @@ async def run(args: argparse.Namespace) -> int:
 
     # 2. notify
     database_url = await create_database(pg_server_url(), "p1_bench_notify")
-    port, got, server = receiver()
+    hook, got = receiver()
+    port = hook.port
     try:
         await migrate(database_url)
         config = tmp / "notify.yaml"
@@ -240,7 +230,7 @@ async def run(args: argparse.Namespace) -> int:
         wait_until(lambda: len(got) >= len(warned), 30, "every warning", step_s=0.2)
         notify.stop()
     finally:
-        server.shutdown()
+        hook.stop()
         await drop_database(database_url)
 
     arrivals = sorted(t for t, title in got if "warning" in title.lower())

@@ -168,8 +168,8 @@ def start_servers(args: argparse.Namespace, procs: Processes) -> Storage:
         [str(BIN / "p1-query"), "serve", "--port", str(args.query_port)],
         {**server_env, "READ_TOKENS": f"{READ_TOKEN}:{DEVICE}"},
     )
-    hook_port, _ = start_webhook()  # a daemon thread: gone with the script
-    config = write_config(args.dir / "notify.yaml", DEVICE, hook_port)
+    hook = start_webhook()  # a daemon thread: gone with the script
+    config = write_config(args.dir / "notify.yaml", DEVICE, hook.port)
     procs.start(
         "notify",
         [str(BIN / "p1-notify"), "run", "--port", str(args.notify_port)],

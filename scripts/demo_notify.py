@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from p1_servicekit.testing import Webhook
 
 # The live meter's profile: the family's household and a 6 kW heater from minute 2 to 12 of every
 # quarter, so a peak warning comes within minutes of the start (p1_edge.simulator.profiles).
@@ -15,27 +15,18 @@ LIVE_PROFILE = "family-peak"
 CAP_KW = 3.0
 
 
-def start_webhook() -> tuple[int, ThreadingHTTPServer]:
-    """A receiver that prints every message it gets on a line of its own; returns its port."""
+def start_webhook() -> Webhook:
+    """A receiver that prints every message it gets on a line of its own (its port: ``.port``)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 65536))
-            try:
-                body = json.loads(raw)
-                text = f"{body.get('title', '')}: {body.get('message', '')}"
-            except ValueError:
-                text = raw.decode("utf-8", "replace")
-            print(f"\n>>> notification  {text}", flush=True)
-            self.send_response(200)
-            self.end_headers()
+    def show(_path: str, raw: bytes) -> None:
+        try:
+            body = json.loads(raw)
+            text = f"{body.get('title', '')}: {body.get('message', '')}"
+        except ValueError:
+            text = raw.decode("utf-8", "replace")
+        print(f"\n>>> notification  {text}", flush=True)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return int(server.server_address[1]), server
+    return Webhook(show, max_bytes=65536)
 
 
 def write_config(path: Path, device: str, hook_port: int) -> Path:

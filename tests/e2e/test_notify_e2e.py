@@ -13,18 +13,16 @@ every quarter), a Dutch meter (no Belgian capacity registers: the month's peak i
 
 import json
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import redis
 from e2e_kit import Simulator, Stack
 
-from p1_servicekit.testing import ServiceProcess, console_script, free_port, wait_until
+from p1_servicekit.testing import ServiceProcess, Webhook, console_script, free_port, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 START = "2026-11-03T09:59:00+00:00"
@@ -38,22 +36,9 @@ Hook = tuple[int, list[tuple[str, dict[str, object]]]]
 def hook() -> Iterator[Hook]:
     """A JSON webhook on 127.0.0.1: its port, and (path, body) of every POST, in order."""
     got: list[tuple[str, dict[str, object]]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            got.append((self.path, json.loads(body)))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield int(server.server_address[1]), got
-    server.shutdown()
-    server.server_close()
+    webhook = Webhook(lambda path, raw: got.append((path, json.loads(raw))))
+    yield webhook.port, got
+    webhook.stop()
 
 
 def test_a_peak_from_the_meter_is_warned_about_in_time_once_then_its_result(

@@ -8,12 +8,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 
-from p1_servicekit.testing import ServiceProcess, console_script, free_port
+from p1_servicekit.testing import ServiceProcess, Webhook, console_script, free_port
 
 WRITE_TOKEN = "notify-test-write"
 
@@ -48,45 +47,36 @@ class Received:
 class Receiver:
     """An HTTP server on 127.0.0.1 that records every POST; paths under ``/fail`` answer 500."""
 
-    port: int = field(default_factory=free_port)
     received: list[Received] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
+    _hook: Webhook | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def port(self) -> int:
+        assert self._hook is not None, "start() the receiver first"
+        return self._hook.port
+
     def start(self) -> Receiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8", "replace")
-                try:
-                    body: dict[str, object] | str = json.loads(raw)
-                except ValueError:
-                    body = raw
-                with receiver._lock:
-                    receiver.received.append(Received(self.path, body, time.time()))
-                status = 500 if self.path.startswith("/fail") else 200
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._hook = Webhook(self._record)
         return self
+
+    def _record(self, path: str, raw_bytes: bytes) -> int:
+        raw = raw_bytes.decode("utf-8", "replace")
+        try:
+            body: dict[str, object] | str = json.loads(raw)
+        except ValueError:
+            body = raw
+        with self._lock:
+            self.received.append(Received(path, body, time.time()))
+        return 500 if path.startswith("/fail") else 200
 
     def at(self, path_prefix: str) -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.where.startswith(path_prefix)]
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._hook is not None:
+            self._hook.stop()
 
 
 def write_config(path: Path, text: str) -> Path:

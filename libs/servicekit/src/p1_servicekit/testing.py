@@ -14,9 +14,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any, TypeVar
 from urllib.parse import quote, quote_plus
@@ -230,3 +232,29 @@ def assert_no_secret(outputs: Mapping[str, str | bytes], secrets: Sequence[str])
         for secret in secrets:
             for spelling in secret_spellings(secret):
                 assert spelling.encode() not in data, f"secret {secret[:4]}… appears in {where}"
+
+
+class Webhook:
+    """An HTTP server on 127.0.0.1 (a free port) for what p1-notify sends: every POST's path and body (at
+    most ``max_bytes`` of it) go to ``on_post``, which answers the status to send back (None: 200)."""
+
+    def __init__(self, on_post: Callable[[str, bytes], int | None], max_bytes: int = 1 << 20) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = min(int(self.headers.get("Content-Length") or 0), max_bytes)
+                status = on_post(self.path, self.rfile.read(length))
+                self.send_response(status or 200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self._server.server_address[1])
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
