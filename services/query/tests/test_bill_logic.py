@@ -4,8 +4,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from p1_query.bill import Month, Priced, bill
-from p1_query.costs import Energy
+from p1_query.bill import Month, bill
+from p1_query.costs import Energy, PlanPart
 from p1_query.costs_sql import quarter_prices
 from p1_query.plans import Plan, Segment
 
@@ -40,7 +40,7 @@ def test_the_running_month_is_partial_and_projected() -> None:
     month = Month(
         "d", "2026-04", ZoneInfo("UTC"), "UTC", APRIL, APRIL + 30 * DAY, APRIL + 10 * DAY, APRIL + 10 * DAY
     )
-    part = Priced(
+    part = PlanPart(
         Segment(APRIL, APRIL + 30 * DAY, PLAN), Energy(150.0, 100.0, 50.0), Energy(0.0, 0.0, 0.0), None
     )
     got = bill(month, [part], 4.0, 50.0)

@@ -23,7 +23,7 @@ from p1_query.buckets import Bucket, boundaries, month_bounds, source_for
 from p1_query.cache import Cached, cache_control, etag_matches, etag_of
 from p1_query.cachekeys import DeviceVersion, device_version, priced
 from p1_query.capacity_sql import meter_month_peak_w, meter_peaks_kw
-from p1_query.costs import Energy, dynamic_directions, point_costs, with_costs
+from p1_query.costs import Energy, PlanPart, dynamic_directions, point_costs, with_costs
 from p1_query.costs_sql import quarter_sums
 from p1_query.db import Conn
 from p1_query.fields import POINT_FIELDS
@@ -193,7 +193,7 @@ async def bill_json(
 
 async def _priced_parts(
     state: QueryState, conn: Conn, device_id: str, segments: list[Segment]
-) -> list[bill.Priced]:
+) -> list[PlanPart]:
     if not segments:
         return []
     bounds = [datetime.fromtimestamp(t, UTC) for t in (*(s.start for s in segments), segments[-1].end)]
@@ -209,7 +209,7 @@ async def _priced_parts(
         return None if values is None else values[k]
 
     return [
-        bill.Priced(
+        PlanPart(
             segment,
             Energy(at("import", k), at("import_t1", k), at("import_t2", k)),
             Energy(at("export", k), at("export_t1", k), at("export_t2", k)),

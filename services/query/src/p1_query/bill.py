@@ -17,9 +17,9 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from p1_contracts.models import Bill, BillLine
-from p1_query.costs import Energy
+from p1_query.costs import PlanPart
 from p1_query.costs_sql import Direction
-from p1_query.plans import Plan, Segment
+from p1_query.plans import Plan
 
 CENT: Final = Decimal("0.01")
 _ENERGY_KINDS: Final = ("energy_import_t1", "energy_import_t2", "dynamic", "export")
@@ -32,16 +32,6 @@ def cents(value: Decimal) -> Decimal:
 def dec(value: float) -> Decimal:
     """A float energy or sum as the decimal the answers show (6 decimals, as series do)."""
     return Decimal(repr(round(value, 6)))
-
-
-@dataclass(frozen=True, slots=True)
-class Priced:
-    """One plan's part of the month: its energies and, for a dynamic direction, its quarter sums."""
-
-    segment: Segment
-    imports: Energy
-    exports: Energy
-    dynamic: tuple[Direction | None, Direction | None] | None
 
 
 @dataclass(slots=True)
@@ -71,7 +61,7 @@ class _Lines:
         self.lines.append((line, plan))
 
 
-def _registers(out: _Lines, part: Priced) -> None:
+def _registers(out: _Lines, part: PlanPart) -> None:
     plan = part.segment.plan
     if plan.import_dynamic:
         sums = (part.dynamic[0] if part.dynamic else None) or Direction(0.0, 0.0, 0.0)
@@ -95,7 +85,7 @@ def _registers(out: _Lines, part: Priced) -> None:
         out.complete = False  # two register prices and no registers: not priced, never guessed
 
 
-def _export(out: _Lines, part: Priced) -> None:
+def _export(out: _Lines, part: PlanPart) -> None:
     plan = part.segment.plan
     if plan.export_dynamic:
         sums = (part.dynamic[1] if part.dynamic else None) or Direction(0.0, 0.0, 0.0)
@@ -141,7 +131,7 @@ class Month:
     now: float
 
 
-def bill(month: Month, parts: Sequence[Priced], billable_kw: float, ledger_price: float) -> Bill:
+def bill(month: Month, parts: Sequence[PlanPart], billable_kw: float, ledger_price: float) -> Bill:
     """The month's bill from each plan's part (in time order), the month's billable kW and the ledger's
     capacity price (for a plan that names none)."""
     out = _Lines()
@@ -174,7 +164,7 @@ def bill(month: Month, parts: Sequence[Priced], billable_kw: float, ledger_price
     return _totals(month, parts, out)
 
 
-def _totals(month: Month, parts: Sequence[Priced], out: _Lines) -> Bill:
+def _totals(month: Month, parts: Sequence[PlanPart], out: _Lines) -> Bill:
     plans = [part.segment.plan for part in parts]
     names = list(dict.fromkeys(plan.name for plan in plans))
     lines = [line for line, _ in out.lines]

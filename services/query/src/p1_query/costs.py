@@ -58,10 +58,11 @@ def dynamic_amount(sums: Direction | None, markup: float) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Part:
-    """One plan's part of a bucket: its energies (import, export) and its dynamic sums, if any."""
+class PlanPart:
+    """One plan's part of a bucket or a bill's month: its energies (import, export) and, for a dynamic
+    direction, its quarter sums."""
 
-    plan: Plan
+    segment: Segment
     imports: Energy
     exports: Energy
     dynamic: tuple[Direction | None, Direction | None] | None
@@ -77,8 +78,8 @@ def dynamic_directions(segments: Sequence[Segment]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _price(part: _Part, importing: bool) -> float | None:
-    plan = part.plan
+def _price(part: PlanPart, importing: bool) -> float | None:
+    plan = part.segment.plan
     energy = part.imports if importing else part.exports
     if importing and plan.import_dynamic:
         return dynamic_amount(part.dynamic[0] if part.dynamic else None, float(plan.import_markup))
@@ -90,13 +91,13 @@ def _price(part: _Part, importing: bool) -> float | None:
     return fixed_amount(energy, float(t1), float(t2))
 
 
-def _sum_vat(parts: Sequence[_Part], importing: bool) -> float | None:
+def _sum_vat(parts: Sequence[PlanPart], importing: bool) -> float | None:
     total = 0.0
     for part in parts:
         amount = _price(part, importing)
         if amount is None:
             return None
-        total += amount * (1.0 + float(part.plan.vat))
+        total += amount * (1.0 + float(part.segment.plan.vat))
     return round(total, 6)
 
 
@@ -193,15 +194,15 @@ async def point_costs(
             s = k
             sums = _within_price(prices, points, j, a, b) if prices is not None else dynamic.get((j, s))
             parts = [
-                _Part(
-                    mine[0].plan, _point_energy(points, j, "import"), _point_energy(points, j, "export"), sums
+                PlanPart(
+                    mine[0], _point_energy(points, j, "import"), _point_energy(points, j, "export"), sums
                 )
             ]
         else:
             cuts = [segment.start for segment in mine[1:]]
             energies = await _split_energies(conn, device_id, a, b, cuts)
             parts = [
-                _Part(segment.plan, imports, exports, dynamic.get((j, k + n)))
+                PlanPart(segment, imports, exports, dynamic.get((j, k + n)))
                 for n, (segment, (imports, exports)) in enumerate(zip(mine, energies, strict=True))
             ]
         costs[j], revenues[j] = _sum_vat(parts, True), _sum_vat(parts, False)
