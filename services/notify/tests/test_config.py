@@ -56,6 +56,16 @@ def test_a_bad_file_is_refused_naming_the_line(text: str, line: int, what: str) 
     assert "secret-token" not in message
 
 
-def test_an_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigFileError, match="cannot read"):
-        load_config(tmp_path / "absent.yaml")
+def test_an_unreadable_file_is_a_config_error_naming_the_variable(tmp_path: Path) -> None:
+    absent = tmp_path / "absent.yaml"
+    with pytest.raises(ConfigFileError) as raised:
+        load_config(absent)
+    assert str(raised.value) == f"NOTIFY_CONFIG ({absent}): cannot read (FileNotFoundError)"
+
+
+def test_a_bad_file_names_the_variable_and_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("devices:\n  demo:\n    cap_kw: -3\n")
+    with pytest.raises(ConfigFileError) as raised:
+        load_config(bad)
+    assert str(raised.value).startswith(f"NOTIFY_CONFIG ({bad}): line 3: devices.demo.cap_kw:")

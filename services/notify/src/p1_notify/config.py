@@ -79,11 +79,12 @@ class ConfigFileError(Exception):
 
 
 def load_config(path: Path) -> NotifyConfig:
+    name = f"NOTIFY_CONFIG ({path})"  # the variable first: that is what a user sets
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigFileError(f"{path}: cannot read ({type(exc).__name__})") from None
-    return parse_config(text, str(path))
+        raise ConfigFileError(f"{name}: cannot read ({type(exc).__name__})") from None
+    return parse_config(text, name)
 
 
 def parse_config(text: str, name: str = "NOTIFY_CONFIG") -> NotifyConfig:
