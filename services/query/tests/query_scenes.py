@@ -49,6 +49,7 @@ SEEDED_DEVICES = (
     "q-live",  # test_live: readings uploaded while a stream is open
     "q-now",
     "q-now-early",
+    "q-price-sums",
 )
 
 
@@ -92,6 +93,9 @@ def query_env(database_url: str, redis_url: str | None) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         # Tests change Redis between requests and expect to see it at once.
         "REALTIME_MEMO_S": "0",
+        # Dynamic price sums are settled by the tests that want them (test_price_sums), never behind
+        # another test's back.
+        "PRICE_SUMS_INTERVAL_S": "0",
     }
     if redis_url is not None:
         env["REDIS_URL"] = redis_url

@@ -10,7 +10,9 @@ import asyncpg
 import httpx
 import pytest
 from cost_scenes import seed
+from redis.asyncio import Redis
 
+from p1_query.price_settle import settle_all
 from p1_servicekit.testing import ServiceProcess
 
 ALL = {"Authorization": "Bearer tok-all"}
@@ -22,6 +24,24 @@ README = Path(__file__).parents[3] / "README.md"
 async def costs(loaded: str) -> str:
     await seed(loaded)
     return loaded
+
+
+@pytest.fixture(params=["from quarters", "settled"])
+async def dyn(request: pytest.FixtureRequest, costs: str, redis_client: Redis) -> str:
+    """``costs`` with c-dyn's dynamic price sums computed from the quarters, or settled (migration 0012):
+    the same euros either way. The answer cache is emptied, so each way is asked."""
+    conn = await asyncpg.connect(costs)
+    try:
+        if request.param == "settled":
+            await settle_all(conn)
+            # UTC days 03-28 to 03-30: ended by the newest reading, 2026-03-31T00:00Z.
+            assert await conn.fetchval("SELECT count(*) FROM price_sums WHERE device_id = 'c-dyn'") == 3
+        else:
+            await conn.execute("DELETE FROM price_sums")
+    finally:
+        await conn.close()
+    await redis_client.flushdb()
+    return costs
 
 
 def _get(
@@ -76,7 +96,7 @@ def test_injection_revenue_comes_from_export_only(api: ServiceProcess, costs: st
     _near(got, [(0.0, 0.0848), (0.424, 0.0)])
 
 
-def test_dynamic_quarter_prices_over_a_dst_day_and_a_missing_price(api: ServiceProcess, costs: str) -> None:
+def test_dynamic_quarter_prices_over_a_dst_day_and_a_missing_price(api: ServiceProcess, dyn: str) -> None:
     # 2026-03-29 Brussels: 23 hours, 92 quarters of 0.25 kWh, quarter k at 0.10 + 0.001 k:
     # 0.25 × (92 × 0.10 + 0.001 × 4186) = 3.3465, markup 0.02 × 23 kWh = 0.46; 3.8065 × 1.06 = 4.03489.
     # 2026-03-30 misses quarter 10's price: null, never a guess. Injection (fixed 0.03, none): 0.
@@ -150,7 +170,7 @@ def test_the_readme_worked_example_is_this_bill(api: ServiceProcess, costs: str)
     assert "**total 275.11**" in text
 
 
-def test_a_dynamic_bill_says_what_is_unpriced(api: ServiceProcess, costs: str) -> None:
+def test_a_dynamic_bill_says_what_is_unpriced(api: ServiceProcess, dyn: str) -> None:
     bill = _bill(api, "c-dyn", "2026-03").json()
     dynamic = [x for x in bill["lines"] if x["kind"] == "dynamic"]
     # Priced: 03-29's 23 kWh, 03-30's other 95 quarters (23.75) and 03-31's 2. Not priced: 03-28

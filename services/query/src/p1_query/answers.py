@@ -24,13 +24,13 @@ from p1_query.cache import Cached, cache_control, etag_matches, etag_of
 from p1_query.cachekeys import DeviceVersion, device_version, priced
 from p1_query.capacity_sql import meter_month_peak_w, meter_peaks_kw
 from p1_query.costs import Energy, PlanPart, dynamic_directions, point_costs, with_costs
-from p1_query.costs_sql import quarter_sums
 from p1_query.db import Conn
 from p1_query.fields import POINT_FIELDS
 from p1_query.forms import json_objects, json_values
 from p1_query.groups import fetch_group_columns
 from p1_query.month_tops import MonthTops
 from p1_query.plans import Segment, device_plans, in_force
+from p1_query.price_sums import dynamic_sums
 from p1_query.series import build_points, counter_energies, local_bounds
 from p1_query.state import QueryState, server_timing
 from p1_query.volumes import fetch_volumes
@@ -202,7 +202,7 @@ async def _priced_parts(
     dynamic = {}
     directions = dynamic_directions(segments)
     if directions:
-        dynamic = await quarter_sums(conn, device_id, bounds, bounds[:-1], directions)
+        dynamic = await dynamic_sums(conn, device_id, bounds, bounds[:-1], directions)
 
     def at(counter: str, k: int) -> float | None:
         values = energy[counter]

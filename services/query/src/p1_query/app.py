@@ -14,6 +14,7 @@ from p1_query.db import DbTimer
 from p1_query.export import PageReader
 from p1_query.live import TICK_S, LiveHub, LiveSlots
 from p1_query.live_quarter import QuarterEvents
+from p1_query.price_settle import PriceSettler
 from p1_query.realtime import LatestReadings
 from p1_query.routes import add_query_routes
 from p1_query.session import SessionSigner
@@ -45,6 +46,7 @@ def create_app(settings: QuerySettings) -> FastAPI:
     sessions = SessionSigner(settings.session_secret, settings.session_max_age_s)
     signins = SigninLimiter(settings.signin_burst, settings.signin_per_minute, settings.signin_max_clients)
     web = load_web()
+    settler = PriceSettler(settings.price_sums_interval_s, registry)
     hub = LiveHub(settings.redis_url, settings.redis_timeout_s)
     live_slots = LiveSlots(
         settings.live_max_per_token, settings.live_max_per_process, settings.retry_after_s, registry
@@ -55,6 +57,7 @@ def create_app(settings: QuerySettings) -> FastAPI:
             # A bounded wait: a saturated or unreachable database becomes a 503, not a hung request.
             return pool.acquire(timeout=settings.db_acquire_timeout_s)
 
+        settler.attach(acquire)
         app.state.query = state = QueryState(
             settings=settings,
             tokens=tokens,
@@ -91,7 +94,12 @@ def create_app(settings: QuerySettings) -> FastAPI:
         # Every statement here is short: PostgreSQL's JIT compiled the dynamic prices' year of quarters
         # (costs_sql) for ~1 s, more than the statement ran (its estimate from generate_series is huge).
         server_settings={"jit": "off"},
-        background=[*watchers(tokens), hub.run, partial(hub.tick, TICK_S, settings.live_revoke_check_s)],
+        background=[
+            *watchers(tokens),
+            hub.run,
+            settler.run,
+            partial(hub.tick, TICK_S, settings.live_revoke_check_s),
+        ],
     )
     add_query_routes(app)
     app.router.routes.extend(web_routes(web))  # after the API's: none of them shadows an API path

@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from p1_query.buckets import source_for
-from p1_query.costs_sql import Direction, Prices, prices_between, quarter_sums
+from p1_query.costs_sql import Direction, Prices, prices_between
 from p1_query.db import Conn
 from p1_query.fields import POINT_FIELDS
 from p1_query.groups import fetch_group_columns
 from p1_query.plans import Plan, Segment, in_force
+from p1_query.price_sums import dynamic_sums
 from p1_query.series import PointColumns, counter_energies
 
 _AT: Final = {name: k for k, name in enumerate(POINT_FIELDS)}
@@ -171,7 +172,7 @@ async def point_costs(
             prices = await prices_between(conn, bounds[0], bounds[-1])
         else:
             starts = [datetime.fromtimestamp(s.start, UTC) for s in segments]
-            dynamic = await quarter_sums(conn, device_id, list(bounds), starts, dynamic_directions(segments))
+            dynamic = await dynamic_sums(conn, device_id, list(bounds), starts, dynamic_directions(segments))
     samples = points[_AT["samples"]]
     fixed = [_fixed_rates(segment.plan) for segment in segments]
     columns = [points[_AT[name]] for name in _ENERGY_FIELDS]

@@ -95,13 +95,29 @@ class Direction:
     unpriced: float
 
 
+# (import, export) sums per (bucket index, segment index); None for a direction not asked for.
+BucketSums = dict[tuple[int, int], tuple[Direction | None, Direction | None]]
+
+
 @dataclass(frozen=True, slots=True)
-class _Sums:
-    """Prefix sums over the quarters of one direction: P[k] = Σ of quarters before k."""
+class PrefixSums:
+    """Prefix sums of one direction over a grid (quarters, or hours): P[k] = Σ of the units before k."""
 
     market: list[float]
     priced: list[float]
     unpriced: list[float]
+
+    @classmethod
+    def of(cls, market: list[float], priced: list[float], unpriced: list[float]) -> "PrefixSums":
+        """The prefix sums of per-unit values."""
+        return cls(*(list(accumulate(v, add, initial=0.0)) for v in (market, priced, unpriced)))
+
+    def per(self, every: int) -> tuple[list[float], list[float], list[float]]:
+        """The per-unit values of a grid ``every`` times coarser (an hour: every 4 quarters)."""
+        ends = range(every, len(self.market), every)
+        return tuple(  # type: ignore[return-value]
+            [p[k] - p[k - every] for k in ends] for p in (self.market, self.priced, self.unpriced)
+        )
 
     def between(self, a: int, b: int) -> Direction:
         return Direction(
@@ -132,46 +148,32 @@ def quarter_prices(rows: Any, column: str, first: float, count: int) -> list[flo
     return list(map(by_start.get, accumulate(repeat(float(QUARTER_S), count - 1), add, initial=first)))
 
 
-def _prefix(energy: list[float], prices: list[float | None]) -> _Sums:
+def _prefix(energy: list[float], prices: list[float | None]) -> PrefixSums:
     if None not in prices:  # every quarter priced: no masks
         market = list(accumulate(map(mul, energy, prices), add, initial=0.0))
-        return _Sums(market, list(accumulate(energy, add, initial=0.0)), [0.0] * (len(energy) + 1))
+        return PrefixSums(market, list(accumulate(energy, add, initial=0.0)), [0.0] * (len(energy) + 1))
     has = [0.0 if p is None else 1.0 for p in prices]
     zeroed = [0.0 if p is None else p for p in prices]
     priced = list(map(mul, energy, has))
-    return _Sums(
+    return PrefixSums(
         list(accumulate(map(mul, energy, zeroed), add, initial=0.0)),
         list(accumulate(priced, add, initial=0.0)),
         list(accumulate(map(sub, energy, priced), add, initial=0.0)),
     )
 
 
-def _index(t: float, first: float) -> int | None:
-    k, rest = divmod(t - first, QUARTER_S)
-    return None if rest else int(k)
-
-
-async def quarter_sums(
-    conn: Conn,
-    device_id: str,
-    bounds: list[datetime],
-    segment_starts: list[datetime],
-    directions: tuple[str, ...],
-) -> dict[tuple[int, int], tuple[Direction | None, Direction | None]]:
-    """(import, export) sums per (bucket index, segment index) of the quarters in [bounds[0], bounds[-1]);
-    None for a direction not asked for. Empty when a bound is off the quarter grid (a historical offset
-    such as +00:19:32): then no dynamic cost at all, never a guess."""
-    first, last = bounds[0].timestamp(), bounds[-1].timestamp()
-    count = _index(last, first)
-    edges = [_index(b.timestamp(), first) for b in bounds]
-    cuts = [_index(max(s.timestamp(), first), first) for s in segment_starts]
-    if count is None or None in edges or None in cuts:
-        return {}
-    row = await conn.fetchrow(QUARTERS_SQL[directions], device_id, first, bounds[0], bounds[-1], count)
-    prices = await conn.fetchrow(PRICES_SQL[directions], bounds[0], bounds[-1])
+async def quarter_prefix(
+    conn: Conn, device_id: str, start: datetime, end: datetime, directions: tuple[str, ...]
+) -> dict[str, PrefixSums]:
+    """Prefix sums over the quarters of [start, end) (both on the quarter grid) of each direction."""
+    first = start.timestamp()
+    count, rest = divmod(int(end.timestamp() - first), QUARTER_S)
+    assert not rest
+    row = await conn.fetchrow(QUARTERS_SQL[directions], device_id, first, start, end, count)
+    prices = await conn.fetchrow(PRICES_SQL[directions], start, end)
     assert prices is not None
     if not prices["consecutive"]:  # hourly prices, or a gap: their starts and ends as well
-        prices = await conn.fetchrow(SPREAD_SQL[directions], bounds[0], bounds[-1])
+        prices = await conn.fetchrow(SPREAD_SQL[directions], start, end)
     assert row is not None
     assert prices is not None
     cols: dict[str, Sequence[Any]] = {name: row[name] or [] for name in ("i", "epoch", *_lean(directions))}
@@ -180,18 +182,47 @@ async def quarter_sums(
         cols.setdefault(f"{counter}_last", [None] * len(cols["i"]))
     stamps = list(accumulate(repeat(float(QUARTER_S), count), add, initial=first))
     energy = counter_energies_at(cols, stamps) if cols["i"] else {}
-    sums: dict[str, _Sums] = {}
+    sums: dict[str, PrefixSums] = {}
     for direction in directions:
         quarters = energy.get(direction) or [0.0] * count
         sums[direction] = _prefix(quarters, quarter_prices(prices, direction, first, count))
-    return _by_bucket(sums, [e for e in edges if e is not None], [c for c in cuts if c is not None])
+    return sums
 
 
-def _by_bucket(
-    sums: dict[str, _Sums], edges: list[int], cuts: list[int]
-) -> dict[tuple[int, int], tuple[Direction | None, Direction | None]]:
-    """Each (bucket, segment)'s part of the prefix sums; segments by their first quarter (``cuts``)."""
-    out: dict[tuple[int, int], tuple[Direction | None, Direction | None]] = {}
+def grid_indexes(times: Sequence[float], first: float, step: float) -> list[int] | None:
+    """Each time's index on the grid of ``step`` seconds from ``first``; None when one is off it."""
+    out = []
+    for t in times:
+        k, rest = divmod(t - first, step)
+        if rest:
+            return None
+        out.append(int(k))
+    return out
+
+
+async def quarter_sums(
+    conn: Conn,
+    device_id: str,
+    bounds: list[datetime],
+    segment_starts: list[datetime],
+    directions: tuple[str, ...],
+) -> BucketSums:
+    """(import, export) sums per (bucket index, segment index) of the quarters in [bounds[0], bounds[-1]);
+    None for a direction not asked for. Empty when a bound is off the quarter grid (a historical offset
+    such as +00:19:32): then no dynamic cost at all, never a guess."""
+    first = bounds[0].timestamp()
+    edges = grid_indexes([b.timestamp() for b in bounds], first, QUARTER_S)
+    cuts = grid_indexes([max(s.timestamp(), first) for s in segment_starts], first, QUARTER_S)
+    if edges is None or cuts is None:
+        return {}
+    sums = await quarter_prefix(conn, device_id, bounds[0], bounds[-1], directions)
+    return by_bucket(sums, edges, cuts)
+
+
+def by_bucket(sums: dict[str, PrefixSums], edges: list[int], cuts: list[int]) -> BucketSums:
+    """Each (bucket, segment)'s part of the prefix sums, whose grid ``edges`` (the buckets' bounds) and
+    ``cuts`` (each segment's first index) are given on."""
+    out: BucketSums = {}
     for j in range(len(edges) - 1):
         a, b = edges[j], edges[j + 1]
         s = max(0, bisect_right(cuts, a) - 1)

@@ -54,6 +54,9 @@ class QuerySettings(ServiceSettings):
     live_revoke_check_s: float = Field(default=2.0, gt=0)
     # Without Redis (or while it is down), how often a live stream polls PostgreSQL for a new reading.
     live_poll_s: float = Field(default=1.0, gt=0)
+    # How often each process settles the dynamic price sums of finished days (p1_query.price_settle;
+    # 0: never, then every dynamic cost is computed from its quarters, correct but slower).
+    price_sums_interval_s: float = Field(default=60.0, ge=0)
     # Connections one worker serves at once (uvicorn's limit_concurrency; beyond, 503): the live streams
     # it may hold plus room for ordinary requests.
     http_max_concurrency: int = Field(default=5000, ge=1)
