@@ -37,6 +37,7 @@ import asyncpg
 import httpx
 
 from p1_contracts.models import Sample
+from p1_query.price_settle import settle_all
 from p1_schema.bulk import load_device
 from p1_schema.capacity import refresh
 from p1_schema.redis import store_latest
@@ -159,6 +160,12 @@ async def load_costs(url: str, now: datetime) -> None:
         await conn.execute(_PLAN_SQL, "dynamic", "bench-dyn", start, None)
         await conn.execute(_PRICES_SQL, start, end)
         await conn.execute("UPDATE tariff_revision SET revision = revision + 1")
+        # The year's rollups were written directly: the devices' oldest reading is the year's start.
+        async with conn.transaction():  # a write to devices, as the writer the schema expects does it
+            await conn.execute("SELECT set_config('p1.ingest_writer', p1_ingest_writer_required(), true)")
+            await conn.execute(
+                "UPDATE devices SET first_seen = $1 WHERE device_id = ANY($2)", start, COST_DEVICES
+            )
         prices = await conn.fetchval("SELECT count(*) FROM energy_prices")
         await conn.execute("ANALYZE")
         elapsed = time.perf_counter() - started
@@ -182,8 +189,9 @@ def alternating(base: str, cases: list[tuple[str, str, dict[str, str]]], n: int)
     return out
 
 
-def measure_costs(base: str, now: datetime, n: int) -> list[tuple[str, bool]]:
-    """Year by day with no plan, a fixed plan and dynamic prices, and a month's bill, uncached; the goals."""
+async def measure_costs(base: str, url: str, now: datetime, n: int) -> list[tuple[str, bool]]:
+    """Year by day with no plan, a fixed plan and dynamic prices, and a month's bill, uncached: first with
+    no dynamic price sums settled (every quarter read), then settled (migration 0012); the goals."""
     year = {"start": (now - timedelta(days=365)).isoformat(), "end": now.isoformat(), "bucket": "1d"}
     first = now.replace(day=1)
     last_month = f"{(first - timedelta(days=1)):%Y-%m}"
@@ -193,18 +201,36 @@ def measure_costs(base: str, now: datetime, n: int) -> list[tuple[str, bool]]:
         (f"bill of {last_month}, {d.split('-')[1]}", f"/v1/devices/{d}/bill", {"month": last_month})
         for d in COST_DEVICES[1:]
     ]
-    got = alternating(base, cases, n)
+    unsettled = _report_costs("nothing settled: every quarter read", alternating(base, cases, n), cases, n)
+    conn = await asyncpg.connect(url)
+    try:
+        started = time.perf_counter()
+        days = await settle_all(conn)
+        print(f"\nsettling {days} days of dynamic price sums: {time.perf_counter() - started:.2f} s")
+    finally:
+        await conn.close()
+    settled = _report_costs("settled price sums", alternating(base, cases, n), cases, n)
+    dyn = cases[2][0]
+    print(f"dynamic year, settled ÷ nothing settled (p95): {settled[dyn] / unsettled[dyn]:.3f}")
+    return [
+        ("year by day, fixed plan, uncached p95 ≤ 20 ms", settled[cases[1][0]] <= 20.0),
+        ("year by day, quarter-hour dynamic prices, uncached p95 ≤ 40 ms", settled[dyn] <= 40.0),
+        ("bill of a month uncached p95 ≤ 30 ms", max(settled[cases[3][0]], settled[cases[4][0]]) <= 30.0),
+    ]
+
+
+def _report_costs(
+    title: str, got: dict[str, list[float]], cases: list[tuple[str, str, dict[str, str]]], n: int
+) -> dict[str, float]:
     base95 = pct(got[cases[0][0]], 0.95)
-    print(f"\ncosts, uncached, {n} alternating rounds (server time; ratio: p95 ÷ the no-plan series' p95):")
+    print(
+        f"\ncosts, uncached, {title}, {n} alternating rounds"
+        " (server time; ratio: p95 ÷ the no-plan series' p95):"
+    )
     for name, ms in got.items():
         p95 = pct(ms, 0.95)
         print(f"{name:36} p50 {pct(ms, 0.5):7.2f}ms  p95 {p95:7.2f}ms  {p95 / base95:5.2f} ×")
-    p = {name: pct(ms, 0.95) for name, ms in got.items()}
-    return [
-        ("year by day, fixed plan, uncached p95 ≤ 20 ms", p[cases[1][0]] <= 20.0),
-        ("year by day, quarter-hour dynamic prices, uncached p95 ≤ 40 ms", p[cases[2][0]] <= 40.0),
-        ("bill of a month uncached p95 ≤ 30 ms", max(p[cases[3][0]], p[cases[4][0]]) <= 30.0),
-    ]
+    return {name: pct(ms, 0.95) for name, ms in got.items()}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -453,9 +479,10 @@ async def run(args: argparse.Namespace) -> int:
             return proc
 
         # Uncached: no Redis and no realtime memo, so every answer comes from PostgreSQL.
-        uncached = start({"REALTIME_MEMO_S": "0"})
+        # Dynamic price sums are settled by measure_costs, between its two measurements, not by the server.
+        uncached = start({"REALTIME_MEMO_S": "0", "PRICE_SUMS_INTERVAL_S": "0"})
         if args.costs_only:
-            cost_goals = measure_costs(uncached.base_url, now, args.n)
+            cost_goals = await measure_costs(uncached.base_url, url, now, args.n)
             print()
             for goal, ok in cost_goals:
                 print(f"{'PASS' if ok else 'MISS'}  {goal}")
@@ -547,7 +574,7 @@ async def run(args: argparse.Namespace) -> int:
         )
 
         await in_process(url, redis_url, cases, args.n)
-        cost_goals = measure_costs(uncached.base_url, now, args.n)
+        cost_goals = await measure_costs(uncached.base_url, url, now, args.n)
 
         load1, load5, _ = os.getloadavg()
         print(f"machine: {os.cpu_count()} cores, load average {load1:.1f} (1 min), {load5:.1f} (5 min)")

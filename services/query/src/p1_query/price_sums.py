@@ -9,7 +9,6 @@ quarter-hour offsets, an unsettled history cut into many pieces — goes to the 
 differs (far below the 6 decimals answers carry).
 """
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -106,15 +105,16 @@ async def _settled(
     return values
 
 
-def _unsettled(column: Sequence[Any], hours: int) -> list[tuple[int, int]]:
-    """The stretches [a, b) of hours without a settled value."""
+def _unsettled(column: list[Any], hours: int) -> list[tuple[int, int]]:
+    """The stretches [a, b) of hours without a settled value (settled ones skipped by a C-level search)."""
     out: list[tuple[int, int]] = []
     k = 0
     while k < hours:
-        if column[k] is not None:
-            k += 1
-            continue
-        a = k
+        try:
+            a = column.index(None, k)
+        except ValueError:
+            break
+        k = a
         while k < hours and column[k] is None:
             k += 1
         out.append((a, k))
