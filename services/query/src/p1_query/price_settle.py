@@ -150,19 +150,38 @@ class PriceSettler:
         """One pass; returns the days settled."""
         if self._acquire is None:
             return 0
-        done = 0
         try:
             async with self._acquire() as conn:
                 devices = [r["device_id"] for r in await conn.fetch(DEVICES_SQL)]
-            for device_id in devices:
-                while done < self.PASS_DAYS:
-                    async with self._acquire() as conn:
-                        settled = await settle_device(conn, device_id)
-                    done += settled
-                    if settled < DAYS_PER_TRANSACTION:
-                        break
         except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            self._failures.inc()
-            log.warning("settling dynamic price sums failed (%s); retried next pass", type(exc).__name__)
+            self._failed("the devices", exc)
+            return 0
+        done = 0
+        for device_id in devices:
+            if done >= self.PASS_DAYS:
+                break
+            done += await self._settle(device_id, self.PASS_DAYS - done)
         self._days.inc(done)
         return done
+
+    async def _settle(self, device_id: str, budget: int) -> int:
+        assert self._acquire is not None
+        done = 0
+        try:
+            while done < budget:
+                async with self._acquire() as conn:
+                    settled = await settle_device(conn, device_id, min(DAYS_PER_TRANSACTION, budget - done))
+                done += settled
+                if settled < DAYS_PER_TRANSACTION:
+                    break
+        except Exception as exc:  # one device's failure must not end settling for the others
+            self._failed(device_id, exc)
+        return done
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        # The type only: a message may quote data or a connection string. Answers stay right meanwhile
+        # (from the quarters); the next pass tries again.
+        self._failures.inc()
+        log.warning(
+            "settling dynamic price sums failed for %s (%s); retried next pass", what, type(exc).__name__
+        )
