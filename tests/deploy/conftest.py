@@ -42,6 +42,7 @@ KNOWN_METRICS = frozenset(
         "p1_redis_up",
         "p1_query_cache_total",
         "p1_query_db_seconds",
+        "p1_query_price_sums_failures_total",
         "p1_edge_polls_total",
         "p1_edge_spool_depth",
         "p1_edge_spool_oldest_age_seconds",
