@@ -1,7 +1,7 @@
 """Configuration errors name the variable and never the value, the same way for every command."""
 
 import pytest
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from p1_config.errors import CONFIG_EXIT, ConfigError, load_settings, run_command
@@ -64,3 +64,16 @@ def test_run_command_reports_a_config_error_once_and_exits_2(capsys: pytest.Capt
         "  METER_TZ: unknown zone",
     ]
     assert run_command("p1-test", lambda: 7) == 7
+
+
+class _Keyed(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="P1T_")
+    signing_key: SecretStr = Field(min_length=32)
+
+
+def test_a_too_short_secret_is_counted_in_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pydantic says "at least 32 items" of a SecretStr, as if it were a list.
+    monkeypatch.setenv("P1T_SIGNING_KEY", "short")
+    with pytest.raises(ConfigError) as info:
+        load_settings(_Keyed)
+    assert info.value.problems == ["P1T_SIGNING_KEY: should be at least 32 characters long"]

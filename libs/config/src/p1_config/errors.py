@@ -55,6 +55,8 @@ def config_problems(cls: type[BaseSettings], exc: ValidationError) -> list[str]:
         loc = err.get("loc", ())
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         value = err.get("input")
+        if err.get("type") == "too_short" and isinstance(value, str):  # a secret's length, not a list's
+            msg = f"should be at least {err.get('ctx', {}).get('min_length')} characters long"
         if isinstance(value, str) and len(value) >= 3 and value in msg:
             msg = "invalid value"
         name = env_name(cls, str(loc[0])) if loc else ""
