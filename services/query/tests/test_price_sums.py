@@ -3,7 +3,6 @@ answers from the quarters, whatever the range, and a row stops counting the mome
 price change touches what it was made from. Readings go through the real ingest (late data is ingest's
 to judge); prices by single statements, as the loader writes them."""
 
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,7 +15,7 @@ from query_scenes import Meter, query_env, steps, upload
 from p1_query.costs_sql import BucketSums, quarter_sums
 from p1_query.price_settle import settle_all
 from p1_query.price_sums import VALID_SQL, dynamic_sums
-from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, free_port
+from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, eventually, free_port
 
 DEVICE = "q-price-sums"
 BOTH = ("import", "export")
@@ -137,6 +136,11 @@ async def _valid_days(c: asyncpg.Connection) -> list[str]:
     return [r["day"].astimezone(UTC).date().isoformat() for r in rows]
 
 
+async def _settled_all(c: asyncpg.Connection) -> list[str]:
+    days = await _valid_days(c)
+    return days if len(days) == SETTLED_DAYS else []
+
+
 async def _settle(c: asyncpg.Connection) -> None:
     await settle_all(c)
     assert await _valid_days(c) == ["2026-05-10", "2026-05-11", "2026-05-12", "2026-05-13"]
@@ -214,10 +218,10 @@ async def test_the_query_process_settles_by_itself(sums_db: str, conn: asyncpg.C
     env = {**query_env(sums_db, None), "PRICE_SUMS_INTERVAL_S": "0.2"}
     proc = ServiceProcess([console_script("p1-query"), "serve", "--port", str(port)], env, port).start()
     try:
-        deadline = time.monotonic() + 30
-        while len(await _valid_days(conn)) < SETTLED_DAYS and time.monotonic() < deadline:
-            await conn.execute("SELECT pg_sleep(0.05)")
-        assert len(await _valid_days(conn)) == SETTLED_DAYS
+        days = await eventually(
+            lambda: _settled_all(conn), 30, "the query process to settle q-price-sums's four days"
+        )
+        assert len(days) == SETTLED_DAYS
         async with httpx.AsyncClient(timeout=10) as client:
             metrics = (await client.get(f"{proc.base_url}/metrics")).text
         settled = [

@@ -18,6 +18,7 @@ from typing import Any, Final
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter
 
+from p1_config.redact import describe_error
 from p1_query.costs_sql import QUARTER_S, quarter_prefix
 from p1_query.db import Conn
 from p1_query.price_sums import DAY_S, HOUR_S, HOURS, SUMS, VALID_SQL
@@ -179,9 +180,9 @@ class PriceSettler:
         return done
 
     def _failed(self, what: str, exc: BaseException) -> None:
-        # The type only: a message may quote data or a connection string. Answers stay right meanwhile
-        # (from the quarters); the next pass tries again.
+        # Answers stay right meanwhile (from the quarters); the next pass tries again.
         self._failures.inc()
         log.warning(
-            "settling dynamic price sums failed for %s (%s); retried next pass", what, type(exc).__name__
+            "settling dynamic price sums failed; retried next pass",
+            extra={"settling": what, "error": describe_error(exc)},
         )
