@@ -10,12 +10,16 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 from query_scenes import Meter, query_env, steps, upload
 
 from p1_query.costs_sql import BucketSums, quarter_sums
-from p1_query.price_settle import settle_all
+from p1_query.price_settle import PriceSettler, settle_all
 from p1_query.price_sums import VALID_SQL, dynamic_sums
+from p1_schema.bulk import load_device
+from p1_schema.migrate import migrate
 from p1_servicekit.testing import CLEAN_EXITS, ServiceProcess, console_script, eventually, free_port
+from p1_servicekit.testing_db import PgCluster
 
 DEVICE = "q-price-sums"
 BOTH = ("import", "export")
@@ -231,3 +235,34 @@ async def test_the_query_process_settles_by_itself(sums_db: str, conn: asyncpg.C
         assert float(settled[0].split()[-1]) >= SETTLED_DAYS
     finally:
         assert proc.stop() in CLEAN_EXITS, proc.logs()
+
+
+async def test_a_database_outage_fails_a_pass_and_the_next_one_settles() -> None:
+    """The settler on its own throwaway cluster: down, a pass fails, is counted and raises nothing;
+    back up, the next pass settles."""
+    cluster = PgCluster().init().start()
+    try:
+        await migrate(cluster.url)
+        seed = await asyncpg.connect(cluster.url)
+        try:
+            await load_device(seed, DEVICE, _meter().columns(), "M1")
+            await seed.execute(PRICES_SQL, START, datetime(2026, 5, 13, 22, tzinfo=UTC))
+            await seed.execute(
+                "INSERT INTO tariff_plans (name, device_id, valid_from, tz, starts_at, import_dynamic,"
+                " export_dynamic) VALUES ('dyn', '*', '2026-05-01', 'UTC', '2026-05-01Z', true, true)"
+            )
+        finally:
+            await seed.close()
+        registry = CollectorRegistry()
+        settler = PriceSettler(60, registry)
+        async with asyncpg.create_pool(cluster.url, min_size=1, max_size=2) as pool:
+            settler.attach(lambda: pool.acquire(timeout=5))
+            cluster.stop()
+            assert await settler.settle_once() == 0
+            assert registry.get_sample_value("p1_query_price_sums_failures_total") == 1
+            cluster.start()
+            days = await eventually(settler.settle_once, 30, "a pass that settles once the database is back")
+            assert days == SETTLED_DAYS
+            assert registry.get_sample_value("p1_query_price_sums_settled_days_total") == SETTLED_DAYS
+    finally:
+        cluster.remove()
