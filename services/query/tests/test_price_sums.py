@@ -166,6 +166,29 @@ async def test_settled_sums_equal_the_quarters_for_any_range(conn: asyncpg.Conne
     assert any(pair[1] is not None and pair[1].market > 0 for pair in day_sums.values())
 
 
+@pytest.mark.parametrize("settled", [False, True])
+async def test_a_century_by_month_reads_only_the_device_s_own_days(
+    conn: asyncpg.Connection, settled: bool
+) -> None:
+    """Every month of 2000–2099: May 2026 (all the readings) as when asked alone, every other month
+    zero — computed over the readings' own quarters, not a century of them."""
+    await conn.execute("DELETE FROM price_sums WHERE device_id = $1", DEVICE)
+    if settled:
+        await _settle(conn)
+    months = [datetime(y, m, 1, tzinfo=UTC) for y in range(2000, 2100) for m in range(1, 13)]
+    months.append(datetime(2100, 1, 1, tzinfo=UTC))
+    may = (2026 - 2000) * 12 + 4
+    alone = await dynamic_sums(conn, DEVICE, months[may : may + 2], [months[may]], BOTH)
+    for answer in (
+        await dynamic_sums(conn, DEVICE, months, [months[0]], BOTH),
+        await quarter_sums(conn, DEVICE, months, [months[0]], BOTH),
+    ):
+        assert len(answer) == len(months) - 1
+        _same({(0, 0): answer[(may, 0)]}, alone)
+        rest = [pair for (j, _), pair in answer.items() if j != may]
+        assert {(d.market, d.priced, d.unpriced) for pair in rest for d in pair if d} == {(0.0, 0.0, 0.0)}
+
+
 async def test_a_late_reading_makes_the_rows_stale_until_settled_again(
     conn: asyncpg.Connection, ingest_client: httpx.AsyncClient
 ) -> None:

@@ -11,8 +11,8 @@ or not on the quarter grid, is unpriced: never a guess.
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from itertools import accumulate, repeat
 from operator import add, mul, sub
 from typing import Any, Final
@@ -101,16 +101,25 @@ BucketSums = dict[tuple[int, int], tuple[Direction | None, Direction | None]]
 
 @dataclass(frozen=True, slots=True)
 class PrefixSums:
-    """Prefix sums of one direction over a grid (quarters, or hours): P[k] = Σ of the units before k."""
+    """Prefix sums of one direction over a grid (quarters, or hours): P[k] = Σ of the units before k.
+    They may cover only part of the caller's grid, from its unit ``shift`` on: every unit outside is
+    zero (no readings there), so no list is as long as a century of quarters."""
 
     market: list[float]
     priced: list[float]
     unpriced: list[float]
+    shift: int = 0
 
     @classmethod
-    def of(cls, market: list[float], priced: list[float], unpriced: list[float]) -> "PrefixSums":
+    def of(
+        cls, market: list[float], priced: list[float], unpriced: list[float], shift: int = 0
+    ) -> "PrefixSums":
         """The prefix sums of per-unit values."""
-        return cls(*(list(accumulate(v, add, initial=0.0)) for v in (market, priced, unpriced)))
+
+        def prefix(values: list[float]) -> list[float]:
+            return list(accumulate(values, add, initial=0.0))
+
+        return cls(prefix(market), prefix(priced), prefix(unpriced), shift)
 
     def per(self, every: int) -> tuple[list[float], list[float], list[float]]:
         """The per-unit values of a grid ``every`` times coarser (an hour: every 4 quarters)."""
@@ -120,11 +129,19 @@ class PrefixSums:
         )
 
     def between(self, a: int, b: int) -> Direction:
+        """The sums of units [a, b) of the caller's grid."""
+        top = len(self.market) - 1
+        a, b = min(max(a - self.shift, 0), top), min(max(b - self.shift, 0), top)
         return Direction(
             self.market[b] - self.market[a],
             self.priced[b] - self.priced[a],
             self.unpriced[b] - self.unpriced[a],
         )
+
+    @classmethod
+    def zero(cls) -> "PrefixSums":
+        """Nothing anywhere: a range without readings."""
+        return cls([0.0], [0.0], [0.0])
 
 
 def quarter_prices(rows: Any, column: str, first: float, count: int) -> list[float | None]:
@@ -189,6 +206,26 @@ async def quarter_prefix(
     return sums
 
 
+# Where the device's quarters with readings lie: outside, every energy and sum is zero.
+SPAN_SQL: Final = """
+SELECT date_part('epoch', min(bucket)) AS a, date_part('epoch', max(bucket)) + 900 AS b
+  FROM rollup_15m WHERE device_id = $1"""
+
+
+async def reading_span(
+    conn: Conn, device_id: str, first: float, last: float, step: int
+) -> tuple[int, int] | None:
+    """The units [a, b) of the grid of ``step`` seconds from ``first`` up to ``last`` that hold the
+    device's readings (widened to whole units); None when none does."""
+    row = await conn.fetchrow(SPAN_SQL, device_id)
+    if row is None or row["a"] is None:
+        return None
+    units = int(last - first) // step
+    a = max(0, int((row["a"] - first) // step))
+    b = min(units, -int(-(row["b"] - first) // step))
+    return (a, b) if a < b else None
+
+
 def grid_indexes(times: Sequence[float], first: float, step: float) -> list[int] | None:
     """Each time's index on the grid of ``step`` seconds from ``first``; None when one is off it."""
     out = []
@@ -215,8 +252,15 @@ async def quarter_sums(
     cuts = grid_indexes([max(s.timestamp(), first) for s in segment_starts], first, QUARTER_S)
     if edges is None or cuts is None:
         return {}
-    sums = await quarter_prefix(conn, device_id, bounds[0], bounds[-1], directions)
-    return by_bucket(sums, edges, cuts)
+    span = await reading_span(conn, device_id, first, bounds[-1].timestamp(), QUARTER_S)
+    if span is None:
+        return by_bucket(dict.fromkeys(directions, PrefixSums.zero()), edges, cuts)
+    start = bounds[0] + timedelta(seconds=span[0] * QUARTER_S)
+    sums = await quarter_prefix(
+        conn, device_id, start, start + timedelta(seconds=(span[1] - span[0]) * QUARTER_S), directions
+    )
+    shifted = {d: replace(p, shift=span[0]) for d, p in sums.items()}
+    return by_bucket(shifted, edges, cuts)
 
 
 def by_bucket(sums: dict[str, PrefixSums], edges: list[int], cuts: list[int]) -> BucketSums:

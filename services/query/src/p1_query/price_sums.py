@@ -20,6 +20,7 @@ from p1_query.costs_sql import (
     grid_indexes,
     quarter_prefix,
     quarter_sums,
+    reading_span,
 )
 from p1_query.db import Conn
 
@@ -70,20 +71,23 @@ async def dynamic_sums(
     cuts = grid_indexes([max(s.timestamp(), first) for s in segment_starts], first, HOUR_S)
     if first % HOUR_S or edges is None or cuts is None:  # settled rows hold whole UTC hours
         return await quarter_sums(conn, device_id, bounds, segment_starts, directions)
-    hours = edges[-1]
-    values = await _settled(conn, device_id, first, last, hours, directions)
+    span = await reading_span(conn, device_id, first, last, HOUR_S)
+    if span is None:
+        return by_bucket(dict.fromkeys(directions, PrefixSums.zero()), edges, cuts)
+    origin, hours = first + span[0] * HOUR_S, span[1] - span[0]  # the hours that hold readings
+    values = await _settled(conn, device_id, origin, origin + hours * HOUR_S, hours, directions)
     stretches = _unsettled(values[directions[0]][0], hours)
     if len(stretches) > MAX_STRETCHES:
         return await quarter_sums(conn, device_id, bounds, segment_starts, directions)
     for a, b in stretches:
-        start = datetime.fromtimestamp(first + a * HOUR_S, UTC)
+        start = datetime.fromtimestamp(origin + a * HOUR_S, UTC)
         live = await quarter_prefix(conn, device_id, start, start + timedelta(hours=b - a), directions)
         for direction in directions:
             for column, hourly in zip(
                 values[direction], live[direction].per(HOUR_S // QUARTER_S), strict=True
             ):
                 column[a:b] = hourly
-    sums = {d: PrefixSums.of(*values[d]) for d in directions}
+    sums = {d: PrefixSums.of(values[d][0], values[d][1], values[d][2], span[0]) for d in directions}
     return by_bucket(sums, edges, cuts)
 
 
