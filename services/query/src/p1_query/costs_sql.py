@@ -237,6 +237,17 @@ def grid_indexes(times: Sequence[float], first: float, step: float) -> list[int]
     return out
 
 
+def bucket_grid(
+    bounds: Sequence[datetime], segment_starts: Sequence[datetime], step: int
+) -> tuple[list[int], list[int]] | None:
+    """The buckets' bounds and the segments' starts (those before the range at its start) as indexes on
+    the grid of ``step`` seconds from ``bounds[0]``; None when one is off it."""
+    first = bounds[0].timestamp()
+    edges = grid_indexes([b.timestamp() for b in bounds], first, step)
+    cuts = grid_indexes([max(s.timestamp(), first) for s in segment_starts], first, step)
+    return None if edges is None or cuts is None else (edges, cuts)
+
+
 async def quarter_sums(
     conn: Conn,
     device_id: str,
@@ -248,10 +259,10 @@ async def quarter_sums(
     None for a direction not asked for. Empty when a bound is off the quarter grid (a historical offset
     such as +00:19:32): then no dynamic cost at all, never a guess."""
     first = bounds[0].timestamp()
-    edges = grid_indexes([b.timestamp() for b in bounds], first, QUARTER_S)
-    cuts = grid_indexes([max(s.timestamp(), first) for s in segment_starts], first, QUARTER_S)
-    if edges is None or cuts is None:
+    grid = bucket_grid(bounds, segment_starts, QUARTER_S)
+    if grid is None:
         return {}
+    edges, cuts = grid
     span = await reading_span(conn, device_id, first, bounds[-1].timestamp(), QUARTER_S)
     if span is None:
         return by_bucket(dict.fromkeys(directions, PrefixSums.zero()), edges, cuts)

@@ -16,8 +16,8 @@ from p1_query.costs_sql import (
     QUARTER_S,
     BucketSums,
     PrefixSums,
+    bucket_grid,
     by_bucket,
-    grid_indexes,
     quarter_prefix,
     quarter_sums,
     reading_span,
@@ -67,10 +67,10 @@ async def dynamic_sums(
     """(import, export) sums per (bucket index, segment index) of [bounds[0], bounds[-1]), as
     ``costs_sql.quarter_sums``, from settled hours where it can."""
     first, last = bounds[0].timestamp(), bounds[-1].timestamp()
-    edges = grid_indexes([b.timestamp() for b in bounds], first, HOUR_S)
-    cuts = grid_indexes([max(s.timestamp(), first) for s in segment_starts], first, HOUR_S)
-    if first % HOUR_S or edges is None or cuts is None:  # settled rows hold whole UTC hours
+    grid = bucket_grid(bounds, segment_starts, HOUR_S)
+    if first % HOUR_S or grid is None:  # settled rows hold whole UTC hours
         return await quarter_sums(conn, device_id, bounds, segment_starts, directions)
+    edges, cuts = grid
     span = await reading_span(conn, device_id, first, last, HOUR_S)
     if span is None:
         return by_bucket(dict.fromkeys(directions, PrefixSums.zero()), edges, cuts)
